@@ -1,0 +1,3 @@
+from tlcompare.cli import main
+
+raise SystemExit(main())

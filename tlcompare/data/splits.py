@@ -1,0 +1,92 @@
+"""Splits shared by every run of an experiment, and nested training subsets per seed.
+
+The test and validation sets depend only on the dataset and ``split_seed``, never on a run's
+seed, so every run of an experiment is scored on the same images. Training subsets are drawn per
+seed from what remains (the pool): each class's pool is shuffled once per seed and a size-N subset
+is its first N images, so for one seed the 10-per-class subset lies inside the 50-per-class one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from tlcompare.data.base import ImageDataset
+from tlcompare.errors import UserError
+
+
+@dataclass
+class Splits:
+    pool: torch.Tensor  # indices into dataset.images that training subsets are drawn from
+    val: torch.Tensor  # indices into dataset.images
+    test: torch.Tensor | None  # indices into dataset.images; None when the official test split is used
+    labels: torch.Tensor  # dataset.labels, kept for subset drawing
+    class_names: list[str]
+
+    def pool_counts(self) -> list[int]:
+        return torch.bincount(self.labels[self.pool], minlength=len(self.class_names)).tolist()
+
+    def max_size(self) -> int:
+        """The largest size per class that every class can provide."""
+        return min(self.pool_counts())
+
+
+def _generator(*keys: int) -> torch.Generator:
+    seed = 0
+    for k in keys:
+        seed = (seed * 1_000_003 + int(k) + 1) % (2**62)
+    return torch.Generator().manual_seed(seed)
+
+
+def make_splits(ds: ImageDataset, val_fraction: float, test_fraction: float, split_seed: int) -> Splits:
+    """Stratified, seeded split of ``ds.images`` into test (unless official), validation and pool."""
+    labels = ds.labels
+    has_official_test = ds.test_images is not None
+    g = _generator(split_seed, 7919)
+    pool, val, test = [], [], []
+    for c in range(ds.num_classes):
+        idx = torch.nonzero(labels == c).flatten()
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        n = len(idx)
+        # At least one validation and test image per class when a class has three or more.
+        n_test = 0 if has_official_test else (max(1, round(n * test_fraction)) if n >= 3 else 0)
+        n_val = max(1, round(n * val_fraction)) if n - n_test >= 2 else 0
+        test.append(idx[:n_test])
+        val.append(idx[n_test : n_test + n_val])
+        pool.append(idx[n_test + n_val :])
+    return Splits(
+        pool=torch.sort(torch.cat(pool)).values,
+        val=torch.sort(torch.cat(val)).values,
+        test=None if has_official_test else torch.sort(torch.cat(test)).values,
+        labels=labels,
+        class_names=list(ds.class_names),
+    )
+
+
+def check_sizes(splits: Splits, sizes: list[int] | tuple[int, ...]) -> None:
+    """Raise one clear error when a size asks for more images than a class has for training."""
+    counts = splits.pool_counts()
+    biggest = max(sizes)
+    short = [(name, n) for name, n in zip(splits.class_names, counts, strict=True) if n < biggest]
+    if short:
+        name, n = min(short, key=lambda t: t[1])
+        others = f" ({len(short) - 1} other classes are also too small)" if len(short) > 1 else ""
+        raise UserError(
+            f"size {biggest} per class is more than class '{name}' has for training: {n} images "
+            f"after holding out validation and test images{others}; use sizes up to {min(counts)}"
+        )
+
+
+def train_subset(splits: Splits, size: int, seed: int) -> torch.Tensor:
+    """Indices of ``size`` training images per class for ``seed``; nested across sizes."""
+    check_sizes(splits, [size])
+    pool_labels = splits.labels[splits.pool]
+    chosen = []
+    for c in range(len(splits.class_names)):
+        members = splits.pool[pool_labels == c]
+        # The permutation depends on the seed and class only, never on the size: that is what
+        # makes subsets nested.
+        perm = torch.randperm(len(members), generator=_generator(seed, c, 104729))
+        chosen.append(members[perm[:size]])
+    return torch.sort(torch.cat(chosen)).values

@@ -1,0 +1,69 @@
+"""Run a whole experiment in this process, without the store: the engine called directly.
+
+``tlcompare run`` goes through the store and a worker instead (so its results are kept and
+reused); this path stays for scripts and as the reference the worker's results are tested against.
+The data is prepared on the device once; the runs then execute one after another, each pair of
+arms back to back on the same subset.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torchvision
+
+import tlcompare
+from tlcompare.spec import ExperimentSpec, RunSpec
+from tlcompare.train import RunResult, describe_device, prepare, resolve_device, train_run
+
+
+@dataclass
+class ExperimentResult:
+    spec: ExperimentSpec
+    runs: list[RunResult] = field(default_factory=list)
+    environment: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"spec": self.spec.to_dict(), "environment": self.environment, "runs": [r.to_dict() for r in self.runs]}
+
+
+def environment(device: torch.device, data) -> dict:
+    return {
+        "tlcompare": tlcompare.__version__,
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "python": platform.python_version(),
+        "device": describe_device(device),
+        "dataset": data.dataset.name,
+        "dataset_licence": data.dataset.licence,
+        "class_names": data.class_names,
+        "n_val": int(len(data.splits.val)),
+        "n_test": int(len(data.test_labels)),
+        "pool_per_class": data.splits.pool_counts(),
+    }
+
+
+def run_experiment(
+    spec: ExperimentSpec,
+    on_run_start: Callable[[int, int, RunSpec], None] | None = None,
+    on_epoch: Callable[[RunSpec, dict], None] | None = None,
+    on_run_end: Callable[[RunSpec, RunResult], None] | None = None,
+) -> ExperimentResult:
+    device = resolve_device(spec.device)
+    data = prepare(spec, device)
+    runs = spec.runs()
+    result = ExperimentResult(spec, environment=environment(device, data))
+    started = time.perf_counter()
+    for i, run in enumerate(runs):
+        if on_run_start:
+            on_run_start(i, len(runs), run)
+        res = train_run(run, data, device, on_epoch=(lambda rec, run=run: on_epoch(run, rec)) if on_epoch else None)
+        result.runs.append(res)
+        if on_run_end:
+            on_run_end(run, res)
+    result.environment["wall_seconds"] = time.perf_counter() - started
+    return result

@@ -1,0 +1,273 @@
+"""One training run, start to finish: build, freeze, train with data resident on the device, evaluate.
+
+The loop follows the data: uint8 batch gathered on the device -> float -> augmentation on the
+device -> gray to RGB -> per-backbone normalisation -> (bf16 autocast, channels_last on CUDA) ->
+forward/backward on the trainable suffix only.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn as nn
+
+from tlcompare.models import apply_freeze, create_backbone, set_train_mode
+from tlcompare.spec import RunSpec
+from tlcompare.train.augment import augment
+from tlcompare.train.data import DeviceData
+from tlcompare.train.evaluate import classification_metrics, predict
+
+
+@dataclass
+class RunResult:
+    arm: str
+    size: int
+    seed: int
+    freeze: int | str | None
+    model: str
+    config_hash: str
+    status: str  # done | diverged | cancelled
+    device: str
+    trainable_params: int
+    total_params: int
+    frozen_stages: list[str]
+    pretrained_source: str | None
+    lr: float
+    n_train: int
+    epochs: list[dict] = field(default_factory=list)
+    final: dict = field(default_factory=dict)
+    confusion: list[list[int]] = field(default_factory=list)
+    per_class_acc: list[float] = field(default_factory=list)
+    misclassified: list[dict] = field(default_factory=list)  # a sample of test images this run gets wrong
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Cancelled(Exception):
+    pass
+
+
+def _normaliser(backbone, data_channels: int, device):
+    mean = torch.tensor(backbone.mean, device=device).view(1, -1, 1, 1)[:, : backbone.in_chans]
+    std = torch.tensor(backbone.std, device=device).view(1, -1, 1, 1)[:, : backbone.in_chans]
+    repeat = backbone.in_chans == 3 and data_channels == 1
+
+    def to_input(x: torch.Tensor) -> torch.Tensor:
+        if repeat:  # gray scans into an RGB backbone: the same intensity in every channel
+            x = x.expand(-1, 3, -1, -1)
+        return (x - mean) / std
+
+    return to_input
+
+
+def _param_groups(model: nn.Module, head: nn.Module, lr: float, head_lr: float, weight_decay: float):
+    # Decay only weight matrices and kernels: decaying BatchNorm scales and biases hurts small-data runs.
+    head_ids = {id(p) for p in head.parameters()}
+    groups: dict[tuple[bool, bool], list] = {}
+    for p in model.parameters():
+        if p.requires_grad:
+            groups.setdefault((id(p) in head_ids, p.ndim > 1), []).append(p)
+    return [
+        {"params": ps, "lr": head_lr if is_head else lr, "weight_decay": weight_decay if decay else 0.0}
+        for (is_head, decay), ps in sorted(groups.items())
+    ]
+
+
+def _optimizer(name: str, groups: list[dict], lr: float):
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True)
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.999))
+
+
+def _warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+def _peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    # On the CPU there is no per-run counter: this is the process's peak resident memory.
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 1024
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def train_run(
+    run: RunSpec,
+    data: DeviceData,
+    device: torch.device,
+    on_epoch: Callable[[dict], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_step: Callable[[int, int], None] | None = None,
+) -> RunResult:
+    """Train one run and return its per-epoch metrics and final evaluation.
+
+    ``should_stop`` is polled between steps (so a cancel lands within one step, not one epoch);
+    ``on_epoch`` receives each epoch's metrics as soon as they exist.
+    """
+    spec = run.experiment
+    torch.manual_seed(run.seed)
+    cuda = device.type == "cuda"
+
+    backbone = create_backbone(
+        run.model,
+        num_classes=len(data.class_names),
+        pretrained=run.arm == "pretrained",
+        weights=spec.weights if run.arm == "pretrained" else None,
+        in_chans=data.images.shape[1],
+    )
+    depth = run.freeze if run.arm == "pretrained" and run.freeze is not None else 0
+    freeze = apply_freeze(backbone, depth)
+    model = backbone.model.to(device)
+    if cuda:
+        model = model.to(memory_format=torch.channels_last)
+    to_input = _normaliser(backbone, data.images.shape[1], device)
+
+    train_idx = data.train_indices(run.size, run.seed).to(device)
+    x_train, y_train = data.images[train_idx], data.labels[train_idx]
+    x_val, y_val = data.val_images, data.val_labels
+    n = len(train_idx)
+    batch = run.batch_size(n)
+    steps_per_epoch = math.ceil(n / batch)
+    total_steps = steps_per_epoch * spec.epochs
+    warmup = min(total_steps, round(spec.warmup_epochs * steps_per_epoch))
+
+    groups = _param_groups(model, backbone.head, run.lr, run.lr * run.head_lr_mult, spec.weight_decay)
+    opt = _optimizer(spec.optimizer, groups, run.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _warmup_cosine(total_steps, max(1, warmup)))
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=spec.label_smoothing)
+    # Shuffling and augmentation draw from their own generator: the same seed gives the same
+    # batches and the same augmentations for both arms of a pair.
+    gen = torch.Generator(device="cpu").manual_seed(run.seed)
+    aug_gen = torch.Generator(device=device).manual_seed(run.seed + 1)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else torch.autocast("cpu", enabled=False)
+
+    result = RunResult(
+        arm=run.arm, size=run.size, seed=run.seed, freeze=run.freeze, model=run.model,
+        config_hash=run.config_hash(), status="done", device=str(device),
+        trainable_params=freeze.trainable_params, total_params=freeze.total_params,
+        frozen_stages=list(freeze.frozen_stages), pretrained_source=backbone.pretrained_source,
+        lr=run.lr, n_train=n,
+    )
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(device)
+
+    elapsed_train = 0.0
+    step = 0
+    for epoch in range(1, spec.epochs + 1):
+        set_train_mode(backbone, depth)
+        perm = torch.randperm(n, generator=gen)
+        if n % batch:  # wrap around so every batch has the same shape (no recompiles, steady kernels)
+            perm = torch.cat([perm, perm[: batch - n % batch]])
+        perm = perm.to(device)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        _sync(device)
+        t0 = time.perf_counter()
+        for i in range(steps_per_epoch):
+            if should_stop is not None and should_stop():
+                result.status = "cancelled"
+                break
+            idx = perm[i * batch : (i + 1) * batch]
+            x = augment(x_train[idx].float().div_(255), spec.augment, aug_gen)
+            x = to_input(x)
+            if cuda:
+                x = x.contiguous(memory_format=torch.channels_last)
+            y = y_train[idx]
+            with autocast:
+                logits = model(x)
+                loss = loss_fn(logits.float(), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            loss_sum += loss.detach() * len(y)
+            correct += (logits.argmax(1) == y).sum()
+            if on_step is not None:
+                on_step(step, total_steps)
+        _sync(device)
+        train_seconds = time.perf_counter() - t0
+        if result.status == "cancelled":
+            break
+        elapsed_train += train_seconds
+        seen = steps_per_epoch * batch
+        train_loss = loss_sum.item() / seen
+
+        t1 = time.perf_counter()
+        val_loss, val_pred = predict(model, x_val, y_val, to_input, device, loss_fn)
+        _, test_pred = predict(model, data.test_images, data.test_labels, to_input, device, None)
+        test_metrics = classification_metrics(data.test_labels, test_pred, len(data.class_names))
+        eval_seconds = time.perf_counter() - t1
+        record = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "train_acc": correct.item() / seen,
+            "val_loss": val_loss,
+            "val_acc": (val_pred == y_val).float().mean().item() if len(y_val) else float("nan"),
+            "test_acc": test_metrics["acc"],
+            "test_balanced_acc": test_metrics["balanced_acc"],
+            "test_macro_f1": test_metrics["macro_f1"],
+            "train_seconds": train_seconds,
+            "elapsed_train_seconds": elapsed_train,
+            "eval_seconds": eval_seconds,
+            "images_per_sec": seen / train_seconds if train_seconds > 0 else float("nan"),
+            "lr": opt.param_groups[0]["lr"],
+            "batch_size": batch,
+            "peak_mem_mb": _peak_memory_mb(device),
+        }
+        result.epochs.append(record)
+        if on_epoch is not None:
+            on_epoch(record)
+        if not math.isfinite(train_loss):
+            # A NaN or exploding loss is a result (the learning rate is too high for this arm),
+            # not a crash: keep what was measured and say so.
+            result.status = "diverged"
+            result.error = f"training loss became {train_loss} in epoch {epoch}; try a lower learning rate"
+            break
+        last_test_pred = test_pred
+        last_metrics = test_metrics
+
+    if result.epochs and result.status != "cancelled" and result.status != "diverged":
+        last = result.epochs[-1]
+        best = max(result.epochs, key=lambda r: (r["val_acc"], -r["epoch"]))
+        result.final = {
+            "test_acc": last["test_acc"],
+            "val_acc": last["val_acc"],
+            "test_balanced_acc": last["test_balanced_acc"],
+            "test_macro_f1": last["test_macro_f1"],
+            "train_acc": last["train_acc"],
+            "train_seconds": elapsed_train,
+            "images_per_sec": sum(r["images_per_sec"] for r in result.epochs) / len(result.epochs),
+            "best_val_acc": best["val_acc"],
+            "best_epoch": best["epoch"],
+            "test_acc_at_best_val": best["test_acc"],
+            "peak_mem_mb": max(r["peak_mem_mb"] for r in result.epochs),
+        }
+        result.confusion = last_metrics["confusion"]
+        result.per_class_acc = last_metrics["per_class_acc"]
+        result.misclassified = _misclassified_sample(data.test_labels, last_test_pred)
+    return result
+
+
+def _misclassified_sample(labels: torch.Tensor, pred: torch.Tensor, limit: int = 32) -> list[dict]:
+    wrong = torch.nonzero(labels != pred).flatten()[:limit].cpu()
+    return [{"index": int(i), "true": int(labels[i]), "pred": int(pred[i])} for i in wrong]
