@@ -229,11 +229,10 @@ def build_spec(values: dict[str, Any]) -> ExperimentSpec:
     for key in ("dataset", "model", "augment", "optimizer", "device", "name"):
         if key in clean:
             clean[key] = str(clean[key]).strip()
-    if problems:
-        raise SpecError(problems)
-
+    # Keep going after parse problems, so the user sees every invalid value at once.
     spec = replace(defaults, **clean)
-    problems = validate(spec)
+    already = {p.split(":")[0] for p in problems}
+    problems += [p for p in validate(spec) if p.split(":")[0] not in already]
     if problems:
         raise SpecError(problems)
     # Sorted, de-duplicated grids make the run order and the charts predictable.

@@ -7,6 +7,7 @@ forward/backward on the trainable suffix only.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import resource
 import sys
@@ -40,6 +41,8 @@ class RunResult:
     pretrained_source: str | None
     lr: float
     n_train: int
+    subset_hash: str  # fingerprint of the training images: equal across the arms of a pair
+    batch_size: int
     epochs: list[dict] = field(default_factory=list)
     final: dict = field(default_factory=dict)
     confusion: list[list[int]] = field(default_factory=list)
@@ -165,7 +168,7 @@ def train_run(
         config_hash=run.config_hash(), status="done", device=str(device),
         trainable_params=freeze.trainable_params, total_params=freeze.total_params,
         frozen_stages=list(freeze.frozen_stages), pretrained_source=backbone.pretrained_source,
-        lr=run.lr, n_train=n,
+        lr=run.lr, n_train=n, subset_hash=_fingerprint(train_idx), batch_size=batch,
     )
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
@@ -266,6 +269,10 @@ def train_run(
         result.per_class_acc = last_metrics["per_class_acc"]
         result.misclassified = _misclassified_sample(data.test_labels, last_test_pred)
     return result
+
+
+def _fingerprint(indices: torch.Tensor) -> str:
+    return hashlib.sha256(indices.sort().values.cpu().numpy().tobytes()).hexdigest()[:16]
 
 
 def _misclassified_sample(labels: torch.Tensor, pred: torch.Tensor, limit: int = 32) -> list[dict]:

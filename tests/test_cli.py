@@ -1,0 +1,70 @@
+"""The command line as a user runs it: a real subprocess, real data, real weights."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+
+
+def tlcompare(*args, home, timeout=600):
+    env = {**os.environ, "TLCOMPARE_HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "tlcompare", *args], capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def test_tiny_paired_run_writes_json_and_csv(tmp_path, tlcompare_home):
+    out = tmp_path / "res.json"
+    p = tlcompare("run", "--dataset", "digits", "--model", "efficientnet_lite0", "--sizes", "2,4", "--freeze", "0,all",
+                  "--seeds", "2", "--epochs", "2", "--image-size", "16", "--device", "cpu", "--out", str(out), home=tlcompare_home)
+    assert p.returncode == 0, p.stderr
+    data = json.loads(out.read_text())
+    assert data["spec"]["sizes"] == [2, 4] and data["spec"]["freeze"] == [0, "all"]
+    runs = data["runs"]
+    assert len(runs) == 2 * 2 * 3
+    assert {(r["arm"], r["freeze"]) for r in runs} == {("scratch", None), ("pretrained", 0), ("pretrained", "all")}
+    for r in runs:
+        assert r["status"] == "done" and len(r["epochs"]) == 2
+        assert set(r["final"]) >= {"test_acc", "val_acc", "train_seconds"}
+    # the arms of each (size, seed) trained on the same images
+    for size in (2, 4):
+        for seed in (0, 1):
+            assert len({r["subset_hash"] for r in runs if r["size"] == size and r["seed"] == seed}) == 1
+    csv = pd.read_csv(out.with_suffix(".csv"))
+    assert len(csv) == len(runs) * 2
+    assert csv["test_acc"].tolist() == [e["test_acc"] for r in runs for e in r["epochs"]]
+    assert "Paired difference vs scratch" in p.stdout and "images per class" in p.stdout
+
+
+def test_invalid_values_get_one_line_each_and_exit_2(tlcompare_home):
+    p = tlcompare("run", "--dataset", "nope", "--sizes", "5,x", "--freeze", "top", "--epochs", "0", home=tlcompare_home)
+    assert p.returncode == 2
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 4 and all(line.startswith("tlcompare: error: ") for line in lines)
+    assert "Traceback" not in p.stderr
+
+
+def test_size_too_large_names_the_class(tlcompare_home):
+    p = tlcompare("run", "--sizes", "500", "--seeds", "1", "--epochs", "1", "--image-size", "16", "--device", "cpu", home=tlcompare_home)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert "size 500 per class is more than class" in p.stderr
+
+
+def test_missing_checkpoint_and_config_are_clear(tmp_path, tlcompare_home):
+    p = tlcompare("run", "--weights", str(tmp_path / "missing.pt"), home=tlcompare_home)
+    assert p.returncode == 2 and "does not exist" in p.stderr and "Traceback" not in p.stderr
+    bad = tmp_path / "exp.toml"
+    bad.write_text("sizes = [5, \n")
+    p = tlcompare("run", "--config", str(bad), home=tlcompare_home)
+    assert p.returncode == 2 and "not valid TOML" in p.stderr
+
+
+def test_listings_say_what_is_available_offline(tlcompare_home):
+    p = tlcompare("datasets", home=tlcompare_home)
+    assert p.returncode == 0
+    assert "digits" in p.stdout and "non-commercial" in p.stdout
+    p = tlcompare("models", home=tlcompare_home)
+    assert p.returncode == 0
+    line = next(line for line in p.stdout.splitlines() if line.startswith("efficientnet_lite0"))
+    assert "stem" in line
+    assert "pretrained weights available offline" in p.stdout

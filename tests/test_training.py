@@ -1,0 +1,76 @@
+"""The training loop on real digits, on the CPU: pairing, freezing, determinism, divergence."""
+
+import math
+
+import pytest
+import torch
+
+from tlcompare.spec import build_spec
+from tlcompare.train import prepare, train_run
+
+TINY = {"dataset": "digits", "image_size": 16, "sizes": [3], "seeds": 1, "freeze": [0, "all"],
+        "epochs": 2, "batch_size": 16, "device": "cpu"}
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    spec = build_spec(TINY)
+    return spec, prepare(spec, torch.device("cpu"))
+
+
+def _run(spec, data, arm, freeze=None, seed=0, size=3):
+    run = next(r for r in spec.runs() if r.arm == arm and r.freeze == freeze)
+    run = type(run)(spec, arm, size, seed, freeze)
+    return train_run(run, data, torch.device("cpu"))
+
+
+def test_both_arms_train_on_the_same_subset(tiny):
+    spec, data = tiny
+    scratch = _run(spec, data, "scratch")
+    probe = _run(spec, data, "pretrained", "all")
+    assert scratch.subset_hash == probe.subset_hash and scratch.n_train == probe.n_train == 30
+    assert scratch.batch_size == probe.batch_size
+    other_seed = _run(spec, data, "scratch", seed=1)
+    assert other_seed.subset_hash != scratch.subset_hash
+
+
+def test_run_records_every_metric_per_epoch(tiny):
+    spec, data = tiny
+    res = _run(spec, data, "pretrained", 0)
+    assert res.status == "done" and len(res.epochs) == 2
+    for key in ("train_loss", "train_acc", "val_loss", "val_acc", "test_acc", "test_balanced_acc",
+                "test_macro_f1", "train_seconds", "eval_seconds", "images_per_sec", "peak_mem_mb"):
+        assert all(math.isfinite(e[key]) for e in res.epochs), key
+    assert res.final["test_acc"] == res.epochs[-1]["test_acc"]
+    cm = torch.tensor(res.confusion)
+    assert cm.shape == (10, 10) and cm.sum() == len(data.test_labels)
+    assert abs(cm.diag().sum().item() / cm.sum().item() - res.final["test_acc"]) < 1e-9
+    assert len(res.per_class_acc) == 10
+    assert all(m["true"] != m["pred"] for m in res.misclassified)
+    assert res.pretrained_source and "efficientnet" in res.pretrained_source.lower()
+
+
+def test_linear_probe_trains_only_the_head(tiny):
+    spec, data = tiny
+    probe = _run(spec, data, "pretrained", "all")
+    full = _run(spec, data, "pretrained", 0)
+    assert probe.trainable_params == 1280 * 10 + 10
+    assert full.trainable_params == full.total_params == probe.total_params
+    assert len(probe.frozen_stages) == 9 and full.frozen_stages == []
+
+
+def test_cpu_runs_are_deterministic_for_their_seed(tiny):
+    spec, data = tiny
+    a, b = (_run(spec, data, "scratch") for _ in range(2))
+    for ea, eb in zip(a.epochs, b.epochs, strict=True):
+        for key in ("train_loss", "val_loss", "test_acc"):
+            assert ea[key] == eb[key], key
+    assert a.confusion == b.confusion
+
+
+def test_an_exploding_learning_rate_is_reported_as_diverged(tiny):
+    spec, data = tiny
+    hot = build_spec({**TINY, "lr_scratch": 50.0, "optimizer": "sgd", "epochs": 3})
+    res = _run(hot, data, "scratch")
+    assert res.status == "diverged" and "lower learning rate" in res.error
+    assert res.epochs and res.final == {}
