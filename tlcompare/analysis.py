@@ -35,7 +35,7 @@ def runs_frame(runs: list[dict]) -> pd.DataFrame:
         row["freeze"] = "" if r.get("freeze") is None else str(r["freeze"])
         row.update(r.get("final") or {})
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=None if rows else [*RUN_COLUMNS, "test_acc", "train_seconds"])
 
 
 def epochs_frame(runs: list[dict]) -> pd.DataFrame:
@@ -61,6 +61,8 @@ def _ci95(values: np.ndarray) -> tuple[float, float]:
 
 def summary(frame: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
     """Mean, standard deviation and 95 % CI across seeds per variant and size."""
+    if frame.empty:
+        return pd.DataFrame()
     done = frame[frame["status"] == "done"]
     rows = []
     for (var, size), g in done.groupby(["variant", "size"], sort=True):
@@ -78,6 +80,8 @@ def paired_differences(frame: pd.DataFrame, metric: str = "test_acc") -> pd.Data
     Pairing removes the subset-to-subset variation that both arms share, so the interval is on
     the difference itself, not on two overlapping bands.
     """
+    if frame.empty:
+        return pd.DataFrame()
     done = frame[frame["status"] == "done"]
     scratch = done[done["arm"] == "scratch"].set_index(["size", "seed"])[metric]
     rows = []
@@ -88,10 +92,7 @@ def paired_differences(frame: pd.DataFrame, metric: str = "test_acc") -> pd.Data
             continue
         diffs = (g.loc[common] - scratch.loc[common]).to_numpy(dtype=float)
         half, sd = _ci95(diffs)
-        if len(diffs) >= 2 and sd > 0:
-            p = float(stats.ttest_1samp(diffs, 0.0).pvalue)
-        else:
-            p = float("nan")
+        p = float(stats.ttest_1samp(diffs, 0.0).pvalue) if len(diffs) >= 2 and sd > 0 else float("nan")
         rows.append({"variant": var, "size": int(size), "n_pairs": len(diffs), "mean_diff": float(diffs.mean()),
                      "std": sd, "ci95": half, "ci_low": float(diffs.mean() - half), "ci_high": float(diffs.mean() + half),
                      "p_value": p})
@@ -101,7 +102,8 @@ def paired_differences(frame: pd.DataFrame, metric: str = "test_acc") -> pd.Data
 def verdict(frame: pd.DataFrame, metric: str = "test_acc") -> list[str]:
     """Plain-language sentences: where the best pretrained variant wins, and where it stops mattering."""
     diffs = paired_differences(frame, metric)
-    diffs = diffs[diffs["variant"].str.startswith("pretrained")]
+    if not diffs.empty:
+        diffs = diffs[diffs["variant"].str.startswith("pretrained")]
     if diffs.empty:
         return ["No finished scratch/pretrained pairs yet."]
     lines = []
@@ -120,3 +122,185 @@ def verdict(frame: pd.DataFrame, metric: str = "test_acc") -> list[str]:
         else:
             lines.append(f"With {size} images per class, the difference is within noise ({pts:+.1f}{spread} points, {seeds}).")
     return lines
+
+
+# -- tables for the dashboard and the report --------------------------------------------------------
+def _depth_key(freeze: str) -> tuple[int, int]:
+    return (1, 0) if freeze == "all" else (0, int(freeze) if str(freeze).isdigit() else 0)
+
+
+def variant_order(variants) -> list[str]:
+    """Scratch first, then pretrained from fine-tune-all to linear probe, then the small CNN."""
+    def key(v: str):
+        if v == "scratch":
+            return (0, (0, 0))
+        if v.startswith("pretrained"):
+            depth = "0" if v.endswith("fine-tune all") else "all" if v.endswith("linear probe") else v.rsplit(" ", 1)[-1]
+            return (1, _depth_key(depth))
+        return (2, (0, 0))
+
+    return sorted(set(variants), key=key)
+
+
+def headline(frame: pd.DataFrame, metric: str = "test_acc") -> str:
+    """One short line for a list of experiments: the best pretrained gap at the smallest and largest size."""
+    if frame.empty or metric not in frame:
+        return "no results yet"
+    diffs = paired_differences(frame, metric)
+    diffs = diffs[diffs["variant"].str.startswith("pretrained")] if not diffs.empty else diffs
+    if diffs.empty:
+        return "no finished pairs yet"
+    best = diffs.loc[diffs.groupby("size")["mean_diff"].idxmax()].sort_values("size")
+    ends = best.iloc[[0, -1]] if len(best) > 1 else best
+    parts = [f"{int(r['size'])}/class {100 * r['mean_diff']:+.1f} pts" for _, r in ends.iterrows()]
+    return "pretrained vs scratch: " + ", ".join(parts)
+
+
+def results_table(frame: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
+    """Per variant and size: accuracy over seeds, the paired gain over scratch with its 95 % CI,
+    trainable parameters and seconds per run. The one table that answers the question."""
+    table = summary(frame, metric)
+    if table.empty:
+        return table
+    diffs = paired_differences(frame, metric)
+    if not diffs.empty:
+        table = table.merge(diffs[["variant", "size", "n_pairs", "mean_diff", "ci_low", "ci_high", "p_value"]],
+                            on=["variant", "size"], how="left")
+    else:
+        table = table.assign(n_pairs=np.nan, mean_diff=np.nan, ci_low=np.nan, ci_high=np.nan, p_value=np.nan)
+    order = {v: i for i, v in enumerate(variant_order(table["variant"]))}
+    table = table.sort_values(["size", "variant"], key=lambda c: c.map(order) if c.name == "variant" else c)
+    return table.reset_index(drop=True)
+
+
+def depth_summary(frame: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
+    """Accuracy per freezing depth and size (pretrained runs), plus scratch as the reference."""
+    done = frame[(frame["status"] == "done") & frame["arm"].isin(["pretrained", "scratch"])]
+    rows = []
+    for (arm, freeze, size), g in done.groupby(["arm", "freeze", "size"], sort=True):
+        vals = g[metric].to_numpy(dtype=float)
+        half, sd = _ci95(vals)
+        rows.append({"arm": arm, "freeze": freeze if arm == "pretrained" else "scratch", "size": int(size),
+                     "n_seeds": len(vals), "mean": float(vals.mean()), "std": sd, "ci95": half,
+                     "trainable_params": int(g["trainable_params"].iloc[0])})
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    out["order"] = [(-1, 0) if f == "scratch" else _depth_key(f) for f in out["freeze"]]
+    return out.sort_values(["size", "order"]).drop(columns="order").reset_index(drop=True)
+
+
+def learning_curves(epochs: pd.DataFrame, metrics=("train_acc", "val_acc")) -> pd.DataFrame:
+    """Mean and 95 % band across seeds per variant, size, epoch and metric, with the mean seconds
+    of training reached by that epoch (for per-second curves)."""
+    if epochs.empty:
+        return pd.DataFrame(columns=["variant", "size", "epoch", "metric", "mean", "low", "high", "seconds", "n"])
+    rows = []
+    for (var, size, epoch), g in epochs.groupby(["variant", "size", "epoch"], sort=True):
+        seconds = float(g["elapsed_train_seconds"].mean())
+        for m in metrics:
+            vals = g[m].to_numpy(dtype=float)
+            vals = vals[np.isfinite(vals)]
+            if not len(vals):
+                continue
+            half, _ = _ci95(vals)
+            half = 0.0 if math.isnan(half) else half
+            rows.append({"variant": var, "size": int(size), "epoch": int(epoch), "metric": m, "mean": float(vals.mean()),
+                         "low": float(vals.mean() - half), "high": float(vals.mean() + half), "seconds": seconds,
+                         "n": len(vals)})
+    return pd.DataFrame(rows)
+
+
+def default_target(frame: pd.DataFrame, metric: str = "test_acc", fraction: float = 0.9) -> float:
+    """The default accuracy target: a fraction of the best final accuracy any run reached."""
+    done = frame[frame["status"] == "done"] if "status" in frame else frame
+    if done.empty or metric not in done or done[metric].isna().all():
+        return 0.0
+    return float(fraction * done[metric].max())
+
+
+def time_to_target(epochs: pd.DataFrame, target: float, metric: str = "test_acc") -> pd.DataFrame:
+    """Per run: the training seconds (and epoch) at which ``metric`` first reached ``target``.
+
+    NaN where the run never did. Training seconds exclude evaluation, so arms compare on the work
+    the optimiser did, not on how often they were evaluated.
+    """
+    rows = []
+    for (var, arm, size, seed, freeze), g in epochs.groupby(["variant", "arm", "size", "seed", "freeze"], sort=True):
+        g = g.sort_values("epoch")
+        hit = g[g[metric] >= target]
+        first = hit.iloc[0] if len(hit) else None
+        rows.append({"variant": var, "arm": arm, "size": int(size), "seed": int(seed), "freeze": freeze,
+                     "seconds": float(first["elapsed_train_seconds"]) if first is not None else float("nan"),
+                     "epoch": int(first["epoch"]) if first is not None else None,
+                     "total_seconds": float(g["elapsed_train_seconds"].iloc[-1])})
+    return pd.DataFrame(rows)
+
+
+def time_to_target_summary(per_run: pd.DataFrame) -> pd.DataFrame:
+    """Median seconds to the target over the seeds that reached it, and how many did, per variant and size."""
+    rows = []
+    for (var, size), g in per_run.groupby(["variant", "size"], sort=True):
+        reached = g["seconds"].dropna()
+        rows.append({"variant": var, "size": int(size), "n_runs": len(g), "n_reached": len(reached),
+                     "median_seconds": float(reached.median()) if len(reached) else float("nan")})
+    return pd.DataFrame(rows)
+
+
+def training_time(frame: pd.DataFrame) -> pd.DataFrame:
+    """Total and per-run training seconds per variant: what each arm costs."""
+    done = frame[frame["status"].isin(["done", "diverged"])]
+    if done.empty or "train_seconds" not in done:
+        return pd.DataFrame(columns=["variant", "n_runs", "total_seconds", "seconds_per_run", "images_per_sec"])
+    g = done.groupby("variant")
+    out = pd.DataFrame({
+        "n_runs": g.size(), "total_seconds": g["train_seconds"].sum(), "seconds_per_run": g["train_seconds"].mean(),
+        "images_per_sec": g["images_per_sec"].mean() if "images_per_sec" in done else np.nan,
+    }).reset_index()
+    order = {v: i for i, v in enumerate(variant_order(out["variant"]))}
+    return out.sort_values("variant", key=lambda c: c.map(order)).reset_index(drop=True)
+
+
+def _sizes_text(sizes: list[int]) -> str:
+    return ", ".join(str(s) for s in sizes[:-1]) + (" and " if len(sizes) > 1 else "") + str(sizes[-1])
+
+
+def answer(frame: pd.DataFrame, metric: str = "test_acc") -> str:
+    """The verdict in one sentence: at which sizes pretraining wins, ties or loses."""
+    diffs = paired_differences(frame, metric) if not frame.empty and metric in frame else pd.DataFrame()
+    diffs = diffs[diffs["variant"].str.startswith("pretrained")] if not diffs.empty else diffs
+    if diffs.empty:
+        return "No finished scratch/pretrained pairs yet."
+    best = diffs.loc[diffs.groupby("size")["mean_diff"].idxmax()].sort_values("size")
+    if best["ci95"].isna().all():
+        pts = [f"{100 * d:+.0f}" for d in best["mean_diff"]]
+        return (f"The best pretrained variant differs from scratch by {', '.join(pts)} points at "
+                f"{_sizes_text(list(best['size']))} images per class (one seed each: run more seeds for "
+                f"confidence intervals).")
+
+    def outcome(r) -> str:
+        if math.isnan(r["ci95"]):
+            return "unsure"
+        return "win" if r["ci_low"] > 0 else "loss" if r["ci_high"] < 0 else "tie"
+
+    best = best.assign(outcome=[outcome(r) for _, r in best.iterrows()])
+    wins, ties, losses = (list(best.loc[best["outcome"] == o, "size"]) for o in ("win", "tie", "loss"))
+    pts = 100 * best.loc[best["outcome"] == "win", "mean_diff"]
+    if wins and len(wins) == len(best):
+        return (f"Pretrained wins at every size tested ({wins[0]} to {wins[-1]} images per class), "
+                f"by {pts.min():.0f} to {pts.max():.0f} points.")
+    if wins and ties and not losses and max(wins) < min(ties):
+        return (f"Pretrained wins up to {max(wins)} images per class (by up to {pts.max():.0f} points); "
+                f"from {min(ties)} per class the difference is within noise.")
+    parts = []
+    if wins:
+        parts.append(f"pretrained wins at {_sizes_text(wins)}")
+    if ties:
+        parts.append(f"the difference is within noise at {_sizes_text(ties)}")
+    if losses:
+        parts.append(f"scratch wins at {_sizes_text(losses)}")
+    unsure = list(best.loc[best["outcome"] == "unsure", "size"])
+    if unsure:
+        parts.append(f"too few seeds to tell at {_sizes_text(unsure)}")
+    text = "; ".join(parts) + " images per class."
+    return text[0].upper() + text[1:]

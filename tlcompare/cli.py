@@ -1,0 +1,337 @@
+"""The command line: ``tlcompare run | submit | worker | workers | ls | show | cancel | delete | datasets | models``.
+
+Errors the user can fix print one line and exit 2; nothing prints a traceback unless
+``TLCOMPARE_DEBUG=1`` is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import fields
+
+from tlcompare.errors import SpecError, UserError
+
+EXIT_USER_ERROR = 2
+
+
+def _add_spec_flags(p: argparse.ArgumentParser) -> None:
+    from tlcompare.spec import AUGMENTS, OPTIMIZERS
+
+    g = p.add_argument_group("experiment (each flag overrides the same key in --config)")
+    g.add_argument("--config", help="TOML file whose keys mirror these flags (image_size = 32, sizes = [5, 20])")
+    g.add_argument("--dataset", help="built-in dataset name (see `tlcompare datasets`); default digits")
+    g.add_argument("--data-root", help="folder holding raw dataset files (torchvision layout)")
+    g.add_argument("--model", help="backbone (see `tlcompare models`); default efficientnet_lite0")
+    g.add_argument("--weights", help="local checkpoint (state dict) used as the pretrained source")
+    g.add_argument("--sizes", help="training images per class, comma separated (5,20,100)")
+    g.add_argument("--freeze", help="freezing depths for the pretrained arm: 0 = fine-tune all, N stages, all = linear probe (0,all)")
+    g.add_argument("--seeds", help="a count (3 = seeds 0,1,2) or a comma-separated list")
+    g.add_argument("--epochs", type=int)
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--image-size", type=int, help="training resolution in pixels (square)")
+    g.add_argument("--augment", choices=AUGMENTS)
+    g.add_argument("--optimizer", choices=OPTIMIZERS)
+    g.add_argument("--lr-scratch", type=float, help="learning rate of the random-init arms")
+    g.add_argument("--lr-pretrained", type=float, help="learning rate of the pretrained arm")
+    g.add_argument("--weight-decay", type=float)
+    g.add_argument("--warmup-epochs", type=float)
+    g.add_argument("--label-smoothing", type=float)
+    g.add_argument("--small-cnn", action="store_true", default=None, help="add a small task-sized CNN trained from scratch")
+    g.add_argument("--val-fraction", type=float)
+    g.add_argument("--test-fraction", type=float, help="test share when the dataset has no official test split")
+    g.add_argument("--split-seed", type=int)
+    g.add_argument("--device", help="auto (GPU when present), cpu, cuda, cuda:N")
+    g.add_argument("--name", help="a name for the experiment")
+
+
+def spec_from_args(args: argparse.Namespace):
+    from tlcompare.spec import ExperimentSpec, build_spec, load_toml
+
+    values = load_toml(args.config) if args.config else {}
+    for f in fields(ExperimentSpec):
+        flag_value = getattr(args, f.name, None)
+        if flag_value is not None:
+            values[f.name] = flag_value
+    return build_spec(values)
+
+
+class Progress:
+    """One line per run; on a terminal the line updates after every epoch."""
+
+    def __init__(self, stream=sys.stderr):
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.prefix = ""
+
+    def run_start(self, i, total, label):
+        self.prefix = f"[{i + 1}/{total}] {label}"
+        self._show(self.prefix + " ...", final=False)
+
+    def epoch(self, rec, epochs):
+        if self.tty:
+            self._show(f"{self.prefix}  epoch {rec['epoch']}/{epochs}  val {rec['val_acc']:.3f}", final=False)
+
+    def run_end(self, res, note=""):
+        """``res``: a RunResult dict or a worker outcome (status, final, error)."""
+        final = res.get("final") or {}
+        if final:
+            msg = f"{self.prefix}  test {final['test_acc']:.3f}  {final['train_seconds']:.1f}s  {final['images_per_sec']:.0f} img/s"
+        else:
+            msg = f"{self.prefix}  {res['status']}: {res.get('error') or ''}"
+        self._show(msg + (f"  ({note})" if note else ""), final=True)
+
+    def _show(self, text, final):
+        if self.tty:
+            self.stream.write("\r\033[K" + text + ("\n" if final else ""))
+        elif final:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+def cmd_run(args) -> int:
+    from tlcompare.executors.inprocess import InProcessExecutor
+    from tlcompare.results_io import write_results
+    from tlcompare.status_text import results_lines
+    from tlcompare.store import Store
+    from tlcompare.worker import WorkerHooks
+
+    spec = spec_from_args(args)
+    runs = spec.runs()
+    print(f"tlcompare: {spec.dataset} / {spec.model}: {len(runs)} runs "
+          f"({len(spec.sizes)} sizes x {len(spec.seeds)} seeds), {spec.epochs} epochs each", file=sys.stderr)
+    started = time.perf_counter()
+    store = Store()
+    exp_id = store.create_experiment(spec, force=args.force)
+    progress = Progress()
+    printed: set[int] = set()
+    user_errors: list[str] = []
+
+    def print_finished(note_for):
+        # Runs this process did not train: reused results, or runs another worker took.
+        for r in store.experiment_runs(exp_id):
+            if r["run_id"] not in printed and r["status"] in ("done", "diverged", "failed", "cancelled"):
+                printed.add(r["run_id"])
+                progress.run_start(r["position"], len(runs), r["label"])
+                progress.run_end(r, note_for(r))
+
+    def run_start(claimed):
+        printed.add(claimed["run_id"])
+        progress.run_start(claimed["position"], claimed["n_runs"], claimed["label"])
+
+    def run_end(claimed, outcome):
+        progress.run_end(outcome)
+        if outcome.get("user_error"):
+            user_errors.append(outcome["error"])
+
+    print_finished(lambda r: f"reused run {r['reused_from']}" if r["reused_from"] else "")
+    hooks = WorkerHooks(on_run_start=run_start, on_epoch=lambda claimed, rec: progress.epoch(rec, spec.epochs),
+                        on_run_end=run_end)
+    try:
+        InProcessExecutor(store, hooks=hooks).submit(exp_id)
+    except BaseException:
+        store.request_cancel(exp_id)  # nothing of this experiment keeps running behind the user's back
+        raise
+    print_finished(lambda r: f"reused run {r['reused_from']}" if r["reused_from"] else f"by worker {r['worker_id']}")
+    if user_errors and len(user_errors) == len(runs):
+        raise UserError(user_errors[0])  # e.g. the dataset is missing: say it once, as before
+
+    data = store.export_experiment(exp_id)
+    data["environment"]["wall_seconds"] = time.perf_counter() - started
+    json_path, csv_path = write_results(data, args.out)
+    for line in results_lines(data["runs"]):
+        print(line)
+    failed = [r for r in data["runs"] if r["status"] in ("failed", "cancelled")]
+    device = data["environment"].get("device", "?")
+    print(f"\nwrote {json_path} and {csv_path} ({data['environment']['wall_seconds']:.0f} s on {device}; "
+          f"experiment {exp_id} in the store: `tlcompare show {exp_id}`)")
+    if failed:
+        print(f"tlcompare: {len(failed)} of {len(runs)} runs did not finish; see `tlcompare show {exp_id}`", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_submit(args) -> int:
+    from tlcompare.store import Store
+    from tlcompare.worker_control import describe, ensure_worker, worker_state
+
+    if args.file:
+        args.config = args.file
+    spec = spec_from_args(args)
+    store = Store()
+    if args.into is not None:
+        added = store.extend_experiment(args.into, spec, force=args.force)
+        exp_id = args.into
+        print(f"experiment {exp_id}: {added} new runs added", file=sys.stderr)
+    else:
+        exp_id = store.create_experiment(spec, force=args.force)
+    p = store.experiment_progress(exp_id)
+    reused = sum(1 for r in store.experiment_runs(exp_id) if r["reused_from"])
+    print(f"experiment {exp_id}: {p['total']} runs, {reused} reused from earlier results, "
+          f"{p['counts'].get('queued', 0)} queued", file=sys.stderr)
+    state = ensure_worker() if args.start_worker else worker_state()
+    if state["alive"]:
+        print(describe(state), file=sys.stderr)
+    elif p["counts"].get("queued"):
+        print("no worker is running: start one with `tlcompare worker` (add --once to exit when the queue is empty)",
+              file=sys.stderr)
+    print(exp_id)
+    return 0
+
+
+def cmd_worker(args) -> int:
+    from tlcompare.store import Store
+    from tlcompare.worker import Worker, WorkerConfig
+
+    worker = Worker(Store(args.db), device=args.device, worker_id=args.worker_id, slot=args.slot,
+                    experiment_id=args.experiment, config=WorkerConfig.from_env(idle_exit=args.idle_exit))
+    worker.install_signal_handlers()
+    worker.serve(once=args.once)
+    return 0
+
+
+def cmd_workers(args) -> int:
+    from tlcompare.status_text import workers_table
+    from tlcompare.store import Store
+
+    store = Store()
+    if args.stop is not None:
+        n = store.request_worker_stop(args.stop or None)
+        print(f"asked {n} worker(s) to stop; a run in progress goes back to the queue", file=sys.stderr)
+        return 0
+    if args.start:
+        from tlcompare.executors.local import LocalExecutor
+
+        devices = [d.strip() for d in args.devices.split(",")] if args.devices else [None]
+        LocalExecutor(devices, args.per_device, store=store).submit()
+        time.sleep(0.5)
+    print(workers_table(store.list_workers()))
+    return 0
+
+
+def cmd_ls(args) -> int:
+    from tlcompare.status_text import experiments_table
+    from tlcompare.store import Store
+
+    print(experiments_table(Store().list_experiments()))
+    return 0
+
+
+def cmd_show(args) -> int:
+    from tlcompare.status_text import experiment_report
+    from tlcompare.store import Store
+
+    store = Store()
+    exp = store.get_experiment(args.id)
+    if exp is None:
+        raise UserError(f"no experiment {args.id} (see `tlcompare ls`)")
+    print(experiment_report(exp, store.experiment_progress(args.id), store.experiment_runs(args.id)))
+    return 0
+
+
+def cmd_cancel(args) -> int:
+    from tlcompare.store import Store
+
+    n = Store().request_cancel(args.id)
+    print(f"experiment {args.id}: cancel requested for {n} run(s); a running run stops within seconds", file=sys.stderr)
+    return 0
+
+
+def cmd_delete(args) -> int:
+    from tlcompare.store import Store
+
+    Store().delete_experiment(args.id)
+    print(f"experiment {args.id} deleted", file=sys.stderr)
+    return 0
+
+
+def cmd_datasets(args) -> int:
+    from tlcompare.data import DATASETS
+
+    for info in DATASETS.values():
+        reason = info.unavailable_reason(args.data_root)
+        state = "available offline" if reason is None else f"not on this machine: {reason}"
+        nc = "  [non-commercial licence]" if info.non_commercial else ""
+        print(f"{info.name:<14} {info.title}: {info.num_images} images, {info.image_size}, {info.num_classes} classes{nc}")
+        print(f"{'':<14} {state}")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from tlcompare.models import list_models
+
+    for m in list_models():
+        reason = m.weights_unavailable()
+        state = "pretrained weights available offline" if reason is None else f"pretrained weights: {reason}"
+        print(f"{m.name:<20} {m.title}; {len(m.stage_names)} freezable stages: {', '.join(m.stage_names)}")
+        print(f"{'':<20} {state}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tlcompare", description="Fine-tune a pretrained model or train from scratch? Measured on your data.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="run a paired comparison in this process and write JSON + CSV")
+    _add_spec_flags(p)
+    p.add_argument("--out", default="results.json", help="JSON output path; the CSV goes beside it")
+    p.add_argument("--force", action="store_true", help="train runs again even when identical ones finished before")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("submit", help="queue an experiment in the store and print its id")
+    p.add_argument("file", nargs="?", help="experiment TOML file (the same as --config)")
+    _add_spec_flags(p)
+    p.add_argument("--force", action="store_true", help="train runs again even when identical ones finished before")
+    p.add_argument("--into", type=int, metavar="ID", help="add this spec's new runs (seeds, sizes) to experiment ID")
+    p.add_argument("--start-worker", action="store_true", help="start a background worker unless one is alive")
+    p.set_defaults(func=cmd_submit)
+    p = sub.add_parser("worker", help="claim queued runs and train them (one process per device)")
+    p.add_argument("--device", help="use this device for every run (cuda:0, cpu); default: each experiment's own")
+    p.add_argument("--once", action="store_true", help="exit when nothing is left in the queue")
+    p.add_argument("--experiment", type=int, metavar="ID", help="take runs of this experiment only")
+    p.add_argument("--idle-exit", type=float, metavar="SECONDS", help="exit after this long with nothing to do")
+    p.add_argument("--db", help=argparse.SUPPRESS)
+    p.add_argument("--worker-id", help=argparse.SUPPRESS)
+    p.add_argument("--slot", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_worker)
+    p = sub.add_parser("workers", help="list workers; start background ones or stop them")
+    p.add_argument("--start", action="store_true", help="start background workers unless alive (logs in TLCOMPARE_HOME/logs)")
+    p.add_argument("--devices", help="with --start: comma-separated devices, one worker set each (cuda:0,cuda:1)")
+    p.add_argument("--per-device", type=int, default=1, help="with --start: workers per device")
+    p.add_argument("--stop", nargs="?", const="", metavar="WORKER", help="ask one worker (default: all) to stop")
+    p.set_defaults(func=cmd_workers)
+    p = sub.add_parser("ls", help="list experiments in the store")
+    p.set_defaults(func=cmd_ls)
+    for name, func, text in (("show", cmd_show, "status, progress and results of one experiment"),
+                             ("cancel", cmd_cancel, "cancel an experiment's queued and running runs"),
+                             ("delete", cmd_delete, "delete an experiment and its results from the store")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("id", type=int, metavar="ID")
+        p.set_defaults(func=func)
+    p = sub.add_parser("datasets", help="list built-in datasets and whether they are available offline")
+    p.add_argument("--data-root")
+    p.set_defaults(func=cmd_datasets)
+    p = sub.add_parser("models", help="list backbones, their stages and whether their weights are available offline")
+    p.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SpecError as e:
+        for problem in e.problems:
+            print(f"tlcompare: error: {problem}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except UserError as e:
+        print(f"tlcompare: error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("tlcompare: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug: still one line, with the way to get the details
+        if os.environ.get("TLCOMPARE_DEBUG"):
+            raise
+        print(f"tlcompare: internal error: {type(e).__name__}: {e} (set TLCOMPARE_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1

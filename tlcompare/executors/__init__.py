@@ -1,0 +1,42 @@
+"""How queued runs get executed, behind one interface.
+
+Every executor runs ``tlcompare.worker.Worker`` somewhere, and the worker is the only code that
+writes results to the store; executors differ only in where and how many workers live:
+
+- ``LocalExecutor``: worker processes on this machine, one or several per device.
+- ``InProcessExecutor``: a worker inside the calling process (``tlcompare run``).
+- A Ray executor would start workers as Ray actors, one per GPU it is granted, against the same
+  store file (or a store on a shared disk); nothing else changes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+
+class Executor(ABC):
+    @abstractmethod
+    def submit(self, experiment_id: int) -> None:
+        """Make sure the queued runs of this experiment will be executed."""
+
+    @abstractmethod
+    def workers(self) -> list[dict]:
+        """The state of each worker this executor looks after (see worker_control.worker_state)."""
+
+    @abstractmethod
+    def shutdown(self) -> None:
+        """Stop this executor's workers; their runs in progress go back to the queue."""
+
+
+def get_executor(name: str = "local", **options) -> Executor:
+    if name == "local":
+        from tlcompare.executors.local import LocalExecutor
+
+        return LocalExecutor(**options)
+    if name == "inprocess":
+        from tlcompare.executors.inprocess import InProcessExecutor
+
+        return InProcessExecutor(**options)
+    from tlcompare.errors import UserError
+
+    raise UserError(f"unknown executor '{name}': choose local or inprocess")

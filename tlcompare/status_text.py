@@ -1,0 +1,108 @@
+"""Terminal text for the store: the experiment list, one experiment in detail, results, workers."""
+
+from __future__ import annotations
+
+import time
+
+from tlcompare.analysis import paired_differences, runs_frame, summary, variant, verdict
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    seconds = max(0, int(round(seconds)))
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def _when(t: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if t else "-"
+
+
+def _table(header: list[str], rows: list[list], right: set[int] = frozenset()) -> str:
+    cells = [[str(c) for c in header]] + [["-" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+             for r in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def experiments_table(experiments: list[dict]) -> str:
+    if not experiments:
+        return "no experiments yet: `tlcompare submit exp.toml` queues one"
+    rows = [[e["id"], ("* " if e["pinned"] else "") + e["name"], e["status"], f"{e['n_finished']}/{e['n_runs']}",
+             _when(e["created"])] for e in experiments]
+    return _table(["ID", "NAME", "STATUS", "RUNS", "CREATED"], rows, right={0, 3})
+
+
+def results_lines(runs: list[dict]) -> list[str]:
+    """The summary `tlcompare run` prints: accuracy table, paired differences, verdict."""
+    frame = runs_frame(runs) if runs else None
+    if frame is None or "test_acc" not in frame:
+        return ["No finished runs yet."]
+    lines = []
+    table = summary(frame)
+    if not table.empty:
+        table = table.assign(test_acc=[f"{m:.3f} +/- {s:.3f}" if s == s else f"{m:.3f}"
+                                       for m, s in zip(table["mean"], table["std"], strict=True)])
+        lines += ["", "Test accuracy (mean +/- std over seeds):",
+                  table.pivot(index="size", columns="variant", values="test_acc").to_string()]
+    diffs = paired_differences(frame)
+    if not diffs.empty:
+        lines += ["", "Paired difference vs scratch (points, 95% CI over seeds):"]
+        for _, d in diffs.iterrows():
+            ci = f" [{100 * d['ci_low']:+.1f}, {100 * d['ci_high']:+.1f}]" if d["ci95"] == d["ci95"] else ""
+            lines.append(f"  size {d['size']:>5}  {d['variant']:<28} {100 * d['mean_diff']:+6.1f}{ci}")
+        lines.append("")
+        lines += verdict(frame)
+    else:
+        lines += ["", "No finished scratch/pretrained pairs yet."]
+    return lines
+
+
+def experiment_report(exp: dict, progress: dict, runs: list[dict]) -> str:
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(progress["counts"].items()))
+    lines = [
+        f"experiment {exp['id']}: {exp['name']}" + ("  [pinned]" if exp["pinned"] else ""),
+        f"status: {exp['status']}   created {_when(exp['created'])}   {exp['dataset']} / {exp['model']}",
+        f"progress: {progress['finished']}/{progress['total']} runs ended ({100 * progress['fraction']:.0f}%): {counts}",
+    ]
+    if progress["running"] or progress["counts"].get("queued") or progress["counts"].get("interrupted"):
+        lines.append(f"elapsed {duration(progress['elapsed_seconds'])}, ETA {duration(progress['eta_seconds'])}")
+    for r in progress["running"]:
+        steps = f", step {r['step']}/{r['total_steps']}" if r["total_steps"] else ""
+        stop = " (cancel requested)" if r["cancel_requested"] else ""
+        lines.append(f"  running: run {r['run_id']} {r['label']}: epoch {r['epoch']}/{r['epochs']}{steps} "
+                     f"on {r['device'] or '?'} by worker {r['worker_id']}{stop}")
+    if exp["notes"]:
+        lines.append(f"notes: {exp['notes']}")
+    rows = []
+    for r in runs:
+        final = r["final"] or {}
+        note = f"reused run {r['reused_from']}" if r["reused_from"] else (r["error"] or "")
+        if r["attempts"] > 1:
+            note = f"attempt {r['attempts']}; {note}".rstrip("; ")
+        rows.append([r["run_id"], variant(r["arm"], r["freeze"]), r["size"], r["seed"], r["status"], len(r["epochs"]),
+                     f"{final['test_acc']:.3f}" if "test_acc" in final else None,
+                     f"{final['train_seconds']:.1f}" if "train_seconds" in final else None, note[:70]])
+    lines += ["", _table(["RUN", "VARIANT", "SIZE", "SEED", "STATUS", "EPOCHS", "TEST_ACC", "TRAIN_S", "NOTE"], rows,
+                         right={0, 2, 3, 5, 6, 7})]
+    lines += results_lines([r for r in runs if r["status"] in ("done", "diverged")])
+    return "\n".join(lines)
+
+
+def workers_table(workers: list[dict]) -> str:
+    if not workers:
+        return "no workers yet: `tlcompare worker` starts one"
+    rows = []
+    for w in workers:
+        state = w["state"] if w["alive"] else ("stopped" if w["state"] == "exited" else "dead")
+        if w["alive"] and w["stop_requested"]:
+            state = "stopping"
+        doing = f"run {w['run_id']} ({w['run_label']})" if w["alive"] and w["run_id"] else ""
+        age = f"{time.time() - w['heartbeat']:.0f} s ago" if w["heartbeat"] else "-"
+        rows.append([w["id"], w["pid"], w["host"], w["device"] or "auto", state, age, doing, w["log_path"] or ""])
+    return _table(["WORKER", "PID", "HOST", "DEVICE", "STATE", "HEARTBEAT", "DOING", "LOG"], rows, right={1})
