@@ -7,3 +7,15 @@ def tlcompare_home(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("tlhome")
     monkeypatch.setenv("TLCOMPARE_HOME", str(home))
     return home
+
+
+@pytest.fixture
+def one_thread():
+    """Torch on one thread: on a busy 2-core CI machine, OpenMP threads waiting for each other's
+    cores make tiny workloads many times slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

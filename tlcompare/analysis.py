@@ -69,7 +69,8 @@ def summary(frame: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
         vals = g[metric].to_numpy(dtype=float)
         half, sd = _ci95(vals)
         rows.append({"variant": var, "size": int(size), "n_seeds": len(vals), "mean": float(vals.mean()),
-                     "std": sd, "ci95": half, "train_seconds": float(g["train_seconds"].mean()),
+                     "std": sd, "ci95": half, "min": float(vals.min()), "max": float(vals.max()),
+                     "train_seconds": float(g["train_seconds"].mean()),
                      "trainable_params": int(g["trainable_params"].iloc[0])})
     return pd.DataFrame(rows)
 
@@ -191,8 +192,8 @@ def depth_summary(frame: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame
 
 
 def learning_curves(epochs: pd.DataFrame, metrics=("train_acc", "val_acc")) -> pd.DataFrame:
-    """Mean and 95 % band across seeds per variant, size, epoch and metric, with the mean seconds
-    of training reached by that epoch (for per-second curves)."""
+    """Mean and range (min to max) across seeds per variant, size, epoch and metric, with the mean
+    seconds of training reached by that epoch (for per-second curves)."""
     if epochs.empty:
         return pd.DataFrame(columns=["variant", "size", "epoch", "metric", "mean", "low", "high", "seconds", "n"])
     rows = []
@@ -203,10 +204,8 @@ def learning_curves(epochs: pd.DataFrame, metrics=("train_acc", "val_acc")) -> p
             vals = vals[np.isfinite(vals)]
             if not len(vals):
                 continue
-            half, _ = _ci95(vals)
-            half = 0.0 if math.isnan(half) else half
             rows.append({"variant": var, "size": int(size), "epoch": int(epoch), "metric": m, "mean": float(vals.mean()),
-                         "low": float(vals.mean() - half), "high": float(vals.mean() + half), "seconds": seconds,
+                         "low": float(vals.min()), "high": float(vals.max()), "seconds": seconds,
                          "n": len(vals)})
     return pd.DataFrame(rows)
 
@@ -265,6 +264,18 @@ def _sizes_text(sizes: list[int]) -> str:
     return ", ".join(str(s) for s in sizes[:-1]) + (" and " if len(sizes) > 1 else "") + str(sizes[-1])
 
 
+def answer_caveat(frame: pd.DataFrame) -> str:
+    """What the one-sentence answer cannot say: empty when every size has an interval."""
+    if frame.empty or "seed" not in frame:
+        return ""
+    seeds = frame[frame["status"] == "done"].groupby("size")["seed"].nunique()
+    if len(seeds) and seeds.max() < 2:
+        return "One seed per size: no confidence interval yet. Run two or more seeds to tell a real gap from noise."
+    if len(seeds) and seeds.min() < 2:
+        return f"Sizes {_sizes_text(list(seeds[seeds < 2].index))} have one seed only: no interval there."
+    return ""
+
+
 def answer(frame: pd.DataFrame, metric: str = "test_acc") -> str:
     """The verdict in one sentence: at which sizes pretraining wins, ties or loses."""
     diffs = paired_differences(frame, metric) if not frame.empty and metric in frame else pd.DataFrame()
@@ -273,10 +284,13 @@ def answer(frame: pd.DataFrame, metric: str = "test_acc") -> str:
         return "No finished scratch/pretrained pairs yet."
     best = diffs.loc[diffs.groupby("size")["mean_diff"].idxmax()].sort_values("size")
     if best["ci95"].isna().all():
-        pts = [f"{100 * d:+.0f}" for d in best["mean_diff"]]
-        return (f"The best pretrained variant differs from scratch by {', '.join(pts)} points at "
-                f"{_sizes_text(list(best['size']))} images per class (one seed each: run more seeds for "
-                f"confidence intervals).")
+        # One seed: no interval, so say who leads and by how much, and leave "wins" to the caveat.
+        clauses = []
+        for leader, rows in (("Pretrained", best[best["mean_diff"] >= 0]), ("Scratch", best[best["mean_diff"] < 0])):
+            if len(rows):
+                gaps = [f"{abs(100 * d):.0f} points at {s}" for d, s in zip(rows["mean_diff"], rows["size"], strict=True)]
+                clauses.append(f"{leader} leads by " + _sizes_text(gaps))
+        return "; ".join(clauses) + " images per class."
 
     def outcome(r) -> str:
         if math.isnan(r["ci95"]):
@@ -292,15 +306,43 @@ def answer(frame: pd.DataFrame, metric: str = "test_acc") -> str:
     if wins and ties and not losses and max(wins) < min(ties):
         return (f"Pretrained wins up to {max(wins)} images per class (by up to {pts.max():.0f} points); "
                 f"from {min(ties)} per class the difference is within noise.")
-    parts = []
+    clauses = []
     if wins:
-        parts.append(f"pretrained wins at {_sizes_text(wins)}")
+        clauses.append(("pretrained wins at", wins))
     if ties:
-        parts.append(f"the difference is within noise at {_sizes_text(ties)}")
+        clauses.append(("the difference is within noise at", ties))
     if losses:
-        parts.append(f"scratch wins at {_sizes_text(losses)}")
+        clauses.append(("scratch wins at", losses))
     unsure = list(best.loc[best["outcome"] == "unsure", "size"])
     if unsure:
-        parts.append(f"too few seeds to tell at {_sizes_text(unsure)}")
-    text = "; ".join(parts) + " images per class."
+        clauses.append(("too few seeds to tell at", unsure))
+    # "images per class" once, after the first group of sizes; "per class" after the others.
+    text = "; ".join(f"{verb} {_sizes_text(sizes)} {'images ' if i == 0 else ''}per class"
+                     for i, (verb, sizes) in enumerate(clauses)) + "."
     return text[0].upper() + text[1:]
+
+
+def _params_text(n: float) -> str:
+    return f"{n / 1e6:.2f} M" if n >= 1e5 else f"{n / 1e3:.1f} k"
+
+
+def results_display(table: pd.DataFrame) -> pd.DataFrame:
+    """``results_table`` as the text people read: percentages, signed points, intervals, units."""
+    def ok(x) -> bool:
+        return x is not None and x == x
+
+    rows = []
+    for _, r in table.iterrows():
+        scratch = r["variant"] == "scratch"
+        rows.append({
+            "size / class": int(r["size"]),
+            "arm": r["variant"],
+            "seeds": int(r["n_seeds"]),
+            "test accuracy": f"{100 * r['mean']:.1f}%" + (f" ± {100 * r['std']:.1f}" if ok(r["std"]) else ""),
+            "gain vs scratch": "reference" if scratch else (f"{100 * r['mean_diff']:+.1f} pts" if ok(r["mean_diff"]) else "–"),
+            "95% CI": f"{100 * r['ci_low']:+.1f} to {100 * r['ci_high']:+.1f}" if ok(r["ci_low"]) and not scratch else "",
+            "p": f"{r['p_value']:.3f}" if ok(r["p_value"]) and not scratch else "",
+            "trainable params": _params_text(r["trainable_params"]),
+            "s per run": f"{r['train_seconds']:.1f}",
+        })
+    return pd.DataFrame(rows)

@@ -1,4 +1,4 @@
-"""The command line: ``tlcompare run | submit | worker | workers | ls | show | cancel | delete | datasets | models``.
+"""The command line: ``tlcompare run | submit | worker | workers | ls | show | cancel | delete | datasets | models | report``.
 
 Errors the user can fix print one line and exit 2; nothing prints a traceback unless
 ``TLCOMPARE_DEBUG=1`` is set.
@@ -22,7 +22,7 @@ def _add_spec_flags(p: argparse.ArgumentParser) -> None:
 
     g = p.add_argument_group("experiment (each flag overrides the same key in --config)")
     g.add_argument("--config", help="TOML file whose keys mirror these flags (image_size = 32, sizes = [5, 20])")
-    g.add_argument("--dataset", help="built-in dataset name (see `tlcompare datasets`); default digits")
+    g.add_argument("--dataset", help="a built-in name (see `tlcompare datasets`), imagefolder:PATH, zip:PATH or torchvision:NAME; default digits")
     g.add_argument("--data-root", help="folder holding raw dataset files (torchvision layout)")
     g.add_argument("--model", help="backbone (see `tlcompare models`); default efficientnet_lite0")
     g.add_argument("--weights", help="local checkpoint (state dict) used as the pretrained source")
@@ -272,6 +272,23 @@ def cmd_models(args) -> int:
     return 0
 
 
+def cmd_inspect(args) -> int:
+    from tlcompare.data.inspect import inspect_command
+
+    return inspect_command(args.source, sizes=args.sizes, strict=args.strict, data_root=args.data_root,
+                           image_size=args.image_size, as_json=args.json)
+
+
+def cmd_report(args) -> int:
+    from tlcompare.report import write_report
+    from tlcompare.store import Store
+
+    where = write_report(Store(), args.ids, args.format, args.out)
+    if where != "stdout":
+        print(f"wrote {where}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tlcompare", description="Fine-tune a pretrained model or train from scratch? Measured on your data.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -315,6 +332,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_datasets)
     p = sub.add_parser("models", help="list backbones, their stages and whether their weights are available offline")
     p.set_defaults(func=cmd_models)
+    p = sub.add_parser("inspect", help="check a dataset before training: counts, sizes, duplicates, unreadable files")
+    p.add_argument("source", help="a built-in name, imagefolder:PATH, zip:PATH or torchvision:NAME")
+    p.add_argument("--sizes", help="training images per class you plan to try (5,20,100): exit 2 if a class is too small")
+    p.add_argument("--strict", action="store_true", help="exit 2 when any image is unreadable (default: skip and report)")
+    p.add_argument("--image-size", type=int, help="training resolution you plan to use (decides the stored size)")
+    p.add_argument("--data-root", help="folder holding raw dataset files (torchvision layout)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_inspect)
+    p = sub.add_parser("report", help="write a report of experiments: html, pdf, csv, json, md (Markdown) or tex (LaTeX)")
+    p.add_argument("ids", nargs="+", type=int, metavar="ID", help="experiments to report on; several are overlaid")
+    p.add_argument("--format", choices=["html", "pdf", "csv", "json", "md", "tex"],
+                   help="default: from the extension of --out, else html")
+    p.add_argument("--out", help="output file (default tlcompare-report-ID.FORMAT); - writes a text format to stdout")
+    p.set_defaults(func=cmd_report)
     return parser
 
 

@@ -24,3 +24,7 @@ class DataUnavailable(UserError):
 
 class WeightsUnavailable(UserError):
     """Pretrained weights that are neither on disk nor downloadable right now."""
+
+
+class UnsafeArchive(UserError):
+    """An uploaded or named archive refused before anything of it was written to disk."""

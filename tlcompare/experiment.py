@@ -17,6 +17,7 @@ import torch
 import torchvision
 
 import tlcompare
+from tlcompare.data.fingerprint import dataset_fingerprint
 from tlcompare.spec import ExperimentSpec, RunSpec
 from tlcompare.train import RunResult, describe_device, prepare, resolve_device, train_run
 
@@ -40,6 +41,7 @@ def environment(device: torch.device, data) -> dict:
         "device": describe_device(device),
         "dataset": data.dataset.name,
         "dataset_licence": data.dataset.licence,
+        "dataset_fingerprint": dataset_fingerprint(data.dataset),
         "class_names": data.class_names,
         "n_val": int(len(data.splits.val)),
         "n_test": int(len(data.test_labels)),

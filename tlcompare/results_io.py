@@ -10,14 +10,14 @@ from pathlib import Path
 from tlcompare.analysis import epochs_frame
 
 
-def _json_safe(obj):
+def json_safe(obj):
     # JSON has no NaN: write null so every parser reads the file.
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
+        return {k: json_safe(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
+        return [json_safe(v) for v in obj]
     return obj
 
 
@@ -26,7 +26,7 @@ def write_results(result: dict, out: str | Path) -> tuple[Path, Path]:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")
-    tmp.write_text(json.dumps(_json_safe(result), indent=1))
+    tmp.write_text(json.dumps(json_safe(result), indent=1))
     os.replace(tmp, out)
     csv_path = out.with_suffix(".csv")
     epochs_frame(result["runs"]).to_csv(csv_path, index=False)

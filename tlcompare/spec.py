@@ -229,6 +229,10 @@ def build_spec(values: dict[str, Any]) -> ExperimentSpec:
     for key in ("dataset", "model", "augment", "optimizer", "device", "name"):
         if key in clean:
             clean[key] = str(clean[key]).strip()
+    if "dataset" in clean:
+        from tlcompare.data.sources import canonical_source
+
+        clean["dataset"] = canonical_source(clean["dataset"])  # a worker started elsewhere finds the same path
     # Keep going after parse problems, so the user sees every invalid value at once.
     spec = replace(defaults, **clean)
     already = {p.split(":")[0] for p in problems}
@@ -247,12 +251,13 @@ def build_spec(values: dict[str, Any]) -> ExperimentSpec:
 
 def validate(spec: ExperimentSpec) -> list[str]:
     """Return one line per invalid value (empty when the spec is valid)."""
-    from tlcompare.data import DATASETS
+    from tlcompare.data import check_source
     from tlcompare.models import list_models
 
     p: list[str] = []
-    if spec.dataset not in DATASETS:
-        p.append(f"dataset: unknown '{spec.dataset}'; choose one of {', '.join(DATASETS)}")
+    dataset_problem = check_source(spec.dataset)
+    if dataset_problem:
+        p.append(f"dataset: {dataset_problem}")
     model_names = [m.name for m in list_models()]
     if spec.model not in model_names or spec.model == "small_cnn":
         choices = ", ".join(n for n in model_names if n != "small_cnn")

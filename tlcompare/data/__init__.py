@@ -1,7 +1,11 @@
-"""Dataset sources behind one interface: ``load_dataset(name) -> ImageDataset``."""
+"""Dataset sources behind one interface: ``load_dataset(name) -> ImageDataset``.
+
+``name`` is a built-in listed in DATASETS or a source string (see ``tlcompare.data.sources``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from tlcompare.data import builtin, idx
@@ -52,14 +56,27 @@ def dataset_names() -> list[str]:
 
 
 def dataset_info(name: str) -> DatasetInfo:
-    try:
+    if name in DATASETS:
         return DATASETS[name]
-    except KeyError:
-        raise UserError(f"unknown dataset '{name}': choose one of {', '.join(DATASETS)}") from None
+    if ":" in name:  # imagefolder:PATH, zip:PATH, torchvision:NAME
+        from tlcompare.data.sources import source_info
+
+        return source_info(name)
+    raise UserError(f"unknown dataset '{name}': choose one of {', '.join(DATASETS)}")
 
 
-def load_dataset(name: str, data_root: str | Path | None = None) -> ImageDataset:
-    """Load a dataset by name, decoding it once and caching the tensors under TLCOMPARE_HOME."""
+def load_dataset(name: str, data_root: str | Path | None = None, image_size: int | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> ImageDataset:
+    """Load a dataset, decoding it once and caching the tensors under TLCOMPARE_HOME.
+
+    ``name`` is a built-in name or a source string (``imagefolder:PATH``, ``zip:PATH``,
+    ``torchvision:NAME``); ``image_size``, the training resolution, decides how large decoded
+    photos are stored.
+    """
+    if name not in DATASETS:
+        from tlcompare.data.sources import load_source
+
+        return load_source(name, data_root, image_size=image_size, progress=progress)
     info = dataset_info(name)
     # No unavailable_reason() check first: it only says what is on disk, while a loader may still
     # download; each loader raises DataUnavailable itself when it cannot get the data.
@@ -67,3 +84,12 @@ def load_dataset(name: str, data_root: str | Path | None = None) -> ImageDataset
         return cached_dataset({"name": name, "root": str(data_root or "")}, lambda: info.loader(data_root))
     except DataUnavailable as e:
         raise DataUnavailable(f"dataset '{name}' is not available: {e}") from None
+
+
+def check_source(name: str) -> str | None:
+    """None when ``name`` is a usable dataset string as far as a cheap check tells, else why not."""
+    if name in DATASETS:
+        return None
+    from tlcompare.data.sources import check_source as check
+
+    return check(name)

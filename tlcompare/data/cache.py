@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from tlcompare.data.base import ImageDataset
 from tlcompare.home import cache_dir
 
 CACHE_FORMAT = 1
+log = logging.getLogger("tlcompare.data")
 
 
 def cache_path(key: dict) -> Path:
@@ -36,6 +38,15 @@ def cached_dataset(key: dict, build: Callable[[], ImageDataset]) -> ImageDataset
         except Exception:  # a cache is disposable: rebuild a damaged one
             path.unlink(missing_ok=True)
     dataset = build()
+    try:
+        _save(dataset, path)
+    except OSError as e:
+        # A full disk must not cost the decoded data in hand: train from memory, decode again next time.
+        log.warning("tlcompare: could not write the dataset cache %s (%s); continuing without it", path, e.strerror or e)
+    return dataset
+
+
+def _save(dataset: ImageDataset, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     os.close(fd)
@@ -45,7 +56,6 @@ def cached_dataset(key: dict, build: Callable[[], ImageDataset]) -> ImageDataset
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return dataset
 
 
 def _to_dict(ds: ImageDataset) -> dict:

@@ -6,6 +6,7 @@ decoded, resized or copied from the host per run or per batch.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import torch
@@ -13,8 +14,11 @@ import torch.nn.functional as F
 
 from tlcompare.data import load_dataset
 from tlcompare.data.base import ImageDataset
+from tlcompare.data.sources import skipped_note
 from tlcompare.data.splits import Splits, check_sizes, make_splits, train_subset
 from tlcompare.spec import ExperimentSpec
+
+log = logging.getLogger("tlcompare.data")
 
 
 @dataclass
@@ -54,7 +58,10 @@ def resize_uint8(images: torch.Tensor, size: int, device: torch.device, chunk: i
 
 
 def prepare(spec: ExperimentSpec, device: torch.device, dataset: ImageDataset | None = None) -> DeviceData:
-    ds = dataset if dataset is not None else load_dataset(spec.dataset, spec.data_root)
+    ds = dataset if dataset is not None else load_dataset(spec.dataset, spec.data_root, image_size=spec.image_size)
+    note = skipped_note(ds, spec.dataset)
+    if note:
+        log.warning(note)
     splits = make_splits(ds, spec.val_fraction, spec.test_fraction, spec.split_seed)
     check_sizes(splits, spec.sizes)
     images = resize_uint8(ds.images, spec.image_size, device)

@@ -7,6 +7,7 @@ forward/backward on the trainable suffix only.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import math
 import resource
@@ -18,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn as nn
 
+from tlcompare.errors import UserError
 from tlcompare.models import apply_freeze, create_backbone, set_train_mode
 from tlcompare.spec import RunSpec
 from tlcompare.train.augment import augment
@@ -49,9 +51,15 @@ class RunResult:
     per_class_acc: list[float] = field(default_factory=list)
     misclassified: list[dict] = field(default_factory=list)  # a sample of test images this run gets wrong
     error: str | None = None
+    oom_retries: int = 0  # restarts at half the batch after running out of GPU memory; batch_size is the last
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+EXPLODED_LOSS_FACTOR = 100.0
+# Below this a batch is too small for BatchNorm statistics to mean much; better to fail clearly.
+OOM_MIN_BATCH = 8
 
 
 class Cancelled(Exception):
@@ -125,7 +133,46 @@ def train_run(
 
     ``should_stop`` is polled between steps (so a cancel lands within one step, not one epoch);
     ``on_epoch`` receives each epoch's metrics as soon as they exist.
+
+    When the GPU runs out of memory the whole run starts again at half the batch size, down to
+    ``OOM_MIN_BATCH``; the result records how often (``oom_retries``) and the batch size it used.
+    The epochs of an abandoned attempt are sent again by the retry under the same numbers.
     """
+    batch = run.batch_size(len(data.train_indices(run.size, run.seed)))
+    retries = 0
+    while True:
+        try:
+            result = _train_at_batch(run, data, device, batch, on_epoch, should_stop, on_step)
+            break
+        except torch.cuda.OutOfMemoryError:
+            if batch <= OOM_MIN_BATCH:
+                raise UserError(
+                    f"out of GPU memory even at batch size {batch} ({run.label()}): use a smaller image_size "
+                    "or model, or free the GPU of other work"
+                ) from None
+        # Out of the except block, so the traceback (and the tensors its frames hold) is gone.
+        _free_memory(device)
+        batch = max(OOM_MIN_BATCH, batch // 2)
+        retries += 1
+    result.oom_retries = retries
+    return result
+
+
+def _free_memory(device: torch.device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def _train_at_batch(
+    run: RunSpec,
+    data: DeviceData,
+    device: torch.device,
+    batch: int,
+    on_epoch: Callable[[dict], None] | None,
+    should_stop: Callable[[], bool] | None,
+    on_step: Callable[[int, int], None] | None,
+) -> RunResult:
     spec = run.experiment
     torch.manual_seed(run.seed)
     cuda = device.type == "cuda"
@@ -148,7 +195,6 @@ def train_run(
     x_train, y_train = data.images[train_idx], data.labels[train_idx]
     x_val, y_val = data.val_images, data.val_labels
     n = len(train_idx)
-    batch = run.batch_size(n)
     steps_per_epoch = math.ceil(n / batch)
     total_steps = steps_per_epoch * spec.epochs
     warmup = min(total_steps, round(spec.warmup_epochs * steps_per_epoch))
@@ -173,6 +219,9 @@ def train_run(
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
 
+    # Chance-level cross-entropy is ln(classes); a mean loss a hundred times that only comes from
+    # weights that have blown up, and such runs only get slower (NaN arithmetic) and never recover.
+    exploded = EXPLODED_LOSS_FACTOR * max(1.0, math.log(len(data.class_names)))
     elapsed_train = 0.0
     step = 0
     for epoch in range(1, spec.epochs + 1):
@@ -240,11 +289,11 @@ def train_run(
         result.epochs.append(record)
         if on_epoch is not None:
             on_epoch(record)
-        if not math.isfinite(train_loss):
+        if not math.isfinite(train_loss) or train_loss > exploded:
             # A NaN or exploding loss is a result (the learning rate is too high for this arm),
             # not a crash: keep what was measured and say so.
             result.status = "diverged"
-            result.error = f"training loss became {train_loss} in epoch {epoch}; try a lower learning rate"
+            result.error = f"training loss became {train_loss:.4g} in epoch {epoch}; try a lower learning rate"
             break
         last_test_pred = test_pred
         last_metrics = test_metrics

@@ -1,0 +1,343 @@
+"""Reports from real stored experiments: every format, read back and compared with the store.
+
+Two experiments are trained once for this module on a small image folder whose first class is
+called ``a<script>&b``; the first experiment's name and notes carry markup too, so every check
+below also checks escaping.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections import defaultdict
+from html.parser import HTMLParser
+from statistics import mean
+
+import numpy as np
+import pandas as pd
+import pytest
+from corpus import good_folder
+
+from tlcompare import cli
+from tlcompare.analysis import variant
+from tlcompare.report import file_name, render_report, resolve_format
+from tlcompare.report.escape import latex_text, markdown_text
+from tlcompare.report.pdf import find_browser
+from tlcompare.spec import build_spec
+from tlcompare.store import Store
+from tlcompare.worker import Worker, WorkerConfig
+
+pytestmark = pytest.mark.slow
+
+NAME = "<script>alert(1)</script> & co"
+CLASS = "a<script>&b"
+NOTES = "Ask Kim & Lee about <b>augmentation</b>.\nSecond line."
+PLOTLY_BUNDLE_START = "/**\n* plotly.js v"
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    """(store, first id, second id): lite0 with two depths and two seeds, then lite1 on the same photos."""
+    home = tmp_path_factory.mktemp("report-home")
+    root = good_folder(home / "photos", classes=(CLASS, "cat", "dog"), per_class=12)
+    common = dict(dataset=f"imagefolder:{root}", sizes=[2, 4], epochs=2, image_size=16, device="cpu")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TLCOMPARE_HOME", str(home))
+        store = Store(home / "tlcompare.db")
+        first = store.create_experiment(build_spec(dict(common, model="efficientnet_lite0", freeze=[0, "all"], seeds=2,
+                                                        name=NAME)))
+        second = store.create_experiment(build_spec(dict(common, model="efficientnet_lite1", freeze=["all"], seeds=1,
+                                                         name="lite1 on the same photos")))
+        Worker(store, config=WorkerConfig(heartbeat_seconds=0.5, poll_seconds=0.1), log=lambda m: None).serve(once=True)
+        store.set_notes(first, NOTES)
+        assert [store.get_experiment(i)["status"] for i in (first, second)] == ["done", "done"]
+        yield store, first, second
+
+
+# -- reading the files back ----------------------------------------------------------------------------
+class Html(HTMLParser):
+    """Tables as lists of rows of cell text, figure JSON by key, every start tag, and the visible text."""
+
+    def __init__(self, text: str):
+        super().__init__(convert_charrefs=True)
+        self.tables, self.figures, self.tags, self.text = [], {}, [], []
+        self._cell = self._script = None
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append((tag, attrs))
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+        elif tag == "script" and "figure-data" in (attrs.get("class") or ""):
+            self._script = (attrs["data-key"], attrs["data-target"], [])
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[-1][-1].append("".join(self._cell))
+            self._cell = None
+        elif tag == "script" and self._script is not None:
+            key, target, parts = self._script
+            self.figures[(target, key)] = json.loads("".join(parts))
+            self._script = None
+
+    def handle_data(self, data):
+        if self._script is not None:
+            self._script[2].append(data)
+        elif self._cell is not None:
+            self._cell.append(data)
+        if not self.tags or self.tags[-1][0] != "script":
+            self.text.append(data)
+
+    def table_with(self, first_header: str) -> list[dict]:
+        table = next(t for t in self.tables if t and t[0] and t[0][0] == first_header)
+        return [dict(zip(table[0], row, strict=True)) for row in table[1:]]
+
+    def figure(self, target: str) -> dict:
+        return next(fig for (t, _), fig in self.figures.items() if t == target)
+
+
+def values(array) -> list:
+    """Plotly's JSON holds numeric arrays as base64 typed arrays."""
+    if isinstance(array, dict) and "bdata" in array:
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=np.dtype(array["dtype"])).tolist()
+    return list(array)
+
+
+def store_accuracy(runs) -> dict:
+    """Mean final test accuracy per (variant, size) over seeds, straight from the run records."""
+    acc = defaultdict(list)
+    for r in runs:
+        acc[(variant(r["arm"], r["freeze"]), r["size"])].append(r["final"]["test_acc"])
+    return {k: mean(v) for k, v in acc.items()}
+
+
+def store_gains(runs) -> dict:
+    scratch = {(r["size"], r["seed"]): r["final"]["test_acc"] for r in runs if r["arm"] == "scratch"}
+    gains = defaultdict(list)
+    for r in runs:
+        if r["arm"] != "scratch":
+            gains[(variant(r["arm"], r["freeze"]), r["size"])].append(r["final"]["test_acc"] - scratch[(r["size"], r["seed"])])
+    return {k: mean(v) for k, v in gains.items()}
+
+
+# -- HTML ----------------------------------------------------------------------------------------------
+def test_html_is_self_contained_and_holds_every_chart_and_the_stores_numbers(stored):
+    store, first, _ = stored
+    text = render_report(store, [first], "html").decode()
+    doc = Html(text)
+    runs = store.experiment_runs(first)
+    env = store.get_experiment(first)["environment"]
+
+    assert text.count(PLOTLY_BUNDLE_START) == 1  # inlined once
+    assert not [a for t, a in doc.tags if t == "script" and a.get("src")]  # nothing from a CDN: it opens offline
+    assert not [a for t, a in doc.tags if t == "link"]
+    keys = {k for _, k in doc.figures}
+    assert {"gap", "data_efficiency", "freezing", "curves_epoch", "curves_seconds", "time_to_target",
+            "training_time"} <= keys
+    assert sum(k.startswith("confusion_") for k in keys) == 6  # three arms at the smallest and the largest size
+    for target, _ in doc.figures:  # each figure has its div
+        assert ("div", {"class": "chart", "id": target}) in [(t, {k: v for k, v in a.items() if k != "style"})
+                                                            for t, a in doc.tags]
+
+    # the gap chart's bars are the paired differences of the stored runs
+    gains = store_gains(runs)
+    gap = doc.figure(f"fig-{first}-gap")
+    for trace in gap["data"]:
+        for size, y in zip(trace["x"], values(trace["y"]), strict=True):
+            assert y == pytest.approx(100 * gains[(trace["name"], int(size))])
+
+    # the paired-difference table and the per-run appendix show the stored numbers
+    acc = store_accuracy(runs)
+    rows = doc.table_with("size / class")
+    assert len(rows) == len(acc) == 6
+    for row in rows:  # the Results page's wording: "53.2% ± 3.8", "+40.9 pts"
+        key = (row["arm"], int(row["size / class"]))
+        assert row["test accuracy"].split(" ± ")[0] == f"{100 * acc[key]:.1f}%"
+        assert row["gain vs scratch"] == ("reference" if row["arm"] == "scratch" else f"{100 * gains[key]:+.1f} pts")
+    appendix = {int(r["run"]): r for r in doc.table_with("run")}
+    assert sorted(appendix) == sorted(r["run_id"] for r in runs)
+    for r in runs:
+        assert appendix[r["run_id"]]["test acc %"] == f"{100 * r['final']['test_acc']:.2f}"
+        assert appendix[r["run_id"]]["subset"] == r["subset_hash"]
+
+    visible = " ".join(" ".join(doc.text).split())
+    from tlcompare.analysis import answer, runs_frame
+
+    assert answer(runs_frame(runs)) in visible
+    manifest = dict(next(t for t in doc.tables if t and t[0][0] == "tlcompare (training)"))
+    assert manifest["dataset fingerprint"] == env["dataset_fingerprint"] and len(env["dataset_fingerprint"]) == 16
+    assert manifest["torch"] == env["torch"] and manifest["torchvision"] == env["torchvision"]
+    assert manifest["seeds"] == "0, 1" and "your own images" in manifest["dataset licence"]
+    assert manifest["device"] == env["device"]
+
+
+def test_user_text_is_escaped_in_html(stored):
+    store, first, _ = stored
+    text = render_report(store, [first], "html").decode()
+    doc = Html(text)
+    page = text[: text.index(PLOTLY_BUNDLE_START)]  # the bundle is plotly's own code
+    assert "<script>alert" not in page and "<b>augmentation" not in page and "a<script>&b" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in page
+    assert "Ask Kim &amp; Lee about &lt;b&gt;augmentation&lt;/b&gt;." in page
+    assert "a&lt;script&gt;&amp;b, cat, dog" in page  # the class list of the environment manifest
+    scripts = [a for t, a in doc.tags if t == "script"]
+    assert len(scripts) == len(doc.figures) + 2  # the figures' JSON, plotly, the loader: nothing injected
+    assert not [t for t, _ in doc.tags if t == "b"]
+    # chart labels: plotly renders tags and entities inside labels, so they reach it escaped once more
+    confusion = next(fig for (_, k), fig in doc.figures.items() if k.startswith("confusion_"))
+    assert confusion["data"][0]["x"][0] == "a&lt;script&gt;&amp;b"
+
+
+# -- CSV and JSON ---------------------------------------------------------------------------------------
+def test_csv_round_trips_to_the_stored_values(stored):
+    store, first, second = stored
+    csv = pd.read_csv(io.BytesIO(render_report(store, [first, second], "csv")), keep_default_na=False)
+    runs = {r["run_id"]: r for i in (first, second) for r in store.experiment_runs(i)}
+    assert len(csv) == sum(len(r["epochs"]) for r in runs.values())
+    assert set(csv["experiment_name"]) == {NAME, "lite1 on the same photos"}
+    for _, row in csv.iterrows():
+        run = runs[row["run_id"]]
+        epoch = run["epochs"][row["epoch"] - 1]
+        assert row["experiment_id"] == run["experiment_id"] and row["epoch"] == epoch["epoch"]
+        for k in ("arm", "size", "seed", "model", "status", "subset_hash", "config_hash", "trainable_params", "n_train"):
+            assert row[k] == run[k], k
+        assert row["freeze"] == ("" if run["freeze"] is None else str(run["freeze"]))
+        assert row["variant"] == variant(run["arm"], run["freeze"])
+        assert row["run_lr"] == run["lr"] and row["run_batch_size"] == run["batch_size"]
+        for k, v in run["final"].items():
+            assert row[f"final_{k}"] == v, k  # floats exactly: the CSV keeps every digit
+        for k, v in epoch.items():
+            assert row[k] == v, k
+
+
+def test_json_round_trips_and_keeps_the_run_shape(stored):
+    store, first, second = stored
+    doc = json.loads(render_report(store, [first, second], "json"))
+    assert doc["format"] == "tlcompare-report" and [e["id"] for e in doc["experiments"]] == [first, second]
+    one = doc["experiments"][0]
+    exported = store.export_experiment(first)
+    assert one["name"] == NAME and one["notes"] == NOTES and one["spec"] == exported["spec"]
+    assert one["environment"]["class_names"] == [CLASS, "cat", "dog"]
+    for mine, theirs, stored_run in zip(one["runs"], exported["runs"], store.experiment_runs(first), strict=True):
+        assert mine["run_id"] == stored_run["run_id"]
+        for k, v in theirs.items():  # every field of `tlcompare run --out`, same values
+            assert mine[k] == (None if isinstance(v, float) and math.isnan(v) else v), k
+
+
+# -- Markdown and LaTeX ---------------------------------------------------------------------------------
+def test_markdown_table_holds_mean_and_spread_per_arm_and_size(stored):
+    store, first, second = stored
+    md = render_report(store, [first, second], "md").decode()
+    assert f"### \\#{first} \\<script\\>alert(1)\\</script\\> \\& co" in md
+    assert f"### \\#{second} lite1 on the same photos" in md
+    header = next(line for line in md.splitlines() if line.startswith("| size / class | scratch"))
+    assert header == "| size / class | scratch | pretrained, fine-tune all | pretrained, linear probe |"
+    runs = store.experiment_runs(first)
+    acc = store_accuracy(runs)
+    row = next(line for line in md.splitlines() if line.startswith("| 2 |"))
+    cells = [c.strip().strip("*") for c in row.strip("|").split("|")][1:]
+    for cell, name in zip(cells, ["scratch", "pretrained, fine-tune all", "pretrained, linear probe"], strict=True):
+        sd = np.std([r["final"]["test_acc"] for r in runs if r["size"] == 2 and variant(r["arm"], r["freeze"]) == name],
+                    ddof=1)
+        assert cell == f"{100 * acc[(name, 2)]:.1f} ± {100 * sd:.1f}"
+
+
+def test_latex_escapes_names_and_compiles_to_one_table_per_metric(stored):
+    store, first, _ = stored
+    tex = render_report(store, [first], "tex").decode()
+    assert "<script>" not in tex and not re.search(r"(?<!\\)& co", tex)
+    assert r"\textless{}script\textgreater{}alert(1)\textless{}/script\textgreater{} \& co" in tex
+    assert tex.count(r"\begin{tabular}") == 2 and tex.count(r"\toprule") == 2
+    body = [line for line in tex.splitlines() if line.startswith("2 & ")][0]
+    assert body.count("&") == 3 and r"$\pm$" in body  # size and three arms: no stray column separator
+
+
+def test_escaping_functions():
+    assert latex_text(r"50% of #1 & {x}_y ~ ^ \ $") == (r"50\% of \#1 \& \{x\}\_y \textasciitilde{} "
+                                                         r"\textasciicircum{} \textbackslash{} \$")
+    assert markdown_text("a|b *c* <i>\nnext") == r"a\|b \*c\* \<i\> next"
+
+
+# -- PDF ------------------------------------------------------------------------------------------------
+@pytest.mark.browser
+@pytest.mark.skipif(find_browser() is None or shutil.which("pdftotext") is None,
+                    reason="needs Chromium and pdftotext (.ci/system-deps.sh installs both)")
+def test_pdf_has_the_verdict_charts_tables_and_every_run(stored, tmp_path):
+    store, first, second = stored
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(render_report(store, [first, second], "pdf"))
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    pages = text.split("\f")
+    flat = " ".join(text.split())
+    from tlcompare.analysis import answer, runs_frame
+
+    assert " ".join(answer(runs_frame(store.experiment_runs(first))).split()) in flat
+    assert "Comparison of 2 experiments" in flat
+    assert "labelled training images per class" in flat  # axis titles: plotly drew the charts before printing
+    assert "Paired differences" in flat and "Appendix: every run" in flat
+    assert "<script>alert(1)</script> & co" in flat  # escaped in HTML means shown literally on paper
+    assert len([p for p in pages if p.strip()]) >= 8
+    last_appendix = max(r["run_id"] for r in store.experiment_runs(second))
+    assert any(f"{last_appendix} pretrained, linear probe 4 0 done" in " ".join(p.split()) for p in pages)
+
+
+# -- the command line -----------------------------------------------------------------------------------
+def test_cli_writes_each_format_without_plotly_for_text(stored, tmp_path, capsys):
+    store, first, second = stored
+    env = {**os.environ, "TLCOMPARE_HOME": str(store.path.parent)}
+    script = (f"import sys; from tlcompare import cli; rc = cli.main(['report', '{first}', '{second}', '--out', "
+              f"'{tmp_path / 'all.csv'}']); print(rc, 'plotly' in sys.modules)")
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert p.stdout.split() == ["0", "False"], p.stderr  # a GPU machine without plotly can still export
+    assert pd.read_csv(tmp_path / "all.csv")["experiment_id"].nunique() == 2
+
+    os.environ["TLCOMPARE_HOME"] = str(store.path.parent)  # the conftest fixture restores it
+    assert cli.main(["report", str(first), "--format", "md", "--out", "-"]) == 0
+    assert "| size / class |" in capsys.readouterr().out
+    assert cli.main(["report", "999", "--out", str(tmp_path / "x.html")]) == 2
+    assert capsys.readouterr().err.strip() == "tlcompare: error: no experiment 999 (see `tlcompare ls`)"
+    assert not (tmp_path / "x.html").exists()
+    assert resolve_format(None, "r.tex") == "tex" and resolve_format(None, None) == "html"
+    assert file_name([3, 4, 3], "pdf") == "tlcompare-report-3-4.pdf"
+
+
+def test_several_experiments_share_overlaid_comparison_charts(stored):
+    store, first, second = stored
+    doc = Html(render_report(store, [first, second], "html").decode())
+    compare = doc.table_with("experiment")
+    assert [r["experiment"] for r in compare] == [f"#{first} {NAME}", f"#{second} lite1 on the same photos"]
+    fingerprints = {r["data fingerprint"] for r in compare}
+    assert len(fingerprints) == 1 and "not recorded" not in fingerprints  # the same photos, recorded at training
+    for key in ("gap", "efficiency"):
+        names = [t.get("name") or "" for t in doc.figure(f"fig-compare-compare_{key}")["data"]]
+        assert any(n.startswith(f"#{first} &lt;script&gt;") for n in names)
+        assert any(n.startswith(f"#{second} lite1") for n in names)
+    assert f"fig-{first}-gap" in {t for t, _ in doc.figures} and f"fig-{second}-gap" in {t for t, _ in doc.figures}
+
+
+def test_an_experiment_without_results_still_reports(tlcompare_home):
+    store = Store()
+    exp = store.create_experiment(build_spec(dict(dataset="digits", sizes=[2], seeds=1, epochs=1, image_size=16)),
+                                  name="=HYPERLINK(\"x\")\nsecond line")
+    csv = pd.read_csv(io.BytesIO(render_report(store, [exp], "csv")), keep_default_na=False)
+    assert list(csv.columns[:3]) == ["experiment_id", "experiment_name", "run_id"] and "final_test_acc" in csv
+    assert len(csv) == 3 and set(csv["status"]) == {"queued"} and set(csv["epoch"]) == {""}
+    assert csv["experiment_name"][0].startswith("'=")  # a spreadsheet shows it rather than running it
+    assert "No finished runs yet." in render_report(store, [exp], "md").decode()
+    tex = render_report(store, [exp], "tex").decode()
+    assert "no finished runs yet" in tex and "\nsecond line" not in tex  # the name cannot leave its comment line
+    doc = Html(render_report(store, [exp], "html").decode())
+    assert not doc.figures and "No run of this experiment has finished yet." in " ".join(doc.text)

@@ -1,0 +1,186 @@
+"""The report's charts: the Results page's figures from tlcompare.charts, built from the same frames,
+so a chart in the report is the chart the reader saw on the dashboard.
+
+Only the report-specific parts live here: fixed choices where the page has a control (every size,
+both learning-curve axes, the default accuracy target, confusion matrices at the smallest and
+largest size), and overlays of several experiments built from the single-experiment figures.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import plotly.graph_objects as go
+
+from tlcompare import analysis, charts
+from tlcompare.report.content import ExperimentReport
+from tlcompare.report.escape import plotly_text
+
+
+@dataclass
+class Figure:
+    key: str
+    fig: go.Figure
+    hint: str = ""
+    small: bool = False  # laid out several to a row (confusion matrices)
+
+
+def _stage_names(model: str) -> list[str]:
+    try:
+        from tlcompare.models import model_info
+
+        return model_info(model).stage_names
+    except Exception:  # a model removed since: the chart falls back to depth numbers, as on the page
+        return []
+
+
+def experiment_figures(rep: ExperimentReport) -> list[Figure]:
+    """Every chart of the Results page for one experiment, in the page's order."""
+    if rep.frame.empty:
+        return []
+    frame, epochs = rep.frame, rep.epochs
+    curves = analysis.learning_curves(epochs)
+    sizes = sorted(int(s) for s in frame["size"].unique())
+    target = analysis.default_target(frame)
+    per_run = analysis.time_to_target(epochs, target) if not epochs.empty else epochs
+    out = [
+        Figure("gap", charts.gap_chart(rep.diffs), charts.HINTS["gap"]),
+        Figure("data_efficiency", charts.data_efficiency(analysis.summary(frame)), charts.HINTS["data_efficiency"]),
+        Figure("freezing", charts.freezing_depth(analysis.depth_summary(frame), _stage_names(rep.spec.get("model", ""))),
+               charts.HINTS["freezing"]),
+        Figure("curves_epoch", charts.learning_curves(curves, x="epoch", sizes=sizes), charts.HINTS["learning"]),
+        Figure("curves_seconds", charts.learning_curves(curves, x="seconds", sizes=sizes), charts.HINTS["learning"]),
+        Figure("time_to_target", charts.time_to_target(analysis.time_to_target_summary(per_run), target),
+               charts.HINTS["time_to_target"] + " Target: 90 % of the best final accuracy of any run."),
+        Figure("training_time", charts.training_time(analysis.training_time(frame)), charts.HINTS["training_time"]),
+    ]
+    return out + confusion_figures(rep)
+
+
+def confusion_figures(rep: ExperimentReport) -> list[Figure]:
+    """Each arm's confusion matrix at the smallest and the largest size, for the first seed."""
+    done = [r for r in rep.finished if r["status"] == "done" and r.get("confusion")]
+    if not done:
+        return []
+    names = [str(c) for c in rep.environment.get("class_names") or []]
+    seed = min(r["seed"] for r in done)
+    sizes = sorted({r["size"] for r in done})
+    out = []
+    for size in dict.fromkeys([sizes[0], sizes[-1]]):
+        runs = [r for r in done if r["size"] == size and r["seed"] == seed]
+        order = analysis.variant_order([analysis.variant(r["arm"], r["freeze"]) for r in runs])
+        runs.sort(key=lambda r: order.index(analysis.variant(r["arm"], r["freeze"])))
+        for run in runs:
+            name = analysis.variant(run["arm"], run["freeze"])
+            acc = (run.get("final") or {}).get("test_acc", float("nan"))
+            fig = charts.confusion(run["confusion"], names, f"{size}/class, seed {seed}<br>{name}: {100 * acc:.1f}%")
+            _literal_class_names(fig, names, len(run["confusion"]))
+            out.append(Figure(f"confusion_{run['run_id']}", fig, small=True))
+    if out:
+        out[-1].hint = charts.HINTS["confusion"]
+    return out
+
+
+def _literal_class_names(fig: go.Figure, names: list[str], n: int) -> None:
+    # Class names come from folder names: plotly would render a folder called "<b>x</b>" in bold.
+    # Same shortening as charts.confusion, then escaped for plotly.
+    if len(names) != n:
+        return
+    short = [plotly_text(s if len(s) <= 14 else s[:13] + "…") for s in names]
+    fig.update_traces(x=short, y=short)
+
+
+# -- several experiments ----------------------------------------------------------------------------
+DASHES = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"]
+SYMBOLS = ["circle", "square", "diamond", "triangle-up", "cross", "star"]
+PATTERNS = ["", "/", ".", "x", "-", "+"]
+
+
+def _short(rep: ExperimentReport, limit: int = 32) -> str:
+    name = rep.name if len(rep.name) <= limit else rep.name[: limit - 1] + "…"
+    return plotly_text(f"#{rep.id} {name}")
+
+
+def _relabel(trace, prefix: str, group: str) -> None:
+    if trace.name:
+        extra = f"<extra>{prefix} · {trace.name}</extra>"
+        if trace.hovertemplate and "<extra>" in trace.hovertemplate:
+            trace.hovertemplate = trace.hovertemplate.split("<extra>")[0] + extra
+        trace.name = f"{prefix} · {trace.name}"
+    trace.legendgroup = f"{group}:{trace.legendgroup or trace.name}"
+
+
+def _recolour(trace, color: str) -> None:
+    # Each single-experiment chart colours its own set of arms; the overlay needs one arm, one colour.
+    if trace.type == "bar":
+        trace.marker.color = color
+    elif trace.fill == "toself" and trace.fillcolor:
+        alpha = trace.fillcolor.rsplit(",", 1)[-1].rstrip(")")
+        r, g, b = (int(color.lstrip("#")[i : i + 2], 16) for i in (0, 2, 4))
+        trace.fillcolor = f"rgba({r},{g},{b},{alpha})"
+    else:
+        trace.line.color = color
+
+
+def _overlay(parts: list[tuple[ExperimentReport, go.Figure]], style, title: str) -> go.Figure:
+    fig = go.Figure(layout=copy.deepcopy(parts[0][1].layout))
+    arms = {t.legendgroup or t.name for _, part in parts for t in part.data}
+    colors = charts.variant_colors([a for a in arms if a])
+    for i, (rep, part) in enumerate(parts):
+        for trace in part.data:
+            trace = copy.deepcopy(trace)
+            arm = trace.legendgroup or trace.name
+            if arm in colors:
+                _recolour(trace, colors[arm])
+            _relabel(trace, _short(rep), str(rep.id))
+            style(trace, i)
+            fig.add_trace(trace)
+    # One legend line per trace under the chart: experiment names are too long to share the title's row.
+    # The plot area is a little lower than on the page, so that a printed comparison's first page holds
+    # the experiments' table and the gap chart together.
+    n = sum(1 for t in fig.data if t.showlegend is not False)
+    line = 20
+    fig.update_layout(title_text=title, height=340 + line * n, margin={"t": 50, "b": 80 + line * n},
+                      legend={"orientation": "v", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0,
+                              "xanchor": "left", "font": {"size": 12}, "tracegroupgap": 0})
+    return fig
+
+
+def overlay_data_efficiency(reps: list[ExperimentReport]) -> go.Figure:
+    """Every experiment's data-efficiency lines on one axis: colour = arm, line style = experiment."""
+    reps = [r for r in reps if not r.frame.empty]
+    parts = [(r, charts.data_efficiency(analysis.summary(r.frame))) for r in reps]
+    if not parts:
+        return charts.data_efficiency(analysis.summary(analysis.runs_frame([])))
+
+    def style(trace, i):
+        if trace.mode and "lines" in trace.mode:
+            trace.line.dash = DASHES[i % len(DASHES)]
+            trace.marker.symbol = SYMBOLS[i % len(SYMBOLS)]
+
+    fig = _overlay(parts, style, "Data efficiency of each experiment: test accuracy vs labelled images per class")
+    sizes = sorted({int(s) for r in reps for s in r.frame["size"]})
+    fig.update_xaxes(tickvals=sizes, ticktext=[str(s) for s in sizes])
+    return fig
+
+
+def overlay_gap(reps: list[ExperimentReport]) -> go.Figure:
+    """Every experiment's paired gain over scratch: colour = arm, hatching = experiment."""
+    reps = [r for r in reps if not r.diffs.empty]
+    parts = [(r, charts.gap_chart(r.diffs)) for r in reps]
+    if not parts:
+        return charts.gap_chart(analysis.paired_differences(analysis.runs_frame([])))
+
+    def style(trace, i):
+        trace.marker.pattern = {"shape": PATTERNS[i % len(PATTERNS)], "solidity": 0.35, "fgcolor": "white"}
+
+    fig = _overlay(parts, style, "Gain over training from scratch in each experiment (accuracy points)")
+    sizes = sorted({int(s) for r in reps for s in r.diffs["size"]})
+    fig.update_xaxes(categoryarray=[str(s) for s in sizes])
+    return fig
+
+
+def comparison_figures(reps: list[ExperimentReport]) -> list[Figure]:
+    return [Figure("compare_gap", overlay_gap(reps), charts.HINTS["gap"]),
+            Figure("compare_efficiency", overlay_data_efficiency(reps), charts.HINTS["data_efficiency"])]

@@ -1,0 +1,182 @@
+"""The text formats of a report: every run and epoch as CSV or JSON, the final-metric table as
+Markdown or LaTeX, ready to paste into a paper or a slide.
+
+Column meanings are documented in the README ("CSV and JSON columns"); keep the two in step.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+
+import tlcompare
+from tlcompare.analysis import variant, variant_order
+from tlcompare.report.content import ExperimentReport, generated_line
+from tlcompare.report.escape import latex_text, markdown_text
+from tlcompare.results_io import json_safe
+
+JSON_FORMAT_VERSION = 1
+# Lists and matrices do not fit a cell: they are in the JSON export.
+_NESTED = ("epochs", "final", "confusion", "per_class_acc", "misclassified", "frozen_stages", "config", "result_keys")
+CSV_COLUMNS = [
+    "experiment_id", "experiment_name", "run_id", "arm", "size", "seed", "freeze", "variant", "model", "config_hash",
+    "status", "device", "trainable_params", "total_params", "pretrained_source", "run_lr", "n_train", "subset_hash",
+    "run_batch_size", "error", "oom_retries", "attempts", "reused_from", "worker_id", "started_at", "finished_at",
+    "final_test_acc", "final_val_acc", "final_test_balanced_acc", "final_test_macro_f1", "final_train_acc",
+    "final_train_seconds", "final_images_per_sec", "final_best_val_acc", "final_best_epoch",
+    "final_test_acc_at_best_val", "final_peak_mem_mb",
+    "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_acc", "test_balanced_acc", "test_macro_f1",
+    "train_seconds", "elapsed_train_seconds", "eval_seconds", "images_per_sec", "lr", "batch_size", "peak_mem_mb",
+]
+# Run fields that an epoch record also has, with another meaning there (the epoch's learning rate
+# of the schedule vs the run's peak rate): the run's value goes in a run_ column.
+_RUN_PREFIXED = {"lr": "run_lr", "batch_size": "run_batch_size"}
+# Cells a spreadsheet would run as a formula (CSV injection): user text starting with these gets a quote.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+# -- CSV ---------------------------------------------------------------------------------------------
+def _text_cell(value):
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def csv_rows(reports: list[ExperimentReport]) -> pd.DataFrame:
+    """One row per run and epoch; a run without epochs (queued, failed) still gets one row."""
+    rows = []
+    for rep in reports:
+        for run in rep.export_runs():
+            base = {"experiment_id": rep.id, "experiment_name": _text_cell(rep.name)}
+            for k, v in run.items():
+                if k == "freeze":
+                    base["freeze"] = "" if v is None else str(v)
+                    base["variant"] = variant(run["arm"], v)
+                elif k not in _NESTED:
+                    base[_RUN_PREFIXED.get(k, k)] = v
+            base["error"] = _text_cell(base.get("error"))
+            base.update({f"final_{k}": v for k, v in (run.get("final") or {}).items()})
+            rows.extend([{**base, **e} for e in run.get("epochs") or []] or [base])
+    frame = pd.DataFrame(rows, dtype=object)  # object: a count stays 3, not 3.0, beside a run without it
+    # The documented columns always, in their order, so files of queued and finished experiments line up;
+    # fields a later version adds follow them.
+    return frame.reindex(columns=[*CSV_COLUMNS, *(c for c in frame.columns if c not in CSV_COLUMNS)])
+
+
+def to_csv(reports: list[ExperimentReport]) -> str:
+    return csv_rows(reports).to_csv(index=False)
+
+
+# -- JSON --------------------------------------------------------------------------------------------
+def to_json(reports: list[ExperimentReport]) -> str:
+    """Each experiment keeps the shape ``tlcompare run --out`` writes (spec, environment, runs),
+    with its id, name and notes beside them, so a script reads either file."""
+    doc = {
+        "format": "tlcompare-report", "format_version": JSON_FORMAT_VERSION, "generated": generated_line(),
+        "tlcompare": tlcompare.__version__,
+        "experiments": [{"id": r.id, "name": r.name, "notes": r.notes, "created": r.created, "status": r.status,
+                         "spec": r.spec, "environment": r.environment, "runs": r.export_runs()} for r in reports],
+    }
+    return json.dumps(json_safe(doc), indent=1, ensure_ascii=False)
+
+
+# -- the final-metric table ------------------------------------------------------------------------------
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def metric_grid(rep: ExperimentReport) -> tuple[list[str], list[int], dict, dict]:
+    """Variants (columns), sizes (rows), and per (size, variant) the accuracy and the paired gain, each as
+    (text, spread text or None, value)."""
+    table = rep.table
+    if table.empty:
+        return [], [], {}, {}
+    variants = variant_order(table["variant"])
+    sizes = sorted(int(s) for s in table["size"].unique())
+    acc, gain = {}, {}
+    for _, r in table.iterrows():
+        key = (int(r["size"]), r["variant"])
+        spread = None if r["n_seeds"] < 2 or math.isnan(r["std"]) else _pct(r["std"])
+        acc[key] = (_pct(r["mean"]), spread, float(r["mean"]))
+        if r["variant"] != "scratch" and not pd.isna(r.get("mean_diff")):
+            ci = "" if pd.isna(r["ci_low"]) else f" [{100 * r['ci_low']:+.1f}, {100 * r['ci_high']:+.1f}]"
+            gain[key] = (f"{100 * r['mean_diff']:+.1f}{ci}", None, float(r["mean_diff"]))
+    return variants, sizes, acc, gain
+
+
+def _seed_text(rep: ExperimentReport) -> str:
+    n = sorted(set(int(x) for x in rep.table["n_seeds"]))
+    return f"n = {n[0]}" if len(n) == 1 else f"n = {n[0]} to {n[-1]}"
+
+
+def _describe(rep: ExperimentReport) -> str:
+    s = rep.spec
+    return f"{rep.dataset_name}, {s.get('model')}, {s.get('image_size')} px, {s.get('epochs')} epochs"
+
+
+def to_markdown(reports: list[ExperimentReport]) -> str:
+    out = [f"<!-- {generated_line()} -->", ""]
+    for rep in reports:
+        out += [f"### {markdown_text(rep.label)}", "", f"*{markdown_text(_describe(rep))}*", ""]
+        variants, sizes, acc, gain = metric_grid(rep)
+        if not sizes:
+            out += ["No finished runs yet.", ""]
+            continue
+        out += [f"Test accuracy (%), mean ± standard deviation over seeds ({_seed_text(rep)}); best per row in bold.", ""]
+        out += _md_table(["size / class", *variants], sizes, variants, acc, bold=True)
+        pre = [v for v in variants if v != "scratch"]
+        if gain and pre:
+            out += ["Gain over scratch (accuracy points, paired on size and seed), with the 95 % CI over seeds.", ""]
+            out += _md_table(["size / class", *pre], sizes, pre, gain, bold=False)
+        out += [f"**{markdown_text(rep.answer)}**", ""]
+    return "\n".join(out)
+
+
+def _md_table(header, sizes, variants, cells, bold: bool) -> list[str]:
+    lines = ["| " + " | ".join(markdown_text(h) for h in header) + " |",
+             "|---:|" + "---:|" * len(variants)]
+    for size in sizes:
+        shown = _row_cells([cells.get((size, v)) for v in variants], bold, "–",
+                           lambda value, spread: value + (f" ± {spread}" if spread else ""), "**{}**".format)
+        lines.append(f"| {size} | " + " | ".join(shown) + " |")
+    return [*lines, ""]
+
+
+def to_latex(reports: list[ExperimentReport]) -> str:
+    out = [f"% {generated_line()}", "% Needs \\usepackage{booktabs} in the preamble.", ""]
+    for rep in reports:
+        variants, sizes, acc, gain = metric_grid(rep)
+        if not sizes:
+            out += [f"% {latex_text(rep.label)}: no finished runs yet.", ""]
+            continue
+        caption = (f"Test accuracy (\\%) of {latex_text(rep.label)} ({latex_text(_describe(rep))}): mean $\\pm$ "
+                   f"standard deviation over seeds ({_seed_text(rep)}); best per row in bold.")
+        out += _latex_table(caption, f"tab:tlcompare-{rep.id}-accuracy", sizes, variants, acc, bold=True)
+        pre = [v for v in variants if v != "scratch"]
+        if gain and pre:
+            caption = (f"Gain over training from scratch (accuracy points) of {latex_text(rep.label)}, paired on "
+                       f"training set and seed, with the 95\\% confidence interval over seeds.")
+            out += _latex_table(caption, f"tab:tlcompare-{rep.id}-gain", sizes, pre, gain, bold=False)
+    return "\n".join(out)
+
+
+def _latex_table(caption, label, sizes, variants, cells, bold: bool) -> list[str]:
+    lines = ["\\begin{table}[t]", "\\centering", f"\\caption{{{caption}}}", f"\\label{{{label}}}",
+             "\\begin{tabular}{r" + "r" * len(variants) + "}", "\\toprule",
+             "size / class & " + " & ".join(latex_text(v) for v in variants) + " \\\\", "\\midrule"]
+    for size in sizes:
+        shown = _row_cells([cells.get((size, v)) for v in variants], bold, "--",
+                           lambda value, spread: latex_text(value) + (f" $\\pm$ {spread}" if spread else ""),
+                           "\\textbf{{{}}}".format)
+        lines.append(f"{size} & " + " & ".join(shown) + " \\\\")
+    return [*lines, "\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
+
+
+def _row_cells(row, bold: bool, missing: str, text, strong) -> list[str]:
+    """One table row's cells: (value, spread, sort key) or None; the best value strong when asked."""
+    best = max((c[2] for c in row if c), default=None)
+    return [missing if c is None else
+            strong(text(c[0], c[1])) if bold and c[2] == best and len(row) > 1 else text(c[0], c[1])
+            for c in row]
