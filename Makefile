@@ -6,6 +6,9 @@
 	touch $@
 
 run: .venv/.installed
+	.venv/bin/streamlit run app.py
+
+demo: .venv/.installed
 	.venv/bin/tlcompare run --dataset digits --model efficientnet_lite0 --sizes 5,20,100 --freeze 0,all --seeds 3 --epochs 20 --image-size 32 --out results.json
 
 test: .venv/.installed

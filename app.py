@@ -1,0 +1,29 @@
+"""tlcompare dashboard: design a comparison, watch it train, read the answer.
+
+    streamlit run app.py
+
+The dashboard only writes experiment specs to the store and reads results back; training runs in
+a separate worker process, so refreshing or closing the browser never loses a run.
+"""
+
+import streamlit as st
+
+from ui import paths, presentation, sidebar
+
+st.set_page_config(page_title="tlcompare: pretrained or from scratch?", page_icon=":material/compare:",
+                   layout="wide", initial_sidebar_state="expanded")
+
+page = st.navigation({
+    "Experiment": [
+        st.Page(paths.NEW, title="New experiment", icon=":material/add_circle:", default=True),
+        st.Page(paths.LIVE, title="Live", icon=":material/monitoring:"),
+    ],
+    "Answer": [
+        st.Page(paths.RESULTS, title="Results", icon=":material/insights:"),
+        st.Page(paths.REPORT, title="Report", icon=":material/description:"),
+        st.Page(paths.HISTORY, title="History", icon=":material/history:"),
+    ],
+}, expanded=True)
+presentation.apply()
+sidebar.render()
+page.run()

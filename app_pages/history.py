@@ -1,0 +1,102 @@
+"""History: every experiment with its headline; open, rename, delete, pin one as the baseline."""
+
+import time
+
+import pandas as pd
+import streamlit as st
+
+from tlcompare.baseline import pin_baseline
+from tlcompare.data.escape import markdown_safe
+from ui import cached, errors, paths
+from ui.state import remember_experiment, requested_experiment_id, store
+
+st.title("History")
+experiments = store().list_experiments()
+if not experiments:
+    st.info("No experiments yet.", icon=":material/hourglass_empty:")
+    st.page_link(paths.NEW, label="New experiment", icon=":material/add_circle:")
+    st.stop()
+
+st.caption("Select a row to open, rename, delete or pin it. The pinned experiment (★) is the baseline that "
+           "Results draws as dashed lines beside any other experiment.")
+table = pd.DataFrame([{
+    "baseline": "★" if e["pinned"] else "",
+    "id": e["id"],
+    "name": e["name"],
+    "status": e["status"],
+    "dataset": e["dataset"],
+    "model": e["model"],
+    "runs": f"{e['n_finished']}/{e['n_runs']}",
+    "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(e["created"])),
+    "headline": cached.headline(cached.stamp(e)) if e["n_finished"] else "no results yet",
+} for e in experiments])
+# The experiment open elsewhere (or named in the URL) starts selected.
+current = [i for i, e in enumerate(experiments) if e["id"] == requested_experiment_id()]
+selection = st.dataframe(
+    table, hide_index=True, on_select="rerun", selection_mode="single-row", key="history_table",
+    selection_default={"selection": {"rows": current}} if current else None,
+    column_config={"baseline": st.column_config.TextColumn("", width=30), "id": st.column_config.NumberColumn("#", width=50),
+                   "headline": st.column_config.TextColumn("headline", width="large")},
+)
+rows = selection.selection.rows if selection else []
+if not rows:
+    st.stop()
+
+experiment = experiments[rows[0]]
+experiment_id = experiment["id"]
+remember_experiment(experiment_id)
+
+with st.container(border=True):
+    st.subheader(f"#{experiment_id} {markdown_safe(experiment['name'])}")
+    spec = experiment["spec"]
+    st.caption(f"{markdown_safe(spec['dataset'])} · {spec['model']} · sizes {', '.join(map(str, spec['sizes']))} per class · "
+               f"freeze {', '.join(map(str, spec['freeze']))} · {len(spec['seeds'])} seeds · {spec['epochs']} epochs · "
+               f"{spec['image_size']} px")
+    with st.container(horizontal=True):
+        st.page_link(paths.RESULTS, label="Open results", icon=":material/insights:", query_params={"exp": str(experiment_id)})
+        st.page_link(paths.LIVE, label="Live view", icon=":material/monitoring:", query_params={"exp": str(experiment_id)})
+        st.page_link(paths.REPORT, label="Report", icon=":material/description:", query_params={"exp": str(experiment_id)})
+
+    with errors.shown_as_message():
+        c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
+        new_name = c1.text_input("Name", value=experiment["name"], key=f"rename_{experiment_id}")
+        if c2.button("Rename", icon=":material/edit:", key="rename", disabled=new_name.strip() == experiment["name"]):
+            store().rename_experiment(experiment_id, new_name)
+            st.toast("Renamed.", icon=":material/edit:")
+            st.rerun()
+        notes = st.text_area("Notes", value=experiment["notes"], key=f"notes_{experiment_id}", height=80,
+                             placeholder="What this experiment was for, what you concluded…")
+        with st.container(horizontal=True):
+            if st.button("Save notes", icon=":material/save:", key="save_notes", disabled=notes == experiment["notes"]):
+                store().set_notes(experiment_id, notes)
+                st.toast("Notes saved.", icon=":material/save:")
+                st.rerun()
+            if experiment["pinned"]:
+                if st.button("Unpin baseline", icon=":material/push_pin:", key="unpin"):
+                    store().set_pinned(experiment_id, False)
+                    st.rerun()
+            elif st.button("Pin as baseline", icon=":material/push_pin:", key="pin"):
+                pin_baseline(store(), experiment_id)
+                st.toast("Pinned: Results now compares other experiments with this one.", icon=":material/push_pin:")
+                st.rerun()
+            if st.button("Delete…", icon=":material/delete:", key="delete"):
+                st.session_state["confirm_delete"] = experiment_id
+
+    if st.session_state.get("confirm_delete") == experiment_id:
+        running = experiment["status"] in ("running", "queued", "cancelling")
+        st.warning(f"Delete #{experiment_id} {experiment['name']} and all {experiment['n_runs']} runs? This cannot be "
+                   "undone." + (" Its runs in progress stop." if running else ""), icon=":material/warning:")
+        with st.container(horizontal=True):
+            if st.button("Delete for good", type="primary", icon=":material/delete_forever:", key="confirm"):
+                with errors.shown_as_message():
+                    if running:
+                        store().request_cancel(experiment_id)
+                    store().delete_experiment(experiment_id)
+                    st.session_state.pop("confirm_delete", None)
+                    st.session_state.pop("experiment_id", None)
+                    st.query_params.pop("exp", None)
+                    st.toast(f"Deleted #{experiment_id}.", icon=":material/delete:")
+                    st.rerun()
+            if st.button("Keep it", key="keep"):
+                st.session_state.pop("confirm_delete", None)
+                st.rerun()

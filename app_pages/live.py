@@ -1,0 +1,106 @@
+"""Live: how far the experiment is, how its runs are learning, and a way to stop it.
+
+Everything shown is read from the store every two seconds, so a refresh or a second tab shows
+exactly the same state, and nothing here holds a training thread.
+"""
+
+import streamlit as st
+
+from tlcompare import charts
+from tlcompare.analysis import epochs_frame
+from tlcompare.data.escape import markdown_safe
+from tlcompare.live_table import progress_line, runs_table
+from tlcompare.worker_control import ensure_worker, worker_state
+from ui import errors, paths, presentation
+from ui.state import ACTIVE, pick_experiment, store
+
+POLL_SECONDS = 2.0
+WORKER_IDLE_EXIT = 600
+STATUS_BADGE = {"running": "blue", "queued": "orange", "cancelling": "orange", "done": "green", "failed": "red",
+                "cancelled": "gray"}
+
+st.title("Live")
+experiments = store().list_experiments()
+with st.container(key="controls_live"):
+    # No status in the list: it is read once per page load, while the view below updates live.
+    experiment = pick_experiment(experiments, key="live_experiment", prefer="active", with_status=False)
+if experiment is None:
+    st.info("No experiments yet. Start one and watch it here.", icon=":material/hourglass_empty:")
+    st.page_link(paths.NEW, label="New experiment", icon=":material/add_circle:")
+    st.stop()
+
+experiment_id = experiment["id"]
+active_at_load = experiment["status"] in ACTIVE
+
+
+def live_view() -> None:
+    with errors.shown_as_message():
+        progress = store().experiment_progress(experiment_id)
+        runs = store().experiment_runs(experiment_id)
+        status = progress["status"]
+        if active_at_load and status not in ACTIVE:
+            st.rerun(scope="app")  # finished: show the final state once and stop polling
+
+        head, cancel_col = st.columns([4, 1], vertical_alignment="center")
+        color = STATUS_BADGE.get(status, "gray")
+        head.markdown(f"### {markdown_safe(experiment['name'])} &nbsp; :{color}-badge[{status}]")
+        with cancel_col, st.container(key="controls_cancel"):
+            if status in ACTIVE and st.button("Cancel", icon=":material/stop_circle:", disabled=status == "cancelling",
+                                              width="stretch", key="cancel"):
+                n = store().request_cancel(experiment_id)
+                st.toast(f"Cancelling {n} runs: the one training stops within seconds.", icon=":material/stop_circle:")
+                st.rerun(scope="fragment")
+        st.progress(min(1.0, progress["fraction"]), text=progress_line(progress, runs))
+
+        if status in ACTIVE:
+            worker = worker_state(store=store())
+            if not worker["alive"] and status != "cancelling":
+                # The worker may have been stopped or died with the machine: bring one back; the
+                # store re-queues whatever it was training.
+                worker = ensure_worker(idle_exit=WORKER_IDLE_EXIT, store=store())
+            running = progress["running"]
+            if running:
+                r = running[0]
+                st.caption(f"Training {r['label']}: epoch {r['epoch']} of {r['epochs']}"
+                           + (f", step {r['step']} of {r['total_steps']}" if r["total_steps"] else "")
+                           + f" on {r['device'] or 'its device'}.")
+            else:
+                st.caption(f"Waiting for the worker ({worker['state']}).")
+        elif status == "done":
+            st.success("Finished. Every run is in the store.", icon=":material/check_circle:")
+            st.page_link(paths.RESULTS, label="Open the results", icon=":material/insights:",
+                         query_params={"exp": str(experiment_id)})
+        elif status in ("failed", "cancelled"):
+            failed = [r for r in runs if r["status"] == "failed"]
+            if failed:
+                st.error(f"{len(failed)} runs failed. First error: {failed[0]['error']}", icon=":material/error:")
+            if any(r["status"] == "done" for r in runs):
+                st.page_link(paths.RESULTS, label="Open the results of the finished runs", icon=":material/insights:",
+                             query_params={"exp": str(experiment_id)})
+
+        epochs = epochs_frame(runs)
+        st.plotly_chart(charts.live_curves(epochs, large=presentation.is_on()), key="live_chart", theme=None,
+                        config={"displaylogo": False})
+        st.caption(charts.HINTS["live"])
+        table = runs_table(runs, experiment["spec"].get("epochs", 0))
+        if not table["note"].astype(bool).any():
+            table = table.drop(columns="note")
+        st.dataframe(
+            table, hide_index=True, height=min(600, 38 + 35 * len(table)), key="live_runs", placeholder="–",
+            column_config={
+                "run": st.column_config.NumberColumn("run", width="small"),
+                "arm": st.column_config.TextColumn("arm"),
+                "size": st.column_config.NumberColumn("size / class", width="small"),
+                "seed": st.column_config.NumberColumn("seed", width="small"),
+                "depth": st.column_config.TextColumn("frozen", width="small"),
+                "epoch": st.column_config.TextColumn("epoch", width="small"),
+                "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
+                "val_acc": st.column_config.NumberColumn("val acc", format="%.1f%%"),
+                "test_acc": st.column_config.NumberColumn("test acc", format="%.1f%%"),
+                "seconds": st.column_config.NumberColumn("train s", format="%.1f"),
+                "note": st.column_config.TextColumn("note"),
+            },
+        )
+
+
+st.fragment(live_view, run_every=POLL_SECONDS if active_at_load else None)()

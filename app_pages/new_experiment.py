@@ -1,0 +1,223 @@
+"""New experiment: start from a story, adjust the question, see what it costs here, start it."""
+
+import streamlit as st
+
+from tlcompare.data import DATASETS
+from tlcompare.dataset_facts import clamp_sizes
+from tlcompare.errors import SpecError
+from tlcompare.estimate import estimate
+from tlcompare.models import list_models, model_info
+from tlcompare.presets import PRESETS, default_preset
+from tlcompare.spec import AUGMENTS, OPTIMIZERS, ExperimentSpec, build_spec
+from tlcompare.status_text import duration
+from tlcompare.worker_control import ensure_worker, worker_state
+from ui import cached, errors, own_data, paths
+from ui import experiment_form as form
+from ui.sidebar import device_summary
+from ui.state import remember_experiment, store
+
+SIZE_CHOICES = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000]
+IMAGE_SIZES = [16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256]
+BATCH_SIZES = [8, 16, 32, 64, 128, 256, 512]
+AUGMENT_TEXT = {
+    "none": "none",
+    "crop": "random shifts (safe for digits and text)",
+    "flip": "left-right flips",
+    "crop_flip": "random shifts and flips",
+    "resized_crop_flip": "random resized crops and flips (photos)",
+}
+WORKER_IDLE_EXIT = 600  # a worker started from here leaves after 10 idle minutes; Start brings it back
+DEFAULTS = ExperimentSpec()
+k = form.key
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+gpu = device_summary()["gpu"]
+form.ensure_initialised(default_preset(gpu))
+
+st.title("New experiment")
+st.caption("Pretrained or from scratch? Every pair of runs trains the same network on the same labelled images "
+           "with the same seed and schedule; only the starting weights differ.")
+
+# -- a story to start from ----------------------------------------------------------------------------
+with st.container(key="controls_presets"):
+    st.pills("Start from a story", list(PRESETS), format_func=lambda p: PRESETS[p].title, key="preset",
+             on_change=lambda: st.session_state["preset"] and form.load_preset(st.session_state["preset"]))
+    chosen = st.session_state.get("preset")
+    if chosen:
+        p = PRESETS[chosen]
+        cost = f"about {p.gpu_minutes:g} min on a GPU" if gpu else f"about {p.cpu_minutes:g} min on a laptop CPU"
+        st.caption(f"{p.story} ({cost}.)")
+
+form_col, cost_col = st.columns([3, 2], gap="large")
+
+with form_col:
+    # -- data -----------------------------------------------------------------------------------------
+    st.subheader("1 · Data")
+    builtin_tab, own_tab = st.tabs(["Built-in datasets", "Your own images"])
+    with builtin_tab:
+        def dataset_label(name: str) -> str:
+            info = DATASETS[name]
+            return info.title + ("" if info.unavailable_reason(None) is None else "  (not on this machine)")
+
+        st.selectbox("Dataset", list(DATASETS), format_func=dataset_label, key=k("dataset"))
+        info = DATASETS[st.session_state[k("dataset")]]
+        data_missing = info.unavailable_reason(None)
+        offline = ":green-badge[:material/check: available offline]" if data_missing is None else \
+            ":orange-badge[:material/cloud_off: not on this machine]"
+        st.markdown(f"**{info.num_images}** images &nbsp;·&nbsp; **{info.num_classes}** classes &nbsp;·&nbsp; "
+                    f"**{info.image_size}** &nbsp;&nbsp; {offline}")
+        st.caption(f"{info.description} Licence: {info.licence}.")
+        if info.non_commercial:
+            st.warning("This dataset's licence allows non-commercial use only.", icon=":material/gavel:")
+        if data_missing:
+            st.warning(f"Not on this machine: {data_missing}. Online, the worker downloads it when the "
+                       "experiment starts; offline its runs fail.", icon=":material/cloud_off:")
+    with own_tab:
+        own_source = own_data.render()
+    facts_of = own_source or (None if data_missing else info.name)
+    facts = cached.facts(facts_of, None, DEFAULTS.val_fraction, DEFAULTS.test_fraction,
+                         DEFAULTS.split_seed) if facts_of else None
+
+    # -- model ----------------------------------------------------------------------------------------
+    st.subheader("2 · Backbone and pretrained weights")
+    models = {m.name: m for m in list_models() if m.name != "small_cnn"}
+
+    def on_model_change() -> None:
+        stages = len(model_info(st.session_state[k("model")]).stage_names)
+        st.session_state[k("freeze")] = [d for d in st.session_state[k("freeze")] if d == "all" or int(d) < stages]
+
+    def model_label(name: str) -> str:
+        m = models[name]
+        offline = "" if m.weights_unavailable() is None else "  (weights need internet)"
+        return f"{m.title} · {m.params / 1e6:.1f} M parameters{offline}"
+
+    st.selectbox("Backbone", list(models), format_func=model_label, key=k("model"), on_change=on_model_change)
+    model = models[st.session_state[k("model")]]
+    st.caption(f"{model.description}.")
+    weights_missing = model.weights_unavailable()
+    default_caption = (f":gray[Not available offline: {weights_missing}]" if weights_missing
+                       else f"{model.weights_description}")
+    st.radio("Pretrained weights", ["default", "checkpoint"], key=k("weights_source"),
+             format_func=lambda s: "ImageNet-1k (the model's default)" if s == "default" else "A checkpoint file",
+             captions=[default_caption, "A PyTorch state dict on this machine, e.g. from your own pretraining"])
+    if st.session_state[k("weights_source")] == "checkpoint":
+        st.text_input("Checkpoint file", key=k("weights"), placeholder="path/to/weights.pth")
+    elif weights_missing:
+        st.warning(f"{model.title}'s ImageNet weights are not on this machine. Online, the pretrained runs "
+                   "download them; offline they fail. EfficientNet-Lite0/1/2 ship their weights in a package "
+                   "and work offline.", icon=":material/cloud_off:")
+    st.checkbox("Also train a small task-sized CNN from scratch (a third arm)", key=k("small_cnn"))
+
+    # -- the grid -------------------------------------------------------------------------------------
+    st.subheader("3 · What to compare")
+    max_size = facts.max_size if facts else None
+    current = [s for s in st.session_state[k("sizes")] if isinstance(s, int)]
+    choices = [s for s in SIZE_CHOICES if max_size is None or s < max_size] + ([max_size] if max_size else [])
+    st.multiselect("Training-set sizes (labelled images per class)", sorted(set(choices + current)), key=k("sizes"),
+                   accept_new_options=True, placeholder="Choose or type a number",
+                   select_all=False,
+                   help="Type any number and press Enter to add it. Each size is a nested subset: the 5-per-class "
+                        "images of a seed are inside its 20-per-class images.")
+    sizes, size_notes = form.parse_sizes(st.session_state[k("sizes")])
+    sizes, clamp_notes = clamp_sizes(sizes, max_size)
+    for note in size_notes + clamp_notes:
+        st.caption(f":orange[{note}]")
+    if facts:
+        st.caption(f"This dataset allows up to {facts.max_size} per class (its smallest class, after holding out "
+                   f"{facts.n_val} validation and {facts.n_test} test images).")
+
+    stage_names = model.stage_names
+
+    def depth_label(d) -> str:
+        if d == "all":
+            return "all · linear probe (only the new head trains)"
+        if d == 0:
+            return "0 · fine-tune everything"
+        frozen = ", ".join(stage_names[:d]) if d <= 3 else f"{stage_names[0]} … {stage_names[d - 1]}"
+        return f"{d} · freeze {frozen}"
+
+    st.multiselect("Freezing depths for the pretrained arm", [0, *range(1, len(stage_names)), "all"], key=k("freeze"),
+                   format_func=depth_label, select_all=False,
+                   help="Depth d keeps the first d stages at their pretrained values and trains the rest.")
+    st.caption(f"Stages of {model.title}, input to output: {' → '.join(stage_names)} → classifier.")
+    c1, c2 = st.columns(2)
+    c1.number_input("Seeds", min_value=1, max_value=20, step=1, key=k("seeds"),
+                    help="Each seed draws other training images and initial weights; 2 or more give confidence intervals.")
+    c2.number_input("Epochs", min_value=1, max_value=1000, step=1, key=k("epochs"))
+
+    with st.expander("Advanced: learning rates, batch size, image size, augmentation, optimizer"):
+        a1, a2, a3 = st.columns(3)
+        a1.selectbox("Optimizer", OPTIMIZERS, key=k("optimizer"), on_change=form.on_optimizer_change,
+                     format_func=lambda o: {"adamw": "AdamW", "sgd": "SGD with Nesterov momentum"}[o])
+        a2.number_input("Learning rate, scratch", min_value=1e-6, max_value=10.0, step=1e-4, format="%.5f",
+                        key=k("lr_scratch"))
+        a3.number_input("Learning rate, pretrained", min_value=1e-6, max_value=10.0, step=1e-4, format="%.5f",
+                        key=k("lr_pretrained"))
+        b1, b2, b3 = st.columns(3)
+        b1.number_input("Head learning-rate multiplier", min_value=0.1, max_value=1000.0, step=1.0, key=k("head_lr_mult"),
+                        help="The new classifier of a pretrained model learns this many "
+                                                         "times faster than the body under it.")
+        b2.selectbox("Batch size", sorted(set(BATCH_SIZES + [st.session_state[k("batch_size")]])), key=k("batch_size"),
+                     help="Small training sets use smaller batches so every epoch has "
+                                                      "several steps.")
+        b3.selectbox("Image size (pixels)", sorted(set(IMAGE_SIZES + [st.session_state[k("image_size")]])),
+                     key=k("image_size"),
+                     help=f"{model.title} was made for {model.default_image_size} px; smaller trains much faster.")
+        c1, c2, c3 = st.columns(3)
+        c1.selectbox("Augmentation", AUGMENTS, format_func=AUGMENT_TEXT.get, key=k("augment"))
+        c2.number_input("Weight decay", min_value=0.0, max_value=9.0, step=0.01, key=k("weight_decay"))
+        c3.number_input("Warm-up epochs", min_value=0.0, max_value=100.0, step=0.5, key=k("warmup_epochs"))
+        d1, d2, _ = st.columns(3)
+        d1.number_input("Label smoothing", min_value=0.0, max_value=0.9, step=0.05, key=k("label_smoothing"))
+        d2.selectbox("Device", ["auto", "cpu", "cuda"], key=k("device"),
+                     format_func={"auto": "auto (GPU when present)", "cpu": "CPU", "cuda": "GPU (CUDA)"}.get)
+    st.text_input("Name", key=k("name"), placeholder="e.g. Digits: 5 vs 20 per class")
+
+# -- what it costs, and start -----------------------------------------------------------------------
+with cost_col, st.container(border=True):
+    st.subheader("Cost on this machine")
+    spec = None
+    try:
+        spec = build_spec({**form.values(sizes), **({"dataset": own_source} if own_source else {})})
+    except SpecError as e:
+        errors.show(e)
+    if spec is not None:
+        runs = spec.runs()
+        arms = len(runs) // max(1, len(spec.sizes) * len(spec.seeds))
+        st.metric("Runs", len(runs), help="Sizes × seeds × arms (scratch, one pretrained run per freezing depth"
+                                          + (", small CNN" if spec.small_cnn else "") + ").")
+        st.caption(f"{_n(len(spec.sizes), 'size')} × {_n(len(spec.seeds), 'seed')} × {_n(arms, 'arm')}, "
+                   f"{_n(spec.epochs, 'epoch')} each")
+        if facts is None:
+            st.caption("The time estimate needs the dataset on this machine.")
+        else:
+            st.session_state.setdefault("remeasure", 0)
+            models_needed = sorted({r.model for r in runs})
+            with st.spinner("Measuring this machine's speed: a few training steps, once per model and image size…"):
+                tps = {m: cached.throughput(m, spec.image_size, spec.batch_size, spec.device,
+                                            st.session_state["remeasure"]) for m in models_needed}
+            worker_up = worker_state(store=store())["alive"]
+            est = estimate(spec, tps, facts.num_classes, facts.n_val, facts.n_test, len(model.stage_names),
+                           worker_running=worker_up)
+            st.metric("Estimated time", f"about {duration(est.seconds)}")
+            tp = tps[spec.model]
+            st.caption(f"Measured here ({tp.device}, {spec.image_size} px): {tp.images_per_second(0.0):,.0f} "
+                       f"training images/s fine-tuning everything, {tp.images_per_second(1.0):,.0f} as a linear "
+                       f"probe. Identical runs finished earlier are reused, which makes it faster.")
+            if est.seconds > 1800 and not gpu:
+                st.warning("Long on this CPU: try the quick preset, fewer sizes or a smaller image size, or run "
+                           "it on a GPU machine.", icon=":material/schedule:")
+            st.button("Measure again", type="tertiary", icon=":material/speed:",
+                      on_click=lambda: st.session_state.update(remeasure=st.session_state["remeasure"] + 1))
+    if st.button("Start experiment", type="primary", icon=":material/play_arrow:", disabled=spec is None,
+                 width="stretch", key="start"):
+        with errors.shown_as_message():
+            experiment_id = store().create_experiment(spec, name=spec.name or None)
+            ensure_worker(idle_exit=WORKER_IDLE_EXIT, store=store())
+            remember_experiment(experiment_id)
+            st.switch_page(paths.LIVE, query_params={"exp": str(experiment_id)})
+    st.caption("Training runs in a background worker: closing or refreshing this tab never stops it.")

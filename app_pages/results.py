@@ -1,0 +1,171 @@
+"""Results: the verdict in one sentence, then the evidence, one chart per question."""
+
+import streamlit as st
+
+from tlcompare import analysis, charts
+from tlcompare.data.escape import markdown_safe
+from tlcompare.gallery import mistakes
+from tlcompare.models import model_info
+from ui import cached, paths, presentation
+from ui.state import pick_experiment, pinned_baseline, store
+
+large = presentation.is_on()
+# theme=None: the figures keep their own look, the same as in an exported report.
+PLOT = {"theme": None, "config": {"displaylogo": False, "toImageButtonOptions": {"scale": 2}}}
+
+
+def chart(fig, hint: str, key: str) -> None:
+    st.plotly_chart(fig, key=key, **PLOT)
+    st.caption(f":material/lightbulb: {hint}")
+
+
+st.title("Results")
+experiments = store().list_experiments()
+with st.container(key="controls_results"):
+    experiment = pick_experiment(experiments, key="results_experiment", prefer="results")
+if experiment is None:
+    st.info("No experiments yet: the charts appear here once runs finish.", icon=":material/hourglass_empty:")
+    st.page_link(paths.NEW, label="New experiment", icon=":material/add_circle:")
+    st.stop()
+
+runs = cached.finished_runs(cached.stamp(experiment))
+finished = [r for r in runs if r["status"] in ("done", "diverged")]
+if not finished:
+    st.info("No run of this experiment has finished yet.", icon=":material/hourglass_top:")
+    st.page_link(paths.LIVE, label="Watch it train", icon=":material/monitoring:",
+                 query_params={"exp": str(experiment["id"])})
+    st.stop()
+
+spec = experiment["spec"]
+frame = analysis.runs_frame(finished)
+epochs = analysis.epochs_frame(finished)
+diffs = analysis.paired_differences(frame)
+environment = experiment.get("environment") or {}
+class_names = environment.get("class_names") or []
+try:
+    stage_names = model_info(spec["model"]).stage_names
+except Exception:  # a model removed since: the charts fall back to depth numbers
+    stage_names = []
+
+# -- the verdict --------------------------------------------------------------------------------------
+pending = experiment["n_runs"] - experiment["n_finished"]
+with st.container(border=True):
+    n_seeds = len(spec["seeds"])
+    st.markdown(f"#### {markdown_safe(spec['dataset'])} · {spec['model']} · {spec['image_size']} px · "
+                f"{n_seeds} seed{'s' if n_seeds != 1 else ''}")
+    st.markdown(f"## {analysis.answer(frame)}")
+    caveat = analysis.answer_caveat(frame)
+    if caveat:
+        st.caption(f":material/info: {caveat}")
+    pre = diffs[diffs["variant"].str.startswith("pretrained")] if not diffs.empty else diffs
+    if not pre.empty:
+        best = pre.loc[pre.groupby("size")["mean_diff"].idxmax()].sort_values("size")
+        shown = best.iloc[[0, -1]] if len(best) > 1 else best
+        cols = st.columns(len(shown) + 2)
+        for col, (_, r) in zip(cols, shown.iterrows(), strict=False):
+            ci = "" if r["ci95"] != r["ci95"] else f"95% CI {100 * r['ci_low']:+.1f} to {100 * r['ci_high']:+.1f}"
+            col.metric(f"Gain at {int(r['size'])} per class", f"{100 * r['mean_diff']:+.1f} pts", help=r["variant"],
+                       delta=ci or None, delta_color="off", delta_arrow="off")
+        cols[-2].metric("Runs", f"{len(finished)}", delta=f"{pending} still to run" if pending else None,
+                        delta_color="off", delta_arrow="off")
+        cols[-1].metric("Training time", f"{frame['train_seconds'].sum():.0f} s",
+                        delta=environment.get("device"), delta_color="off", delta_arrow="off")
+    with st.expander("Size by size"):
+        for line in analysis.verdict(frame):
+            st.markdown(f"- {line}")
+
+baseline = pinned_baseline(experiments, experiment["id"])
+baseline_summary = None
+if baseline is not None:
+    baseline_runs = [r for r in cached.finished_runs(cached.stamp(baseline)) if r["status"] == "done"]
+    if baseline_runs:
+        baseline_summary = analysis.summary(analysis.runs_frame(baseline_runs))
+
+answer_tab, depth_tab, curves_tab, time_tab, errors_tab = st.tabs(
+    ["The answer", "Freezing depth", "Learning curves", "Time", "Mistakes"])
+
+with answer_tab:
+    chart(charts.gap_chart(diffs, large=large), charts.HINTS["gap"], "gap")
+    chart(charts.data_efficiency(analysis.summary(frame), baseline_summary,
+                                 f"baseline #{baseline['id']}" if baseline else "baseline", large=large),
+          charts.HINTS["data_efficiency"], "efficiency")
+    if baseline_summary is not None:
+        st.caption(f"Dashed lines: the baseline, #{baseline['id']} {baseline['name']} (pinned in History).")
+    st.markdown("##### Paired differences (pretrained minus scratch, same size and seed)")
+    st.dataframe(analysis.results_display(analysis.results_table(frame)), hide_index=True, key="summary_table")
+    st.caption("Gain: pretrained minus scratch on the same training images and seed, averaged over seeds. The 95% CI is "
+               "a t-interval over those per-seed differences (none with one seed); ± is the spread of accuracy over seeds.")
+
+with depth_tab:
+    chart(charts.freezing_depth(analysis.depth_summary(frame), stage_names, large=large), charts.HINTS["freezing"],
+          "freezing")
+
+with curves_tab:
+    all_sizes = sorted(frame["size"].unique())
+    with st.container(key="controls_curves", horizontal=True):
+        x_axis = st.segmented_control("Horizontal axis", ["epoch", "seconds"], default="epoch", key="curves_x",
+                                      format_func={"epoch": "per epoch", "seconds": "per second of training"}.get)
+        default_sizes = all_sizes if len(all_sizes) <= 4 else [all_sizes[0], all_sizes[len(all_sizes) // 2], all_sizes[-1]]
+        chosen_sizes = st.multiselect("Sizes", all_sizes, default=default_sizes, key="curves_sizes")
+    chart(charts.learning_curves(analysis.learning_curves(epochs), x=x_axis or "epoch",
+                                 sizes=chosen_sizes or default_sizes, large=large),
+          charts.HINTS["learning"], "curves")
+
+with time_tab:
+    default_target = analysis.default_target(frame)
+    with st.container(key="controls_target"):
+        target = st.slider("Target test accuracy", 0.0, 100.0, value=float(round(100 * default_target)), step=1.0,
+                           format="%.0f%%", key=f"target_{experiment['id']}",
+                           help="Default: 90 % of the best final accuracy of any run.") / 100
+    per_run = analysis.time_to_target(epochs, target)
+    chart(charts.time_to_target(analysis.time_to_target_summary(per_run), target, large=large),
+          charts.HINTS["time_to_target"], "time_to_target")
+    chart(charts.training_time(analysis.training_time(frame), large=large), charts.HINTS["training_time"],
+          "training_time")
+
+with errors_tab:
+    sizes = sorted(frame["size"].unique())
+    seeds = sorted(frame["seed"].unique())
+    with st.container(key="controls_mistakes", horizontal=True):
+        size = st.selectbox("Size (per class)", sizes, index=0, key="mistakes_size")
+        seed = st.selectbox("Seed", seeds, index=0, key="mistakes_seed")
+    pair = [r for r in finished if r["size"] == size and r["seed"] == seed and r["status"] == "done"]
+    order = analysis.variant_order([analysis.variant(r["arm"], r["freeze"]) for r in pair])
+    pair.sort(key=lambda r: order.index(analysis.variant(r["arm"], r["freeze"])))
+    if not pair:
+        st.info("No finished runs for this size and seed.")
+    else:
+        st.markdown("##### Confusion matrices")
+        per_row = 3 if len(pair) > 2 else len(pair)
+        for start in range(0, len(pair), per_row):
+            cols = st.columns(per_row)
+            for col, run in zip(cols, pair[start : start + per_row], strict=False):
+                name = analysis.variant(run["arm"], run["freeze"])
+                acc = (run["final"] or {}).get("test_acc", float("nan"))
+                with col:
+                    st.plotly_chart(charts.confusion(run["confusion"], class_names, f"{name}: {100 * acc:.1f}%",
+                                                     large=large), key=f"confusion_{run['run_id']}", **PLOT)
+        st.caption(f":material/lightbulb: {charts.HINTS['confusion']}")
+        st.markdown("##### Test images each arm gets wrong")
+        try:
+            test = cached.test_set(spec)
+        except Exception as e:  # the dataset may be gone from this machine; the rest of the page still works
+            st.warning(f"The test images cannot be shown: {e}", icon=":material/image_not_supported:")
+            test = None
+        if test is not None:
+            wrong = {r["run_id"]: {m["index"] for m in r["misclassified"] or []} for r in pair}
+            scratch = next((r for r in pair if r["arm"] == "scratch"), None)
+            for run in pair:
+                name = analysis.variant(run["arm"], run["freeze"])
+                other = scratch if run["arm"] != "scratch" else next((r for r in pair if r["arm"] == "pretrained"), None)
+                other_name = analysis.variant(other["arm"], other["freeze"]) if other else ""
+                items = mistakes(run, test, wrong.get(other["run_id"]) if other else None, limit=12)
+                st.markdown(f"**{name}**: {len(run['misclassified'] or [])}"
+                            f"{'+' if len(run['misclassified'] or []) >= 32 else ''} wrong in this sample")
+                if not items:
+                    st.caption("No mistakes on the test set.")
+                    continue
+                st.image([m.image for m in items], width=80,
+                         caption=[f"{m.true} → {m.pred}" + (f" (also {other_name.split(',')[0]})" if m.also_wrong_elsewhere
+                                                           else "") for m in items])
+        st.caption(f":material/lightbulb: {charts.HINTS['gallery']}")

@@ -1,0 +1,50 @@
+"""Stores for the dashboard tests: an empty one, and one holding a finished tiny experiment.
+
+The finished experiment is trained for real, through the worker the dashboard uses, once per
+test session: every page test then reads the same store without training again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tlcompare.estimate import Throughput, save_throughput
+
+# Two sizes for the curves, two seeds for intervals, two depths for the freezing chart; 16 px and
+# two epochs keep it to seconds per run on a laptop CPU.
+TINY = dict(dataset="digits", model="efficientnet_lite0", sizes=[2, 5], seeds=2, freeze=[0, "all"], epochs=2,
+            image_size=16, name="Tiny digits")
+
+
+def seed_throughput(model: str = "efficientnet_lite0", image_size: int = 32, batch_size: int = 64) -> None:
+    """A known probe result in the cache, so a page test never spends seconds measuring."""
+    save_throughput(Throughput(
+        device="test", model=model, image_size=image_size, batch_size=batch_size, step_overhead=0.02,
+        image_seconds_full=0.003, image_seconds_head=0.001, eval_image_seconds=0.0005, build_seconds=0.3))
+
+
+@pytest.fixture(scope="session")
+def finished_home(tmp_path_factory) -> tuple[Path, int]:
+    """(TLCOMPARE_HOME, experiment id) of a store with one finished experiment."""
+    import torch
+
+    from tlcompare.spec import build_spec
+    from tlcompare.store import Store
+    from tlcompare.worker import Worker, WorkerConfig
+
+    home = tmp_path_factory.mktemp("finished-home")
+    # One thread: these runs are tiny, and on a busy CI machine OpenMP threads that wait for each
+    # other's cores make them twenty times slower.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TLCOMPARE_HOME", str(home))
+        store = Store()
+        experiment_id = store.create_experiment(build_spec(TINY))
+        Worker(store, config=WorkerConfig(heartbeat_seconds=0.5, poll_seconds=0.1), log=lambda m: None).serve(once=True)
+        assert store.get_experiment(experiment_id)["status"] == "done"
+        store.close()
+    torch.set_num_threads(threads)
+    return home, experiment_id

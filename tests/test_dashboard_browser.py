@@ -1,0 +1,237 @@
+"""The dashboard in a real browser: design a tiny experiment, watch it train, reload, read the results.
+
+Starts ``streamlit run app.py`` on a free port with its own TLCOMPARE_HOME and drives Debian's
+Chromium with Playwright. Screenshots of every step are kept in test-artifacts/dashboard/.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+TRAINING_TIMEOUT_MS = 300_000
+
+pytestmark = pytest.mark.browser
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_health(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"streamlit exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"streamlit did not answer within {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture
+def dashboard(tmp_path):
+    """(base URL, TLCOMPARE_HOME) of a dashboard on a free port; stops it and its worker afterwards."""
+    home = tmp_path / "home"
+    log = tmp_path / "streamlit.log"
+    port = free_port()
+    env = dict(
+        os.environ, TLCOMPARE_HOME=str(home), TLCOMPARE_POLL_SECONDS="0.2",
+        # The runs are tiny and Streamlit, Chromium and the worker share the machine's cores:
+        # one thread per process avoids OpenMP threads spinning while they wait for a core.
+        OMP_NUM_THREADS="1",
+    )
+    streamlit = Path(sys.executable).with_name("streamlit")
+    cmd = [str(streamlit), "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_health(url, proc, log)
+        yield url, home
+    finally:
+        _stop_worker(home)
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(log, ARTIFACTS / "streamlit.log")
+
+
+def _stop_worker(home: Path) -> None:
+    """Stop the worker the dashboard started (its own process session): politely, then for sure."""
+    db = home / "tlcompare.db"
+    if not db.exists():
+        return
+    from tlcompare.store import Store
+
+    store = Store(db)
+    store.request_worker_stop()
+    pids = [w["pid"] for w in store.list_workers() if w["alive"] and w["pid"]]
+    deadline = time.time() + 15
+    while pids and time.time() < deadline:
+        time.sleep(0.3)
+        pids = [w["pid"] for w in store.list_workers() if w["alive"] and w["pid"]]
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    store.close()
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def settle(page, timeout: float = 60) -> None:
+    """Wait until Streamlit has finished the current script run (its status widget disappears)."""
+    deadline = time.time() + timeout
+    time.sleep(0.4)
+    while time.time() < deadline:
+        if page.locator("[data-testid=stStatusWidget]").count() == 0 and page.locator("[data-testid=stSkeleton]").count() == 0:
+            return
+        time.sleep(0.25)
+
+
+def runs_finished(page) -> tuple[int, int]:
+    text = page.get_by_text(re.compile(r"\d+ of \d+ runs finished")).first.inner_text()
+    done, total = re.search(r"(\d+) of (\d+) runs finished", text).groups()
+    return int(done), int(total)
+
+
+def multiselect(page, label: str):
+    return page.locator("[data-testid=stMultiSelect]").filter(has_text=label)
+
+
+def test_design_watch_reload_and_read_the_results(dashboard):
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (.ci/system-deps.sh installs it)")
+    from playwright.sync_api import expect, sync_playwright
+
+    url, _ = dashboard
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 2000})
+        page.set_default_timeout(60_000)
+        expect.set_options(timeout=60_000)  # the first page load imports torch
+        try:
+            mid_run = _walk_through(page, url, expect)
+        except BaseException:
+            shot(page, "failure")
+            raise
+        finally:
+            browser.close()
+    if not mid_run:
+        pytest.fail("the experiment finished before the reload: the reload was not tested mid-run")
+
+
+def _walk_through(page, url: str, expect) -> bool:
+    """The user's path through the dashboard; returns whether the reload happened mid-run."""
+
+    # -- design: a tiny digits experiment, typed into the form -------------------------------
+    page.goto(url)
+    expect(page.get_by_role("heading", name="New experiment")).to_be_visible()
+    expect(page.get_by_text("Estimated time")).to_be_visible(timeout=120_000)
+    settle(page)
+    shot(page, "01-new-experiment")
+    sizes = multiselect(page, "Training-set sizes")
+    sizes.locator('button[aria-label="Clear all"]').click()
+    settle(page)
+    for value in ("2", "5"):
+        box = sizes.get_by_role("combobox")
+        box.click()
+        box.fill(value)
+        page.get_by_role("option", name=value, exact=True).wait_for()
+        box.press("Enter")
+        settle(page)
+    page.keyboard.press("Escape")  # close the sizes' option list: it covers the freezing depths below
+    settle(page)
+    freeze = multiselect(page, "Freezing depths")
+    freeze.locator('button[aria-label="Remove 0 · fine-tune everything"]').click()
+    settle(page)
+    page.keyboard.press("Escape")
+    epochs = page.get_by_label("Epochs", exact=True)
+    epochs.fill("2")
+    epochs.press("Enter")
+    settle(page)
+    page.get_by_label("Name", exact=True).fill("Browser test: digits")
+    page.get_by_label("Name", exact=True).press("Enter")
+    settle(page)
+    expect(page.get_by_text("2 sizes × 1 seed × 2 arms, 2 epochs each")).to_be_visible()
+    shot(page, "02-form-filled")
+    page.get_by_role("button", name="Start experiment").click()
+
+    # -- watch it train, reload in the middle -------------------------------------------------
+    expect(page.get_by_role("heading", name="Live", exact=True)).to_be_visible()
+    expect(page.get_by_text(re.compile(r"of 4 runs finished"))).to_be_visible()
+    deadline = time.time() + TRAINING_TIMEOUT_MS / 1000
+    while time.time() < deadline and runs_finished(page)[0] < 1:
+        time.sleep(0.5)
+    before, total = runs_finished(page)
+    assert total == 4 and before >= 1
+    shot(page, "03-live-running")
+    mid_run = before < total
+    page.reload()
+    expect(page.get_by_role("heading", name="Live", exact=True)).to_be_visible()
+    expect(page.get_by_text("Browser test: digits").first).to_be_visible()
+    expect(page.get_by_text(re.compile(r"of 4 runs finished"))).to_be_visible()
+    after, _ = runs_finished(page)
+    assert after >= before, "a reload must not lose progress"
+    assert "exp=1" in page.url
+    shot(page, "04-live-after-reload")
+    expect(page.get_by_text("Finished. Every run is in the store.")).to_be_visible(timeout=TRAINING_TIMEOUT_MS)
+    expect(page.get_by_role("button", name="Cancel")).to_have_count(0)  # polling stopped with the run
+    expect(page.locator(".js-plotly-plot")).to_have_count(1)
+    settle(page)
+    shot(page, "05-live-finished")
+
+    # -- read the results ---------------------------------------------------------------------
+    page.get_by_role("link", name="Open the results").click()
+    expect(page.get_by_role("heading", name="Results", exact=True)).to_be_visible()
+    expect(page.get_by_role("heading", name=re.compile(r"images per class"))).to_be_visible()
+    expect(page.locator(".js-plotly-plot").first).to_be_visible()
+    settle(page)
+    assert page.locator(".js-plotly-plot").count() >= 2
+    shot(page, "06-results")
+    for tab, name in (("Freezing depth", "07-freezing"), ("Learning curves", "08-learning-curves"),
+                      ("Time", "09-time"), ("Mistakes", "10-mistakes")):
+        page.get_by_role("tab", name=tab).click()
+        settle(page)
+        shot(page, name)
+    expect(page.get_by_text("Test images each arm gets wrong", exact=True)).to_be_visible()
+    assert page.locator("[data-testid=stImage]").count() >= 1
+
+    page.goto(f"{url}/results?exp=1&present=1")
+    expect(page.get_by_role("button", name="Exit presentation view")).to_be_visible()
+    settle(page)
+    expect(page.locator("[data-testid=stSidebar]")).to_be_hidden()
+    shot(page, "11-presentation")
+    page.goto(f"{url}/history")
+    expect(page.get_by_role("heading", name="History")).to_be_visible()
+    settle(page)
+    shot(page, "12-history")
+    return mid_run

@@ -1,0 +1,213 @@
+"""Every dashboard page, rendered headless with AppTest, on an empty store and on a finished experiment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from dashboard_fixtures import finished_home, seed_throughput  # noqa: F401  (fixture)
+from streamlit.testing.v1 import AppTest
+
+from tlcompare.store import Store
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+PAGES = ["app_pages/new_experiment.py", "app_pages/live.py", "app_pages/results.py", "app_pages/history.py", "app_pages/report.py"]
+TITLES = {"app_pages/new_experiment.py": "New experiment", "app_pages/live.py": "Live", "app_pages/results.py": "Results",
+          "app_pages/history.py": "History", "app_pages/report.py": "Report"}
+
+
+def render(page: str, query: dict | None = None, session: dict | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update(query or {})
+    for key, value in (session or {}).items():
+        at.session_state[key] = value
+    at.run()
+    if page != PAGES[0]:
+        at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [t.value for t in at.title] == [TITLES[page]]
+    return at
+
+
+def markdown_text(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+@pytest.fixture
+def use_finished(finished_home, monkeypatch):  # noqa: F811
+    home, experiment_id = finished_home
+    monkeypatch.setenv("TLCOMPARE_HOME", str(home))
+    seed_throughput()
+    return experiment_id
+
+
+# -- empty store --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_on_empty_store(page):
+    seed_throughput()
+    at = render(page)
+    assert "Device" in markdown_text(at)  # the sidebar came with it
+    if page != PAGES[0]:
+        assert at.info, "an empty store should say what to do"
+
+
+def test_new_experiment_form_has_every_control():
+    seed_throughput()
+    at = render(PAGES[0])
+    labels = {w.label for kind in ("selectbox", "multiselect", "number_input", "radio", "checkbox", "text_input")
+              for w in at.get(kind)}
+    for label in ("Dataset", "Backbone", "Pretrained weights", "Training-set sizes (labelled images per class)",
+                  "Freezing depths for the pretrained arm", "Seeds", "Epochs", "Optimizer", "Batch size",
+                  "Image size (pixels)", "Augmentation", "Learning rate, scratch", "Learning rate, pretrained"):
+        assert label in labels, label
+    assert at.session_state["preset"] == "cpu_quick"  # no GPU here: the quick preset is the default
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Runs"] == "6" and metrics["Estimated time"].startswith("about")
+    assert at.button(key="start").disabled is False
+
+
+def test_presets_fill_the_form():
+    seed_throughput(image_size=64)
+    at = render(PAGES[0])
+    at.pills(key="preset").set_value("photos_500").run()
+    assert not at.exception
+    assert at.selectbox(key="f_dataset").value == "fashion-mnist"
+    assert at.session_state["f_image_size"] == 64 and at.session_state["f_sizes"] == [5, 10, 25, 50]
+    # Editing a value keeps the rest of the preset.
+    at.number_input(key="f_epochs").set_value(3).run()
+    assert at.session_state["f_epochs"] == 3 and at.session_state["f_image_size"] == 64
+
+
+def test_invalid_form_values_show_messages_not_tracebacks():
+    at = render(PAGES[0])
+    at.multiselect(key="f_sizes").set_value([]).run()
+    at.multiselect(key="f_freeze").set_value([]).run()
+    assert not at.exception
+    text = "\n".join(e.value for e in at.error)
+    assert "sizes: give at least one training-set size" in text and "freeze: give at least one" in text
+    assert at.button(key="start").disabled
+
+
+def test_sizes_are_clamped_to_what_the_dataset_has():
+    seed_throughput()
+    at = render(PAGES[0])
+    at.multiselect(key="f_sizes").set_value([5, "9999"]).run()
+    assert any("using 122" in c.value for c in at.caption), [c.value for c in at.caption]
+    assert {m.label: m.value for m in at.metric}["Runs"] == "6"
+
+
+def test_start_enqueues_the_experiment_and_starts_a_worker(monkeypatch):
+    seed_throughput()
+    started = []
+    monkeypatch.setattr("tlcompare.worker_control.ensure_worker", lambda **kw: started.append(kw) or {"state": "starting", "alive": True})
+    at = render(PAGES[0])
+    at.multiselect(key="f_sizes").set_value([2, 5]).run()
+    at.multiselect(key="f_freeze").set_value(["all"]).run()
+    at.number_input(key="f_epochs").set_value(2).run()
+    at.button(key="start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    (experiment,) = Store().list_experiments()
+    assert experiment["spec"]["sizes"] == [2, 5] and experiment["spec"]["freeze"] == ["all"]
+    assert experiment["n_runs"] == 4 and started
+    assert [t.value for t in at.title] == ["Live"]  # it moved on to watch the experiment
+
+
+def test_a_folder_on_this_machine_is_checked_and_used(tmp_path, monkeypatch):
+    from corpus import good_folder, truncated_jpeg
+
+    monkeypatch.setenv("TLCOMPARE_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr("tlcompare.worker_control.ensure_worker", lambda **kw: {"state": "starting", "alive": True})
+    seed_throughput()
+    folder = good_folder(tmp_path / "parts", classes=("good", "scratched"), per_class=30)
+    truncated_jpeg(folder / "good" / "broken.jpg")
+    at = render(PAGES[0])
+    at.segmented_control(key="own_kind").set_value("folder").run()
+    at.text_input(key="own_folder").input(str(folder)).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "**60** images" in markdown_text(at) and "**2** classes" in markdown_text(at)
+    assert at.checkbox(key="use_own_data").value
+    at.multiselect(key="f_sizes").set_value([2, 5]).run()
+    at.button(key="start").click().run()
+    (experiment,) = Store().list_experiments()
+    assert experiment["spec"]["dataset"] == f"imagefolder:{folder}"
+
+
+def test_a_missing_folder_gets_one_message(tmp_path):
+    at = render(PAGES[0])
+    at.segmented_control(key="own_kind").set_value("folder").run()
+    at.text_input(key="own_folder").input(str(tmp_path / "nowhere")).run()
+    assert not at.exception
+    assert any("does not exist" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_a_torchvision_dataset_not_downloaded_says_so_and_can_still_be_queued(tmp_path, monkeypatch):
+    monkeypatch.setenv("TLCOMPARE_HOME", str(tmp_path / "home"))
+    at = render(PAGES[0])
+    at.segmented_control(key="own_kind").set_value("torchvision").run()
+    at.selectbox(key="own_torchvision").set_value("cifar10").run()
+    assert any("not downloaded yet" in i.value for i in at.info), [i.value for i in at.info]
+    at.checkbox(key="use_torchvision").check().run()
+    assert not at.exception
+    assert any("needs the dataset on this machine" in c.value for c in at.caption)
+    assert at.button(key="start").disabled is False
+
+
+# -- a finished experiment ----------------------------------------------------------------------------
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_with_a_finished_experiment(page, use_finished):
+    render(page)
+
+
+def test_live_shows_the_finished_state(use_finished):
+    at = render("app_pages/live.py", query={"exp": str(use_finished)})
+    assert "Finished" in at.success[0].value
+    assert len(at.get("plotly_chart")) == 1
+    (table,) = at.dataframe
+    assert len(table.value) == 12 and set(table.value["status"]) == {"done"}
+
+
+def test_results_show_the_verdict_and_every_chart(use_finished):
+    at = render("app_pages/results.py", query={"exp": str(use_finished)})
+    assert "per class" in markdown_text(at)
+    assert [t.label for t in at.tabs] == ["The answer", "Freezing depth", "Learning curves", "Time", "Mistakes"]
+    # gap, efficiency, freezing, learning, time to target, training time, one confusion matrix per arm
+    assert len(at.get("plotly_chart")) == 6 + 3
+    assert len(at.image) >= 1  # the gallery of mistakes
+    assert len(at.slider) == 1 and 0 < at.slider[0].value <= 100
+    (summary_table,) = at.dataframe
+    summary = summary_table.value
+    assert {"gain vs scratch", "95% CI", "trainable params", "s per run"} <= set(summary.columns)
+
+
+def test_results_in_presentation_view_hide_nothing_essential(use_finished):
+    at = render("app_pages/results.py", query={"exp": str(use_finished), "present": "1"})
+    assert any(b.label == "Exit presentation view" for b in at.button)
+    assert len(at.get("plotly_chart")) == 9
+
+
+def test_history_lists_and_acts_on_experiments(use_finished, finished_home, tmp_path, monkeypatch):  # noqa: F811
+    # Work on a copy: renaming and deleting must not change the shared store.
+    import shutil
+
+    home, _ = finished_home
+    for f in Path(home).glob("tlcompare.db*"):
+        shutil.copy(f, tmp_path / f.name)
+    monkeypatch.setenv("TLCOMPARE_HOME", str(tmp_path))
+    at = render("app_pages/history.py", session={"experiment_id": use_finished})
+    (table,) = at.dataframe
+    assert table.value["headline"][0].startswith("pretrained vs scratch")
+    at.text_input(key=f"rename_{use_finished}").set_value("Digits, renamed").run()
+    at.button(key="rename").click().run()
+    at.button(key="pin").click().run()
+    assert Store().get_experiment(use_finished)["name"] == "Digits, renamed"
+    assert Store().get_experiment(use_finished)["pinned"]
+    at.button(key="delete").click().run()
+    assert Store().get_experiment(use_finished) is not None  # not before confirming
+    at.button(key="confirm").click().run()
+    assert not at.exception
+    assert Store().list_experiments() == []
+
+
+def test_report_offers_every_run_as_files(use_finished):
+    at = render("app_pages/report.py", query={"exp": str(use_finished)})
+    assert len(at.get("download_button")) == 6  # one per report format

@@ -1,0 +1,213 @@
+"""How long will an experiment take here? A short measured probe, then arithmetic per run.
+
+The probe trains a few steps of the real model at the experiment's image size on this device, at
+two batch sizes and two freezing depths, because the runs of an experiment differ in exactly those:
+small training sets get small batches (a fixed per-step cost dominates), and a linear probe skips
+the backward pass through the frozen body. Results are cached on disk per device, model, image
+size and batch size, so the form shows an estimate instantly after the first time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+
+from tlcompare.home import cache_dir
+from tlcompare.spec import ExperimentSpec, RunSpec
+
+PROBE_FORMAT = 1
+# Starting the worker process (importing torch, preparing the data) before the first run trains.
+WORKER_START_SECONDS = 8.0
+
+
+@dataclass(frozen=True)
+class Throughput:
+    device: str
+    model: str
+    image_size: int
+    batch_size: int
+    step_overhead: float  # seconds per optimizer step whatever the batch size
+    image_seconds_full: float  # seconds per training image, fine-tuning everything
+    image_seconds_head: float  # seconds per training image, only the head trainable
+    eval_image_seconds: float  # seconds per evaluated image
+    build_seconds: float  # building the model and its optimizer for one run
+    measured_at: float = 0.0
+
+    def step_seconds(self, batch: int, frozen_fraction: float) -> float:
+        per_image = self.image_seconds_full + (self.image_seconds_head - self.image_seconds_full) * frozen_fraction
+        return self.step_overhead + batch * per_image
+
+    def images_per_second(self, frozen_fraction: float = 0.0) -> float:
+        return self.batch_size / self.step_seconds(self.batch_size, frozen_fraction)
+
+
+@dataclass
+class Estimate:
+    n_runs: int
+    seconds: float
+    seconds_by_variant: dict[str, float] = field(default_factory=dict)
+    startup_seconds: float = 0.0
+
+
+# -- the probe ----------------------------------------------------------------------------------------
+def _time_steps(step, steps: int, budget: float, sync) -> float:
+    """Median seconds of ``steps`` calls after one warm-up call; stops early past ``budget``."""
+    step()
+    sync()
+    times = []
+    deadline = time.perf_counter() + budget
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step()
+        sync()
+        times.append(time.perf_counter() - t0)
+        if time.perf_counter() > deadline:
+            break
+    times.sort()
+    return times[len(times) // 2]
+
+
+def probe_throughput(model: str, image_size: int, batch_size: int, device: str = "auto",
+                     steps: int = 3, budget: float = 4.0) -> Throughput:
+    """Measure training and evaluation speed of ``model`` here (a few seconds; no weights needed)."""
+    import torch
+    import torch.nn as nn
+
+    from tlcompare.models import apply_freeze, create_backbone
+    from tlcompare.train.device import describe_device, resolve_device
+
+    dev = resolve_device(device)
+    cuda = dev.type == "cuda"
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize(dev)
+
+    t0 = time.perf_counter()
+    backbone = create_backbone(model, num_classes=10, pretrained=False, in_chans=3)
+    net = backbone.model.to(dev)
+    if cuda:
+        net = net.to(memory_format=torch.channels_last)
+    build_seconds = time.perf_counter() - t0
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else torch.autocast("cpu", enabled=False)
+    loss_fn = nn.CrossEntropyLoss()
+    gen = torch.Generator().manual_seed(0)
+    small = min(8, batch_size)
+    data = torch.rand(batch_size, 3, image_size, image_size, generator=gen).to(dev)
+    labels = torch.randint(0, 10, (batch_size,), generator=gen).to(dev)
+    if cuda:
+        data = data.contiguous(memory_format=torch.channels_last)
+
+    def train_seconds(depth, batch: int) -> float:
+        apply_freeze(backbone, depth)
+        net.train()
+        opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-4)
+        x, y = data[:batch], labels[:batch]
+
+        def step():
+            with autocast:
+                loss = loss_fn(net(x).float(), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        return _time_steps(step, steps, budget / 4, sync)
+
+    fits = {}
+    for depth in (0, "all"):
+        t_small = train_seconds(depth, small)
+        t_big = train_seconds(depth, batch_size) if batch_size > small else t_small
+        per_image = (t_big - t_small) / (batch_size - small) if batch_size > small else t_big / batch_size
+        overhead = t_small - small * per_image
+        if per_image <= 0 or overhead < 0:  # noisy timings: fall back to a plain per-image cost
+            per_image, overhead = t_big / batch_size, 0.0
+        fits[depth] = (per_image, overhead)
+
+    net.eval()
+    with torch.no_grad(), autocast:
+        eval_seconds = _time_steps(lambda: net(data), steps, budget / 4, sync)
+    return Throughput(
+        device=describe_device(dev), model=model, image_size=image_size, batch_size=batch_size,
+        step_overhead=(fits[0][1] + fits["all"][1]) / 2, image_seconds_full=fits[0][0],
+        image_seconds_head=fits["all"][0], eval_image_seconds=eval_seconds / batch_size,
+        build_seconds=build_seconds, measured_at=time.time(),
+    )
+
+
+def _cache_file():
+    return cache_dir() / "throughput.json"
+
+
+def _cache_key(model: str, image_size: int, batch_size: int, device: str) -> str:
+    import torch
+
+    from tlcompare.train.device import describe_device, resolve_device
+
+    return f"{PROBE_FORMAT}|{describe_device(resolve_device(device))}|torch {torch.__version__}|{model}|{image_size}|{batch_size}"
+
+
+def _read_cache() -> dict:
+    try:
+        return json.loads(_cache_file().read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def save_throughput(tp: Throughput, device: str = "auto") -> None:
+    """Remember a probe's result (also how a test or a benchmark seeds the cache)."""
+    path = _cache_file()
+    cache = _read_cache()
+    cache[_cache_key(tp.model, tp.image_size, tp.batch_size, device)] = asdict(tp)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(cache, f, indent=1)
+    os.replace(tmp, path)  # atomic: two dashboards probing at once never leave half a file
+
+
+def cached_throughput(model: str, image_size: int, batch_size: int, device: str = "auto",
+                      remeasure: bool = False) -> Throughput:
+    """The probe's result from the disk cache, measuring only when this combination is new."""
+    entry = _read_cache().get(_cache_key(model, image_size, batch_size, device))
+    if entry is not None and not remeasure:
+        try:
+            return Throughput(**entry)
+        except TypeError:
+            pass  # written by another version: measure again
+    tp = probe_throughput(model, image_size, batch_size, device)
+    save_throughput(tp, device)
+    return tp
+
+
+# -- the arithmetic -----------------------------------------------------------------------------------
+def run_seconds(run: RunSpec, tp: Throughput, num_classes: int, n_eval: int, n_stages: int) -> float:
+    """One run: build, then per epoch the training steps and the validation + test pass."""
+    spec = run.experiment
+    n = run.size * num_classes
+    batch = run.batch_size(n)
+    steps = math.ceil(n / batch)
+    if run.arm != "pretrained" or run.freeze is None:
+        frozen = 0.0
+    else:
+        frozen = 1.0 if run.freeze == "all" else min(1.0, int(run.freeze) / max(1, n_stages))
+    epoch = steps * tp.step_seconds(batch, frozen) + n_eval * tp.eval_image_seconds
+    return tp.build_seconds + spec.epochs * epoch
+
+
+def estimate(spec: ExperimentSpec, throughputs: dict[str, Throughput], num_classes: int, n_val: int,
+             n_test: int, n_stages: int, worker_running: bool = False) -> Estimate:
+    """Wall time of the whole experiment on one worker; ``throughputs`` maps model name to its probe."""
+    from tlcompare.analysis import variant
+
+    runs = spec.runs()
+    by_variant: dict[str, float] = {}
+    for run in runs:
+        seconds = run_seconds(run, throughputs[run.model], num_classes, n_val + n_test, n_stages)
+        name = variant(run.arm, run.freeze)
+        by_variant[name] = by_variant.get(name, 0.0) + seconds
+    startup = 0.0 if worker_running else WORKER_START_SECONDS
+    return Estimate(n_runs=len(runs), seconds=startup + sum(by_variant.values()),
+                    seconds_by_variant=by_variant, startup_seconds=startup)

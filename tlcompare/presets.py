@@ -1,0 +1,78 @@
+"""Ready-made experiments that each tell a story a team recognises.
+
+A preset is a set of ``build_spec`` values plus the sentence that explains who would run it, so
+the form can start from a meaningful question instead of blank fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tlcompare.spec import ExperimentSpec, build_spec
+
+
+@dataclass(frozen=True)
+class Preset:
+    key: str
+    title: str
+    story: str
+    values: dict = field(default_factory=dict)
+    # Roughly how long it takes on a CPU with two cores, or on one modern GPU; shown beside the title.
+    cpu_minutes: float | None = None
+    gpu_minutes: float | None = None
+
+    def spec(self) -> ExperimentSpec:
+        return build_spec(self.values)
+
+
+PRESETS: dict[str, Preset] = {
+    p.key: p
+    for p in (
+        Preset(
+            key="cpu_quick",
+            title="Quick look on this computer",
+            story=(
+                "Handwritten digits at 32 px with 5 and 20 labelled images per class, one seed. Small enough "
+                "for a laptop CPU in a few minutes, big enough to show the pretrained model pulling ahead "
+                "when labels are scarce."
+            ),
+            values=dict(dataset="digits", model="efficientnet_lite0", sizes=[5, 20], freeze=[0, "all"], seeds=1,
+                        epochs=6, image_size=32, batch_size=64, augment="crop", name="Quick look: digits"),
+            cpu_minutes=3,
+            gpu_minutes=0.5,
+        ),
+        Preset(
+            key="photos_500",
+            title="500 labelled photos",
+            story=(
+                "You have about 500 labelled product photos: 50 for each of 10 classes (Fashion-MNIST). Is "
+                "fine-tuning an ImageNet model worth it, and how much of the network should stay frozen? "
+                "Sizes from 5 to 50 per class show where the labels start to matter."
+            ),
+            values=dict(dataset="fashion-mnist", model="efficientnet_lite0", sizes=[5, 10, 25, 50],
+                        freeze=[0, 4, "all"], seeds=3, epochs=15, image_size=64, batch_size=64,
+                        augment="crop_flip", name="500 labelled photos"),
+            cpu_minutes=45,
+            gpu_minutes=3,
+        ),
+        Preset(
+            key="elpv_scans",
+            title="A few thousand labelled scans (ELPV)",
+            story=(
+                "An inspection line with 2,624 electroluminescence scans of solar cells, labelled functional "
+                "or defective. ImageNet never saw images like these: does pretraining still help, and at what "
+                "number of labelled scans does training from scratch catch up? (Data licence: non-commercial.)"
+            ),
+            values=dict(dataset="elpv", model="efficientnet_lite0", sizes=[10, 50, 200, 500],
+                        freeze=[0, 4, "all"], seeds=3, epochs=20, image_size=128, batch_size=64,
+                        augment="crop_flip", name="Solar-cell scans (ELPV)"),
+            cpu_minutes=300,
+            gpu_minutes=4,
+        ),
+    )
+}
+
+
+def default_preset(has_gpu: bool) -> str:
+    """Without a GPU only the quick preset finishes while someone is still watching."""
+    return "photos_500" if has_gpu else "cpu_quick"

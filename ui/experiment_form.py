@@ -1,0 +1,74 @@
+"""The New-experiment form's values in session state: filled from a preset, read into a spec.
+
+Widgets take their values only from session state (keys ``f_<field>``), so choosing a preset
+simply rewrites those keys. Only a preset choice or a change of optimizer or backbone rewrites
+other widgets' values: a callback that changes a widget the browser also holds races with the
+user's next click, so edits never reset the preset chip.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from tlcompare.presets import PRESETS
+from tlcompare.spec import DEFAULT_LR, ExperimentSpec
+
+FIELDS = ("dataset", "model", "weights", "small_cnn", "sizes", "freeze", "seeds", "epochs", "batch_size",
+          "image_size", "augment", "optimizer", "lr_scratch", "lr_pretrained", "head_lr_mult", "weight_decay",
+          "warmup_epochs", "label_smoothing", "device", "name")
+
+
+def key(field: str) -> str:
+    return f"f_{field}"
+
+
+def load_spec(spec: ExperimentSpec) -> None:
+    """Put every field of ``spec`` into the form."""
+    values = spec.to_dict()
+    values["seeds"] = len(spec.seeds)
+    values["lr_scratch"] = spec.lr_for("scratch")
+    values["lr_pretrained"] = spec.lr_for("pretrained")
+    values["weights_source"] = "checkpoint" if spec.weights else "default"
+    values["weights"] = spec.weights or ""
+    for field in (*FIELDS, "weights_source"):
+        st.session_state[key(field)] = values[field]
+
+
+def load_preset(preset_key: str) -> None:
+    load_spec(PRESETS[preset_key].spec())
+    st.session_state["preset"] = preset_key
+
+
+def ensure_initialised(default_preset: str) -> None:
+    if key("dataset") not in st.session_state:
+        load_preset(default_preset)
+
+
+def on_optimizer_change() -> None:
+    # Learning rates that suit AdamW wreck SGD and vice versa: reset them with the optimizer.
+    opt = st.session_state[key("optimizer")]
+    st.session_state[key("lr_scratch")] = DEFAULT_LR[opt]["scratch"]
+    st.session_state[key("lr_pretrained")] = DEFAULT_LR[opt]["pretrained"]
+
+
+def values(sizes: list[int]) -> dict:
+    """The form as loose values for ``build_spec`` (sizes come already cleaned by the page)."""
+    s = st.session_state
+    out = {f: s[key(f)] for f in FIELDS if f not in ("weights", "sizes")}
+    out["sizes"] = sizes
+    out["seeds"] = int(s[key("seeds")])
+    out["weights"] = s[key("weights")].strip() or None if s[key("weights_source")] == "checkpoint" else None
+    out["name"] = s[key("name")].strip()
+    return out
+
+
+def parse_sizes(raw: list) -> tuple[list[int], list[str]]:
+    """Multiselect values (ints, or text the user typed) as whole numbers, with a note per bad entry."""
+    sizes, notes = [], []
+    for item in raw:
+        text = str(item).strip().replace(",", "").replace("_", "")
+        if text.isdigit():
+            sizes.append(int(text))
+        else:
+            notes.append(f"'{item}' is not a whole number of images: ignored")
+    return sizes, notes

@@ -1,0 +1,73 @@
+"""The sidebar under the page list: this machine's device, the worker's state, quick links."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from tlcompare.store import default_path
+from tlcompare.worker_control import worker_state
+from ui import paths, presentation
+from ui.state import ACTIVE, store
+
+
+@st.cache_resource(show_spinner=False)
+def device_summary() -> dict:
+    """Name and memory of the GPU training would use, or the CPU; looked up once per process."""
+    import torch
+
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        extra = f" (+{torch.cuda.device_count() - 1} more)" if torch.cuda.device_count() > 1 else ""
+        return {"gpu": True, "name": props.name + extra, "detail": f"{props.total_memory / 2**30:.0f} GiB GPU memory"}
+    threads = torch.get_num_threads()
+    return {"gpu": False, "name": "CPU only", "detail": f"{threads} thread{'s' if threads > 1 else ''} · no GPU found"}
+
+
+_WORKER_TEXT = {
+    "running": (":material/play_circle:", "green", "training"),
+    "idle": (":material/pause_circle:", "blue", "idle, waiting for work"),
+    "starting": (":material/hourglass_top:", "orange", "starting…"),
+    "stopping": (":material/stop_circle:", "orange", "stopping…"),
+    "stopped": (":material/power_settings_new:", "gray", "not running (starts with the next experiment)"),
+    "dead": (":material/error:", "red", "stopped unexpectedly (restarts with the next experiment)"),
+    "none": (":material/power_settings_new:", "gray", "not started yet"),
+}
+
+
+@st.fragment(run_every=5)
+def _worker_status() -> None:
+    state = worker_state(store=store())
+    icon, color, text = _WORKER_TEXT.get(state["state"], (":material/help:", "gray", state["state"]))
+    st.markdown(f"**Worker** &nbsp; :{color}-badge[{icon} {state['state']}]")
+    detail = text
+    if state.get("run_label"):
+        detail = f"run {state['run_id']}: {state['run_label']}"
+    st.caption(detail)
+    active = [e for e in store().list_experiments() if e["status"] in ACTIVE]
+    if active:
+        e = active[0]
+        st.page_link(paths.LIVE, label=f"Watch #{e['id']} live ({e['n_finished']}/{e['n_runs']} runs)",
+                     icon=":material/monitoring:", query_params={"exp": str(e["id"])})
+
+
+def render() -> None:
+    with st.sidebar:
+        dev = device_summary()
+        icon = ":material/memory:" if dev["gpu"] else ":material/computer:"
+        st.markdown(f"**Device** &nbsp; {icon} {dev['name']}")
+        st.caption(dev["detail"])
+        _worker_status()
+        st.divider()
+        presentation.toggle()
+        with st.expander("Help and links", icon=":material/help:"):
+            st.markdown(
+                "- **New experiment**: pick a question, see the cost, start.\n"
+                "- **Live**: progress, curves, cancel. Closing the tab never stops training.\n"
+                "- **Results**: the verdict and every chart.\n"
+                "- **History**: rename, delete, pin a baseline.\n\n"
+                "The same experiments from a terminal: `tlcompare ls`, `tlcompare show ID`.\n\n"
+                "[Paired comparison, explained](https://en.wikipedia.org/wiki/Paired_difference_test) · "
+                "[Freezing and fine-tuning (Yosinski et al. 2014)](https://arxiv.org/abs/1411.1792) · "
+                "[Rethinking ImageNet pre-training (He et al. 2019)](https://arxiv.org/abs/1811.08883)"
+            )
+            st.caption(f"Store: {default_path()}")

@@ -1,0 +1,74 @@
+"""What every page shares: one Store per TLCOMPARE_HOME, and the experiment the user is looking at.
+
+The chosen experiment lives in the URL (``?exp=3``) as well as in the session, so a refresh, a
+bookmark or a second tab opens the same experiment, and moving between pages keeps it.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from tlcompare.store import Store, default_path
+
+ACTIVE = ("running", "queued", "cancelling")
+
+
+@st.cache_resource(show_spinner=False)
+def _store(path: str) -> Store:
+    return Store(path)
+
+
+def store() -> Store:
+    # Keyed by path: TLCOMPARE_HOME decides which store, as it does for the CLI and the worker.
+    return _store(str(default_path()))
+
+
+def remember_experiment(experiment_id: int | None) -> None:
+    if experiment_id is None:
+        return
+    st.session_state["experiment_id"] = int(experiment_id)
+    st.query_params["exp"] = str(experiment_id)
+
+
+def requested_experiment_id() -> int | None:
+    text = st.query_params.get("exp")
+    if text is not None and str(text).isdigit():
+        return int(text)
+    return st.session_state.get("experiment_id")
+
+
+def experiment_label(e: dict, with_status: bool = True) -> str:
+    pin = " ★" if e["pinned"] else ""
+    status = f" · {e['status']} · {e['n_finished']}/{e['n_runs']} runs" if with_status else ""
+    return f"#{e['id']} {e['name']}{pin} · {e['dataset']} / {e['model']}{status}"
+
+
+def pick_experiment(experiments: list[dict], key: str, prefer: str = "active", with_status: bool = True) -> dict | None:
+    """A selectbox of experiments, starting at the one in the URL or session, else a sensible default.
+
+    ``prefer="active"``: the newest running or queued experiment (the Live page);
+    ``prefer="results"``: the newest with finished runs (Results, Report).
+    """
+    if not experiments:
+        return None
+    by_id = {e["id"]: e for e in experiments}
+    chosen = requested_experiment_id()
+    if chosen not in by_id:
+        newest_first = sorted(experiments, key=lambda e: e["id"], reverse=True)
+        wanted = [e for e in newest_first if (e["status"] in ACTIVE if prefer == "active" else e["n_finished"] > 0)]
+        chosen = (wanted or newest_first)[0]["id"]
+    ids = [e["id"] for e in experiments]
+
+    def on_change() -> None:
+        remember_experiment(st.session_state[key])
+
+    st.session_state[key] = chosen
+    st.selectbox("Experiment", ids, format_func=lambda i: experiment_label(by_id[i], with_status), key=key,
+                 on_change=on_change)
+    remember_experiment(chosen)
+    return by_id[chosen]
+
+
+def pinned_baseline(experiments: list[dict], current_id: int | None) -> dict | None:
+    """The experiment pinned in History as the baseline, unless it is the one being looked at."""
+    return next((e for e in experiments if e["pinned"] and e["id"] != current_id), None)
