@@ -1,0 +1,126 @@
+"""A whole experiment end to end, data preparation included: the number a user waits for.
+
+Default: the GPU demo (ELPV, efficientnet_lite0, 128 px, sizes 10..500 per class, scratch +
+pretrained at depths 0 and all, 3 seeds, 20 epochs = 54 runs). ``--cpu-quick`` runs the dashboard's
+CPU-quick preset instead.
+
+    python benchmarks/sweep.py --json sweep.json
+    python benchmarks/sweep.py --cpu-quick --device cpu
+
+Reports the wall time next to the estimate the dashboard shows before Start (from the same
+throughput probe), the summed training time, the mean images/s, the peak memory of a run, and, on
+CUDA, the GPU's busy fraction sampled with NVML while the sweep runs (when pynvml is installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import threading
+import time
+
+import torch
+
+from tlcompare.analysis import runs_frame, summary
+from tlcompare.experiment import run_experiment
+from tlcompare.spec import build_spec
+
+GPU_DEMO = {"dataset": "elpv", "model": "efficientnet_lite0", "image_size": 128, "sizes": [10, 25, 50, 100, 250, 500],
+            "freeze": [0, "all"], "seeds": 3, "epochs": 20, "augment": "crop_flip", "batch_size": 256}
+
+
+def cpu_quick() -> dict:
+    from tlcompare.presets import PRESETS  # the dashboard's presets live in the engine
+
+    return dict(PRESETS["cpu_quick"].values)
+
+
+class GpuSampler:
+    """Samples NVML utilisation every 100 ms in a thread; None when NVML is unavailable."""
+
+    def __init__(self, device: torch.device):
+        self.samples: list[int] = []
+        self.stop = threading.Event()
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            self.handle = pynvml.nvmlDeviceGetHandleByIndex(device.index or 0)
+            self.nvml = pynvml
+        except Exception:
+            self.handle = None
+
+    def __enter__(self):
+        if self.handle is not None:
+            self.thread = threading.Thread(target=self._loop, daemon=True)
+            self.thread.start()
+        return self
+
+    def _loop(self):
+        while not self.stop.is_set():
+            self.samples.append(self.nvml.nvmlDeviceGetUtilizationRates(self.handle).gpu)
+            time.sleep(0.1)
+
+    def __exit__(self, *exc):
+        self.stop.set()
+
+    def mean(self) -> float | None:
+        return sum(self.samples) / len(self.samples) if self.samples else None
+
+
+def estimated_seconds(spec) -> float:
+    """What the New experiment page shows before Start: a measured probe, then arithmetic per run."""
+    from tlcompare.dataset_facts import dataset_facts
+    from tlcompare.estimate import cached_throughput, estimate
+    from tlcompare.models import model_info
+
+    facts = dataset_facts(spec.dataset, spec.data_root, spec.val_fraction, spec.test_fraction, spec.split_seed)
+    tps = {m: cached_throughput(m, spec.image_size, spec.batch_size, spec.device) for m in {r.model for r in spec.runs()}}
+    return estimate(spec, tps, facts.num_classes, facts.n_val, facts.n_test, len(model_info(spec.model).stage_names),
+                    worker_running=True).seconds
+
+
+def run_sweep(values: dict, with_estimate: bool = True) -> dict:
+    spec = build_spec(values)
+    est = estimated_seconds(spec) if with_estimate else None
+    device = torch.device("cuda" if spec.device == "auto" and torch.cuda.is_available() else
+                          (spec.device if spec.device != "auto" else "cpu"))
+    t0 = time.perf_counter()
+    with GpuSampler(device) as gpu:
+        result = run_experiment(spec)
+    wall = time.perf_counter() - t0
+    frame = runs_frame([r.to_dict() for r in result.runs])
+    return {
+        "device": result.environment["device"], "date": datetime.date.today().isoformat(), "torch": torch.__version__,
+        "spec": spec.to_dict(), "runs": len(result.runs), "wall_seconds": round(wall, 1),
+        "estimated_seconds": None if est is None else round(est, 1),
+        "estimate_error_percent": None if est is None else round(100 * (est - wall) / wall, 1),
+        "train_seconds": round(float(frame["train_seconds"].sum()), 1),
+        "mean_images_per_sec": round(float(frame["images_per_sec"].mean())),
+        "peak_mem_mb": round(float(frame["peak_mem_mb"].max()), 1) if "peak_mem_mb" in frame else None,
+        "gpu_busy_percent": gpu.mean(),
+        "test_acc": summary(frame).to_dict(orient="records"),
+        "frame": frame,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cpu-quick", action="store_true")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json")
+    args = p.parse_args()
+    values = cpu_quick() if args.cpu_quick else dict(GPU_DEMO)
+    values["device"] = args.device
+    out = run_sweep(values)
+    frame = out.pop("frame")
+    print(json.dumps({k: v for k, v in out.items() if k not in ("spec", "test_acc")}, indent=1))
+    print(summary(frame).pivot(index="size", columns="variant", values="mean").round(3).to_string())
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

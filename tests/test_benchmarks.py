@@ -1,0 +1,45 @@
+"""The benchmarks measure the product, not a copy of it: tiny CPU versions of each, checked against
+the normal path. No timing is asserted; speed figures live in docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import sweep  # noqa: E402
+import throughput  # noqa: E402
+
+TINY = {"dataset": "digits", "model": "efficientnet_lite0", "image_size": 16, "sizes": [3, 6], "freeze": ["all"], "seeds": 1,
+        "epochs": 2, "device": "cpu"}
+
+
+def test_throughput_measures_both_loops_on_the_same_model(one_thread):
+    ours = throughput.tlcompare_images_per_sec("efficientnet_lite0", 16, True, torch.device("cpu"), n_per_class=20, batch=16,
+                                               epochs=3)
+    base = throughput.baseline_images_per_sec("efficientnet_lite0", 16, True, torch.device("cpu"), n_images=160, batch=16,
+                                              workers=0, steps=3)
+    assert ours > 0 and base > 0
+
+
+def test_sweep_trains_what_tlcompare_run_trains(tmp_path, one_thread):
+    out = sweep.run_sweep(dict(TINY), with_estimate=True)
+    assert out["runs"] == 4 and out["wall_seconds"] > 0 and out["estimated_seconds"] > 0
+    bench = {(r["arm"], r["size"]): r["test_acc"] for _, r in out["frame"].iterrows()}
+
+    cli = [sys.executable, "-m", "tlcompare", "run", "--dataset", "digits", "--model", "efficientnet_lite0", "--image-size",
+           "16", "--sizes", "3,6", "--freeze", "all", "--seeds", "1", "--epochs", "2", "--device", "cpu",
+           "--out", str(tmp_path / "r.json")]
+    subprocess.run(cli, check=True, capture_output=True, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    runs = json.loads((tmp_path / "r.json").read_text())["runs"]
+    product = {(r["arm"], r["size"]): r["final"]["test_acc"] for r in runs}
+    assert product.keys() == bench.keys()
+    for key, acc in product.items():  # the CPU path is deterministic for a seed
+        assert bench[key] == pytest.approx(acc, abs=1e-9), key
