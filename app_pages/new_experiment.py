@@ -202,7 +202,8 @@ with cost_col, st.container(border=True):
                                             st.session_state["remeasure"]) for m in models_needed}
             worker_up = worker_state(store=store())["alive"]
             est = estimate(spec, tps, facts.num_classes, facts.n_val, facts.n_test, len(model.stage_names),
-                           worker_running=worker_up)
+                           worker_running=worker_up,
+                           n_images=sum(facts.pool_counts) + facts.n_val + facts.n_test)
             st.metric("Estimated time", f"about {duration(est.seconds)}")
             tp = tps[spec.model]
             st.caption(f"Measured here ({tp.device}, {spec.image_size} px): {tp.images_per_second(0.0):,.0f} "

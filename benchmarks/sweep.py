@@ -78,7 +78,8 @@ def estimated_seconds(spec) -> float:
     facts = dataset_facts(spec.dataset, spec.data_root, spec.val_fraction, spec.test_fraction, spec.split_seed)
     tps = {m: cached_throughput(m, spec.image_size, spec.batch_size, spec.device) for m in {r.model for r in spec.runs()}}
     return estimate(spec, tps, facts.num_classes, facts.n_val, facts.n_test, len(model_info(spec.model).stage_names),
-                    worker_running=True).seconds
+                    worker_running=True,
+                           n_images=sum(facts.pool_counts) + facts.n_val + facts.n_test).seconds
 
 
 def run_sweep(values: dict, with_estimate: bool = True) -> dict:

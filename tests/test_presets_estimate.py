@@ -44,6 +44,13 @@ def test_estimate_adds_up_runs_epochs_and_evaluation():
     assert set(est.seconds_by_variant) == {"scratch", "pretrained, linear probe"}
 
 
+def test_estimate_counts_one_feature_pass_for_cached_linear_probes():
+    spec = build_spec(dict(sizes=[5, 10], seeds=2, freeze=["all"], epochs=2, augment="none"))
+    est = estimate(spec, {"efficientnet_lite0": TP}, 10, 40, 60, 9, worker_running=True, n_images=1000)
+    # Four probes: each builds its model, and only the first runs the body, once over 1,000 images.
+    assert est.seconds_by_variant["pretrained, linear probe"] == pytest.approx(4 * 0.5 + 1000 * 0.0005)
+
+
 def test_probe_measures_this_device_and_is_cached(monkeypatch, one_thread):
     first = cached_throughput("small_cnn", 16, 16, "cpu")
     assert first.images_per_second(0.0) > 0 and first.images_per_second(1.0) > 0 and first.eval_image_seconds > 0

@@ -42,6 +42,8 @@ def _add_spec_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--head-lr-mult", type=float, help="learning-rate multiplier of a pretrained model's new head (default 10)")
     g.add_argument("--min-steps-per-epoch", type=int, help="tiny subsets use smaller batches to get at least this many steps (default 4)")
     g.add_argument("--small-cnn", action="store_true", default=None, help="add a small task-sized CNN trained from scratch")
+    g.add_argument("--no-feature-cache", dest="feature_cache", action="store_false", default=None,
+                   help="linear probes without augmentation: run the frozen body every step instead of once")
     g.add_argument("--val-fraction", type=float)
     g.add_argument("--test-fraction", type=float, help="test share when the dataset has no official test split")
     g.add_argument("--split-seed", type=int)

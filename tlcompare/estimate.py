@@ -198,14 +198,25 @@ def run_seconds(run: RunSpec, tp: Throughput, num_classes: int, n_eval: int, n_s
 
 
 def estimate(spec: ExperimentSpec, throughputs: dict[str, Throughput], num_classes: int, n_val: int,
-             n_test: int, n_stages: int, worker_running: bool = False) -> Estimate:
-    """Wall time of the whole experiment on one worker; ``throughputs`` maps model name to its probe."""
+             n_test: int, n_stages: int, worker_running: bool = False, n_images: int | None = None) -> Estimate:
+    """Wall time of the whole experiment on one worker; ``throughputs`` maps model name to its probe.
+
+    ``n_images``: every image of the dataset (for the one feature pass of cached linear probes).
+    """
     from tlcompare.analysis import variant
 
     runs = spec.runs()
     by_variant: dict[str, float] = {}
+    features_done = False
     for run in runs:
-        seconds = run_seconds(run, throughputs[run.model], num_classes, n_val + n_test, n_stages)
+        tp = throughputs[run.model]
+        if run.caches_features:
+            # One forward pass of the body over the experiment's images, by the first such run;
+            # after that a probe trains a linear head on features: building the model dominates.
+            seconds = tp.build_seconds + (0.0 if features_done else (n_images or 0) * tp.eval_image_seconds)
+            features_done = True
+        else:
+            seconds = run_seconds(run, tp, num_classes, n_val + n_test, n_stages)
         name = variant(run.arm, run.freeze)
         by_variant[name] = by_variant.get(name, 0.0) + seconds
     startup = 0.0 if worker_running else WORKER_START_SECONDS

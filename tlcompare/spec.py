@@ -55,6 +55,9 @@ class ExperimentSpec:
     # every epoch has at least this many steps. Both arms of a pair always share the batch size.
     min_steps_per_epoch: int = 4
     small_cnn: bool = False
+    # A linear probe without augmentation sees the same frozen features every epoch: compute them
+    # once per dataset, backbone and resolution and train only the head on them.
+    feature_cache: bool = True
     val_fraction: float = 0.1
     test_fraction: float = 0.2
     split_seed: int = 0
@@ -134,7 +137,14 @@ class RunSpec:
             "head_lr_mult": e.head_lr_mult if self.arm == "pretrained" else 1.0,
             "min_steps_per_epoch": e.min_steps_per_epoch, "val_fraction": e.val_fraction,
             "test_fraction": e.test_fraction, "split_seed": e.split_seed,
+            # Only where it applies, so every other run keeps its hash (and its reusable result).
+            **({"feature_cache": e.feature_cache} if self.caches_features else {}),
         }
+
+    @property
+    def caches_features(self) -> bool:
+        e = self.experiment
+        return e.feature_cache and self.arm == "pretrained" and self.freeze == "all" and e.augment == "none"
 
     def config_hash(self) -> str:
         blob = json.dumps(self.config(), sort_keys=True, separators=(",", ":"))
@@ -224,8 +234,9 @@ def build_spec(values: dict[str, Any]) -> ExperimentSpec:
             except (TypeError, ValueError):
                 problems.append(f"{key}: '{clean[key]}' is not a number")
                 clean.pop(key)
-    if "small_cnn" in clean and not isinstance(clean["small_cnn"], bool):
-        clean["small_cnn"] = str(clean["small_cnn"]).lower() in ("1", "true", "yes", "on")
+    for key in ("small_cnn", "feature_cache"):
+        if key in clean and not isinstance(clean[key], bool):
+            clean[key] = str(clean[key]).lower() in ("1", "true", "yes", "on")
     for key in ("dataset", "model", "augment", "optimizer", "device", "name"):
         if key in clean:
             clean[key] = str(clean[key]).strip()

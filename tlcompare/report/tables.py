@@ -23,7 +23,7 @@ _NESTED = ("epochs", "final", "confusion", "per_class_acc", "misclassified", "fr
 CSV_COLUMNS = [
     "experiment_id", "experiment_name", "run_id", "arm", "size", "seed", "freeze", "variant", "model", "config_hash",
     "status", "device", "trainable_params", "total_params", "pretrained_source", "run_lr", "n_train", "subset_hash",
-    "run_batch_size", "error", "oom_retries", "attempts", "reused_from", "worker_id", "started_at", "finished_at",
+    "run_batch_size", "error", "oom_retries", "feature_cache", "attempts", "reused_from", "worker_id", "started_at", "finished_at",
     "final_test_acc", "final_val_acc", "final_test_balanced_acc", "final_test_macro_f1", "final_train_acc",
     "final_train_seconds", "final_images_per_sec", "final_best_val_acc", "final_best_epoch",
     "final_test_acc_at_best_val", "final_peak_mem_mb",

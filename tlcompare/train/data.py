@@ -7,7 +7,7 @@ decoded, resized or copied from the host per run or per batch.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +30,9 @@ class DeviceData:
     splits: Splits
     class_names: list[str]
     dataset: ImageDataset
+    # Frozen features of these images, computed by the first linear probe that needs them
+    # (tlcompare.train.features), keyed by model and weights.
+    features: dict = field(default_factory=dict, repr=False)
 
     @property
     def val_images(self) -> torch.Tensor:

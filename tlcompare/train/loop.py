@@ -25,6 +25,7 @@ from tlcompare.spec import RunSpec
 from tlcompare.train.augment import augment
 from tlcompare.train.data import DeviceData
 from tlcompare.train.evaluate import classification_metrics, predict
+from tlcompare.train.features import frozen_features, head_dropout, predict_features
 
 
 @dataclass
@@ -52,6 +53,9 @@ class RunResult:
     misclassified: list[dict] = field(default_factory=list)  # a sample of test images this run gets wrong
     error: str | None = None
     oom_retries: int = 0  # restarts at half the batch after running out of GPU memory; batch_size is the last
+    # "computed" or "reused" when this linear probe trained its head on cached frozen features
+    # (their computing time is in the first epoch's train_seconds of the run that computed them).
+    feature_cache: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -194,6 +198,26 @@ def _train_at_batch(
     train_idx = data.train_indices(run.size, run.seed).to(device)
     x_train, y_train = data.images[train_idx], data.labels[train_idx]
     x_val, y_val = data.val_images, data.val_labels
+    x_test = data.test_images
+    drop = head_dropout(backbone) if run.caches_features else None
+    features = reused = None
+    if drop is not None:
+        features, reused = frozen_features(backbone, data, to_input, device, (run.model, spec.weights))
+        x_train = features.images[train_idx]
+        x_val = features.images[data.splits.val.to(device)]
+        x_test = features.test
+        head = backbone.head
+
+    def forward_batch(idx: torch.Tensor) -> torch.Tensor:
+        if features is not None:  # the body is frozen and deterministic: only the head runs
+            return head(nn.functional.dropout(x_train[idx], drop, training=True) if drop else x_train[idx])
+        x = to_input(augment(x_train[idx].float().div_(255), spec.augment, aug_gen))
+        return model(x.contiguous(memory_format=torch.channels_last) if cuda else x)
+
+    def evaluate(x, y, loss):
+        if features is not None:
+            return predict_features(head, x, y, device, loss)
+        return predict(model, x, y, to_input, device, loss)
     n = len(train_idx)
     steps_per_epoch = math.ceil(n / batch)
     total_steps = steps_per_epoch * spec.epochs
@@ -215,6 +239,7 @@ def _train_at_batch(
         trainable_params=freeze.trainable_params, total_params=freeze.total_params,
         frozen_stages=list(freeze.frozen_stages), pretrained_source=backbone.pretrained_source,
         lr=run.lr, n_train=n, subset_hash=_fingerprint(train_idx), batch_size=batch,
+        feature_cache=None if features is None else "reused" if reused else "computed",
     )
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
@@ -239,13 +264,9 @@ def _train_at_batch(
                 result.status = "cancelled"
                 break
             idx = perm[i * batch : (i + 1) * batch]
-            x = augment(x_train[idx].float().div_(255), spec.augment, aug_gen)
-            x = to_input(x)
-            if cuda:
-                x = x.contiguous(memory_format=torch.channels_last)
             y = y_train[idx]
             with autocast:
-                logits = model(x)
+                logits = forward_batch(idx)
                 loss = loss_fn(logits.float(), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -258,6 +279,8 @@ def _train_at_batch(
                 on_step(step, total_steps)
         _sync(device)
         train_seconds = time.perf_counter() - t0
+        if epoch == 1 and features is not None and not reused:
+            train_seconds += features.seconds  # computing the features is part of training this run
         if result.status == "cancelled":
             break
         elapsed_train += train_seconds
@@ -265,8 +288,8 @@ def _train_at_batch(
         train_loss = loss_sum.item() / seen
 
         t1 = time.perf_counter()
-        val_loss, val_pred = predict(model, x_val, y_val, to_input, device, loss_fn)
-        _, test_pred = predict(model, data.test_images, data.test_labels, to_input, device, None)
+        val_loss, val_pred = evaluate(x_val, y_val, loss_fn)
+        _, test_pred = evaluate(x_test, data.test_labels, None)
         test_metrics = classification_metrics(data.test_labels, test_pred, len(data.class_names))
         eval_seconds = time.perf_counter() - t1
         record = {
