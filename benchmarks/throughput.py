@@ -17,14 +17,16 @@ import argparse
 import datetime
 import json
 import platform
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
 
 from tlcompare.data.base import ImageDataset
-from tlcompare.models import apply_freeze, create_backbone
+from tlcompare.models import apply_freeze, create_backbone, model_info
 from tlcompare.spec import build_spec
 from tlcompare.train import describe_device, prepare, resolve_device, train_run
 
@@ -37,13 +39,26 @@ def synthetic_dataset(n_per_class: int, classes: int, size: int, seed: int = 0) 
 
 
 # -- tlcompare ---------------------------------------------------------------------------------------
+def stand_in_weights(model: str) -> str | None:
+    """Speed does not depend on the weights' values: without the real ones (offline), a random
+    state dict saved as a local checkpoint takes their place, so freezing works the same."""
+    if model_info(model).weights_unavailable() is None:
+        return None
+    path = Path(tempfile.gettempdir()) / f"tlcompare-bench-{model}.pth"
+    if not path.exists():
+        torch.save(create_backbone(model, num_classes=1000, pretrained=False).model.state_dict(), path)
+    print(f"({model}: ImageNet weights not on this machine; timing with random weights of the same shape)")
+    return str(path)
+
+
 def tlcompare_images_per_sec(model: str, image_size: int, frozen: bool, device: torch.device,
                              n_per_class: int, batch: int, epochs: int) -> float:
     ds = synthetic_dataset(n_per_class, 10, image_size)
     size = int(n_per_class * 0.6)
     spec = build_spec({"dataset": "digits", "model": model, "sizes": [size], "seeds": 1, "image_size": image_size,
                        "freeze": ["all" if frozen else 0], "epochs": epochs, "batch_size": batch,
-                       "device": str(device), "val_fraction": 0.02, "test_fraction": 0.02})
+                       "device": str(device), "val_fraction": 0.02, "test_fraction": 0.02,
+                       "weights": stand_in_weights(model)})
     data = prepare(spec, device, dataset=ds)
     run = next(r for r in spec.runs() if r.arm == "pretrained")
     res = train_run(run, data, device)
@@ -72,7 +87,7 @@ def baseline_images_per_sec(model: str, image_size: int, frozen: bool, device: t
     from torchvision import transforms
 
     ds = synthetic_dataset(n_images // 10, 10, image_size + image_size // 7)
-    bb = create_backbone(model, num_classes=10, pretrained=True)
+    bb = create_backbone(model, num_classes=10, pretrained=True, weights=stand_in_weights(model))
     apply_freeze(bb, "all" if frozen else 0)
     net = bb.model.to(device).train()
     tf = transforms.Compose([
