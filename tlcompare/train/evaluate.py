@@ -9,7 +9,7 @@ from sklearn.metrics import balanced_accuracy_score, confusion_matrix, f1_score
 
 @torch.no_grad()  # not inference_mode: the layout switch below must give ordinary parameters back
 def predict(model, images, labels, to_input, device, loss_fn=None, batch: int = 512):
-    """Return (mean loss or nan, predictions) for uint8 ``images`` already on the device."""
+    """Return (mean loss or nan, predictions) for uint8 ``images`` on the device or in host memory."""
     was_training = model.training
     model.eval()
     # On the CPU, oneDNN's channels_last kernels infer about 4x faster (measured at 32 px), but
@@ -22,7 +22,8 @@ def predict(model, images, labels, to_input, device, loss_fn=None, batch: int = 
         torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
     )
     for start in range(0, len(images), batch):
-        x = to_input(images[start : start + batch].float().div_(255))
+        # A no-op for images on the device; from pinned host memory the copy runs asynchronously.
+        x = to_input(images[start : start + batch].to(device, non_blocking=True).float().div_(255))
         x = x.contiguous(memory_format=torch.channels_last)
         with autocast:
             logits = model(x).float()

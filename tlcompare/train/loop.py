@@ -196,7 +196,9 @@ def _train_at_batch(
     to_input = _normaliser(backbone, data.images.shape[1], device)
 
     train_idx = data.train_indices(run.size, run.seed).to(device)
-    x_train, y_train = data.images[train_idx], data.labels[train_idx]
+    # The training subset always goes to the device, also when the whole dataset stays on the host.
+    x_train = data.images[train_idx.to(data.images.device)].to(device, non_blocking=True)
+    y_train = data.labels[train_idx]
     x_val, y_val = data.val_images, data.val_labels
     x_test = data.test_images
     drop = head_dropout(backbone) if run.caches_features else None
