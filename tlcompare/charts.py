@@ -313,7 +313,7 @@ def time_to_target(summary: pd.DataFrame, target: float, large: bool = False) ->
         text = [("" if n == t else f"{n}/{t} seeds") if n else "not reached"
                 for n, t in zip(d["n_reached"], d["n_runs"], strict=True)]
         fig.add_bar(x=[str(s) for s in d["size"]], y=d["median_seconds"].fillna(0), name=var, marker_color=colors[var],
-                    text=text, textposition="outside", cliponaxis=False,
+                    text=text, textposition="outside", cliponaxis=False, textangle=-90,  # side by side, never overlapping
                     customdata=np.stack([d["n_reached"], d["n_runs"]], axis=1),
                     hovertemplate="%{x} per class: %{y:.1f} s (%{customdata[0]} of %{customdata[1]} seeds reached it)"
                                   "<extra>" + var + "</extra>")
