@@ -42,7 +42,7 @@ def fake_result(claimed: dict, status: str = "done", epochs: int = 2) -> dict:
         "lr": 0.001, "n_train": claimed["size"] * 10, "subset_hash": "abc", "batch_size": 32, "epochs": records,
         "final": {"test_acc": records[-1]["test_acc"], "train_seconds": 0.2, "images_per_sec": 100.0} if done else {},
         "confusion": [[3, 1], [0, 4]] if done else [], "per_class_acc": [0.75, 1.0] if done else [],
-        "misclassified": [{"index": 7, "true": 0, "pred": 1}] if done else [], "error": None, "oom_retries": 0,
+        "misclassified": [{"index": 7, "true": 0, "pred": 1}] if done else [], "error": None, "oom_retries": 0, "feature_cache": None,
     }
 
 
