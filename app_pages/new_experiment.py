@@ -171,10 +171,13 @@ with form_col:
         c1.selectbox("Augmentation", AUGMENTS, format_func=AUGMENT_TEXT.get, key=k("augment"))
         c2.number_input("Weight decay", min_value=0.0, max_value=9.0, step=0.01, key=k("weight_decay"))
         c3.number_input("Warm-up epochs", min_value=0.0, max_value=100.0, step=0.5, key=k("warmup_epochs"))
-        d1, d2, _ = st.columns(3)
+        d1, d2, d3 = st.columns(3)
         d1.number_input("Label smoothing", min_value=0.0, max_value=0.9, step=0.05, key=k("label_smoothing"))
         d2.selectbox("Device", ["auto", "cpu", "cuda"], key=k("device"),
                      format_func={"auto": "auto (GPU when present)", "cpu": "CPU", "cuda": "GPU (CUDA)"}.get)
+        d3.checkbox("Cache frozen features", key=k("feature_cache"),
+                    help="A linear probe without augmentation sees the same features every epoch: run the frozen "
+                         "network once over the images and train only the head (same results, far faster).")
     st.text_input("Name", key=k("name"), placeholder="e.g. Digits: 5 vs 20 per class")
 
 # -- what it costs, and start -----------------------------------------------------------------------

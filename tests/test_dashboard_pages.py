@@ -58,7 +58,8 @@ def test_new_experiment_form_has_every_control():
               for w in at.get(kind)}
     for label in ("Dataset", "Backbone", "Pretrained weights", "Training-set sizes (labelled images per class)",
                   "Freezing depths for the pretrained arm", "Seeds", "Epochs", "Optimizer", "Batch size",
-                  "Image size (pixels)", "Augmentation", "Learning rate, scratch", "Learning rate, pretrained"):
+                  "Image size (pixels)", "Augmentation", "Learning rate, scratch", "Learning rate, pretrained",
+                  "Cache frozen features"):
         assert label in labels, label
     assert at.session_state["preset"] == "cpu_quick"  # no GPU here: the quick preset is the default
     metrics = {m.label: m.value for m in at.metric}
