@@ -12,7 +12,7 @@ from tlcompare.data.escape import markdown_safe
 from tlcompare.live_table import progress_line, runs_table
 from tlcompare.worker_control import ensure_worker, worker_state
 from ui import errors, paths, presentation
-from ui.state import ACTIVE, pick_experiment, store
+from ui.state import ACTIVE, experiment_or_stop, store
 
 POLL_SECONDS = 2.0
 WORKER_IDLE_EXIT = 600
@@ -20,14 +20,9 @@ STATUS_BADGE = {"running": "blue", "queued": "orange", "cancelling": "orange", "
                 "cancelled": "gray"}
 
 st.title("Live")
-experiments = store().list_experiments()
-with st.container(key="controls_live"):
-    # No status in the list: it is read once per page load, while the view below updates live.
-    experiment = pick_experiment(experiments, key="live_experiment", prefer="active", with_status=False)
-if experiment is None:
-    st.info("No experiments yet. Start one and watch it here.", icon=":material/hourglass_empty:")
-    st.page_link(paths.NEW, label="New experiment", icon=":material/add_circle:")
-    st.stop()
+# No status in the list: it is read once per page load, while the view below updates live.
+_, experiment = experiment_or_stop("live", prefer="active", empty="No experiments yet. Start one and watch it here.",
+                                   with_status=False)
 
 experiment_id = experiment["id"]
 active_at_load = experiment["status"] in ACTIVE

@@ -5,16 +5,11 @@ import streamlit as st
 from tlcompare import analysis, charts
 from tlcompare.data.escape import markdown_safe
 from ui import cached, paths, presentation, report_downloads
-from ui.state import pick_experiment, store
+from ui.state import experiment_or_stop
 
 st.title("Report")
-experiments = store().list_experiments()
-with st.container(key="controls_report"):
-    experiment = pick_experiment(experiments, key="report_experiment", prefer="results")
-if experiment is None:
-    st.info("No experiments yet: a report needs finished runs.", icon=":material/hourglass_empty:")
-    st.page_link(paths.NEW, label="New experiment", icon=":material/add_circle:")
-    st.stop()
+experiments, experiment = experiment_or_stop("report", prefer="results",
+                                             empty="No experiments yet: a report needs finished runs.")
 
 runs = cached.finished_runs(cached.stamp(experiment))
 

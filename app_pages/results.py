@@ -7,7 +7,7 @@ from tlcompare.data.escape import markdown_safe
 from tlcompare.gallery import mistakes
 from tlcompare.models import model_info
 from ui import cached, paths, presentation
-from ui.state import pick_experiment, pinned_baseline, store
+from ui.state import experiment_or_stop, pinned_baseline
 
 large = presentation.is_on()
 # theme=None: the figures keep their own look, the same as in an exported report.
@@ -20,13 +20,8 @@ def chart(fig, hint: str, key: str) -> None:
 
 
 st.title("Results")
-experiments = store().list_experiments()
-with st.container(key="controls_results"):
-    experiment = pick_experiment(experiments, key="results_experiment", prefer="results")
-if experiment is None:
-    st.info("No experiments yet: the charts appear here once runs finish.", icon=":material/hourglass_empty:")
-    st.page_link(paths.NEW, label="New experiment", icon=":material/add_circle:")
-    st.stop()
+experiments, experiment = experiment_or_stop(
+    "results", prefer="results", empty="No experiments yet: the charts appear here once runs finish.")
 
 runs = cached.finished_runs(cached.stamp(experiment))
 finished = [r for r in runs if r["status"] in ("done", "diverged")]

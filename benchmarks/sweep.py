@@ -25,6 +25,7 @@ import torch
 from tlcompare.analysis import runs_frame, summary
 from tlcompare.experiment import run_experiment
 from tlcompare.spec import build_spec
+from tlcompare.train import resolve_device
 
 GPU_DEMO = {"dataset": "elpv", "model": "efficientnet_lite0", "image_size": 128, "sizes": [10, 25, 50, 100, 250, 500],
             "freeze": [0, "all"], "seeds": 3, "epochs": 20, "augment": "crop_flip", "batch_size": 256}
@@ -85,8 +86,7 @@ def estimated_seconds(spec) -> float:
 def run_sweep(values: dict, with_estimate: bool = True) -> dict:
     spec = build_spec(values)
     est = estimated_seconds(spec) if with_estimate else None
-    device = torch.device("cuda" if spec.device == "auto" and torch.cuda.is_available() else
-                          (spec.device if spec.device != "auto" else "cpu"))
+    device = resolve_device(spec.device)
     t0 = time.perf_counter()
     with GpuSampler(device) as gpu:
         result = run_experiment(spec)

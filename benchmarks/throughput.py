@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import platform
 import tempfile
@@ -39,6 +40,7 @@ def synthetic_dataset(n_per_class: int, classes: int, size: int, seed: int = 0) 
 
 
 # -- tlcompare ---------------------------------------------------------------------------------------
+@functools.cache  # once per model: one checkpoint file and one line of output
 def stand_in_weights(model: str) -> str | None:
     """Speed does not depend on the weights' values: without the real ones (offline), a random
     state dict saved as a local checkpoint takes their place, so freezing works the same."""

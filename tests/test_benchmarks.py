@@ -4,6 +4,7 @@ the normal path. No timing is asserted; speed figures live in docs/benchmarks.md
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -37,7 +38,7 @@ def test_sweep_trains_what_tlcompare_run_trains(tmp_path, one_thread):
     cli = [sys.executable, "-m", "tlcompare", "run", "--dataset", "digits", "--model", "efficientnet_lite0", "--image-size",
            "16", "--sizes", "3,6", "--freeze", "all", "--seeds", "1", "--epochs", "2", "--device", "cpu",
            "--out", str(tmp_path / "r.json")]
-    subprocess.run(cli, check=True, capture_output=True, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    subprocess.run(cli, check=True, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     runs = json.loads((tmp_path / "r.json").read_text())["runs"]
     product = {(r["arm"], r["size"]): r["final"]["test_acc"] for r in runs}
     assert product.keys() == bench.keys()

@@ -218,11 +218,13 @@ def freezing_depth(depths: pd.DataFrame, stage_names: list[str] | None = None, l
 
 
 # -- over time ----------------------------------------------------------------------------------------
-def _facets(sizes: list[int], cols: int = 4):
-    n = len(sizes)
-    ncols = min(cols, n)
-    nrows = math.ceil(n / ncols)
-    return nrows, ncols
+def _facets(sizes: list[int], vertical_spacing: float, cols: int = 4) -> tuple[go.Figure, int, int]:
+    """One panel per training-set size, sharing the accuracy axis: (figure, rows, columns)."""
+    ncols = min(cols, len(sizes))
+    nrows = math.ceil(len(sizes) / ncols)
+    fig = make_subplots(rows=nrows, cols=ncols, shared_yaxes=True, horizontal_spacing=0.03,
+                        vertical_spacing=vertical_spacing, subplot_titles=[f"{s} per class" for s in sizes])
+    return fig, nrows, ncols
 
 
 def learning_curves(curves: pd.DataFrame, x: str = "epoch", sizes: list[int] | None = None,
@@ -235,9 +237,7 @@ def learning_curves(curves: pd.DataFrame, x: str = "epoch", sizes: list[int] | N
         return _empty(title, "No epochs recorded yet", large)
     sizes = sorted(sizes or curves["size"].unique())
     curves = curves[curves["size"].isin(sizes)]
-    nrows, ncols = _facets(sizes)
-    fig = make_subplots(rows=nrows, cols=ncols, shared_yaxes=True, horizontal_spacing=0.03, vertical_spacing=0.14,
-                        subplot_titles=[f"{s} per class" for s in sizes])
+    fig, nrows, ncols = _facets(sizes, vertical_spacing=0.14)
     colors = variant_colors(curves["variant"])
     shown: set[str] = set()
     for i, size in enumerate(sizes):
@@ -276,9 +276,7 @@ def live_curves(epochs: pd.DataFrame, large: bool = False) -> go.Figure:
     if epochs.empty:
         return _empty(title, "Waiting for the first epoch…", large)
     sizes = sorted(epochs["size"].unique())
-    nrows, ncols = _facets(sizes)
-    fig = make_subplots(rows=nrows, cols=ncols, shared_yaxes=True, horizontal_spacing=0.03, vertical_spacing=0.16,
-                        subplot_titles=[f"{s} per class" for s in sizes])
+    fig, nrows, ncols = _facets(sizes, vertical_spacing=0.16)
     colors = variant_colors(epochs["variant"])
     shown: set[str] = set()
     for i, size in enumerate(sizes):

@@ -69,6 +69,21 @@ def pick_experiment(experiments: list[dict], key: str, prefer: str = "active", w
     return by_id[chosen]
 
 
+def experiment_or_stop(page: str, prefer: str, empty: str, with_status: bool = True) -> tuple[list[dict], dict]:
+    """Every experiment and the one picked at the top of ``page``; with none yet, say ``empty``,
+    point to New experiment and end the page there."""
+    from ui import paths
+
+    experiments = store().list_experiments()
+    with st.container(key=f"controls_{page}"):
+        experiment = pick_experiment(experiments, key=f"{page}_experiment", prefer=prefer, with_status=with_status)
+    if experiment is None:
+        st.info(empty, icon=":material/hourglass_empty:")
+        st.page_link(paths.NEW, label="New experiment", icon=":material/add_circle:")
+        st.stop()
+    return experiments, experiment
+
+
 def pinned_baseline(experiments: list[dict], current_id: int | None) -> dict | None:
     """The experiment pinned in History as the baseline, unless it is the one being looked at."""
     return next((e for e in experiments if e["pinned"] and e["id"] != current_id), None)

@@ -196,11 +196,7 @@ def _train_at_batch(
     to_input = _normaliser(backbone, data.images.shape[1], device)
 
     train_idx = data.train_indices(run.size, run.seed).to(device)
-    # The training subset always goes to the device, also when the whole dataset stays on the host.
-    x_train = data.images[train_idx.to(data.images.device)].to(device, non_blocking=True)
-    y_train = data.labels[train_idx]
-    x_val, y_val = data.val_images, data.val_labels
-    x_test = data.test_images
+    y_train, y_val = data.labels[train_idx], data.val_labels
     drop = head_dropout(backbone) if run.caches_features else None
     features = reused = None
     if drop is not None:
@@ -209,6 +205,10 @@ def _train_at_batch(
         x_val = features.images[data.splits.val.to(device)]
         x_test = features.test
         head = backbone.head
+    else:
+        # The training subset always goes to the device, also when the whole dataset stays on the host.
+        x_train = data.images[train_idx.to(data.images.device)].to(device, non_blocking=True)
+        x_val, x_test = data.val_images, data.test_images
 
     def forward_batch(idx: torch.Tensor) -> torch.Tensor:
         if features is not None:  # the body is frozen and deterministic: only the head runs
