@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from tlcompare.baseline import pin_baseline
-from tlcompare.data.escape import markdown_safe
+from tlcompare.escape import markdown_safe
 from ui import cached, errors, paths
 from ui.state import remember_experiment, requested_experiment_id, store
 

@@ -8,7 +8,7 @@ import streamlit as st
 
 from tlcompare import charts
 from tlcompare.analysis import epochs_frame
-from tlcompare.data.escape import markdown_safe
+from tlcompare.escape import markdown_safe
 from tlcompare.live_table import progress_line, runs_table
 from tlcompare.worker_control import ensure_worker, worker_state
 from ui import errors, paths, presentation

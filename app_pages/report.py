@@ -3,7 +3,7 @@
 import streamlit as st
 
 from tlcompare import analysis, charts
-from tlcompare.data.escape import markdown_safe
+from tlcompare.escape import markdown_safe
 from ui import cached, paths, presentation, report_downloads
 from ui.state import experiment_or_stop
 

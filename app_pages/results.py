@@ -3,9 +3,10 @@
 import streamlit as st
 
 from tlcompare import analysis, charts
-from tlcompare.data.escape import markdown_safe
+from tlcompare.escape import markdown_safe
 from tlcompare.gallery import mistakes
 from tlcompare.models import model_info
+from tlcompare.report.content import ExperimentReport
 from ui import cached, paths, presentation
 from ui.state import experiment_or_stop, pinned_baseline
 
@@ -164,3 +165,12 @@ with errors_tab:
                          caption=[f"{m.true} → {m.pred}" + (f" (also {other_name.split(',')[0]})" if m.also_wrong_elsewhere
                                                            else "") for m in items])
         st.caption(f":material/lightbulb: {charts.HINTS['gallery']}")
+
+# -- provenance ---------------------------------------------------------------------------------------
+with st.expander("Provenance: what these numbers were measured on", icon=":material/fingerprint:"):
+    report = ExperimentReport(id=experiment["id"], name=experiment["name"], notes="", created=experiment["created"],
+                              status=experiment["status"], spec=spec, environment=environment, runs=runs)
+    st.dataframe({"": [k for k, _ in report.manifest()], "value": [v for _, v in report.manifest()]},
+                 hide_index=True, width="stretch")
+    st.caption("Finished runs are reused by content: own images by their files' names, sizes and times, a "
+               "checkpoint by the hash of its bytes. An edited folder or a replaced checkpoint gets new runs.")

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 import time
 from dataclasses import fields
+from pathlib import Path
 
 from tlcompare.errors import SpecError, UserError
+from tlcompare.escape import printable
 
 EXIT_USER_ERROR = 2
 
@@ -52,6 +55,8 @@ def _add_spec_flags(p: argparse.ArgumentParser) -> None:
 
 
 def spec_from_args(args: argparse.Namespace):
+    """The spec of the flags and --config, refused whole (exit 2) before anything is stored."""
+    from tlcompare.dataset_facts import pool_problem
     from tlcompare.spec import ExperimentSpec, build_spec, load_toml
 
     values = load_toml(args.config) if args.config else {}
@@ -59,7 +64,11 @@ def spec_from_args(args: argparse.Namespace):
         flag_value = getattr(args, f.name, None)
         if flag_value is not None:
             values[f.name] = flag_value
-    return build_spec(values)
+    spec = build_spec(values)
+    problem = pool_problem(spec)
+    if problem:
+        raise SpecError([problem])
+    return spec
 
 
 class Progress:
@@ -88,6 +97,7 @@ class Progress:
         self._show(msg + (f"  ({note})" if note else ""), final=True)
 
     def _show(self, text, final):
+        text = printable(text, limit=10_000)  # labels and errors carry folder and class names
         if self.tty:
             self.stream.write("\r\033[K" + text + ("\n" if final else ""))
         elif final:
@@ -104,7 +114,7 @@ def cmd_run(args) -> int:
 
     spec = spec_from_args(args)
     runs = spec.runs()
-    print(f"tlcompare: {spec.dataset} / {spec.model}: {len(runs)} runs "
+    print(f"tlcompare: {printable(spec.dataset)} / {spec.model}: {len(runs)} runs "
           f"({len(spec.sizes)} sizes x {len(spec.seeds)} seeds), {spec.epochs} epochs each", file=sys.stderr)
     started = time.perf_counter()
     store = Store()
@@ -281,6 +291,25 @@ def cmd_inspect(args) -> int:
                            image_size=args.image_size, as_json=args.json)
 
 
+def cmd_store(args) -> int:
+    from tlcompare.store import Store
+
+    store = Store(args.db)
+    if args.action == "backup":
+        if not args.dest:
+            raise UserError("store backup: give the file to write, e.g. `tlcompare store backup copy.db`")
+        print(f"wrote {store.backup(args.dest)}", file=sys.stderr)
+        return 0
+    found = store.integrity_check()
+    if found == "ok":
+        print(f"{store.path}: ok" + (" (read-only)" if store.readonly else ""))
+        return 0
+    print(f"tlcompare: error: the store '{store.path}' is damaged:", file=sys.stderr)
+    print(found, file=sys.stderr)
+    print("save what is readable with `tlcompare store backup COPY.db`, then move the damaged file aside", file=sys.stderr)
+    return EXIT_USER_ERROR
+
+
 def cmd_report(args) -> int:
     from tlcompare.report import write_report
     from tlcompare.store import Store
@@ -342,6 +371,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", help="folder holding raw dataset files (torchvision layout)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_inspect)
+    p = sub.add_parser("store", help="check the store file for damage, or back it up")
+    p.add_argument("action", choices=["check", "backup"])
+    p.add_argument("dest", nargs="?", help="with backup: the new file to write")
+    p.add_argument("--db", help="the store file (default: TLCOMPARE_HOME/tlcompare.db)")
+    p.set_defaults(func=cmd_store)
     p = sub.add_parser("report", help="write a report of experiments: html, pdf, csv, json, md (Markdown) or tex (LaTeX)")
     p.add_argument("ids", nargs="+", type=int, metavar="ID", help="experiments to report on; several are overlaid")
     p.add_argument("--format", choices=["html", "pdf", "csv", "json", "md", "tex"],
@@ -357,14 +391,23 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except SpecError as e:
         for problem in e.problems:
-            print(f"tlcompare: error: {problem}", file=sys.stderr)
+            print(f"tlcompare: error: {printable(problem, limit=10_000)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except UserError as e:
-        print(f"tlcompare: error: {e}", file=sys.stderr)
+        print(f"tlcompare: error: {printable(str(e), limit=10_000)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("tlcompare: interrupted", file=sys.stderr)
         return 130
+    except sqlite3.DatabaseError as e:  # the store file, met outside the store's own translation
+        from tlcompare.store import default_path
+        from tlcompare.store_errors import translate
+
+        message = translate(Path(getattr(args, "db", None) or default_path()), e)
+        if message is None or os.environ.get("TLCOMPARE_DEBUG"):
+            raise
+        print(f"tlcompare: error: {message}", file=sys.stderr)
+        return EXIT_USER_ERROR
     except Exception as e:  # a bug: still one line, with the way to get the details
         if os.environ.get("TLCOMPARE_DEBUG"):
             raise

@@ -59,3 +59,20 @@ def clamp_sizes(sizes: list[int], max_size: int | None) -> tuple[list[int], list
             s = max_size
         out.add(s)
     return sorted(out), notes
+
+
+def pool_problem(spec) -> str | None:
+    """Sizes larger than a class's training pool, said before anything is queued (None when they
+    fit, or when the data is not on this machine yet: the worker then says it per run)."""
+    from tlcompare.data.splits import check_sizes, make_splits
+    from tlcompare.errors import UserError
+
+    facts_known = dataset_info(spec.dataset).unavailable_reason(spec.data_root) is None
+    if not facts_known:
+        return None
+    ds = load_dataset(spec.dataset, spec.data_root, image_size=spec.image_size)
+    try:
+        check_sizes(make_splits(ds, spec.val_fraction, spec.test_fraction, spec.split_seed), spec.sizes)
+    except UserError as e:
+        return f"sizes: {e}"
+    return None

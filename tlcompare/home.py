@@ -3,16 +3,33 @@
 import os
 from pathlib import Path
 
+from tlcompare.errors import UserError
+from tlcompare.escape import printable
+
 
 def home() -> Path:
-    path = Path(os.environ.get("TLCOMPARE_HOME", Path.home() / ".tlcompare")).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
+    raw = os.environ.get("TLCOMPARE_HOME")
+    if raw is not None and not raw.strip():
+        # An empty value would put the store in whatever folder the command ran from.
+        raise UserError("TLCOMPARE_HOME is set but empty: unset it (the default is ~/.tlcompare) or set it to a folder")
+    path = Path(raw or Path.home() / ".tlcompare").expanduser()
+    try:
+        if path.exists() and not path.is_dir():
+            raise UserError(f"TLCOMPARE_HOME '{printable(str(path))}' is a file, not a folder: set it to a folder")
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create TLCOMPARE_HOME '{printable(str(path))}': {e.strerror or e}; "
+                        "set TLCOMPARE_HOME to a writable folder") from None
     return path
 
 
 def subdir(*parts: str) -> Path:
     path = home().joinpath(*parts)
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create '{printable(str(path))}': {e.strerror or e}; "
+                        "set TLCOMPARE_HOME to a writable folder") from None
     return path
 
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
+import stat
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,18 @@ OPTIMIZERS = ("adamw", "sgd")
 # them; training from random init needs larger steps to get anywhere in the same epochs. These
 # defaults held up on digits, ELPV and Fashion-MNIST with AdamW and a cosine schedule.
 DEFAULT_LR = {"adamw": {"scratch": 2e-3, "pretrained": 5e-4}, "sgd": {"scratch": 0.1, "pretrained": 0.01}}
+
+# Limits that keep a typo from queueing a year of training or holding the store for minutes. Each
+# is far beyond what a real comparison needs (10,000 runs is 25 sizes x 4 depths x 100 seeds).
+MAX_RUNS = 10_000
+MAX_SEEDS = 100
+MAX_SEED_VALUE = 2**31 - 1
+MAX_SIZE = 1_000_000
+MAX_EPOCHS = 10_000
+MAX_CONFIG_BYTES = 1 << 20
+MAX_NAME = 200
+# Derived from the files a spec names when it is built (content keys); never set by the user.
+DERIVED = ("weights_key", "source_key")
 
 
 @dataclass(frozen=True)
@@ -63,6 +78,10 @@ class ExperimentSpec:
     split_seed: int = 0
     device: str = "auto"
     name: str = ""
+    # What `weights` and an imagefolder:/zip: dataset held when the spec was built (see content_keys):
+    # the reuse hash keys on these, not on the paths.
+    weights_key: str | None = None
+    source_key: str | None = None
 
     # -- derived values -------------------------------------------------------------------------
     def lr_for(self, arm: str) -> float:
@@ -128,7 +147,7 @@ class RunSpec:
         e = self.experiment
         return {
             "dataset": e.dataset, "data_root": e.data_root, "model": self.model,
-            "weights": e.weights if self.arm == "pretrained" else None,
+            "weights": (e.weights_key or e.weights) if self.arm == "pretrained" else None,
             "arm": self.arm, "size": self.size, "seed": self.seed, "freeze": self.freeze,
             "epochs": e.epochs, "batch_size": e.batch_size, "image_size": e.image_size,
             "augment": e.augment, "optimizer": e.optimizer, "lr": self.lr,
@@ -139,6 +158,8 @@ class RunSpec:
             "test_fraction": e.test_fraction, "split_seed": e.split_seed,
             # Only where it applies, so every other run keeps its hash (and its reusable result).
             **({"feature_cache": e.feature_cache} if self.caches_features else {}),
+            # Only for own images, so built-in datasets keep their hashes.
+            **({"source_key": e.source_key} if e.source_key else {}),
         }
 
     @property
@@ -157,57 +178,94 @@ class RunSpec:
 
 # -- parsing and validation -------------------------------------------------------------------------
 _FIELDS = {f.name for f in fields(ExperimentSpec)}
+_FLOATS = ("lr_scratch", "lr_pretrained", "weight_decay", "warmup_epochs", "label_smoothing", "head_lr_mult",
+           "val_fraction", "test_fraction")
+_BOOLS = ("small_cnn", "feature_cache")
+_MAX_LIST = 1000  # items in one list setting; more is a typo or a pasted column, never a grid
+
+
+def _items(value: Any, key: str, problems: list[str]) -> list:
+    items = value.split(",") if isinstance(value, str) else list(value) if isinstance(value, list | tuple) else [value]
+    if len(items) > _MAX_LIST:
+        problems.append(f"{key}: {len(items):,} values given; at most {_MAX_LIST:,}")
+        return []
+    return items
 
 
 def _int_list(value: Any, key: str, problems: list[str]) -> tuple[int, ...]:
-    items = value.split(",") if isinstance(value, str) else value if isinstance(value, list | tuple) else [value]
     out = []
-    for item in items:
+    for item in _items(value, key, problems):
         try:
             if isinstance(item, bool) or (isinstance(item, float) and not item.is_integer()):
                 raise ValueError
             out.append(int(str(item).strip()))
         except ValueError:
-            problems.append(f"{key}: '{item}' is not a whole number (example: {key} = [5, 20, 100])")
+            problems.append(f"{key}: '{_short(item)}' is not a whole number (example: {key} = [5, 20, 100])")
     return tuple(out)
 
 
+def _short(item: Any) -> str:
+    from tlcompare.escape import printable
+
+    return printable(str(item), limit=40)
+
+
 def _freeze_list(value: Any, problems: list[str]) -> tuple[int | str, ...]:
-    items = value.split(",") if isinstance(value, str) else value if isinstance(value, list | tuple) else [value]
     out: list[int | str] = []
-    for item in items:
+    for item in _items(value, "freeze", problems):
         text = str(item).strip().lower()
         if text == "all":
             out.append("all")
-        elif text.isdigit():
+        elif text.isdigit() and len(text) <= 6 and not isinstance(item, bool | float):
             out.append(int(text))
         else:
-            problems.append(f"freeze: '{item}' is not a depth: use 0 (fine-tune all), a stage count, or 'all' (linear probe)")
+            problems.append(f"freeze: '{_short(item)}' is not a depth: use 0 (fine-tune all), a stage count, or 'all' (linear probe)")
     return tuple(out)
 
 
 def _seeds(value: Any, problems: list[str]) -> tuple[int, ...]:
     # A single number is a count (seeds = 3 means 0, 1, 2); a list names the seeds.
     if isinstance(value, int) and not isinstance(value, bool):
-        if value < 1:
-            problems.append(f"seeds: {value} must be at least 1 (a count) or a list of seeds")
+        if not 1 <= value <= MAX_SEEDS:
+            problems.append(f"seeds: {value} seeds; give a count from 1 to {MAX_SEEDS} or a list of seeds")
             return ()
         return tuple(range(value))
-    if isinstance(value, str) and "," not in value and value.strip().isdigit():
+    if isinstance(value, str) and "," not in value and value.strip().isdigit() and len(value.strip()) <= 12:
         return _seeds(int(value), problems)
     return _int_list(value, "seeds", problems)
 
 
-def build_spec(values: dict[str, Any]) -> ExperimentSpec:
-    """Validate loose values (from TOML, CLI flags or a form) into a spec; every problem is listed."""
+def _float(value: Any, key: str, problems: list[str]) -> float | None:
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        problems.append(f"{key}: '{_short(value)}' is not a number")
+        return None
+    if not math.isfinite(number):
+        problems.append(f"{key}: {value} is not a finite number")
+        return None
+    return number
+
+
+def build_spec(values: dict[str, Any], stored: bool = False) -> ExperimentSpec:
+    """Validate loose values (from TOML, CLI flags or a form) into a spec; every problem is listed.
+
+    Paths are made absolute and the content keys of the files they name are computed, so the spec
+    means the same thing to a worker started in another folder, and reuse follows content. A
+    ``stored`` spec (read back from the store) keeps the keys it was built with.
+    """
     problems: list[str] = []
     clean: dict[str, Any] = {}
     for key, value in values.items():
         key = key.replace("-", "_")
-        if value is None and key not in ("weights", "data_root", "lr_scratch", "lr_pretrained"):
+        if key in DERIVED and not stored:
+            continue  # recomputed below from the files themselves
+        if value is None and key not in ("weights", "data_root", "lr_scratch", "lr_pretrained", *DERIVED):
             continue
         if key not in _FIELDS:
-            problems.append(f"unknown setting '{key}'")
+            problems.append(f"unknown setting '{_short(key)}'")
             continue
         clean[key] = value
 
@@ -227,37 +285,60 @@ def build_spec(values: dict[str, Any]) -> ExperimentSpec:
                 clean.pop(key)
                 if ints:
                     problems.append(f"{key}: give one whole number, not a list")
-    for key in ("lr_scratch", "lr_pretrained", "weight_decay", "warmup_epochs", "label_smoothing", "head_lr_mult", "val_fraction", "test_fraction"):
+    for key in _FLOATS:
         if clean.get(key) is not None:
-            try:
-                clean[key] = float(clean[key])
-            except (TypeError, ValueError):
-                problems.append(f"{key}: '{clean[key]}' is not a number")
+            number = _float(clean[key], key, problems)
+            if number is None:
                 clean.pop(key)
-    for key in ("small_cnn", "feature_cache"):
+            else:
+                clean[key] = number
+    for key in _BOOLS:
+        # Strictly true or false: a TOML string such as "ture" must not quietly read as false.
         if key in clean and not isinstance(clean[key], bool):
-            clean[key] = str(clean[key]).lower() in ("1", "true", "yes", "on")
-    for key in ("dataset", "model", "augment", "optimizer", "device", "name"):
-        if key in clean:
-            clean[key] = str(clean[key]).strip()
+            problems.append(f"{key}: '{_short(clean[key])}' must be true or false (a TOML boolean, no quotes)")
+            clean.pop(key)
+    for key in ("dataset", "model", "augment", "optimizer", "device", "name", "weights", "data_root"):
+        if clean.get(key) is not None:
+            if not isinstance(clean[key], str):
+                problems.append(f"{key}: '{_short(clean[key])}' must be text")
+                clean.pop(key)
+            else:
+                clean[key] = clean[key].strip()
     if "dataset" in clean:
         from tlcompare.data.sources import canonical_source
 
         clean["dataset"] = canonical_source(clean["dataset"])  # a worker started elsewhere finds the same path
+    if not stored:
+        from tlcompare.content_keys import resolve_path
+
+        for key in ("weights", "data_root"):
+            if clean.get(key):
+                clean[key] = resolve_path(clean[key])
     # Keep going after parse problems, so the user sees every invalid value at once.
     spec = replace(defaults, **clean)
     already = {p.split(":")[0] for p in problems}
     problems += [p for p in validate(spec) if p.split(":")[0] not in already]
     if problems:
-        raise SpecError(problems)
+        raise SpecError(problems[:50])
     # Sorted, de-duplicated grids make the run order and the charts predictable.
     depth_key = lambda d: (1, 0) if d == "all" else (0, d)  # noqa: E731
-    return replace(
+    spec = replace(
         spec,
         sizes=tuple(sorted(set(spec.sizes))),
         seeds=tuple(sorted(set(spec.seeds))),
         freeze=tuple(sorted(set(spec.freeze), key=depth_key)),
     )
+    return spec if stored else _with_content_keys(spec)
+
+
+def _with_content_keys(spec: ExperimentSpec) -> ExperimentSpec:
+    from tlcompare.content_keys import file_sha256, source_key
+
+    try:
+        return replace(spec, weights_key=("sha256:" + file_sha256(spec.weights)) if spec.weights else None,
+                       source_key=source_key(spec.dataset))
+    except UserError as e:
+        raise SpecError([str(e)]) from None
 
 
 def validate(spec: ExperimentSpec) -> list[str]:
@@ -269,36 +350,45 @@ def validate(spec: ExperimentSpec) -> list[str]:
     dataset_problem = check_source(spec.dataset)
     if dataset_problem:
         p.append(f"dataset: {dataset_problem}")
-    model_names = [m.name for m in list_models()]
-    if spec.model not in model_names or spec.model == "small_cnn":
-        choices = ", ".join(n for n in model_names if n != "small_cnn")
-        p.append(f"model: unknown '{spec.model}'; choose one of {choices} (small_cnn is the optional third arm: small_cnn = true)")
+    models = {m.name: m for m in list_models()}
+    if spec.model not in models or spec.model == "small_cnn":
+        choices = ", ".join(n for n in models if n != "small_cnn")
+        p.append(f"model: unknown '{_short(spec.model)}'; choose one of {choices} (small_cnn is the optional third arm: small_cnn = true)")
+    else:
+        p += _depth_problems(spec.freeze, models[spec.model])
     if not spec.sizes:
         p.append("sizes: give at least one training-set size (examples per class)")
     p += [f"sizes: {s} must be at least 1 example per class" for s in spec.sizes if s < 1]
+    p += [f"sizes: {s:,} examples per class is over the limit of {MAX_SIZE:,}" for s in spec.sizes if s > MAX_SIZE]
     if not spec.seeds:
         p.append("seeds: give at least one seed")
-    p += [f"seeds: {s} must be 0 or more" for s in spec.seeds if s < 0]
+    if len(set(spec.seeds)) > MAX_SEEDS:
+        p.append(f"seeds: {len(set(spec.seeds)):,} seeds; at most {MAX_SEEDS}")
+    p += [f"seeds: {s} must be between 0 and {MAX_SEED_VALUE}" for s in spec.seeds if not 0 <= s <= MAX_SEED_VALUE]
     if not spec.freeze:
         p.append("freeze: give at least one freezing depth (0 = fine-tune everything, 'all' = linear probe)")
-    if spec.epochs < 1 or spec.epochs > 10_000:
-        p.append(f"epochs: {spec.epochs} must be between 1 and 10000")
+    n_runs = len(set(spec.sizes)) * len(set(spec.seeds)) * (1 + len(set(spec.freeze)) + int(spec.small_cnn))
+    if n_runs > MAX_RUNS:
+        p.append(f"sizes: {n_runs:,} runs in one experiment (sizes x seeds x arms); at most {MAX_RUNS:,}: "
+                 "use fewer sizes, seeds or freezing depths")
+    if spec.epochs < 1 or spec.epochs > MAX_EPOCHS:
+        p.append(f"epochs: {spec.epochs} must be between 1 and {MAX_EPOCHS}")
     if spec.batch_size < 1 or spec.batch_size > 65_536:
         p.append(f"batch_size: {spec.batch_size} must be between 1 and 65536")
     if spec.image_size < 8 or spec.image_size > 1024:
         p.append(f"image_size: {spec.image_size} must be between 8 and 1024 pixels")
     if spec.augment not in AUGMENTS:
-        p.append(f"augment: unknown '{spec.augment}'; choose one of {', '.join(AUGMENTS)}")
+        p.append(f"augment: unknown '{_short(spec.augment)}'; choose one of {', '.join(AUGMENTS)}")
     if spec.optimizer not in OPTIMIZERS:
-        p.append(f"optimizer: unknown '{spec.optimizer}'; choose one of {', '.join(OPTIMIZERS)}")
+        p.append(f"optimizer: unknown '{_short(spec.optimizer)}'; choose one of {', '.join(OPTIMIZERS)}")
     for key in ("lr_scratch", "lr_pretrained"):
         value = getattr(spec, key)
         if value is not None and not (0 < value < 100):
             p.append(f"{key}: {value} must be a positive learning rate (e.g. 1e-3)")
     if not 0 <= spec.weight_decay < 10:
         p.append(f"weight_decay: {spec.weight_decay} must be between 0 and 10")
-    if spec.warmup_epochs < 0:
-        p.append(f"warmup_epochs: {spec.warmup_epochs} must be 0 or more")
+    if not 0 <= spec.warmup_epochs <= MAX_EPOCHS:
+        p.append(f"warmup_epochs: {spec.warmup_epochs} must be between 0 and {MAX_EPOCHS}")
     if not 0 <= spec.label_smoothing < 1:
         p.append(f"label_smoothing: {spec.label_smoothing} must be in [0, 1)")
     if not 0 < spec.head_lr_mult <= 1000:
@@ -309,23 +399,57 @@ def validate(spec: ExperimentSpec) -> list[str]:
         p.append(f"val_fraction: {spec.val_fraction} must be between 0 and 0.5")
     if not 0 < spec.test_fraction < 0.5:
         p.append(f"test_fraction: {spec.test_fraction} must be between 0 and 0.5")
+    if not 0 <= spec.split_seed <= MAX_SEED_VALUE:
+        p.append(f"split_seed: {spec.split_seed} must be between 0 and {MAX_SEED_VALUE}")
+    if len(spec.name) > MAX_NAME:
+        p.append(f"name: {len(spec.name):,} characters; at most {MAX_NAME}")
     if spec.device != "auto" and spec.device != "cpu" and not spec.device.startswith("cuda"):
-        p.append(f"device: unknown '{spec.device}'; use auto, cpu, cuda or cuda:N")
+        p.append(f"device: unknown '{_short(spec.device)}'; use auto, cpu, cuda or cuda:N")
     if spec.weights is not None and not Path(spec.weights).expanduser().is_file():
-        p.append(f"weights: checkpoint file '{spec.weights}' does not exist")
+        p.append(f"weights: checkpoint file '{_short(spec.weights)}' does not exist or is not a file")
     return p
+
+
+def _depth_problems(depths, model) -> list[str]:
+    """Depths deeper than the model's stages fail here, not inside the pretrained run."""
+    n = len(model.stage_names)
+    bad = [d for d in depths if isinstance(d, int) and d > n]
+    if not bad:
+        return []
+    stages = ", ".join(f"{i} {name}" for i, name in enumerate(model.stage_names, start=1))
+    return [f"freeze: depth {d} is deeper than {model.name}'s {n} stages; use 0 (fine-tune everything) to {n}, "
+            f"or 'all' (linear probe); depth d freezes the first d stages: {stages}" for d in bad]
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
     """Read an experiment file whose keys mirror the CLI flags (image_size = 32, sizes = [5, 20])."""
+    from tlcompare.escape import printable
+
     path = Path(path)
+    shown = printable(str(path))
+    # Only a regular file of reasonable size: a FIFO would block forever, a device never end.
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise UserError(f"experiment file '{shown}' does not exist") from None
+    except OSError as e:
+        raise UserError(f"cannot read experiment file '{shown}': {e.strerror or e}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise UserError(f"experiment file '{shown}' is a folder; give the path of a .toml file")
+    if not stat.S_ISREG(st.st_mode):
+        raise UserError(f"experiment file '{shown}' is not a regular file (a pipe or device); give a .toml file")
+    if st.st_size > MAX_CONFIG_BYTES:
+        raise UserError(f"experiment file '{shown}' is {st.st_size:,} bytes; an experiment file is at most "
+                        f"{MAX_CONFIG_BYTES:,} bytes")
     try:
         with path.open("rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise UserError(f"experiment file '{path}' does not exist") from None
+            data = tomllib.loads(f.read(MAX_CONFIG_BYTES + 1).decode("utf-8"))
+    except UnicodeDecodeError:
+        raise UserError(f"experiment file '{shown}' is not text (not UTF-8): give a TOML file") from None
     except tomllib.TOMLDecodeError as e:
-        raise UserError(f"experiment file '{path}' is not valid TOML: {e}") from None
+        raise UserError(f"experiment file '{shown}' is not valid TOML: {e}") from None
+    except OSError as e:
+        raise UserError(f"cannot read experiment file '{shown}': {e.strerror or e}") from None
     # Allow the settings at top level or under an [experiment] table.
     if "experiment" in data and isinstance(data["experiment"], dict):
         data = {**{k: v for k, v in data.items() if k != "experiment"}, **data["experiment"]}
@@ -333,5 +457,5 @@ def load_toml(path: str | Path) -> dict[str, Any]:
 
 
 def spec_from_dict(d: dict[str, Any]) -> ExperimentSpec:
-    """Rebuild a spec stored as ``to_dict()`` output."""
-    return build_spec(d)
+    """Rebuild a spec stored as ``to_dict()`` output (content keys as they were computed then)."""
+    return build_spec(d, stored=True)

@@ -5,6 +5,13 @@ from __future__ import annotations
 import time
 
 from tlcompare.analysis import paired_differences, runs_frame, summary, variant, verdict
+from tlcompare.escape import printable
+
+
+def _safe(value) -> str:
+    """User text (names, notes, errors, folder paths) with control and bidi characters shown as
+    escapes: raw, an ESC recolours the terminal and a newline forges table rows."""
+    return printable(str(value), limit=10_000)
 
 
 def duration(seconds: float | None) -> str:
@@ -23,7 +30,7 @@ def _when(t: float | None) -> str:
 
 
 def _table(header: list[str], rows: list[list], right: set[int] = frozenset()) -> str:
-    cells = [[str(c) for c in header]] + [["-" if c is None else str(c) for c in r] for r in rows]
+    cells = [[str(c) for c in header]] + [["-" if c is None else _safe(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     lines = ["  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
              for r in cells]
@@ -66,8 +73,8 @@ def results_lines(runs: list[dict]) -> list[str]:
 def experiment_report(exp: dict, progress: dict, runs: list[dict]) -> str:
     counts = ", ".join(f"{n} {s}" for s, n in sorted(progress["counts"].items()))
     lines = [
-        f"experiment {exp['id']}: {exp['name']}" + ("  [pinned]" if exp["pinned"] else ""),
-        f"status: {exp['status']}   created {_when(exp['created'])}   {exp['dataset']} / {exp['model']}",
+        f"experiment {exp['id']}: {_safe(exp['name'])}" + ("  [pinned]" if exp["pinned"] else ""),
+        f"status: {exp['status']}   created {_when(exp['created'])}   {_safe(exp['dataset'])} / {_safe(exp['model'])}",
         f"progress: {progress['finished']}/{progress['total']} runs ended ({100 * progress['fraction']:.0f}%): {counts}",
     ]
     if progress["running"] or progress["counts"].get("queued") or progress["counts"].get("interrupted"):
@@ -75,10 +82,10 @@ def experiment_report(exp: dict, progress: dict, runs: list[dict]) -> str:
     for r in progress["running"]:
         steps = f", step {r['step']}/{r['total_steps']}" if r["total_steps"] else ""
         stop = " (cancel requested)" if r["cancel_requested"] else ""
-        lines.append(f"  running: run {r['run_id']} {r['label']}: epoch {r['epoch']}/{r['epochs']}{steps} "
-                     f"on {r['device'] or '?'} by worker {r['worker_id']}{stop}")
+        lines.append(f"  running: run {r['run_id']} {_safe(r['label'])}: epoch {r['epoch']}/{r['epochs']}{steps} "
+                     f"on {_safe(r['device'] or '?')} by worker {_safe(r['worker_id'])}{stop}")
     if exp["notes"]:
-        lines.append(f"notes: {exp['notes']}")
+        lines.append(f"notes: {_safe(exp['notes'])}")
     rows = []
     for r in runs:
         final = r["final"] or {}

@@ -15,18 +15,23 @@ This module holds the connection and what the dashboard calls (experiments, runs
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tlcompare.errors import UserError
+from tlcompare.escape import printable
 from tlcompare.home import home
+from tlcompare.store_errors import StoreError, damaged_message, readonly_message, store_errors
+from tlcompare.store_errors import cannot_write as _cannot_write
 from tlcompare.store_queue import QueueMixin
 from tlcompare.store_rows import (
     FINISHED,
@@ -41,13 +46,16 @@ from tlcompare.store_rows import (
     result_keys,
     run_dict,
     run_label,
+    run_rows,
 )
-from tlcompare.store_schema import migrate
+from tlcompare.store_schema import SCHEMA_VERSION, migrate
 
 if TYPE_CHECKING:
     from tlcompare.spec import ExperimentSpec
 
-__all__ = ["LostRun", "Store", "default_path"]
+__all__ = ["LostRun", "Store", "StoreError", "default_path"]
+
+QUEUE_BATCH = 200  # runs inserted per write transaction (see docs/benchmarks.md for its cost)
 
 
 def default_path() -> Path:
@@ -55,15 +63,43 @@ def default_path() -> Path:
 
 
 class Store(QueueMixin):
-    """One SQLite file; each thread (and each forked process) gets its own connection."""
+    """One SQLite file; each thread (and each forked process) gets its own connection.
+
+    A store that cannot be written (a read-only folder or file) opens read-only: listing, showing
+    and reporting work, and every write says why it cannot happen. Before its first write a store
+    checks the file (``PRAGMA quick_check``): writing into a damaged file can spread the damage.
+    """
 
     def __init__(self, path: str | Path | None = None, busy_timeout: float = 30.0):
         self.path = Path(path).expanduser() if path is not None else default_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.busy_timeout = busy_timeout
+        self.readonly = False
+        self._checked = False
         self._pid = os.getpid()
         self._local = threading.local()
-        migrate(self._con())
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"cannot create the folder of the store '{printable(str(self.path.parent))}': "
+                             f"{e.strerror or e}; set TLCOMPARE_HOME to a writable folder") from None
+        if self.path.is_dir():
+            raise StoreError(f"the store '{printable(str(self.path))}' is a folder, not a file; move it aside "
+                             "or set TLCOMPARE_HOME to another folder")
+        with store_errors(self.path):
+            try:
+                migrate(self._con())
+            except sqlite3.OperationalError as e:
+                if not (self.path.is_file() and _cannot_write(e)):
+                    raise
+                self._open_readonly()
+
+    def _open_readonly(self) -> None:
+        self.close()
+        self.readonly = True
+        version = self._con().execute("PRAGMA user_version").fetchone()[0]
+        if version != SCHEMA_VERSION:
+            raise StoreError(f"the store '{printable(str(self.path))}' is read-only and has schema version {version}, "
+                             f"not {SCHEMA_VERSION}: open it once where it can be written, or use the matching tlcompare")
 
     # -- connections and transactions ----------------------------------------------------------
     def _con(self) -> sqlite3.Connection:
@@ -71,16 +107,31 @@ class Store(QueueMixin):
             self._pid, self._local = os.getpid(), threading.local()
         con = getattr(self._local, "con", None)
         if con is None:
-            con = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+            con = self._connect_readonly() if self.readonly else self._connect()
             con.row_factory = sqlite3.Row
-            con.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            con.execute("PRAGMA journal_mode = WAL")
-            # In WAL mode NORMAL loses nothing when a process is killed; only a power cut can drop
-            # the last commits (never corrupt the file), and commits stay cheap enough for per-epoch rows.
-            con.execute("PRAGMA synchronous = NORMAL")
-            con.execute("PRAGMA foreign_keys = ON")
             self._local.con = con
         return con
+
+    def _connect(self) -> sqlite3.Connection:
+        con = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+        con.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        con.execute("PRAGMA journal_mode = WAL")
+        # In WAL mode NORMAL loses nothing when a process is killed; only a power cut can drop
+        # the last commits (never corrupt the file), and commits stay cheap enough for per-epoch rows.
+        con.execute("PRAGMA synchronous = NORMAL")
+        con.execute("PRAGMA foreign_keys = ON")
+        return con
+
+    def _connect_readonly(self) -> sqlite3.Connection:
+        uri = "file:" + urllib.parse.quote(str(self.path.resolve()))
+        try:
+            con = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=self.busy_timeout, isolation_level=None)
+            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return con
+        except sqlite3.OperationalError:
+            # A WAL file in a read-only folder cannot get its shared-memory index: read the file as
+            # it is, which is safe because nobody can write to it either.
+            return sqlite3.connect(uri + "?immutable=1", uri=True, isolation_level=None)
 
     def close(self) -> None:
         con = getattr(self._local, "con", None)
@@ -90,27 +141,54 @@ class Store(QueueMixin):
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        con = self._con()
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            yield con
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("COMMIT")
+        if self.readonly:
+            raise StoreError(readonly_message(self.path))
+        with store_errors(self.path):
+            con = self._con()
+            if not self._checked:
+                self._check_before_writing(con)
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                yield con
+            except BaseException:
+                if con.in_transaction:  # SQLite has already rolled back after a full disk
+                    con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    def _check_before_writing(self, con: sqlite3.Connection) -> None:
+        found = [r[0] for r in con.execute("PRAGMA quick_check(5)")]
+        if found != ["ok"]:
+            raise StoreError(damaged_message(self.path, "; ".join(found)))
+        self._checked = True
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        con = self._con()
-        con.execute("BEGIN")  # one snapshot for every SELECT inside
-        try:
-            yield con
-        finally:
-            con.execute("COMMIT")
+        with store_errors(self.path):
+            con = self._con()
+            con.execute("BEGIN")  # one snapshot for every SELECT inside
+            try:
+                yield con
+            finally:
+                con.execute("COMMIT")
 
     def integrity_check(self) -> str:
         """'ok' for a sound file; otherwise SQLite's description of the damage."""
-        return "\n".join(r[0] for r in self._con().execute("PRAGMA integrity_check"))
+        with store_errors(self.path):
+            return "\n".join(r[0] for r in self._con().execute("PRAGMA integrity_check"))
+
+    def backup(self, dest: str | Path) -> Path:
+        """Copy the store page by page into ``dest`` (a new file), consistent even while workers write."""
+        dest = Path(dest).expanduser()
+        if dest.exists():
+            raise UserError(f"'{printable(str(dest))}' exists already: give a new file name for the backup")
+        with store_errors(self.path):
+            target = sqlite3.connect(dest)
+            try:
+                self._con().backup(target)
+            finally:
+                target.close()
+        return dest
 
     # -- experiments ---------------------------------------------------------------------------
     def create_experiment(self, spec: ExperimentSpec, name: str | None = None, force: bool = False) -> int:
@@ -121,9 +199,23 @@ class Store(QueueMixin):
                 "INSERT INTO experiments (name, spec, created) VALUES (?, ?, ?)",
                 (name or spec.title(), json.dumps(spec.to_dict()), now),
             ).lastrowid
-            add_runs(con, exp_id, list(enumerate(spec.runs())), force, now)
-            refresh_status(con, [exp_id])
+        try:
+            self._queue_runs(exp_id, list(enumerate(spec.runs())), force, now)
+        except BaseException:
+            # Half an experiment must not wait in the queue: a worker would train part of a grid.
+            with contextlib.suppress(Exception):
+                self.delete_experiment(exp_id)
+            raise
         return exp_id
+
+    def _queue_runs(self, experiment_id: int, runs: list, force: bool, now: float) -> None:
+        """Insert runs a batch per transaction: a large grid never holds the write lock for more than
+        a fraction of a second, so workers, cancels and the dashboard keep writing meanwhile."""
+        rows = run_rows(experiment_id, runs, force, now)
+        for start in range(0, max(len(rows), 1), QUEUE_BATCH):
+            with self._write() as con:
+                add_runs(con, rows[start : start + QUEUE_BATCH])
+                refresh_status(con, [experiment_id])
 
     def extend_experiment(self, experiment_id: int, spec: ExperimentSpec, force: bool = False) -> int:
         """Make ``spec`` the experiment's spec and queue only the runs it does not have yet.
@@ -147,8 +239,7 @@ class Store(QueueMixin):
             for pos, run_id in enumerate(existing.values(), start=len(runs)):
                 con.execute("UPDATE runs SET position = ? WHERE id = ?", (pos, run_id))
             con.execute("UPDATE experiments SET spec = ? WHERE id = ?", (json.dumps(spec.to_dict()), experiment_id))
-            add_runs(con, experiment_id, new, force, now)
-            refresh_status(con, [experiment_id])
+        self._queue_runs(experiment_id, new, force, now)
         return len(new)
 
     def list_experiments(self) -> list[dict]:

@@ -121,16 +121,20 @@ def require_experiment(con: sqlite3.Connection, experiment_id: int) -> None:
         raise UserError(f"no experiment {experiment_id} (see `tlcompare ls`)")
 
 
-def add_runs(con: sqlite3.Connection, experiment_id: int, runs: list[tuple[int, RunSpec]], force: bool, now: float) -> None:
-    for position, run in runs:
+def run_rows(experiment_id: int, runs: list[tuple[int, RunSpec]], force: bool, now: float) -> list[tuple]:
+    """The rows ``add_runs`` inserts, made outside any transaction (hashing 10,000 configs takes a while)."""
+    return [(experiment_id, position, run.arm, run.size, run.seed, freeze_to_text(run.freeze), run.model, run.lr,
+             json.dumps(run.config(), sort_keys=True), run.config_hash(), int(force), now) for position, run in runs]
+
+
+def add_runs(con: sqlite3.Connection, rows: list[tuple]) -> None:
+    for row in rows:
         run_id = con.execute(
             "INSERT INTO runs (experiment_id, position, arm, size, seed, freeze, model, lr, config, config_hash, "
-            "force, queued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (experiment_id, position, run.arm, run.size, run.seed, freeze_to_text(run.freeze), run.model, run.lr,
-             json.dumps(run.config(), sort_keys=True), run.config_hash(), int(force), now),
-        ).lastrowid
+            "force, queued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row).lastrowid
+        force, config_hash = row[10], row[9]
         if not force:
-            source = finished_source(con, run.config_hash())
+            source = finished_source(con, config_hash)
             if source is not None:
                 link(con, run_id, source)
 

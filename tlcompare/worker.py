@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from tlcompare.content_keys import check_unchanged
 from tlcompare.data.splits import check_sizes
 from tlcompare.errors import UserError
 from tlcompare.experiment import environment
@@ -117,8 +118,8 @@ class _DataCache:
 
     def get(self, run: RunSpec, device) -> DeviceData:
         spec = run.experiment
-        key = (spec.dataset, spec.data_root, spec.image_size, spec.val_fraction, spec.test_fraction,
-               spec.split_seed, str(device))
+        key = (spec.dataset, spec.source_key, spec.data_root, spec.image_size, spec.val_fraction,
+               spec.test_fraction, spec.split_seed, str(device))
         if key != self.key or self.data is None:
             self.key = self.data = None  # drop the old tensors before the new ones are made
             # Check only this run's size: a size too large for the pool fails its own runs, not all.
@@ -252,6 +253,7 @@ class Worker:
         run = RunSpec(spec, claimed["arm"], claimed["size"], claimed["seed"], claimed["freeze"])
         if run.config_hash() != claimed["config_hash"]:
             raise UserError("this run was queued by a tlcompare version with other defaults; submit the experiment again")
+        check_unchanged(spec, run.arm)
         device = resolve_device(self.device or spec.device)
         data = self._cache.get(run, device)
         self.store.run_started(run_id, self.id, attempt, str(device), environment(device, data))

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from tlcompare.data.escape import markdown_safe
 from tlcompare.data.inspect import DatasetReport, inspect_source
 from tlcompare.data.sources import source_info
 from tlcompare.data.torchvision_sets import TORCHVISION_SETS
 from tlcompare.data.upload import receive_upload
 from tlcompare.errors import UserError
+from tlcompare.escape import markdown_safe
 
 KINDS = {"zip": "Upload a zip", "folder": "A folder on this machine", "torchvision": "A torchvision dataset"}
 

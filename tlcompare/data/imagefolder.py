@@ -31,8 +31,8 @@ from tlcompare.data.decode import (
     decode_image,
     resize_square,
 )
-from tlcompare.data.escape import printable
 from tlcompare.errors import UserError
+from tlcompare.escape import printable
 
 # Stored resolution: training at any image_size up to this reuses one cache; larger sizes get
 # their own. 256 is what the ImageNet evaluation transform crops 224 from.

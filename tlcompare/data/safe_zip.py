@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from tlcompare.data.escape import printable
 from tlcompare.errors import UnsafeArchive, UserError
+from tlcompare.escape import printable
 from tlcompare.home import subdir
 
 MiB = 2**20

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tlcompare.data.base import DatasetInfo, ImageDataset
-from tlcompare.data.escape import printable
 from tlcompare.errors import UserError
+from tlcompare.escape import printable
 
 KINDS = ("imagefolder", "zip", "torchvision")
 FORMS = "imagefolder:PATH (one sub-folder per class), zip:PATH or torchvision:NAME"

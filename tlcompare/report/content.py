@@ -98,6 +98,7 @@ class ExperimentReport:
             ("dataset", spec.get("dataset")),
             ("dataset licence", env.get("dataset_licence")),
             ("dataset fingerprint", fingerprint),
+            *_content_key_rows(spec),
             ("classes", f"{len(classes)}: {', '.join(map(str, classes))}" if classes else None),
             ("training pool per class", f"{min(pool)} to {max(pool)}" if pool else None),
             ("validation / test images", f"{env['n_val']} / {env['n_test']}" if "n_val" in env and "n_test" in env else None),
@@ -107,6 +108,18 @@ class ExperimentReport:
         if isinstance(env.get("wall_seconds"), int | float):  # only `tlcompare run` measures it
             rows.append(("wall time", f"{env['wall_seconds']:.0f} s"))
         return [(k, "not recorded" if v is None or v == "" else str(v)) for k, v in rows]
+
+
+def _content_key_rows(spec: dict) -> list[tuple[str, str]]:
+    """Own images and local checkpoints: the content the runs were keyed on (reuse follows it)."""
+    rows = []
+    if spec.get("source_key"):
+        rows.append(("dataset content key", f"{spec['source_key']} (file names, sizes and times when queued; "
+                                            "an edited folder or archive gets new runs)"))
+    if spec.get("weights"):
+        rows.append(("checkpoint", spec["weights"]))
+        rows.append(("checkpoint content key", spec.get("weights_key") or "not recorded (runs keyed by path)"))
+    return rows
 
 
 def _fingerprint_now(spec: dict) -> str | None:

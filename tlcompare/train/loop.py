@@ -200,7 +200,7 @@ def _train_at_batch(
     drop = head_dropout(backbone) if run.caches_features else None
     features = reused = None
     if drop is not None:
-        features, reused = frozen_features(backbone, data, to_input, device, (run.model, spec.weights))
+        features, reused = frozen_features(backbone, data, to_input, device, (run.model, spec.weights, spec.weights_key))
         x_train = features.images[train_idx]
         x_val = features.images[data.splits.val.to(device)]
         x_test = features.test
