@@ -159,12 +159,15 @@ def test_worker_results_match_tlcompare_run(tmp_path, workers):
 
 
 def test_a_failing_run_is_recorded_and_the_worker_goes_on(tmp_path, workers):
-    exp_id = submit(write_spec(tmp_path, sizes=[2], freeze=[99, "all"], epochs=1))  # depth 99 does not exist
+    # A checkpoint that exists (so the spec is valid) but holds no state dict: only the pretrained
+    # runs can fail, and only when they load it.
+    (tmp_path / "not-weights.pt").write_text("a text file, not a state dict")
+    exp_id = submit(write_spec(tmp_path, sizes=[2], freeze=[0, "all"], epochs=1, weights=str(tmp_path / "not-weights.pt")))
     worker = workers.start("--once")
     assert worker.wait(timeout=300) == 0
     runs = Store().experiment_runs(exp_id)
-    assert [r["status"] for r in runs] == ["done", "failed", "done"]
-    assert runs[1]["error"].startswith("freeze depth 99 is out of range") and "\n" not in runs[1]["error"]
+    assert [r["status"] for r in runs] == ["done", "failed", "failed"]
+    assert "is not a PyTorch state dict" in runs[1]["error"] and "\n" not in runs[1]["error"]
     assert "Traceback" in runs[1]["traceback"]
     assert Store().get_experiment(exp_id)["status"] == "failed"
 
