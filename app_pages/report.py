@@ -26,9 +26,10 @@ if done:
     frame = analysis.runs_frame(done)
     with st.container(border=True):
         st.markdown(f"### {markdown_safe(experiment['name'])}")
-        st.markdown(f"**{analysis.answer(frame)}** {analysis.answer_caveat(frame)}")
-        for line in analysis.verdict(frame):
-            st.markdown(f"- {line}")
+        judged = cached.judged(cached.stamp(experiment))
+        st.markdown(f"**{markdown_safe(judged.answer)}**")
+        for line in [*judged.lines, *judged.caveats]:
+            st.markdown(f"- {markdown_safe(line)}")
         st.plotly_chart(charts.gap_chart(analysis.paired_differences(frame)), key="report_gap", theme=None,
                         config={"displaylogo": False})
 else:

@@ -49,26 +49,29 @@ with st.container(border=True):
     n_seeds = len(spec["seeds"])
     st.markdown(f"#### {markdown_safe(spec['dataset'])} · {spec['model']} · {spec['image_size']} px · "
                 f"{n_seeds} seed{'s' if n_seeds != 1 else ''}")
-    st.markdown(f"## {analysis.answer(frame)}")
-    caveat = analysis.answer_caveat(frame)
-    if caveat:
-        st.caption(f":material/info: {caveat}")
-    pre = diffs[diffs["variant"].str.startswith("pretrained")] if not diffs.empty else diffs
-    if not pre.empty:
-        best = pre.loc[pre.groupby("size")["mean_diff"].idxmax()].sort_values("size")
+    judged = cached.judged(cached.stamp(experiment))
+    st.markdown(f"## {markdown_safe(judged.answer)}")
+    for caveat in judged.caveats:
+        st.caption(f":material/info: {markdown_safe(caveat)}")
+    best = judged.best
+    if not best.empty:
+        k = judged.comparisons["variant"].nunique()
         shown = best.iloc[[0, -1]] if len(best) > 1 else best
         cols = st.columns(len(shown) + 2)
         for col, (_, r) in zip(cols, shown.iterrows(), strict=False):
-            ci = "" if r["ci95"] != r["ci95"] else f"95% CI {100 * r['ci_low']:+.1f} to {100 * r['ci_high']:+.1f}"
-            col.metric(f"Gain at {int(r['size'])} per class", f"{100 * r['mean_diff']:+.1f} pts", help=r["variant"],
-                       delta=ci or None, delta_color="off", delta_arrow="off")
+            ci = "no interval" if r["ci95"] != r["ci95"] else f"95% CI {100 * r['ci_low']:+.1f} to {100 * r['ci_high']:+.1f}"
+            col.metric(f"{'Best gain' if k > 1 else 'Gain'} at {int(r['size'])} per class", f"{100 * r['mean_diff']:+.1f} pts",
+                       help=f"{r['variant']}" + (f", the best of {k} pretrained variants" if k > 1 else ""),
+                       delta=ci, delta_color="off", delta_arrow="off")
         cols[-2].metric("Runs", f"{len(finished)}", delta=f"{pending} still to run" if pending else None,
                         delta_color="off", delta_arrow="off")
         cols[-1].metric("Training time", f"{frame['train_seconds'].sum():.0f} s",
                         delta=environment.get("device"), delta_color="off", delta_arrow="off")
     with st.expander("Size by size"):
-        for line in analysis.verdict(frame):
-            st.markdown(f"- {line}")
+        for line in judged.lines:
+            st.markdown(f"- {markdown_safe(line)}")
+        if judged.method:
+            st.caption(markdown_safe(judged.method))
 
 baseline = pinned_baseline(experiments, experiment["id"])
 baseline_summary = None

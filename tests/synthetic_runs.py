@@ -32,3 +32,35 @@ def synth_runs(sizes=(1, 2, 5, 10, 20, 50, 100, 200), seeds=5, epochs=20, freeze
                     confusion=[[5, 1], [2, 4]], misclassified=[],
                 ))
     return runs
+
+
+def runs_with_images(accuracies: dict, n_test: int = 400, statuses: dict | None = None, seed: int = 0) -> list[dict]:
+    """Finished runs with per-image results, for the verdict's statistics.
+
+    ``accuracies``: {(arm, freeze, size): [test accuracy per seed]}; each run gets exactly
+    round(acc * n_test) test images right. Images share a difficulty, so arms agree on easy and
+    hard ones as real models do, and differ near their own accuracy threshold.
+    ``statuses``: {(arm, freeze, size, seed): status} for runs that did not finish.
+    """
+    import numpy as np
+
+    from tlcompare.correct_bits import pack_correct
+
+    rng = np.random.default_rng(seed)
+    difficulty = rng.random(n_test)
+    runs = []
+    for (arm, freeze, size), accs in accuracies.items():
+        for s, acc in enumerate(accs):
+            status = (statuses or {}).get((arm, freeze, size, s), "done")
+            right = round(acc * n_test)
+            order = np.argsort(difficulty + 0.4 * rng.random(n_test))
+            correct = np.zeros(n_test, dtype=bool)
+            correct[order[:right]] = True
+            done = status == "done"
+            runs.append(dict(
+                arm=arm, size=size, seed=s, freeze=freeze, model="m", status=status,
+                trainable_params=1000 if freeze == "all" else 4_000_000, total_params=4_000_000, n_train=size * 10,
+                epochs=[], final=dict(test_acc=right / n_test, train_seconds=1.0) if done else {},
+                test_correct=pack_correct(correct) if done else None,
+            ))
+    return runs

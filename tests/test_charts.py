@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from synthetic_runs import synth_runs
 
-from tlcompare import analysis, charts
+from tlcompare import analysis, charts, verdict
 
 
 @pytest.fixture(scope="module")
@@ -104,11 +104,13 @@ def test_learning_curves_average_over_seeds(big):
 
 def test_the_answer_in_one_sentence(big):
     frame, _ = big
-    assert analysis.answer(frame).startswith("Pretrained wins at every size tested (1 to 200 images per class)")
-    one_seed = analysis.runs_frame(synth_runs(sizes=(5, 50), seeds=1))
-    assert analysis.answer(one_seed).startswith("Pretrained leads by ")
-    assert "One seed" in analysis.answer_caveat(one_seed) and analysis.answer_caveat(frame) == ""
-    assert analysis.answer(pd.DataFrame()) == "No finished scratch/pretrained pairs yet."
+    assert verdict.build(frame).answer.startswith("The best of 2 pretrained variants (Holm-corrected over 16 comparisons) "
+                                                  "wins at every size tested (1 to 200 images per class)")
+    one_seed = verdict.build(analysis.runs_frame(synth_runs(sizes=(5, 50), seeds=1)))
+    assert one_seed.answer.startswith("The best of 2 pretrained variants leads by ")
+    assert any("One seed" in c for c in one_seed.caveats)
+    assert not any("One seed" in c for c in verdict.build(frame).caveats)
+    assert verdict.build(pd.DataFrame()).answer == "No finished scratch/pretrained pairs yet."
 
 
 def test_results_table_reads_like_a_report(big):
@@ -123,8 +125,8 @@ def test_results_table_reads_like_a_report(big):
 
 def test_headline_names_both_ends_of_the_size_range(big):
     frame, _ = big
-    text = analysis.headline(frame)
-    assert text.startswith("pretrained vs scratch: 1/class") and "200/class" in text
+    text = verdict.headline(frame)
+    assert text.startswith("best of 2 pretrained vs scratch: 1/class") and "200/class" in text
 
 
 def test_class_names_from_user_folders_are_escaped_in_the_confusion_matrix():

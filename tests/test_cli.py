@@ -6,6 +6,9 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
+
+from tlcompare.correct_bits import unpack_correct
 
 
 def tlcompare(*args, home, timeout=600):
@@ -34,6 +37,17 @@ def test_tiny_paired_run_writes_json_and_csv(tmp_path, tlcompare_home):
     assert len(csv) == len(runs) * 2
     assert csv["test_acc"].tolist() == [e["test_acc"] for r in runs for e in r["epochs"]]
     assert "Paired difference vs scratch" in p.stdout and "images per class" in p.stdout
+    # each run kept which test images it got right, and the summary tests the gap over them
+    for r in runs:
+        bits = unpack_correct(r["test_correct"])
+        assert bits is not None and len(bits) == data["environment"]["n_test"]
+        assert bits.mean() == pytest.approx(r["final"]["test_acc"])
+    assert "test-set p" in p.stdout and "McNemar p per seed" in p.stdout
+    assert f"({data['environment']['n_test']} images)" in p.stdout and "test set p" in p.stdout
+    assert "Budget: equal epochs for both arms of every pair (2 per run)." in p.stdout
+    assert "Test-set test unavailable" not in p.stdout
+    shown = tlcompare("show", "1", home=tlcompare_home)
+    assert shown.returncode == 0 and "test-set p" in shown.stdout and "test set p" in shown.stdout
 
 
 def test_invalid_values_get_one_line_each_and_exit_2(tlcompare_home):

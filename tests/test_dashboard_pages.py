@@ -170,6 +170,12 @@ def test_live_shows_the_finished_state(use_finished):
 def test_results_show_the_verdict_and_every_chart(use_finished):
     at = render("app_pages/results.py", query={"exp": str(use_finished)})
     assert "per class" in markdown_text(at)
+    # the verdict names the best of K with its correction, every variant with its own tests, and the budget
+    shown = markdown_text(at).replace("\\", "")
+    assert "The best of 2 pretrained variants" in shown
+    assert "fine-tune all" in shown and "linear probe" in shown and "test set p" in shown
+    captions = " ".join(c.value for c in at.caption).replace("\\", "")
+    assert "Budget: equal epochs for both arms of every pair (2 per run)." in captions and "Holm" in captions
     assert [t.label for t in at.tabs] == ["The answer", "Freezing depth", "Learning curves", "Time", "Mistakes"]
     # gap, efficiency, freezing, learning, time to target, training time, one confusion matrix per arm
     assert len(at.get("plotly_chart")) == 6 + 3
@@ -196,7 +202,7 @@ def test_history_lists_and_acts_on_experiments(use_finished, finished_home, tmp_
     monkeypatch.setenv("TLCOMPARE_HOME", str(tmp_path))
     at = render("app_pages/history.py", session={"experiment_id": use_finished})
     (table,) = at.dataframe
-    assert table.value["headline"][0].startswith("pretrained vs scratch")
+    assert table.value["headline"][0].startswith("best of 2 pretrained vs scratch")
     at.text_input(key=f"rename_{use_finished}").set_value("Digits, renamed").run()
     at.button(key="rename").click().run()
     at.button(key="pin").click().run()

@@ -174,9 +174,15 @@ def test_html_is_self_contained_and_holds_every_chart_and_the_stores_numbers(sto
         assert appendix[r["run_id"]]["subset"] == r["subset_hash"]
 
     visible = " ".join(" ".join(doc.text).split())
-    from tlcompare.analysis import answer, runs_frame
+    from tlcompare import verdict
+    from tlcompare.analysis import runs_frame
 
-    assert answer(runs_frame(runs)) in visible
+    judged = verdict.build(runs_frame(store.experiment_runs(first, test_correct=True)),
+                           store.get_experiment(first)["spec"], env.get("n_test"))
+    assert judged.answer in visible and judged.answer.startswith("The best of 2 pretrained variants")
+    for line in [*judged.lines, *judged.caveats, judged.method]:
+        assert " ".join(line.split()) in visible
+    assert "test set p" in visible and "Budget: equal epochs for both arms of every pair (2 per run)." in visible
     manifest = dict(next(t for t in doc.tables if t and t[0][0] == "tlcompare (training)"))
     assert manifest["dataset fingerprint"] == env["dataset_fingerprint"] and len(env["dataset_fingerprint"]) == 16
     assert manifest["torch"] == env["torch"] and manifest["torchvision"] == env["torchvision"]
@@ -282,9 +288,13 @@ def test_pdf_has_the_verdict_charts_tables_and_every_run(stored, tmp_path):
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     pages = text.split("\f")
     flat = " ".join(text.split())
-    from tlcompare.analysis import answer, runs_frame
+    from tlcompare import verdict
+    from tlcompare.analysis import runs_frame
 
-    assert " ".join(answer(runs_frame(store.experiment_runs(first))).split()) in flat
+    exp = store.get_experiment(first)
+    judged = verdict.build(runs_frame(store.experiment_runs(first, test_correct=True)), exp["spec"],
+                           exp["environment"].get("n_test"))
+    assert " ".join(judged.answer.split()) in flat
     assert "Comparison of 2 experiments" in flat
     assert "labelled training images per class" in flat  # axis titles: plotly drew the charts before printing
     assert "Paired differences" in flat and "Appendix: every run" in flat

@@ -15,6 +15,7 @@ from dataclasses import fields
 
 import pytest
 
+from tlcompare.correct_bits import pack_correct
 from tlcompare.errors import UserError
 from tlcompare.procs import HOST
 from tlcompare.spec import build_spec
@@ -42,7 +43,9 @@ def fake_result(claimed: dict, status: str = "done", epochs: int = 2) -> dict:
         "lr": 0.001, "n_train": claimed["size"] * 10, "subset_hash": "abc", "batch_size": 32, "epochs": records,
         "final": {"test_acc": records[-1]["test_acc"], "train_seconds": 0.2, "images_per_sec": 100.0} if done else {},
         "confusion": [[3, 1], [0, 4]] if done else [], "per_class_acc": [0.75, 1.0] if done else [],
-        "misclassified": [{"index": 7, "true": 0, "pred": 1}] if done else [], "error": None, "oom_retries": 0, "feature_cache": None,
+        "misclassified": [{"index": 7, "true": 0, "pred": 1}] if done else [],
+        "test_correct": pack_correct([True, True, False, True, False]) if done else None,
+        "error": None, "oom_retries": 0, "feature_cache": None,
     }
 
 
@@ -110,7 +113,7 @@ def test_finished_run_has_runresult_shape_and_values(store):
     claimed = store.claim("w1")
     assert claimed["attempt"] == 1 and claimed["position"] == 0 and claimed["n_runs"] == 2
     train_fake(store, claimed)
-    run = store.experiment_runs(exp_id)[0]
+    run = store.experiment_runs(exp_id, test_correct=True)[0]
     expected = fake_result(claimed)
     for key in expected:
         if key == "epochs":
@@ -121,6 +124,36 @@ def test_finished_run_has_runresult_shape_and_values(store):
     exported = store.export_experiment(exp_id)
     assert set(exported) == {"spec", "environment", "runs"} and list(exported["runs"][0]) == list(expected)
     assert list(run)[: len(expected)] == list(expected)  # RunResult's order first, then the store's fields
+    assert exported["runs"][0]["test_correct"] == expected["test_correct"]
+
+
+def test_per_image_results_are_read_only_when_asked_for_and_travel_with_reuse(store):
+    first = store.create_experiment(make_spec(sizes=[2], freeze=["all"]))
+    drain(store)
+    assert all("test_correct" not in r for r in store.experiment_runs(first))  # the live pages poll this
+    row = sqlite3.connect(store.path).execute("SELECT extra FROM runs WHERE experiment_id = ?", (first,)).fetchone()
+    assert "test_correct" not in json.loads(row[0])["values"]  # in the artifacts row, not the run row
+    second = store.create_experiment(make_spec(sizes=[2], freeze=["all"]))
+    copies = store.experiment_runs(second, test_correct=True)
+    assert all(r["reused_from"] and r["test_correct"] == pack_correct([True, True, False, True, False]) for r in copies)
+
+
+def test_a_store_from_before_per_image_results_is_upgraded_in_place(tmp_path):
+    from tlcompare.store_schema import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    con = sqlite3.connect(path)
+    for sql in MIGRATIONS[0]:
+        con.execute(sql)
+    con.execute("PRAGMA user_version = 1")
+    con.execute("INSERT INTO experiments (name, spec, created) VALUES ('old', '{}', 0)")
+    con.execute("INSERT INTO runs (experiment_id, position, arm, size, seed, model, lr, config, config_hash, status, "
+                "queued_at, final) VALUES (1, 0, 'scratch', 2, 0, 'm', 0.1, '{}', 'h', 'done', 0, '{\"test_acc\": 0.5}')")
+    con.execute("INSERT INTO artifacts (run_id, confusion, per_class_acc, misclassified) VALUES (1, '[]', '[]', '[]')")
+    con.commit()
+    con.close()
+    run = Store(path).experiment_runs(1, test_correct=True)[0]
+    assert run["final"] == {"test_acc": 0.5} and run["test_correct"] is None
 
 
 def test_analysis_reads_store_runs(store):

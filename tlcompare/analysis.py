@@ -6,13 +6,14 @@ whether it came from ``tlcompare run``'s JSON or from the store.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-RUN_COLUMNS = ["arm", "variant", "size", "seed", "freeze", "model", "status", "trainable_params", "total_params", "n_train"]
+from tlcompare.paired_stats import t_interval
+
+RUN_COLUMNS = ["arm", "variant", "size", "seed", "freeze", "model", "status", "trainable_params", "total_params", "n_train",
+               "test_correct"]
 
 
 def variant(arm: str, freeze) -> str:
@@ -50,15 +51,6 @@ def epochs_frame(runs: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _ci95(values: np.ndarray) -> tuple[float, float]:
-    """Half-width of the 95 % t-interval of the mean, and the standard deviation."""
-    n = len(values)
-    if n < 2:
-        return float("nan"), float("nan")
-    sd = float(np.std(values, ddof=1))
-    return float(stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)), sd
-
-
 def summary(frame: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
     """Mean, standard deviation and 95 % CI across seeds per variant and size."""
     if frame.empty:
@@ -67,7 +59,7 @@ def summary(frame: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
     rows = []
     for (var, size), g in done.groupby(["variant", "size"], sort=True):
         vals = g[metric].to_numpy(dtype=float)
-        half, sd = _ci95(vals)
+        half, sd = t_interval(vals)
         rows.append({"variant": var, "size": int(size), "n_seeds": len(vals), "mean": float(vals.mean()),
                      "std": sd, "ci95": half, "min": float(vals.min()), "max": float(vals.max()),
                      "train_seconds": float(g["train_seconds"].mean()),
@@ -75,54 +67,36 @@ def summary(frame: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def paired_runs(frame: pd.DataFrame):
+    """Each non-scratch variant and size with its finished runs and the scratch runs of the same
+    size and seeds, aligned row by row: ``(variant, size, variant_rows, scratch_rows)``."""
+    if frame.empty:
+        return
+    done = frame[frame["status"] == "done"]
+    scratch = done[done["arm"] == "scratch"].set_index(["size", "seed"])
+    for (var, size), g in done[done["arm"] != "scratch"].groupby(["variant", "size"], sort=True):
+        g = g.set_index(["size", "seed"])
+        common = g.index.intersection(scratch.index)
+        if len(common):
+            yield var, int(size), g.loc[common], scratch.loc[common]
+
+
 def paired_differences(frame: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
     """Each other variant minus scratch, paired on the same size and seed (same subset, same schedule).
 
     Pairing removes the subset-to-subset variation that both arms share, so the interval is on
-    the difference itself, not on two overlapping bands.
+    the difference itself, not on two overlapping bands. The interval covers seed-to-seed
+    variation with the test set held fixed; ``tlcompare.verdict`` adds the test over test images.
     """
-    if frame.empty:
-        return pd.DataFrame()
-    done = frame[frame["status"] == "done"]
-    scratch = done[done["arm"] == "scratch"].set_index(["size", "seed"])[metric]
     rows = []
-    for (var, size), g in done[done["arm"] != "scratch"].groupby(["variant", "size"], sort=True):
-        g = g.set_index(["size", "seed"])[metric]
-        common = g.index.intersection(scratch.index)
-        if len(common) == 0:
-            continue
-        diffs = (g.loc[common] - scratch.loc[common]).to_numpy(dtype=float)
-        half, sd = _ci95(diffs)
+    for var, size, runs, scratch in paired_runs(frame):
+        diffs = (runs[metric] - scratch[metric]).to_numpy(dtype=float)
+        half, sd = t_interval(diffs)
         p = float(stats.ttest_1samp(diffs, 0.0).pvalue) if len(diffs) >= 2 and sd > 0 else float("nan")
-        rows.append({"variant": var, "size": int(size), "n_pairs": len(diffs), "mean_diff": float(diffs.mean()),
+        rows.append({"variant": var, "size": size, "n_pairs": len(diffs), "mean_diff": float(diffs.mean()),
                      "std": sd, "ci95": half, "ci_low": float(diffs.mean() - half), "ci_high": float(diffs.mean() + half),
                      "p_value": p})
     return pd.DataFrame(rows)
-
-
-def verdict(frame: pd.DataFrame, metric: str = "test_acc") -> list[str]:
-    """Plain-language sentences: where the best pretrained variant wins, and where it stops mattering."""
-    diffs = paired_differences(frame, metric)
-    if not diffs.empty:
-        diffs = diffs[diffs["variant"].str.startswith("pretrained")]
-    if diffs.empty:
-        return ["No finished scratch/pretrained pairs yet."]
-    lines = []
-    for size, g in diffs.groupby("size", sort=True):
-        best = g.loc[g["mean_diff"].idxmax()]
-        n = int(best["n_pairs"])
-        pts, ci = 100 * best["mean_diff"], 100 * best["ci95"]
-        seeds = f"{n} seed{'s' if n != 1 else ''}"
-        spread = f" +/- {ci:.1f}" if not math.isnan(ci) else ""
-        if math.isnan(ci):
-            lines.append(f"With {size} images per class, {best['variant']} differs from scratch by {pts:+.1f} points (1 seed: no interval).")
-        elif best["ci_low"] > 0:
-            lines.append(f"With {size} images per class, {best['variant']} wins by {pts:.1f}{spread} points ({seeds}).")
-        elif best["ci_high"] < 0:
-            lines.append(f"With {size} images per class, scratch wins: the best pretrained variant ({best['variant']}) is behind by {-pts:.1f}{spread} points ({seeds}).")
-        else:
-            lines.append(f"With {size} images per class, the difference is within noise ({pts:+.1f}{spread} points, {seeds}).")
-    return lines
 
 
 # -- tables for the dashboard and the report --------------------------------------------------------
@@ -141,20 +115,6 @@ def variant_order(variants) -> list[str]:
         return (2, (0, 0))
 
     return sorted(set(variants), key=key)
-
-
-def headline(frame: pd.DataFrame, metric: str = "test_acc") -> str:
-    """One short line for a list of experiments: the best pretrained gap at the smallest and largest size."""
-    if frame.empty or metric not in frame:
-        return "no results yet"
-    diffs = paired_differences(frame, metric)
-    diffs = diffs[diffs["variant"].str.startswith("pretrained")] if not diffs.empty else diffs
-    if diffs.empty:
-        return "no finished pairs yet"
-    best = diffs.loc[diffs.groupby("size")["mean_diff"].idxmax()].sort_values("size")
-    ends = best.iloc[[0, -1]] if len(best) > 1 else best
-    parts = [f"{int(r['size'])}/class {100 * r['mean_diff']:+.1f} pts" for _, r in ends.iterrows()]
-    return "pretrained vs scratch: " + ", ".join(parts)
 
 
 def results_table(frame: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
@@ -180,7 +140,7 @@ def depth_summary(frame: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame
     rows = []
     for (arm, freeze, size), g in done.groupby(["arm", "freeze", "size"], sort=True):
         vals = g[metric].to_numpy(dtype=float)
-        half, sd = _ci95(vals)
+        half, sd = t_interval(vals)
         rows.append({"arm": arm, "freeze": freeze if arm == "pretrained" else "scratch", "size": int(size),
                      "n_seeds": len(vals), "mean": float(vals.mean()), "std": sd, "ci95": half,
                      "trainable_params": int(g["trainable_params"].iloc[0])})
@@ -258,68 +218,6 @@ def training_time(frame: pd.DataFrame) -> pd.DataFrame:
     }).reset_index()
     order = {v: i for i, v in enumerate(variant_order(out["variant"]))}
     return out.sort_values("variant", key=lambda c: c.map(order)).reset_index(drop=True)
-
-
-def _sizes_text(sizes: list[int]) -> str:
-    return ", ".join(str(s) for s in sizes[:-1]) + (" and " if len(sizes) > 1 else "") + str(sizes[-1])
-
-
-def answer_caveat(frame: pd.DataFrame) -> str:
-    """What the one-sentence answer cannot say: empty when every size has an interval."""
-    if frame.empty or "seed" not in frame:
-        return ""
-    seeds = frame[frame["status"] == "done"].groupby("size")["seed"].nunique()
-    if len(seeds) and seeds.max() < 2:
-        return "One seed per size: no confidence interval yet. Run two or more seeds to tell a real gap from noise."
-    if len(seeds) and seeds.min() < 2:
-        return f"Sizes {_sizes_text(list(seeds[seeds < 2].index))} have one seed only: no interval there."
-    return ""
-
-
-def answer(frame: pd.DataFrame, metric: str = "test_acc") -> str:
-    """The verdict in one sentence: at which sizes pretraining wins, ties or loses."""
-    diffs = paired_differences(frame, metric) if not frame.empty and metric in frame else pd.DataFrame()
-    diffs = diffs[diffs["variant"].str.startswith("pretrained")] if not diffs.empty else diffs
-    if diffs.empty:
-        return "No finished scratch/pretrained pairs yet."
-    best = diffs.loc[diffs.groupby("size")["mean_diff"].idxmax()].sort_values("size")
-    if best["ci95"].isna().all():
-        # One seed: no interval, so say who leads and by how much, and leave "wins" to the caveat.
-        clauses = []
-        for leader, rows in (("Pretrained", best[best["mean_diff"] >= 0]), ("Scratch", best[best["mean_diff"] < 0])):
-            if len(rows):
-                gaps = [f"{abs(100 * d):.0f} points at {s}" for d, s in zip(rows["mean_diff"], rows["size"], strict=True)]
-                clauses.append(f"{leader} leads by " + _sizes_text(gaps))
-        return "; ".join(clauses) + " images per class."
-
-    def outcome(r) -> str:
-        if math.isnan(r["ci95"]):
-            return "unsure"
-        return "win" if r["ci_low"] > 0 else "loss" if r["ci_high"] < 0 else "tie"
-
-    best = best.assign(outcome=[outcome(r) for _, r in best.iterrows()])
-    wins, ties, losses = (list(best.loc[best["outcome"] == o, "size"]) for o in ("win", "tie", "loss"))
-    pts = 100 * best.loc[best["outcome"] == "win", "mean_diff"]
-    if wins and len(wins) == len(best):
-        return (f"Pretrained wins at every size tested ({wins[0]} to {wins[-1]} images per class), "
-                f"by {pts.min():.0f} to {pts.max():.0f} points.")
-    if wins and ties and not losses and max(wins) < min(ties):
-        return (f"Pretrained wins up to {max(wins)} images per class (by up to {pts.max():.0f} points); "
-                f"from {min(ties)} per class the difference is within noise.")
-    clauses = []
-    if wins:
-        clauses.append(("pretrained wins at", wins))
-    if ties:
-        clauses.append(("the difference is within noise at", ties))
-    if losses:
-        clauses.append(("scratch wins at", losses))
-    unsure = list(best.loc[best["outcome"] == "unsure", "size"])
-    if unsure:
-        clauses.append(("too few seeds to tell at", unsure))
-    # "images per class" once, after the first group of sizes; "per class" after the others.
-    text = "; ".join(f"{verb} {_sizes_text(sizes)} {'images ' if i == 0 else ''}per class"
-                     for i, (verb, sizes) in enumerate(clauses)) + "."
-    return text[0].upper() + text[1:]
 
 
 def _params_text(n: float) -> str:

@@ -155,7 +155,7 @@ def cmd_run(args) -> int:
     data = store.export_experiment(exp_id)
     data["environment"]["wall_seconds"] = time.perf_counter() - started
     json_path, csv_path = write_results(data, args.out)
-    for line in results_lines(data["runs"]):
+    for line in results_lines(data["runs"], data["spec"], data["environment"].get("n_test")):
         print(line)
     failed = [r for r in data["runs"] if r["status"] in ("failed", "cancelled")]
     device = data["environment"].get("device", "?")
@@ -241,7 +241,7 @@ def cmd_show(args) -> int:
     exp = store.get_experiment(args.id)
     if exp is None:
         raise UserError(f"no experiment {args.id} (see `tlcompare ls`)")
-    print(experiment_report(exp, store.experiment_progress(args.id), store.experiment_runs(args.id)))
+    print(experiment_report(exp, store.experiment_progress(args.id), store.experiment_runs(args.id, test_correct=True)))
     return 0
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from tlcompare.analysis import paired_differences, runs_frame, summary, variant, verdict
+from tlcompare import verdict
+from tlcompare.analysis import paired_differences, runs_frame, summary, variant
 from tlcompare.escape import printable
 
 
@@ -45,8 +46,37 @@ def experiments_table(experiments: list[dict]) -> str:
     return _table(["ID", "NAME", "STATUS", "RUNS", "CREATED"], rows, right={0, 3})
 
 
-def results_lines(runs: list[dict]) -> list[str]:
-    """The summary `tlcompare run` prints: accuracy table, paired differences, verdict."""
+def _p(p: float) -> str:
+    return "-" if p != p else "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _comparison_lines(frame, judged: verdict.Verdict) -> list[str]:
+    """Each variant minus scratch: the seed interval, then the test over test images."""
+    comp = judged.comparisons
+    others = paired_differences(frame)
+    others = others[~others["variant"].str.startswith("pretrained")] if not others.empty else others
+    m = max(int(comp["p_holm"].notna().sum()), int(comp["test_p_holm"].notna().sum())) if not comp.empty else 0
+    corrected = f"; p Holm-corrected over {m} comparisons" if m > 1 else ""
+    lines = ["", f"Paired difference vs scratch (points; 95% CI over seeds, test set fixed{corrected}):",
+             f"  {'size':>5}  {'variant':<28} {'diff':>6}  {'95% CI':<16} {'seeds p':>8}  {'test-set p':>10}  McNemar p per seed"]
+    for _, d in comp.iterrows():
+        ci = f"[{100 * d['ci_low']:+.1f}, {100 * d['ci_high']:+.1f}]" if d["ci95"] == d["ci95"] else "no interval"
+        per_seed = ", ".join(_p(p) for _, _, p in d["mcnemar"]) or "-"
+        images = f" ({d['test_images']} images)" if d["test_images"] else ""
+        lines.append(f"  {d['size']:>5}  {d['variant']:<28} {100 * d['mean_diff']:+6.1f}  {ci:<16} {_p(d['p_holm']):>8}  "
+                     f"{_p(d['test_p_holm']):>10}  {per_seed}{images}")
+    for _, d in others.iterrows():
+        ci = f"[{100 * d['ci_low']:+.1f}, {100 * d['ci_high']:+.1f}]" if d["ci95"] == d["ci95"] else "no interval"
+        lines.append(f"  {d['size']:>5}  {d['variant']:<28} {100 * d['mean_diff']:+6.1f}  {ci}")
+    return lines
+
+
+def results_lines(runs: list[dict], spec: dict | None = None, n_test: int | None = None) -> list[str]:
+    """The summary `tlcompare run` and `show` print: accuracy table, paired differences, verdict.
+
+    ``runs``: every run of the experiment, finished or not (the unfinished ones are counted as
+    incomplete pairs); ``spec`` names the budget; ``n_test`` names differences of a few test images.
+    """
     frame = runs_frame(runs) if runs else None
     if frame is None or "test_acc" not in frame:
         return ["No finished runs yet."]
@@ -57,16 +87,13 @@ def results_lines(runs: list[dict]) -> list[str]:
                                        for m, s in zip(table["mean"], table["std"], strict=True)])
         lines += ["", "Test accuracy (mean +/- std over seeds):",
                   table.pivot(index="size", columns="variant", values="test_acc").to_string()]
-    diffs = paired_differences(frame)
-    if not diffs.empty:
-        lines += ["", "Paired difference vs scratch (points, 95% CI over seeds):"]
-        for _, d in diffs.iterrows():
-            ci = f" [{100 * d['ci_low']:+.1f}, {100 * d['ci_high']:+.1f}]" if d["ci95"] == d["ci95"] else ""
-            lines.append(f"  size {d['size']:>5}  {d['variant']:<28} {100 * d['mean_diff']:+6.1f}{ci}")
-        lines.append("")
-        lines += verdict(frame)
-    else:
-        lines += ["", "No finished scratch/pretrained pairs yet."]
+    judged = verdict.build(frame, spec, n_test)
+    if paired_differences(frame).empty:
+        return [*lines, "", "No finished scratch/pretrained pairs yet.", *judged.caveats]
+    lines += _comparison_lines(frame, judged)
+    lines += ["", judged.answer, *judged.lines, *judged.caveats]
+    if judged.method:
+        lines.append(judged.method)
     return lines
 
 
@@ -97,7 +124,7 @@ def experiment_report(exp: dict, progress: dict, runs: list[dict]) -> str:
                      f"{final['train_seconds']:.1f}" if "train_seconds" in final else None, note[:70]])
     lines += ["", _table(["RUN", "VARIANT", "SIZE", "SEED", "STATUS", "EPOCHS", "TEST_ACC", "TRAIN_S", "NOTE"], rows,
                          right={0, 2, 3, 5, 6, 7})]
-    lines += results_lines([r for r in runs if r["status"] in ("done", "diverged")])
+    lines += results_lines(runs, exp.get("spec"), (exp.get("environment") or {}).get("n_test"))
     return "\n".join(lines)
 
 

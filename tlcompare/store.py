@@ -319,12 +319,16 @@ class Store(QueueMixin):
         return queued + running
 
     # -- runs ----------------------------------------------------------------------------------
-    def experiment_runs(self, experiment_id: int) -> list[dict]:
-        """Every run in spec order; a finished one has RunResult.to_dict()'s keys plus store fields."""
-        with self._read() as con:
-            return self._experiment_runs(con, experiment_id)
+    def experiment_runs(self, experiment_id: int, test_correct: bool = False) -> list[dict]:
+        """Every run in spec order; a finished one has RunResult.to_dict()'s keys plus store fields.
 
-    def _experiment_runs(self, con: sqlite3.Connection, experiment_id: int) -> list[dict]:
+        ``test_correct``: also read which test images each run got right (for the verdict's
+        test-set test); the pages that poll while runs train leave it out.
+        """
+        with self._read() as con:
+            return self._experiment_runs(con, experiment_id, test_correct)
+
+    def _experiment_runs(self, con: sqlite3.Connection, experiment_id: int, test_correct: bool = False) -> list[dict]:
         runs = con.execute(
             "SELECT * FROM runs WHERE experiment_id = ? ORDER BY position, id", (experiment_id,)).fetchall()
         epochs: dict[int, list[dict]] = {}
@@ -332,8 +336,10 @@ class Store(QueueMixin):
             "SELECT e.run_id, e.metrics FROM epochs e JOIN runs r ON r.id = e.run_id AND e.attempt = r.attempts "
             "WHERE r.experiment_id = ? ORDER BY e.run_id, e.epoch", (experiment_id,)):
             epochs.setdefault(r["run_id"], []).append(json.loads(r["metrics"]))
+        columns = "a.run_id, a.confusion, a.per_class_acc, a.misclassified, a.checkpoint_path" + (
+            ", a.test_correct" if test_correct else "")
         artifacts = {r["run_id"]: r for r in con.execute(
-            "SELECT a.* FROM artifacts a JOIN runs r ON r.id = a.run_id WHERE r.experiment_id = ?", (experiment_id,))}
+            f"SELECT {columns} FROM artifacts a JOIN runs r ON r.id = a.run_id WHERE r.experiment_id = ?", (experiment_id,))}
         return [run_dict(r, epochs.get(r["id"], []), artifacts.get(r["id"])) for r in runs]
 
     def get_run(self, run_id: int) -> dict | None:
@@ -363,7 +369,7 @@ class Store(QueueMixin):
             exp = self._experiment(con, experiment_id)
             if exp is None:
                 raise UserError(f"no experiment {experiment_id} (see `tlcompare ls`)")
-            runs = self._experiment_runs(con, experiment_id)
+            runs = self._experiment_runs(con, experiment_id, test_correct=True)
         return {"spec": exp["spec"], "environment": dict(exp["environment"] or {}),
                 "runs": [{k: r.get(k) for k in result_keys(r)} for r in runs]}
 

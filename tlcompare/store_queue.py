@@ -137,10 +137,10 @@ class QueueMixin:
                 [(run_id, attempt, r["epoch"], json.dumps(r), now) for r in result["epochs"]])
             if result.get("confusion"):
                 con.execute(
-                    "INSERT OR REPLACE INTO artifacts (run_id, confusion, per_class_acc, misclassified, checkpoint_path) "
-                    "VALUES (?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO artifacts (run_id, confusion, per_class_acc, misclassified, checkpoint_path, "
+                    "test_correct) VALUES (?, ?, ?, ?, ?, ?)",
                     (run_id, json.dumps(result["confusion"]), json.dumps(result["per_class_acc"]),
-                     json.dumps(result["misclassified"]), result.get("checkpoint_path")))
+                     json.dumps(result["misclassified"]), result.get("checkpoint_path"), result.get("test_correct")))
             self._worker_idle(con, worker_id, now)
             refresh_status(con, [exp_id])
 

@@ -30,12 +30,14 @@ RESULT_KEYS = (
     "confusion", "per_class_acc", "misclassified", "error",
 )
 _NOT_RESULT = ("checkpoint_path",)  # written with a result, but not a RunResult field
+# RunResult fields kept in the artifacts row, read only when asked for (Store.experiment_runs).
+ARTIFACT_KEYS = ("test_correct",)
 
 
 def split_extra(result: dict) -> str:
     """The ``extra`` column for a RunResult dict: the fields without a column, and the key order."""
     order = [k for k in result if k not in _NOT_RESULT]
-    values = {k: result[k] for k in order if k not in RESULT_KEYS}
+    values = {k: result[k] for k in order if k not in RESULT_KEYS and k not in ARTIFACT_KEYS}
     return json.dumps({"order": order, "values": values})
 
 
@@ -96,6 +98,8 @@ def run_dict(row: sqlite3.Row, epochs: list[dict], artifacts: sqlite3.Row | None
         "progress": progress, "reused_from": row["reused_from"], "cancel_requested": bool(row["cancel_requested"]),
         "traceback": row["traceback"], "checkpoint_path": artifacts["checkpoint_path"] if artifacts else None,
     }
+    if artifacts is not None and "test_correct" in artifacts.keys():  # noqa: SIM118 (on a Row, `in` checks values)
+        d["test_correct"] = artifacts["test_correct"]
     extra = _loads(row["extra"], None)
     if extra is None:
         return d
@@ -171,8 +175,8 @@ def link(con: sqlite3.Connection, run_id: int, source: sqlite3.Row) -> None:
         "SELECT ?, 0, epoch, metrics, written FROM epochs WHERE run_id = ? AND attempt = ?",
         (run_id, src, source["attempts"]))
     con.execute(
-        "INSERT INTO artifacts (run_id, confusion, per_class_acc, misclassified, checkpoint_path) "
-        "SELECT ?, confusion, per_class_acc, misclassified, checkpoint_path FROM artifacts WHERE run_id = ?",
+        "INSERT INTO artifacts (run_id, confusion, per_class_acc, misclassified, checkpoint_path, test_correct) "
+        "SELECT ?, confusion, per_class_acc, misclassified, checkpoint_path, test_correct FROM artifacts WHERE run_id = ?",
         (run_id, src))
     # The environment (class names, split sizes) is the same for an identical config.
     con.execute(

@@ -97,7 +97,11 @@ _V1 = [
     )""",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1]
+# Which test images each finished run got right (correct_bits), for the tests over test images.
+# Kept out of the run row: only the verdict reads it, the live pages never do.
+_V2 = ["ALTER TABLE artifacts ADD COLUMN test_correct TEXT"]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

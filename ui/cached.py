@@ -10,7 +10,7 @@ import json
 
 import streamlit as st
 
-from tlcompare import analysis
+from tlcompare import analysis, verdict
 from tlcompare.dataset_facts import DatasetFacts, dataset_facts
 from tlcompare.estimate import Throughput, cached_throughput
 from tlcompare.gallery import ExperimentTestSet, experiment_test_set
@@ -43,7 +43,17 @@ def finished_runs(stamp: tuple) -> list[dict]:
 @st.cache_data(show_spinner=False, max_entries=256)
 def headline(stamp: tuple) -> str:
     runs = [r for r in finished_runs(stamp) if r["status"] == "done"]
-    return analysis.headline(analysis.runs_frame(runs)) if runs else "no results yet"
+    return verdict.headline(analysis.runs_frame(runs)) if runs else "no results yet"
+
+
+@st.cache_data(show_spinner=False, max_entries=24)
+def judged(stamp: tuple) -> verdict.Verdict:
+    """The verdict of an experiment: every run (unfinished ones count as incomplete pairs) with the
+    per-image results the test-set test needs, which the other pages never load."""
+    experiment = store().get_experiment(stamp[1]) or {}
+    runs = store().experiment_runs(stamp[1], test_correct=True)
+    return verdict.build(analysis.runs_frame(runs), experiment.get("spec"),
+                         (experiment.get("environment") or {}).get("n_test"))
 
 
 @st.cache_resource(show_spinner="Loading the test images…", max_entries=2)

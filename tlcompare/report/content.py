@@ -12,7 +12,7 @@ from functools import cached_property
 import pandas as pd
 
 import tlcompare
-from tlcompare import analysis
+from tlcompare import analysis, verdict
 from tlcompare.errors import UserError
 from tlcompare.store_rows import result_keys
 
@@ -64,12 +64,20 @@ class ExperimentReport:
         return analysis.results_table(self.frame) if not self.frame.empty else pd.DataFrame()
 
     @cached_property
+    def judged(self) -> verdict.Verdict:
+        """Every variant against scratch; built from all runs, so unfinished pairs are counted too."""
+        return verdict.build(analysis.runs_frame(self.runs), self.spec, self.environment.get("n_test"))
+
+    @cached_property
     def answer(self) -> str:
-        return analysis.answer(self.frame) if not self.frame.empty else "No run of this experiment has finished yet."
+        return self.judged.answer if not self.frame.empty else "No run of this experiment has finished yet."
 
     @cached_property
     def verdict(self) -> list[str]:
-        return analysis.verdict(self.frame) if not self.frame.empty else []
+        """The lines under the answer: each size, then what limits the answer, then what 'significant' means."""
+        if self.frame.empty:
+            return []
+        return [*self.judged.lines, *self.judged.caveats, *([self.judged.method] if self.judged.method else [])]
 
     def export_runs(self) -> list[dict]:
         """Every run as the store holds it: RunResult fields in their order, then store bookkeeping."""
@@ -147,7 +155,7 @@ def load_experiment(store, experiment_id: int, fingerprint_fallback: bool = True
         raise UserError(f"no experiment {experiment_id} (see `tlcompare ls`)")
     rep = ExperimentReport(id=exp["id"], name=exp["name"], notes=exp.get("notes") or "", created=exp["created"],
                            status=exp["status"], spec=exp["spec"], environment=dict(exp.get("environment") or {}),
-                           runs=store.experiment_runs(experiment_id))
+                           runs=store.experiment_runs(experiment_id, test_correct=True))
     if fingerprint_fallback and rep.finished and not rep.environment.get("dataset_fingerprint"):
         now = _fingerprint_now(rep.spec)
         if now:

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn as nn
 
+from tlcompare.correct_bits import pack_correct
 from tlcompare.errors import UserError
 from tlcompare.models import apply_freeze, create_backbone, set_train_mode
 from tlcompare.spec import RunSpec
@@ -51,6 +52,8 @@ class RunResult:
     confusion: list[list[int]] = field(default_factory=list)
     per_class_acc: list[float] = field(default_factory=list)
     misclassified: list[dict] = field(default_factory=list)  # a sample of test images this run gets wrong
+    # Which test images the final model gets right (correct_bits.pack_correct), for tests over test images.
+    test_correct: str | None = None
     error: str | None = None
     oom_retries: int = 0  # restarts at half the batch after running out of GPU memory; batch_size is the last
     # "computed" or "reused" when this linear probe trained its head on cached frozen features
@@ -342,6 +345,7 @@ def _train_at_batch(
         result.confusion = last_metrics["confusion"]
         result.per_class_acc = last_metrics["per_class_acc"]
         result.misclassified = _misclassified_sample(data.test_labels, last_test_pred)
+        result.test_correct = pack_correct((last_test_pred == data.test_labels).cpu().numpy())
     return result
 
 
