@@ -93,7 +93,9 @@ with answer_tab:
     st.markdown("##### Paired differences (pretrained minus scratch, same size and seed)")
     st.dataframe(analysis.results_display(analysis.results_table(frame)), hide_index=True, key="summary_table")
     st.caption("Gain: pretrained minus scratch on the same training images and seed, averaged over seeds. The 95% CI is "
-               "a t-interval over those per-seed differences (none with one seed); ± is the spread of accuracy over seeds.")
+               "a t-interval over those per-seed differences with the test set held fixed (none with one seed, or when "
+               "all seeds agree); p is its t-test before the Holm correction the verdict applies; ± is the spread of "
+               "accuracy over seeds.")
 
 with depth_tab:
     chart(charts.freezing_depth(analysis.depth_summary(frame), stage_names, large=large), charts.HINTS["freezing"],

@@ -173,7 +173,7 @@ def test_incomplete_pairs_are_counted_by_what_happened():
             "favour the runs that survived") in " ".join(v.caveats)
     assert v.comparisons.set_index(["variant", "size"]).loc[("pretrained, fine-tune all", 5), "n_pairs"] == 2
     queued = judged(issue_runs(statuses={("pretrained", 0, 100, 2): "queued"}))
-    assert "1 of 18 pairs incomplete (1 not run yet)." in queued.caveats
+    assert "1 of 18 pairs incomplete (1 not finished yet)." in queued.caveats
     assert not any("incomplete" in c for c in judged(issue_runs()).caveats)
 
 

@@ -37,7 +37,7 @@ PENDING = ("queued", "running", "interrupted")
 # -- the numbers ------------------------------------------------------------------------------------
 def _test_set_columns(runs: pd.DataFrame, scratch: pd.DataFrame) -> dict:
     """The test over test images for one variant and size; NaN where any run lacks its per-image record."""
-    empty = {"test_p": float("nan"), "test_images": None, "mcnemar": []}
+    empty = {"test_p": float("nan"), "test_images": 0, "mcnemar": []}
     if "test_correct" not in runs or "test_correct" not in scratch:
         return empty
     ours = [unpack_correct(x) for x in runs["test_correct"]]
@@ -72,7 +72,7 @@ def comparisons(frame: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
     if diffs.empty:
         return diffs
     extra = {(var, size): _test_set_columns(runs, scratch) if metric == "test_acc" else
-             {"test_p": float("nan"), "test_images": None, "mcnemar": []}
+             {"test_p": float("nan"), "test_images": 0, "mcnemar": []}
              for var, size, runs, scratch in paired_runs(frame)}
     diffs = diffs[diffs["variant"].str.startswith("pretrained")].reset_index(drop=True)
     if diffs.empty:
@@ -96,7 +96,7 @@ def best_per_size(comp: pd.DataFrame) -> pd.DataFrame:
 
 def incomplete_pairs(frame: pd.DataFrame) -> tuple[int, int, Counter]:
     """(incomplete, total, reasons): pretrained runs whose pair with scratch (same size and seed) has
-    no two finished runs, counted by what happened (diverged, failed, cancelled, not run yet)."""
+    no two finished runs, counted by what happened (diverged, failed, cancelled, not finished yet)."""
     if frame.empty or "arm" not in frame:
         return 0, 0, Counter()
     status = {(r.size, r.seed): r.status for r in frame[frame["arm"] == "scratch"].itertuples()}
@@ -111,7 +111,7 @@ def incomplete_pairs(frame: pd.DataFrame) -> tuple[int, int, Counter]:
                 reasons[reason] += 1
                 break
         else:
-            reasons["not run yet"] += 1
+            reasons["not finished yet"] += 1
     return sum(reasons.values()), len(pre), reasons
 
 
@@ -273,7 +273,7 @@ def _incomplete_text(frame: pd.DataFrame) -> str:
         return ""
     why = ", ".join(f"{c} {r if r != 'missing' else 'without a scratch run'}" for r, c in reasons.most_common())
     text = f"{n} of {total} pairs incomplete ({why})"
-    settled = n - reasons.get("not run yet", 0)
+    settled = n - reasons.get("not finished yet", 0)
     if settled:
         text += (f"; the comparisons use the {total - n} complete pairs, which can favour the runs that survived "
                  "(a diverged run is a result too: see the runs table)")

@@ -138,8 +138,9 @@ def paired_table(rep: ExperimentReport) -> str:
     numeric = {i for i, c in enumerate(header) if c not in ("arm",)}
     return (_table(header, shown.values.tolist(), numeric=numeric, cls="paired", nowrap={header.index("arm")})
             + '<p class="hint">Gain: pretrained minus scratch on the same training images and seed, averaged over '
-              "seeds. The 95% CI is a t-interval over those per-seed differences (none with one seed); ± is the "
-              "spread of accuracy over seeds.</p>")
+              "seeds. The 95% CI is a t-interval over those per-seed differences with the test set held fixed (none "
+              "with one seed, or when all seeds agree); p is its t-test before the Holm correction the verdict "
+              "applies; ± is the spread of accuracy over seeds.</p>")
 
 
 def runs_table(rep: ExperimentReport) -> str:

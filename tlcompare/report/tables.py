@@ -19,7 +19,8 @@ from tlcompare.results_io import json_safe
 
 JSON_FORMAT_VERSION = 1
 # Lists and matrices do not fit a cell: they are in the JSON export.
-_NESTED = ("epochs", "final", "confusion", "per_class_acc", "misclassified", "frozen_stages", "config", "result_keys")
+_NESTED = ("epochs", "final", "confusion", "per_class_acc", "misclassified", "test_correct", "frozen_stages", "config",
+           "result_keys")
 CSV_COLUMNS = [
     "experiment_id", "experiment_name", "run_id", "arm", "size", "seed", "freeze", "variant", "model", "config_hash",
     "status", "device", "trainable_params", "total_params", "pretrained_source", "run_lr", "n_train", "subset_hash",
