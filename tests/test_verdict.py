@@ -128,7 +128,12 @@ def test_the_test_set_test_sits_beside_the_seed_interval_and_is_holm_corrected()
     assert comp["test_p_holm"].to_numpy() == pytest.approx(holm(comp["test_p"]))
     assert comp["p_holm"].to_numpy() == pytest.approx(holm(comp["p_value"]))
     assert "test set p" in " ".join(v.lines) and not any("unavailable" in c for c in v.caveats)
-    assert "(Holm-corrected over 6 comparisons (2 variants x 3 sizes))" in v.method
+    assert v.method.startswith("Significant: at the 95 % level, Holm-corrected over 6 comparisons (2 variants x 3 sizes), "
+                               "both over seeds")
+    # where some comparisons lack the test-set test, both family sizes are named
+    runs[0]["test_correct"] = None
+    mixed = judged(runs)
+    assert "(Holm-corrected over 6 (seeds) and 4 (test set) comparisons)" in mixed.answer
 
 
 def test_seeds_that_agree_on_a_gap_the_test_set_cannot_confirm_are_not_a_win():

@@ -55,10 +55,10 @@ def _comparison_lines(frame, judged: verdict.Verdict) -> list[str]:
     comp = judged.comparisons
     others = paired_differences(frame)
     others = others[~others["variant"].str.startswith("pretrained")] if not others.empty else others
-    m = max(int(comp["p_holm"].notna().sum()), int(comp["test_p_holm"].notna().sum())) if not comp.empty else 0
-    corrected = f"; p Holm-corrected over {m} comparisons" if m > 1 else ""
+    family = verdict.correction_text(comp)
+    corrected = f"; p {family}" if family else ""
     lines = ["", f"Paired difference vs scratch (points; 95% CI over seeds, test set fixed{corrected}):",
-             f"  {'size':>5}  {'variant':<28} {'diff':>6}  {'95% CI':<16} {'seeds p':>8}  {'test-set p':>10}  McNemar p per seed"]
+             f"  {'size':>5}  {'variant':<28} {'diff':>6}  {'95% CI':<16} {'seeds p':>8}  {'test-set p':>10}  McNemar p per seed (uncorrected)"]
     for _, d in comp.iterrows():
         ci = f"[{100 * d['ci_low']:+.1f}, {100 * d['ci_high']:+.1f}]" if d["ci95"] == d["ci95"] else "no interval"
         per_seed = ", ".join(_p(p) for _, _, p in d["mcnemar"]) or "-"

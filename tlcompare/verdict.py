@@ -197,7 +197,7 @@ def answer(comp: pd.DataFrame) -> str:
     loses (with the correction named), and every variant that is significantly worse than scratch."""
     if comp.empty:
         return "No finished scratch/pretrained pairs yet."
-    k, m = comp["variant"].nunique(), int(comp["p_holm"].notna().sum())
+    k, family = comp["variant"].nunique(), correction_text(comp)
     subject = f"Pretrained ({_short(comp['variant'].iloc[0])})" if k == 1 else f"The best of {k} pretrained variants"
     best = best_per_size(comp)
     if best["outcome"].isin(["one seed"]).all():
@@ -208,7 +208,7 @@ def answer(comp: pd.DataFrame) -> str:
                 gaps = [f"{abs(100 * d):.1f} points at {s}" for d, s in zip(rows["mean_diff"], rows["size"], strict=True)]
                 clauses.append(f"{leader} leads by " + _sizes_text_words(gaps))
         return "; ".join(clauses) + " images per class (one seed: no interval)."
-    corrected = f"{subject} (Holm-corrected over {m} comparisons)" if m > 1 else subject
+    corrected = f"{subject} ({family})" if family else subject
     groups = {o: list(best.loc[best["outcome"] == o, "size"]) for o in ("win", "tie", "loss")}
     groups["tie"] += list(best.loc[best["outcome"] == "test set unsure", "size"])
     groups["tie"].sort()
@@ -299,14 +299,28 @@ def _caveats(frame: pd.DataFrame, comp: pd.DataFrame, metric: str) -> list[str]:
     return out
 
 
+def correction_text(comp: pd.DataFrame) -> str:
+    """'Holm-corrected over 6 comparisons', or the two family sizes where some comparisons lack a test
+    (one seed has no seed test; runs stored without per-image results have no test-set test)."""
+    seeds = int(comp["p_holm"].notna().sum()) if not comp.empty else 0
+    images = int(comp["test_p_holm"].notna().sum()) if not comp.empty else 0
+    if max(seeds, images) < 2:
+        return ""
+    if images in (0, seeds):
+        return f"Holm-corrected over {seeds} comparisons"
+    if seeds == 0:
+        return f"Holm-corrected over {images} comparisons"
+    return f"Holm-corrected over {seeds} (seeds) and {images} (test set) comparisons"
+
+
 def method_text(comp: pd.DataFrame) -> str:
     """What 'significant' means in the lines above."""
-    m = int(comp["p_holm"].notna().sum()) if not comp.empty else 0
     k = comp["variant"].nunique() if not comp.empty else 0
     s = comp["size"].nunique() if not comp.empty else 0
-    family = (f"Holm-corrected over {m} comparisons ({k} variant{'s' if k != 1 else ''} x {s} size{'s' if s != 1 else ''})"
-              if m > 1 else "one comparison, so no correction")
-    return ("Significant: at the 95 % level (" + family + "), both over seeds (paired t-test; the 95 % CI covers "
+    family = correction_text(comp)
+    family = (f"{family} ({k} variant{'s' if k != 1 else ''} x {s} size{'s' if s != 1 else ''})"
+              if family else "no correction (a single comparison)")
+    return (f"Significant: at the 95 % level, {family}, both over seeds (paired t-test; the 95 % CI covers "
             "seed-to-seed variation on this one test set) and over test images (exact sign-flip test; McNemar's "
             "with one seed), where the per-image results exist.")
 
