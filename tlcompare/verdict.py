@@ -31,20 +31,19 @@ from tlcompare.correct_bits import unpack_correct
 from tlcompare.paired_stats import holm, mcnemar, sign_flip_p
 
 ALPHA = 0.05
-PENDING = ("queued", "running", "interrupted")
+_NO_TEST = {"test_p": float("nan"), "test_images": 0, "mcnemar": []}
 
 
 # -- the numbers ------------------------------------------------------------------------------------
 def _test_set_columns(runs: pd.DataFrame, scratch: pd.DataFrame) -> dict:
     """The test over test images for one variant and size; NaN where any run lacks its per-image record."""
-    empty = {"test_p": float("nan"), "test_images": 0, "mcnemar": []}
     if "test_correct" not in runs or "test_correct" not in scratch:
-        return empty
+        return _NO_TEST
     ours = [unpack_correct(x) for x in runs["test_correct"]]
     theirs = [unpack_correct(x) for x in scratch["test_correct"]]
     arrays = ours + theirs
     if any(a is None for a in arrays) or len({len(a) for a in arrays}) != 1 or not len(arrays[0]):
-        return empty
+        return _NO_TEST
     k = sum(a.astype(np.int64) - b.astype(np.int64) for a, b in zip(ours, theirs, strict=True))
     return {"test_p": sign_flip_p(k), "test_images": len(arrays[0]),
             "mcnemar": [mcnemar(a, b) for a, b in zip(ours, theirs, strict=True)]}
@@ -71,8 +70,8 @@ def comparisons(frame: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
     diffs = paired_differences(frame, metric)
     if diffs.empty:
         return diffs
-    extra = {(var, size): _test_set_columns(runs, scratch) if metric == "test_acc" else
-             {"test_p": float("nan"), "test_images": 0, "mcnemar": []}
+    # Per-image results say which images a run got right: they test accuracy, no other metric.
+    extra = {(var, size): _test_set_columns(runs, scratch) if metric == "test_acc" else _NO_TEST
              for var, size, runs, scratch in paired_runs(frame)}
     diffs = diffs[diffs["variant"].str.startswith("pretrained")].reset_index(drop=True)
     if diffs.empty:
@@ -120,9 +119,12 @@ def _short(variant: str) -> str:
     return variant.removeprefix("pretrained, ")
 
 
+def _and_list(items: list[str]) -> str:
+    return ", ".join(items[:-1]) + (" and " if len(items) > 1 else "") + items[-1]
+
+
 def _sizes_text(sizes) -> str:
-    sizes = [str(int(s)) for s in sizes]
-    return ", ".join(sizes[:-1]) + (" and " if len(sizes) > 1 else "") + sizes[-1]
+    return _and_list([str(int(s)) for s in sizes])
 
 
 def _number(x: float) -> str:
@@ -206,7 +208,7 @@ def answer(comp: pd.DataFrame) -> str:
         for leader, rows in ((subject, best[best["mean_diff"] >= 0]), ("Scratch", best[best["mean_diff"] < 0])):
             if len(rows):
                 gaps = [f"{abs(100 * d):.1f} points at {s}" for d, s in zip(rows["mean_diff"], rows["size"], strict=True)]
-                clauses.append(f"{leader} leads by " + _sizes_text_words(gaps))
+                clauses.append(f"{leader} leads by " + _and_list(gaps))
         return "; ".join(clauses) + " images per class (one seed: no interval)."
     corrected = f"{subject} ({family})" if family else subject
     groups = {o: list(best.loc[best["outcome"] == o, "size"]) for o in ("win", "tie", "loss")}
@@ -233,10 +235,6 @@ def answer(comp: pd.DataFrame) -> str:
 def _range_text(pts: pd.Series) -> str:
     lo, hi = f"{pts.min():.1f}", f"{pts.max():.1f}"
     return f"{lo} points" if lo == hi else f"{lo} to {hi} points"
-
-
-def _sizes_text_words(items: list[str]) -> str:
-    return ", ".join(items[:-1]) + (" and " if len(items) > 1 else "") + items[-1]
 
 
 def _losers(comp: pd.DataFrame, best: pd.DataFrame) -> list[str]:
