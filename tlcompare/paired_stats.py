@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import signal, stats
+from scipy import stats
 
 # Accuracies are counts over a test set: equal differences from two seeds can differ by float
 # round-off (1e-17), which a t-interval would turn into a certainty. Below this, the spread is zero.
@@ -73,6 +73,8 @@ def sign_flip_p(k) -> float:
         return 1.0
     total = int((mags * counts).sum())
     pmf = np.ones(1)
+    from scipy import signal  # only here: the rest of the package need not pay for importing it
+
     for a, m in zip(mags, counts, strict=True):
         part = np.zeros(2 * a * m + 1)
         part[:: 2 * a] = stats.binom.pmf(np.arange(m + 1), m, 0.5)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
-from tlcompare import verdict
 from tlcompare.analysis import paired_differences, runs_frame, summary, variant
 from tlcompare.escape import printable
 
@@ -13,6 +13,9 @@ def _safe(value) -> str:
     """User text (names, notes, errors, folder paths) with control and bidi characters shown as
     escapes: raw, an ESC recolours the terminal and a newline forges table rows."""
     return printable(str(value), limit=10_000)
+
+if TYPE_CHECKING:
+    from tlcompare.verdict import Verdict
 
 
 def duration(seconds: float | None) -> str:
@@ -50,12 +53,14 @@ def _p(p: float) -> str:
     return "-" if p != p else "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def _comparison_lines(frame, judged: verdict.Verdict) -> list[str]:
+def _comparison_lines(frame, judged: Verdict) -> list[str]:
     """Each variant minus scratch: the seed interval, then the test over test images."""
+    from tlcompare.verdict import correction_text
+
     comp = judged.comparisons
     others = paired_differences(frame)
     others = others[~others["variant"].str.startswith("pretrained")] if not others.empty else others
-    family = verdict.correction_text(comp)
+    family = correction_text(comp)
     corrected = f"; p {family}" if family else ""
     lines = ["", f"Paired difference vs scratch (points; 95% CI over seeds, test set fixed{corrected}):",
              f"  {'size':>5}  {'variant':<28} {'diff':>6}  {'95% CI':<16} {'seeds p':>8}  {'test-set p':>10}  McNemar p per seed (uncorrected)"]
@@ -77,6 +82,8 @@ def results_lines(runs: list[dict], spec: dict | None = None, n_test: int | None
     ``runs``: every run of the experiment, finished or not (the unfinished ones are counted as
     incomplete pairs); ``spec`` names the budget; ``n_test`` names differences of a few test images.
     """
+    from tlcompare import verdict  # not at the top: `tlcompare ls` needs none of it
+
     frame = runs_frame(runs) if runs else None
     if frame is None or "test_acc" not in frame:
         return ["No finished runs yet."]
