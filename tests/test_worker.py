@@ -148,7 +148,7 @@ def test_worker_results_match_tlcompare_run(tmp_path, workers):
     assert workers.procs[0].returncode == 0
     assert stats["errors"] == [] and stats["reads"] > 10
 
-    runs = store.experiment_runs(exp_id)
+    runs = store.experiment_runs(exp_id, test_correct=True)  # all of RunResult, per-image results included
     assert [r["status"] for r in runs] == ["done"] * 2 and all(r["attempts"] == 1 for r in runs)
     for ref_run, run in zip(ref["runs"], runs, strict=True):
         assert list(run)[: len(ref_run)] == list(ref_run)  # RunResult's keys, in its order
