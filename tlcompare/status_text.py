@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING
 from tlcompare.analysis import paired_differences, runs_frame, summary, variant
 from tlcompare.escape import printable
 
+if TYPE_CHECKING:
+    from tlcompare.verdict import Verdict
+
 
 def _safe(value) -> str:
     """User text (names, notes, errors, folder paths) with control and bidi characters shown as
     escapes: raw, an ESC recolours the terminal and a newline forges table rows."""
     return printable(str(value), limit=10_000)
-
-if TYPE_CHECKING:
-    from tlcompare.verdict import Verdict
 
 
 def duration(seconds: float | None) -> str:
