@@ -181,7 +181,7 @@ def test_results_show_the_verdict_and_every_chart(use_finished):
     assert len(at.get("plotly_chart")) == 6 + 3
     assert len(at.image) >= 1  # the gallery of mistakes
     assert len(at.slider) == 1 and 0 < at.slider[0].value <= 100
-    (summary_table,) = at.dataframe
+    summary_table = at.dataframe[0]  # then the provenance table
     summary = summary_table.value
     assert {"gain vs scratch", "95% CI", "trainable params", "s per run"} <= set(summary.columns)
 
