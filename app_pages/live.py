@@ -10,6 +10,7 @@ from tlcompare import charts
 from tlcompare.analysis import epochs_frame
 from tlcompare.escape import markdown_safe
 from tlcompare.live_table import progress_line, runs_table
+from tlcompare.store_rows import epochs_planned
 from tlcompare.worker_control import ensure_worker, worker_state
 from ui import errors, paths, presentation
 from ui.state import ACTIVE, experiment_or_stop, store
@@ -77,7 +78,7 @@ def live_view() -> None:
         st.plotly_chart(charts.live_curves(epochs, large=presentation.is_on()), key="live_chart", theme=None,
                         config={"displaylogo": False})
         st.caption(charts.HINTS["live"])
-        table = runs_table(runs, experiment["spec"].get("epochs", 0))
+        table = runs_table(runs, epochs_planned(experiment["spec"]))
         if not table["note"].astype(bool).any():
             table = table.drop(columns="note")
         st.dataframe(

@@ -8,7 +8,7 @@ from tlcompare.errors import SpecError
 from tlcompare.estimate import estimate
 from tlcompare.models import list_models, model_info
 from tlcompare.presets import PRESETS, default_preset
-from tlcompare.spec import AUGMENTS, OPTIMIZERS, ExperimentSpec, build_spec
+from tlcompare.spec import AUGMENTS, BUDGETS, OPTIMIZERS, ExperimentSpec, build_spec
 from tlcompare.status_text import duration
 from tlcompare.worker_control import ensure_worker, worker_state
 from ui import cached, errors, own_data, paths
@@ -25,6 +25,11 @@ AUGMENT_TEXT = {
     "flip": "left-right flips",
     "crop_flip": "random shifts and flips",
     "resized_crop_flip": "random resized crops and flips (photos)",
+}
+BUDGET_TEXT = {
+    "converged": "until converged (validation stops improving)",
+    "epochs": "equal epochs",
+    "steps": "equal optimizer steps",
 }
 WORKER_IDLE_EXIT = 600  # a worker started from here leaves after 10 idle minutes; Start brings it back
 DEFAULTS = ExperimentSpec()
@@ -111,6 +116,9 @@ with form_col:
                    "download them; offline they fail. EfficientNet-Lite0/1/2 ship their weights in a package "
                    "and work offline.", icon=":material/cloud_off:")
     st.checkbox("Also train a small task-sized CNN from scratch (a third arm)", key=k("small_cnn"))
+    st.checkbox("Add a random-features control (random init, same freezing depth)", key=k("random_control"),
+                help="For every frozen depth, the same freezing on a randomly initialised network: shows whether "
+                     "the pretrained features help, or whether any frozen features would do as well.")
 
     # -- the grid -------------------------------------------------------------------------------------
     st.subheader("3 · What to compare")
@@ -147,9 +155,11 @@ with form_col:
     c1, c2 = st.columns(2)
     c1.number_input("Seeds", min_value=1, max_value=20, step=1, key=k("seeds"),
                     help="Each seed draws other training images and initial weights; 2 or more give confidence intervals.")
-    c2.number_input("Epochs", min_value=1, max_value=1000, step=1, key=k("epochs"))
+    c2.number_input("Epochs" if st.session_state[k("budget")] == "epochs" else "Epochs (minimum)", min_value=1,
+                    max_value=1000, step=1, key=k("epochs"),
+                    help="Under the 'until converged' budget, each run trains at least this many epochs.")
 
-    with st.expander("Advanced: learning rates, batch size, image size, augmentation, optimizer"):
+    with st.expander("Advanced: training budget, learning rates, batch size, image size, augmentation, optimizer"):
         a1, a2, a3 = st.columns(3)
         a1.selectbox("Optimizer", OPTIMIZERS, key=k("optimizer"), on_change=form.on_optimizer_change,
                      format_func=lambda o: {"adamw": "AdamW", "sgd": "SGD with Nesterov momentum"}[o])
@@ -178,6 +188,19 @@ with form_col:
         d3.checkbox("Cache frozen features", key=k("feature_cache"),
                     help="A linear probe without augmentation sees the same features every epoch: run the frozen "
                          "network once over the images and train only the head (same results, far faster).")
+        e1, e2, e3 = st.columns(3)
+        e1.selectbox("Training budget", BUDGETS, key=k("budget"), format_func=BUDGET_TEXT.get,
+                     help="Equal short schedules make training from scratch look worse than it is: 'until converged' "
+                          "trains every arm until its validation accuracy stops improving.")
+        if st.session_state[k("budget")] == "steps":
+            e2.number_input("Optimizer steps per run", min_value=1, max_value=10_000_000, step=100, key=k("steps"))
+        elif st.session_state[k("budget")] == "converged":
+            e2.number_input("Patience (epochs)", min_value=1, max_value=1000, step=1, key=k("patience"),
+                            help="Epochs without a new best validation accuracy before the rate drops tenfold, "
+                                 "and again before the run stops.")
+            e3.number_input("At most (epochs)", min_value=1, max_value=10_000, step=10, key=k("max_epochs"))
+        st.number_input("Target validation accuracy for time to target", min_value=0.01, max_value=1.0, step=0.05,
+                        key=k("target_acc"))
     st.text_input("Name", key=k("name"), placeholder="e.g. Digits: 5 vs 20 per class")
 
 # -- what it costs, and start -----------------------------------------------------------------------
@@ -193,8 +216,8 @@ with cost_col, st.container(border=True):
         arms = len(runs) // max(1, len(spec.sizes) * len(spec.seeds))
         st.metric("Runs", len(runs), help="Sizes × seeds × arms (scratch, one pretrained run per freezing depth"
                                           + (", small CNN" if spec.small_cnn else "") + ").")
-        st.caption(f"{_n(len(spec.sizes), 'size')} × {_n(len(spec.seeds), 'seed')} × {_n(arms, 'arm')}, "
-                   f"{_n(spec.epochs, 'epoch')} each")
+        length = f"{_n(spec.epochs, 'epoch')} each" if spec.budget == "epochs" else spec.budget_text()
+        st.caption(f"{_n(len(spec.sizes), 'size')} × {_n(len(spec.seeds), 'seed')} × {_n(arms, 'arm')}, {length}")
         if facts is None:
             st.caption("The time estimate needs the dataset on this machine.")
         else:
@@ -207,7 +230,9 @@ with cost_col, st.container(border=True):
             est = estimate(spec, tps, facts.num_classes, facts.n_val, facts.n_test, len(model.stage_names),
                            worker_running=worker_up,
                            n_images=sum(facts.pool_counts) + facts.n_val + facts.n_test)
-            st.metric("Estimated time", f"about {duration(est.seconds)}")
+            st.metric("Estimated time", f"{'at least' if spec.budget == 'converged' else 'about'} {duration(est.seconds)}",
+                      help="Under 'until converged' the estimate counts the minimum epochs: how long each run goes "
+                           "on is what the experiment finds out." if spec.budget == "converged" else None)
             tp = tps[spec.model]
             st.caption(f"Measured here ({tp.device}, {spec.image_size} px): {tp.images_per_second(0.0):,.0f} "
                        f"training images/s fine-tuning everything, {tp.images_per_second(1.0):,.0f} as a linear "

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from tlcompare import analysis, charts
+from tlcompare import analysis, charts, controls, convergence
 from tlcompare.escape import markdown_safe
 from tlcompare.gallery import mistakes
 from tlcompare.models import model_info
@@ -72,6 +72,20 @@ with st.container(border=True):
             st.markdown(f"- {markdown_safe(line)}")
         if judged.method:
             st.caption(markdown_safe(judged.method))
+    st.caption(f":material/timer: {convergence.budget_line(finished)}")
+    flags = convergence.flags_frame(finished)
+    flagged = convergence.flag_lines(flags)
+    if flagged:
+        with st.container(key="convergence_flags"):
+            st.warning(convergence.flags_summary(flags), icon=":material/warning:")
+            with st.expander(f"Runs that did not finish learning ({int((flags['flag'] != '').sum())}) and the fix"):
+                for line in flagged:  # our own words: variant names, numbers, fixes
+                    st.markdown(f"- {line}")
+    control = controls.control_lines(frame)
+    if control:
+        with st.expander("Pretrained vs random features (the control arm)", expanded=True):
+            for line in control:
+                st.markdown(f"- {line}")
 
 baseline = pinned_baseline(experiments, experiment["id"])
 baseline_summary = None
@@ -113,16 +127,19 @@ with curves_tab:
           charts.HINTS["learning"], "curves")
 
 with time_tab:
-    default_target = analysis.default_target(frame)
+    default_target = analysis.default_target(spec)
     with st.container(key="controls_target"):
-        target = st.slider("Target test accuracy", 0.0, 100.0, value=float(round(100 * default_target)), step=1.0,
+        target = st.slider("Target validation accuracy", 0.0, 100.0, value=float(round(100 * default_target)), step=1.0,
                            format="%.0f%%", key=f"target_{experiment['id']}",
-                           help="Default: 90 % of the best final accuracy of any run.") / 100
+                           help="Default: the experiment's target_acc, set before any result existed.") / 100
     per_run = analysis.time_to_target(epochs, target)
     chart(charts.time_to_target(analysis.time_to_target_summary(per_run), target, large=large),
           charts.HINTS["time_to_target"], "time_to_target")
-    chart(charts.training_time(analysis.training_time(frame), large=large), charts.HINTS["training_time"],
-          "training_time")
+    times = analysis.training_time(frame)
+    chart(charts.training_time(times, large=large), charts.HINTS["training_time"], "training_time")
+    if times.attrs.get("left_out"):
+        st.caption(f":material/info: {times.attrs['left_out']} run(s) trained on another machine or thread count "
+                   "(reused from earlier experiments) are left out of this comparison.")
 
 with errors_tab:
     sizes = sorted(frame["size"].unique())

@@ -14,7 +14,7 @@ from tlcompare.estimate import Throughput, save_throughput
 
 # Two sizes for the curves, two seeds for intervals, two depths for the freezing chart; 16 px and
 # two epochs keep it to seconds per run on a laptop CPU.
-TINY = dict(dataset="digits", model="efficientnet_lite0", sizes=[2, 5], seeds=2, freeze=[0, "all"], epochs=2,
+TINY = dict(dataset="digits", model="efficientnet_lite0", sizes=[2, 5], seeds=2, freeze=[0, "all"], budget="epochs", epochs=2,
             image_size=16, name="Tiny digits")
 
 

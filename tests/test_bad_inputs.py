@@ -202,7 +202,7 @@ def test_a_bad_checkpoint_fails_its_runs_but_not_the_experiment(tmp_path, tlcomp
     evil.write_bytes(pickle.dumps({"conv.weight": Exploit(marker)}))
     out = tmp_path / "res.json"
     p = cli("run", "--dataset", f"imagefolder:{messy}", "--weights", str(evil), "--sizes", "1", "--seeds", "1",
-            "--freeze", "all", "--epochs", "1", "--image-size", "16", "--device", "cpu", "--out", str(out), home=tlcompare_home)
+            "--freeze", "all", "--budget", "epochs", "--epochs", "1", "--image-size", "16", "--device", "cpu", "--out", str(out), home=tlcompare_home)
     assert p.returncode == 1 and "Traceback" not in p.stderr
     assert "failed: checkpoint file" in p.stderr and "weights_only=True" in p.stderr
     assert "1 of 2 runs did not finish" in p.stderr
@@ -218,7 +218,7 @@ def test_a_bad_checkpoint_fails_its_runs_but_not_the_experiment(tmp_path, tlcomp
 def test_a_nan_inducing_learning_rate_marks_the_run_diverged(tmp_path, one_thread):
     root = good_folder(tmp_path / "data", per_class=6)
     spec = build_spec({"dataset": f"imagefolder:{root}", "image_size": 16, "sizes": [2], "seeds": 1, "freeze": ["all"],
-                       "epochs": 2, "batch_size": 4, "device": "cpu", "lr_scratch": 99, "optimizer": "sgd"})
+                       "budget": "epochs", "epochs": 2, "batch_size": 4, "device": "cpu", "lr_scratch": 99, "optimizer": "sgd"})
     data = prepare(spec, torch.device("cpu"))
     scratch, probe = (train_run(run, data, torch.device("cpu")) for run in spec.runs())
     assert scratch.status == "diverged" and "try a lower learning rate" in scratch.error
@@ -228,7 +228,7 @@ def test_a_nan_inducing_learning_rate_marks_the_run_diverged(tmp_path, one_threa
 
 def test_out_of_gpu_memory_retries_at_half_the_batch_and_says_so(monkeypatch, one_thread):
     spec = build_spec({"dataset": "digits", "image_size": 16, "sizes": [8], "seeds": 1, "freeze": ["all"],
-                       "epochs": 1, "batch_size": 32, "device": "cpu"})
+                       "budget": "epochs", "epochs": 1, "batch_size": 32, "device": "cpu"})
     data = prepare(spec, torch.device("cpu"))
     run = spec.runs()[1]
     assert run.batch_size(80) == 20

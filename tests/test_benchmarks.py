@@ -19,7 +19,7 @@ import sweep  # noqa: E402
 import throughput  # noqa: E402
 
 TINY = {"dataset": "digits", "model": "efficientnet_lite0", "image_size": 16, "sizes": [3, 6], "freeze": ["all"], "seeds": 1,
-        "epochs": 2, "device": "cpu"}
+        "budget": "epochs", "epochs": 2, "device": "cpu"}
 
 
 def test_throughput_measures_both_loops_on_the_same_model(one_thread):
@@ -36,7 +36,7 @@ def test_sweep_trains_what_tlcompare_run_trains(tmp_path, one_thread):
     bench = {(r["arm"], r["size"]): r["test_acc"] for _, r in out["frame"].iterrows()}
 
     cli = [sys.executable, "-m", "tlcompare", "run", "--dataset", "digits", "--model", "efficientnet_lite0", "--image-size",
-           "16", "--sizes", "3,6", "--freeze", "all", "--seeds", "1", "--epochs", "2", "--device", "cpu",
+           "16", "--sizes", "3,6", "--freeze", "all", "--seeds", "1", "--budget", "epochs", "--epochs", "2", "--device", "cpu",
            "--out", str(tmp_path / "r.json")]
     subprocess.run(cli, check=True, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     runs = json.loads((tmp_path / "r.json").read_text())["runs"]

@@ -19,7 +19,7 @@ def tlcompare(*args, home, timeout=600):
 def test_tiny_paired_run_writes_json_and_csv(tmp_path, tlcompare_home):
     out = tmp_path / "res.json"
     p = tlcompare("run", "--dataset", "digits", "--model", "efficientnet_lite0", "--sizes", "2,4", "--freeze", "0,all",
-                  "--seeds", "2", "--epochs", "2", "--image-size", "16", "--device", "cpu", "--out", str(out), home=tlcompare_home)
+                  "--seeds", "2", "--budget", "epochs", "--epochs", "2", "--image-size", "16", "--device", "cpu", "--out", str(out), home=tlcompare_home)
     assert p.returncode == 0, p.stderr
     data = json.loads(out.read_text())
     assert data["spec"]["sizes"] == [2, 4] and data["spec"]["freeze"] == [0, "all"]
@@ -59,7 +59,7 @@ def test_invalid_values_get_one_line_each_and_exit_2(tlcompare_home):
 
 
 def test_size_too_large_names_the_class(tlcompare_home):
-    p = tlcompare("run", "--sizes", "500", "--seeds", "1", "--epochs", "1", "--image-size", "16", "--device", "cpu", home=tlcompare_home)
+    p = tlcompare("run", "--sizes", "500", "--seeds", "1", "--budget", "epochs", "--epochs", "1", "--image-size", "16", "--device", "cpu", home=tlcompare_home)
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert "size 500 per class is more than class" in p.stderr
 

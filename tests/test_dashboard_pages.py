@@ -186,6 +186,31 @@ def test_results_show_the_verdict_and_every_chart(use_finished):
     assert {"gain vs scratch", "95% CI", "trainable params", "s per run"} <= set(summary.columns)
 
 
+def test_results_show_the_budget_the_convergence_flags_and_a_target_from_the_spec(use_finished):
+    at = render("app_pages/results.py", query={"exp": str(use_finished)})
+    captions = "\n".join(c.value for c in at.caption)
+    assert "Budget: epochs (equal epochs); 2 epochs per run" in captions
+    # Two epochs on 20 to 50 images cannot fit them from scratch: Results says so, with the fix.
+    (warning,) = [w.value for w in at.warning if "Convergence:" in w.value]
+    assert "ended underfit" in warning
+    assert "Fix: more epochs, or budget = converged." in markdown_text(at)
+    assert at.slider[0].label == "Target validation accuracy" and at.slider[0].value == 80.0
+
+
+def test_form_offers_the_budgets_and_the_random_features_control():
+    seed_throughput()
+    at = render(PAGES[0])
+    assert at.session_state["f_budget"] == "epochs"  # the preset's, so its stated time holds
+    at.checkbox(key="f_random_control").check().run()
+    at.selectbox(key="f_budget").set_value("converged").run()
+    assert not at.exception
+    assert {"Patience (epochs)", "At most (epochs)", "Epochs (minimum)"} <= {n.label for n in at.number_input}
+    captions = "\n".join(c.value for c in at.caption)
+    assert "until validation accuracy stops improving" in captions
+    runs = {m.label: m.value for m in at.metric}["Runs"]
+    assert runs == "8"  # 2 sizes x 1 seed x (scratch, fine-tune, probe, random-features probe)
+
+
 def test_results_in_presentation_view_hide_nothing_essential(use_finished):
     at = render("app_pages/results.py", query={"exp": str(use_finished), "present": "1"})
     assert any(b.label == "Exit presentation view" for b in at.button)

@@ -9,7 +9,7 @@ from tlcompare.spec import build_spec
 from tlcompare.train import prepare, train_run
 
 BASE = {"dataset": "digits", "model": "efficientnet_lite0", "image_size": 16, "sizes": [5, 10], "seeds": [0, 1],
-        "freeze": ["all"], "epochs": 4, "augment": "none", "device": "cpu"}
+        "freeze": ["all"], "budget": "epochs", "epochs": 4, "augment": "none", "device": "cpu"}
 
 
 def _probes(values: dict) -> list:

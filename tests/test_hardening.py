@@ -20,7 +20,7 @@ from tlcompare.models.efficientnet_lite import package_weights_path
 from tlcompare.spec import MAX_RUNS, build_spec
 from tlcompare.store import QUEUE_BATCH, Store, StoreError
 
-TINY = ("--sizes", "2", "--seeds", "1", "--epochs", "1", "--image-size", "16", "--device", "cpu")
+TINY = ("--sizes", "2", "--seeds", "1", "--budget", "epochs", "--epochs", "1", "--image-size", "16", "--device", "cpu")
 
 
 def tlc(*args, home, cwd=None, timeout=600, env=None):

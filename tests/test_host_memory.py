@@ -9,7 +9,7 @@ from tlcompare.spec import build_spec
 from tlcompare.train import prepare, train_run
 from tlcompare.train.data import fits_on_device
 
-SPEC = {"dataset": "digits", "image_size": 16, "sizes": [4], "seeds": 1, "freeze": [0, "all"], "epochs": 2,
+SPEC = {"dataset": "digits", "image_size": 16, "sizes": [4], "seeds": 1, "freeze": [0, "all"], "budget": "epochs", "epochs": 2,
         "augment": "none", "device": "cpu"}
 
 

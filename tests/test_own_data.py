@@ -254,7 +254,7 @@ def test_a_zip_of_own_photos_runs_end_to_end_on_the_cli(tmp_path, tlcompare_home
     out = tmp_path / "res.json"
     env = {**os.environ, "TLCOMPARE_HOME": str(tlcompare_home)}
     p = subprocess.run([sys.executable, "-m", "tlcompare", "run", "--dataset", f"zip:{archive}", "--sizes", "2",
-                        "--seeds", "1", "--freeze", "all", "--epochs", "2", "--image-size", "16", "--device", "cpu",
+                        "--seeds", "1", "--freeze", "all", "--budget", "epochs", "--epochs", "2", "--image-size", "16", "--device", "cpu",
                         "--out", str(out)], capture_output=True, text=True, env=env, timeout=600)
     assert p.returncode == 0, p.stderr
     data = json.loads(out.read_text())

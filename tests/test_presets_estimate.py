@@ -33,7 +33,7 @@ def test_the_cpu_preset_is_small_and_the_default_without_a_gpu():
 
 
 def test_estimate_adds_up_runs_epochs_and_evaluation():
-    spec = build_spec(dict(sizes=[5], seeds=1, freeze=["all"], epochs=2, batch_size=64, min_steps_per_epoch=1))
+    spec = build_spec(dict(sizes=[5], seeds=1, freeze=["all"], budget="epochs", epochs=2, batch_size=64, min_steps_per_epoch=1))
     scratch, probe = spec.runs()
     # 50 images in one batch of 50: per epoch 1 step + evaluating 100 images.
     assert run_seconds(scratch, TP, 10, 100, 9) == pytest.approx(0.5 + 2 * (0.05 + 50 * 0.004 + 100 * 0.0005))
@@ -45,7 +45,7 @@ def test_estimate_adds_up_runs_epochs_and_evaluation():
 
 
 def test_estimate_counts_one_feature_pass_for_cached_linear_probes():
-    spec = build_spec(dict(sizes=[5, 10], seeds=2, freeze=["all"], epochs=2, augment="none"))
+    spec = build_spec(dict(sizes=[5, 10], seeds=2, freeze=["all"], budget="epochs", epochs=2, augment="none"))
     est = estimate(spec, {"efficientnet_lite0": TP}, 10, 40, 60, 9, worker_running=True, n_images=1000)
     # Four probes: each builds its model, and only the first runs the body, once over 1,000 images.
     assert est.seconds_by_variant["pretrained, linear probe"] == pytest.approx(4 * 0.5 + 1000 * 0.0005)

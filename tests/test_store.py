@@ -27,7 +27,7 @@ from tlcompare.store_schema import SCHEMA_VERSION
 
 def make_spec(**overrides):
     values = dict(dataset="digits", model="efficientnet_lite0", sizes=[2, 5], freeze=[0, "all"], seeds=[0],
-                  epochs=2, image_size=16, batch_size=32, device="cpu")
+                  budget="epochs", epochs=2, image_size=16, batch_size=32, device="cpu")
     values.update(overrides)
     return build_spec(values)
 
@@ -46,6 +46,8 @@ def fake_result(claimed: dict, status: str = "done", epochs: int = 2) -> dict:
         "misclassified": [{"index": 7, "true": 0, "pred": 1}] if done else [],
         "test_correct": pack_correct([True, True, False, True, False]) if done else None,
         "error": None, "oom_retries": 0, "feature_cache": None,
+        "head_lr": 0.01, "budget": "epochs", "steps_done": 2, "epochs_done": epochs, "stop_reason": "epochs",
+        "machine": "CPU (1 thread)", "threads": 1,
     }
 
 

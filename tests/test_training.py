@@ -9,7 +9,7 @@ from tlcompare.spec import build_spec
 from tlcompare.train import prepare, train_run
 
 TINY = {"dataset": "digits", "image_size": 16, "sizes": [3], "seeds": 1, "freeze": [0, "all"],
-        "epochs": 2, "batch_size": 16, "device": "cpu"}
+        "budget": "epochs", "epochs": 2, "batch_size": 16, "device": "cpu"}
 
 
 @pytest.fixture(scope="module")

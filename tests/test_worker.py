@@ -25,7 +25,7 @@ from tlcompare.worker_control import ensure_worker, stop_worker, worker_state
 pytestmark = pytest.mark.slow
 
 # Timing keys differ between two trainings of the same run; everything else must not.
-TIMING = {"train_seconds", "elapsed_train_seconds", "eval_seconds", "images_per_sec", "peak_mem_mb"}
+TIMING = {"train_seconds", "elapsed_train_seconds", "eval_seconds", "images_per_sec", "peak_mem_mb", "seconds_per_step"}
 
 
 @pytest.fixture(autouse=True)
@@ -37,7 +37,7 @@ def fast_env(monkeypatch):
 
 
 def write_spec(tmp_path: Path, **values) -> Path:
-    spec = dict(dataset="digits", model="efficientnet_lite0", sizes=[2, 5], freeze=["all"], seeds=[0], epochs=3,
+    spec = dict(dataset="digits", model="efficientnet_lite0", sizes=[2, 5], freeze=["all"], seeds=[0], budget="epochs", epochs=3,
                 image_size=16, batch_size=32, device="cpu")
     spec.update(values)
     path = tmp_path / "exp.toml"

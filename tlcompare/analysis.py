@@ -13,7 +13,7 @@ from scipy import stats
 from tlcompare.paired_stats import t_interval
 
 RUN_COLUMNS = ["arm", "variant", "size", "seed", "freeze", "model", "status", "trainable_params", "total_params", "n_train",
-               "test_correct"]
+               "test_correct", "budget", "steps_done", "epochs_done", "stop_reason", "machine", "threads", "reused_from"]
 
 
 def variant(arm: str, freeze) -> str:
@@ -24,6 +24,8 @@ def variant(arm: str, freeze) -> str:
         if freeze == "all":
             return "pretrained, linear probe"
         return f"pretrained, freeze {freeze}"
+    if arm == "random":  # the control: the pretrained arm's freezing on a randomly initialised body
+        return "random features, linear probe" if freeze == "all" else f"random features, freeze {freeze}"
     return {"scratch": "scratch", "small_cnn": "small CNN (scratch)"}.get(arm, arm)
 
 
@@ -105,14 +107,15 @@ def _depth_key(freeze: str) -> tuple[int, int]:
 
 
 def variant_order(variants) -> list[str]:
-    """Scratch first, then pretrained from fine-tune-all to linear probe, then the small CNN."""
+    """Scratch first, then pretrained from fine-tune-all to linear probe, the random-features
+    controls in the same order, then the small CNN."""
     def key(v: str):
         if v == "scratch":
             return (0, (0, 0))
-        if v.startswith("pretrained"):
+        if v.startswith(("pretrained", "random features")):
             depth = "0" if v.endswith("fine-tune all") else "all" if v.endswith("linear probe") else v.rsplit(" ", 1)[-1]
-            return (1, _depth_key(depth))
-        return (2, (0, 0))
+            return (1 if v.startswith("pretrained") else 2, _depth_key(depth))
+        return (3, (0, 0))
 
     return sorted(set(variants), key=key)
 
@@ -170,19 +173,21 @@ def learning_curves(epochs: pd.DataFrame, metrics=("train_acc", "val_acc")) -> p
     return pd.DataFrame(rows)
 
 
-def default_target(frame: pd.DataFrame, metric: str = "test_acc", fraction: float = 0.9) -> float:
-    """The default accuracy target: a fraction of the best final accuracy any run reached."""
-    done = frame[frame["status"] == "done"] if "status" in frame else frame
-    if done.empty or metric not in done or done[metric].isna().all():
-        return 0.0
-    return float(fraction * done[metric].max())
+DEFAULT_TARGET_ACC = 0.8  # experiments stored before the spec had a target
 
 
-def time_to_target(epochs: pd.DataFrame, target: float, metric: str = "test_acc") -> pd.DataFrame:
+def default_target(spec: dict) -> float:
+    """The validation accuracy that time to target aims at: set in the spec before any result exists,
+    so adding runs never moves it."""
+    return float(spec.get("target_acc") or DEFAULT_TARGET_ACC)
+
+
+def time_to_target(epochs: pd.DataFrame, target: float, metric: str = "val_acc") -> pd.DataFrame:
     """Per run: the training seconds (and epoch) at which ``metric`` first reached ``target``.
 
-    NaN where the run never did. Training seconds exclude evaluation, so arms compare on the work
-    the optimiser did, not on how often they were evaluated.
+    Validation accuracy by default: the test set stays for the final answer only. NaN where the
+    run never did. Training seconds exclude evaluation, so arms compare on the work the optimiser
+    did, not on how often they were evaluated.
     """
     rows = []
     for (var, arm, size, seed, freeze), g in epochs.groupby(["variant", "arm", "size", "seed", "freeze"], sort=True):
@@ -206,18 +211,52 @@ def time_to_target_summary(per_run: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+TIME_COLUMNS = ["variant", "n_runs", "total_seconds", "seconds_per_run", "images_per_sec", "steps",
+                "seconds_per_step", "machine"]
+
+
+def timing_machine(frame: pd.DataFrame) -> str | None:
+    """The machine (device and thread count, as recorded by each run) that trained most of the runs
+    trained in this experiment (of all runs when every one was reused).
+
+    Times from different machines or thread counts do not compare: a run reused from another
+    experiment keeps the record of where it trained, and is left out of comparisons made here.
+    """
+    if frame.empty or "machine" not in frame or frame["machine"].isna().all():
+        return None
+    here = frame[frame["reused_from"].isna()] if "reused_from" in frame else frame
+    machines = (here if here["machine"].notna().any() else frame)["machine"].dropna()
+    return str(machines.value_counts().index[0])
+
+
 def training_time(frame: pd.DataFrame) -> pd.DataFrame:
-    """Total and per-run training seconds per variant: what each arm costs."""
+    """Per variant, on one machine: runs, training seconds (total, per run), images per second
+    (all images over all seconds), optimizer steps and the measured seconds per step.
+
+    Only runs trained on ``timing_machine`` count (runs without a record, from older versions,
+    count only when no run has one); ``.attrs["left_out"]`` says how many were left out.
+    """
     done = frame[frame["status"].isin(["done", "diverged"])]
     if done.empty or "train_seconds" not in done:
-        return pd.DataFrame(columns=["variant", "n_runs", "total_seconds", "seconds_per_run", "images_per_sec"])
-    g = done.groupby("variant")
+        return pd.DataFrame(columns=TIME_COLUMNS)
+    machine = timing_machine(done)
+    same = done if machine is None else done[done["machine"] == machine]
+    g = same.groupby("variant")
+    steps = same["steps_done"] if "steps_done" in same else pd.Series(np.nan, index=same.index)
+    images = same["images_per_sec"] * same["train_seconds"] if "images_per_sec" in same else np.nan
     out = pd.DataFrame({
         "n_runs": g.size(), "total_seconds": g["train_seconds"].sum(), "seconds_per_run": g["train_seconds"].mean(),
-        "images_per_sec": g["images_per_sec"].mean() if "images_per_sec" in done else np.nan,
+        "images_per_sec": (images.groupby(same["variant"]).sum() / g["train_seconds"].sum()
+                           if "images_per_sec" in same else np.nan),
+        "steps": steps.groupby(same["variant"]).sum(min_count=1),
+        "seconds_per_step": (same["seconds_per_step"].groupby(same["variant"]).median()
+                             if "seconds_per_step" in same else np.nan),
     }).reset_index()
+    out["machine"] = machine
     order = {v: i for i, v in enumerate(variant_order(out["variant"]))}
-    return out.sort_values("variant", key=lambda c: c.map(order)).reset_index(drop=True)
+    out = out.sort_values("variant", key=lambda c: c.map(order)).reset_index(drop=True)
+    out.attrs["left_out"] = len(done) - len(same)
+    return out
 
 
 def _params_text(n: float) -> str:

@@ -38,13 +38,15 @@ HINTS = {
 
 SCRATCH = "#D55E00"
 SMALL_CNN = "#009E73"
+RANDOM_FEATURES = ["#525252", "#969696"]  # the random-init controls: gray, they are a baseline, not an answer
 PRETRAINED = ["#08306B", "#1C5FA8", "#3A86C8", "#6BAED6", "#9ECAE1"]  # fine-tune all ... linear probe
 SIZE_SCALE = ["#440154", "#3B528B", "#21918C", "#5EC962", "#B8A300", "#E08A00", "#C0392B", "#7F3C8D"]
 FONT = "Source Sans Pro, Segoe UI, Helvetica, Arial, sans-serif"
 
 
 def variant_colors(variants) -> dict[str, str]:
-    """Scratch in vermillion, pretrained in blues (darker = more of the network trained), small CNN green."""
+    """Scratch in vermillion, pretrained in blues (darker = more of the network trained), random-feature
+    controls in grays, small CNN green."""
     ordered = variant_order(variants)
     pre = [v for v in ordered if v.startswith("pretrained")]
     colors = {}
@@ -54,6 +56,8 @@ def variant_colors(variants) -> dict[str, str]:
         elif v.startswith("pretrained"):
             i = pre.index(v)
             colors[v] = PRETRAINED[round(i * (len(PRETRAINED) - 1) / max(1, len(pre) - 1))] if len(pre) > 1 else PRETRAINED[1]
+        elif v.startswith("random features"):
+            colors[v] = RANDOM_FEATURES[0] if v.endswith("linear probe") else RANDOM_FEATURES[1]
         else:
             colors[v] = SMALL_CNN
     return colors
@@ -299,8 +303,8 @@ def live_curves(epochs: pd.DataFrame, large: bool = False) -> go.Figure:
 
 
 def time_to_target(summary: pd.DataFrame, target: float, large: bool = False) -> go.Figure:
-    """Median training seconds to reach ``target`` accuracy, per variant and size."""
-    title = f"Time to reach {100 * target:.0f}% test accuracy (median over seeds)"
+    """Median training seconds to reach ``target`` validation accuracy, per variant and size."""
+    title = f"Time to reach {100 * target:.0f}% validation accuracy (median over seeds)"
     if summary.empty:
         return _empty(title, "No epochs recorded yet", large)
     colors = variant_colors(summary["variant"])
@@ -323,8 +327,10 @@ def time_to_target(summary: pd.DataFrame, target: float, large: bool = False) ->
 
 
 def training_time(table: pd.DataFrame, large: bool = False) -> go.Figure:
-    """Total training seconds per variant over the whole experiment, with seconds per run."""
-    title = "Total training time per arm"
+    """Total training seconds per variant over the whole experiment, with seconds per run and per step,
+    on the one machine ``analysis.training_time`` kept (named in the title)."""
+    machine = table["machine"].iloc[0] if "machine" in table and len(table) and table["machine"].iloc[0] else None
+    title = "Total training time per arm" + (f" on {machine}" if machine else "")
     if table.empty:
         return _empty(title, "No finished runs yet", large)
     colors = variant_colors(table["variant"])
@@ -332,7 +338,9 @@ def training_time(table: pd.DataFrame, large: bool = False) -> go.Figure:
     t = table.set_index("variant").loc[order]
     fig = go.Figure(go.Bar(
         y=order, x=t["total_seconds"], orientation="h", marker_color=[colors[v] for v in order],
-        text=[f"{s:.1f} s total · {p:.1f} s per run" for s, p in zip(t["total_seconds"], t["seconds_per_run"], strict=True)],
+        text=[f"{s:.1f} s total · {p:.1f} s per run" + (f" · {1000 * c:.0f} ms per step" if c == c else "")
+              for s, p, c in zip(t["total_seconds"], t["seconds_per_run"],
+                                 t["seconds_per_step"] if "seconds_per_step" in t else [float("nan")] * len(t), strict=True)],
         textposition="auto", hovertemplate="%{y}: %{x:.1f} s<extra></extra>",
     ))
     fig.update_xaxes(title="training seconds (sum over runs)", rangemode="tozero")

@@ -21,7 +21,7 @@ EXIT_USER_ERROR = 2
 
 
 def _add_spec_flags(p: argparse.ArgumentParser) -> None:
-    from tlcompare.spec import AUGMENTS, OPTIMIZERS
+    from tlcompare.spec import AUGMENTS, BUDGETS, OPTIMIZERS
 
     g = p.add_argument_group("experiment (each flag overrides the same key in --config)")
     g.add_argument("--config", help="TOML file whose keys mirror these flags (image_size = 32, sizes = [5, 20])")
@@ -32,7 +32,13 @@ def _add_spec_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sizes", help="training images per class, comma separated (5,20,100)")
     g.add_argument("--freeze", help="freezing depths for the pretrained arm: 0 = fine-tune all, N stages, all = linear probe (0,all)")
     g.add_argument("--seeds", help="a count (3 = seeds 0,1,2) or a comma-separated list")
-    g.add_argument("--epochs", type=int)
+    g.add_argument("--budget", choices=BUDGETS,
+                   help="how long each run trains: equal epochs, equal optimizer steps, or until validation accuracy "
+                        "stops improving (default converged; then --epochs is the minimum)")
+    g.add_argument("--epochs", type=int, help="epochs per run (budget epochs) or the minimum (budget converged); default 20")
+    g.add_argument("--steps", type=int, help="budget steps: optimizer steps per run (default 1000)")
+    g.add_argument("--patience", type=int, help="budget converged: epochs without a new best validation accuracy (default 10)")
+    g.add_argument("--max-epochs", type=int, help="budget converged: the cap (default 300)")
     g.add_argument("--batch-size", type=int)
     g.add_argument("--image-size", type=int, help="training resolution in pixels (square)")
     g.add_argument("--augment", choices=AUGMENTS)
@@ -47,6 +53,9 @@ def _add_spec_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--small-cnn", action="store_true", default=None, help="add a small task-sized CNN trained from scratch")
     g.add_argument("--no-feature-cache", dest="feature_cache", action="store_false", default=None,
                    help="linear probes without augmentation: run the frozen body every step instead of once")
+    g.add_argument("--random-control", action="store_true", default=None,
+                   help="add a control arm per frozen depth: the same freezing on a randomly initialised body")
+    g.add_argument("--target-acc", type=float, help="validation accuracy for time to target (default 0.8)")
     g.add_argument("--val-fraction", type=float)
     g.add_argument("--test-fraction", type=float, help="test share when the dataset has no official test split")
     g.add_argument("--split-seed", type=int)
@@ -85,7 +94,8 @@ class Progress:
 
     def epoch(self, rec, epochs):
         if self.tty:
-            self._show(f"{self.prefix}  epoch {rec['epoch']}/{epochs}  val {rec['val_acc']:.3f}", final=False)
+            of = f"/{epochs}" if epochs else ""
+            self._show(f"{self.prefix}  epoch {rec['epoch']}{of}  val {rec['val_acc']:.3f}", final=False)
 
     def run_end(self, res, note=""):
         """``res``: a RunResult dict or a worker outcome (status, final, error)."""
@@ -115,7 +125,7 @@ def cmd_run(args) -> int:
     spec = spec_from_args(args)
     runs = spec.runs()
     print(f"tlcompare: {printable(spec.dataset)} / {spec.model}: {len(runs)} runs "
-          f"({len(spec.sizes)} sizes x {len(spec.seeds)} seeds), {spec.epochs} epochs each", file=sys.stderr)
+          f"({len(spec.sizes)} sizes x {len(spec.seeds)} seeds), budget {spec.budget}: {spec.budget_text()}", file=sys.stderr)
     started = time.perf_counter()
     store = Store()
     exp_id = store.create_experiment(spec, force=args.force)
@@ -141,7 +151,7 @@ def cmd_run(args) -> int:
             user_errors.append(outcome["error"])
 
     print_finished(lambda r: f"reused run {r['reused_from']}" if r["reused_from"] else "")
-    hooks = WorkerHooks(on_run_start=run_start, on_epoch=lambda claimed, rec: progress.epoch(rec, spec.epochs),
+    hooks = WorkerHooks(on_run_start=run_start, on_epoch=lambda claimed, rec: progress.epoch(rec, spec.epochs if spec.budget == "epochs" else None),
                         on_run_end=run_end)
     try:
         InProcessExecutor(store, hooks=hooks).submit(exp_id)

@@ -189,15 +189,22 @@ def cached_throughput(model: str, image_size: int, batch_size: int, device: str 
 
 # -- the arithmetic -----------------------------------------------------------------------------------
 def run_seconds(run: RunSpec, tp: Throughput, num_classes: int, n_eval: int, n_stages: int) -> float:
-    """One run: build, then per epoch the training steps and the validation + test pass."""
+    """One run: build, then per epoch the training steps and the validation + test pass.
+
+    Under ``budget = "converged"`` this is the minimum (``epochs``): how long a run goes on is
+    what the experiment finds out.
+    """
     spec = run.experiment
     n = run.size * num_classes
     batch = run.batch_size(n)
     steps = math.ceil(n / batch)
-    if run.arm != "pretrained" or run.freeze is None:
+    if run.arm not in ("pretrained", "random") or run.freeze is None:
         frozen = 0.0
     else:
         frozen = 1.0 if run.freeze == "all" else min(1.0, int(run.freeze) / max(1, n_stages))
+    if spec.budget == "steps":
+        evals = math.ceil(spec.steps / steps)
+        return tp.build_seconds + spec.steps * tp.step_seconds(batch, frozen) + evals * n_eval * tp.eval_image_seconds
     epoch = steps * tp.step_seconds(batch, frozen) + n_eval * tp.eval_image_seconds
     return tp.build_seconds + spec.epochs * epoch
 
@@ -212,14 +219,15 @@ def estimate(spec: ExperimentSpec, throughputs: dict[str, Throughput], num_class
 
     runs = spec.runs()
     by_variant: dict[str, float] = {}
-    features_done = False
+    features_done: set = set()
     for run in runs:
         tp = throughputs[run.model]
         if run.caches_features:
-            # One forward pass of the body over the experiment's images, by the first such run;
-            # after that a probe trains a linear head on features: building the model dominates.
-            seconds = tp.build_seconds + (0.0 if features_done else (n_images or 0) * tp.eval_image_seconds)
-            features_done = True
+            # One forward pass of the body over the experiment's images, by the first such run (per
+            # seed for random bodies); after that a probe trains a linear head: building dominates.
+            body = "pretrained" if run.arm == "pretrained" else run.seed
+            seconds = tp.build_seconds + (0.0 if body in features_done else (n_images or 0) * tp.eval_image_seconds)
+            features_done.add(body)
         else:
             seconds = run_seconds(run, tp, num_classes, n_val + n_test, n_stages)
         name = variant(run.arm, run.freeze)

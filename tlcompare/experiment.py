@@ -39,6 +39,7 @@ def environment(device: torch.device, data) -> dict:
         "torchvision": torchvision.__version__,
         "python": platform.python_version(),
         "device": describe_device(device),
+        "torch_threads": torch.get_num_threads(),
         "dataset": data.dataset.name,
         "dataset_licence": data.dataset.licence,
         "dataset_fingerprint": dataset_fingerprint(data.dataset),

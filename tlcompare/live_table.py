@@ -11,7 +11,7 @@ from tlcompare.status_text import duration
 STATUS_TEXT = {"interrupted": "re-queued"}
 
 
-def runs_table(runs: list[dict], epochs: int) -> pd.DataFrame:
+def runs_table(runs: list[dict], epochs: int | str) -> pd.DataFrame:
     """One row per run in queue order: what it is, how far it got and how well it is doing."""
     rows = []
     for r in runs:

@@ -21,7 +21,11 @@ import tomllib
 
 from tlcompare.errors import SpecError, UserError
 
-ARMS = ("scratch", "pretrained", "small_cnn")
+ARMS = ("scratch", "pretrained", "small_cnn", "random")
+# How long each run trains. "epochs": the same number of passes over its training subset;
+# "steps": the same number of optimizer steps whatever the subset size; "converged": until
+# validation accuracy stops improving (see train/budget.py). Every arm of a pair gets the same rule.
+BUDGETS = ("epochs", "steps", "converged")
 AUGMENTS = ("none", "crop", "flip", "crop_flip", "resized_crop_flip")
 OPTIMIZERS = ("adamw", "sgd")
 
@@ -52,7 +56,15 @@ class ExperimentSpec:
     sizes: tuple[int, ...] = (5, 20, 100)
     freeze: tuple[int | str, ...] = (0, "all")
     seeds: tuple[int, ...] = (0, 1, 2)
+    # "converged" by default: equal short schedules make scratch look worse than it is (He et al.
+    # 2019, "Rethinking ImageNet Pre-training"); training each arm until its validation accuracy
+    # plateaus answers "which is better" rather than "which is faster to fit". Under it,
+    # ``epochs`` is the minimum a run trains before it may stop.
+    budget: str = "converged"
     epochs: int = 20
+    steps: int = 1000  # budget = "steps": optimizer steps per run
+    patience: int = 10  # budget = "converged": epochs without a new best validation accuracy
+    max_epochs: int = 300  # budget = "converged": the cap
     batch_size: int = 64
     image_size: int = 32
     # Translation only: safe for every dataset (mirrored digits are not digits); flips are opt-in.
@@ -73,6 +85,11 @@ class ExperimentSpec:
     # A linear probe without augmentation sees the same frozen features every epoch: compute them
     # once per dataset, backbone and resolution and train only the head on them.
     feature_cache: bool = True
+    # A control arm per frozen depth: the same freezing from random init, so "the pretrained
+    # features help" is measured (a probe on random features can be surprisingly good).
+    random_control: bool = False
+    # Time to target: the validation accuracy a run must reach; set before the results exist.
+    target_acc: float = 0.8
     val_fraction: float = 0.1
     test_fraction: float = 0.2
     split_seed: int = 0
@@ -85,10 +102,12 @@ class ExperimentSpec:
 
     # -- derived values -------------------------------------------------------------------------
     def lr_for(self, arm: str) -> float:
-        explicit = self.lr_pretrained if arm == "pretrained" else self.lr_scratch
+        # The random-features control copies the pretrained arm's recipe: only the init differs.
+        recipe = "pretrained" if arm in ("pretrained", "random") else "scratch"
+        explicit = self.lr_pretrained if recipe == "pretrained" else self.lr_scratch
         if explicit is not None:
             return explicit
-        return DEFAULT_LR[self.optimizer]["pretrained" if arm == "pretrained" else "scratch"]
+        return DEFAULT_LR[self.optimizer][recipe]
 
     def runs(self) -> list[RunSpec]:
         """Expand into runs, ordered so that each size and seed's pair runs back to back."""
@@ -98,6 +117,8 @@ class ExperimentSpec:
                 out.append(RunSpec(self, "scratch", size, seed, None))
                 for depth in self.freeze:
                     out.append(RunSpec(self, "pretrained", size, seed, depth))
+                if self.random_control:
+                    out += [RunSpec(self, "random", size, seed, d) for d in self.freeze if d != 0]
                 if self.small_cnn:
                     out.append(RunSpec(self, "small_cnn", size, seed, None))
         return out
@@ -107,6 +128,15 @@ class ExperimentSpec:
         for key in ("sizes", "freeze", "seeds"):
             d[key] = list(d[key])
         return d
+
+    def budget_text(self) -> str:
+        """The training budget in words, for the verdict, the CLI and the form."""
+        if self.budget == "steps":
+            return f"{self.steps} optimizer steps per run"
+        if self.budget == "converged":
+            return (f"until validation accuracy stops improving (patience {self.patience} epochs, "
+                    f"at least {self.epochs}, at most {self.max_epochs} epochs per run)")
+        return f"{self.epochs} epochs per run"
 
     def title(self) -> str:
         return self.name or f"{self.dataset} / {self.model}"
@@ -128,7 +158,16 @@ class RunSpec:
 
     @property
     def head_lr_mult(self) -> float:
-        return self.experiment.head_lr_mult if self.arm == "pretrained" else 1.0
+        return self.experiment.head_lr_mult if self.arm in ("pretrained", "random") else 1.0
+
+    @property
+    def pretrained(self) -> bool:
+        return self.arm == "pretrained"
+
+    @property
+    def depth(self) -> int | str:
+        """The freezing depth applied: only the pretrained arm and its random control freeze."""
+        return self.freeze if self.arm in ("pretrained", "random") and self.freeze is not None else 0
 
     def batch_size(self, n_train: int) -> int:
         e = self.experiment
@@ -153,19 +192,29 @@ class RunSpec:
             "augment": e.augment, "optimizer": e.optimizer, "lr": self.lr,
             "weight_decay": e.weight_decay, "warmup_epochs": e.warmup_epochs,
             "label_smoothing": e.label_smoothing,
-            "head_lr_mult": e.head_lr_mult if self.arm == "pretrained" else 1.0,
+            "head_lr_mult": self.head_lr_mult,
             "min_steps_per_epoch": e.min_steps_per_epoch, "val_fraction": e.val_fraction,
             "test_fraction": e.test_fraction, "split_seed": e.split_seed,
             # Only where it applies, so every other run keeps its hash (and its reusable result).
             **({"feature_cache": e.feature_cache} if self.caches_features else {}),
             # Only for own images, so built-in datasets keep their hashes.
             **({"source_key": e.source_key} if e.source_key else {}),
+            **self._budget_config(),
         }
+
+    def _budget_config(self) -> dict[str, Any]:
+        # "epochs" was the only budget once: runs under it keep their hashes (no key added).
+        e = self.experiment
+        if e.budget == "steps":
+            return {"budget": "steps", "steps": e.steps, "epochs": None}
+        if e.budget == "converged":
+            return {"budget": "converged", "patience": e.patience, "max_epochs": e.max_epochs}
+        return {}
 
     @property
     def caches_features(self) -> bool:
         e = self.experiment
-        return e.feature_cache and self.arm == "pretrained" and self.freeze == "all" and e.augment == "none"
+        return e.feature_cache and self.arm in ("pretrained", "random") and self.freeze == "all" and e.augment == "none"
 
     def config_hash(self) -> str:
         blob = json.dumps(self.config(), sort_keys=True, separators=(",", ":"))
@@ -179,8 +228,8 @@ class RunSpec:
 # -- parsing and validation -------------------------------------------------------------------------
 _FIELDS = {f.name for f in fields(ExperimentSpec)}
 _FLOATS = ("lr_scratch", "lr_pretrained", "weight_decay", "warmup_epochs", "label_smoothing", "head_lr_mult",
-           "val_fraction", "test_fraction")
-_BOOLS = ("small_cnn", "feature_cache")
+           "val_fraction", "test_fraction", "target_acc")
+_BOOLS = ("small_cnn", "feature_cache", "random_control")
 _MAX_LIST = 1000  # items in one list setting; more is a typo or a pasted column, never a grid
 
 
@@ -276,7 +325,7 @@ def build_spec(values: dict[str, Any], stored: bool = False) -> ExperimentSpec:
     if "seeds" in clean:
         clean["seeds"] = _seeds(clean["seeds"], problems)
     defaults = ExperimentSpec()
-    for key in ("epochs", "batch_size", "image_size", "split_seed", "min_steps_per_epoch"):
+    for key in ("epochs", "batch_size", "image_size", "split_seed", "min_steps_per_epoch", "steps", "patience", "max_epochs"):
         if key in clean:
             ints = _int_list(clean[key], key, problems)
             if len(ints) == 1:
@@ -297,7 +346,7 @@ def build_spec(values: dict[str, Any], stored: bool = False) -> ExperimentSpec:
         if key in clean and not isinstance(clean[key], bool):
             problems.append(f"{key}: '{_short(clean[key])}' must be true or false (a TOML boolean, no quotes)")
             clean.pop(key)
-    for key in ("dataset", "model", "augment", "optimizer", "device", "name", "weights", "data_root"):
+    for key in ("dataset", "model", "augment", "optimizer", "device", "name", "weights", "data_root", "budget"):
         if clean.get(key) is not None:
             if not isinstance(clean[key], str):
                 problems.append(f"{key}: '{_short(clean[key])}' must be text")
@@ -367,12 +416,14 @@ def validate(spec: ExperimentSpec) -> list[str]:
     p += [f"seeds: {s} must be between 0 and {MAX_SEED_VALUE}" for s in spec.seeds if not 0 <= s <= MAX_SEED_VALUE]
     if not spec.freeze:
         p.append("freeze: give at least one freezing depth (0 = fine-tune everything, 'all' = linear probe)")
-    n_runs = len(set(spec.sizes)) * len(set(spec.seeds)) * (1 + len(set(spec.freeze)) + int(spec.small_cnn))
+    arms = 1 + len(set(spec.freeze)) + int(spec.small_cnn) + (len(set(spec.freeze) - {0}) if spec.random_control else 0)
+    n_runs = len(set(spec.sizes)) * len(set(spec.seeds)) * arms
     if n_runs > MAX_RUNS:
         p.append(f"sizes: {n_runs:,} runs in one experiment (sizes x seeds x arms); at most {MAX_RUNS:,}: "
                  "use fewer sizes, seeds or freezing depths")
     if spec.epochs < 1 or spec.epochs > MAX_EPOCHS:
         p.append(f"epochs: {spec.epochs} must be between 1 and {MAX_EPOCHS}")
+    p += _budget_problems(spec)
     if spec.batch_size < 1 or spec.batch_size > 65_536:
         p.append(f"batch_size: {spec.batch_size} must be between 1 and 65536")
     if spec.image_size < 8 or spec.image_size > 1024:
@@ -421,6 +472,24 @@ def _depth_problems(depths, model) -> list[str]:
             f"or 'all' (linear probe); depth d freezes the first d stages: {stages}" for d in bad]
 
 
+def _budget_problems(spec: ExperimentSpec) -> list[str]:
+    p = []
+    if spec.budget not in BUDGETS:
+        p.append(f"budget: unknown '{_short(spec.budget)}'; choose one of {', '.join(BUDGETS)}")
+    if not 1 <= spec.steps <= 10_000_000:
+        p.append(f"steps: {spec.steps} must be between 1 and 10000000 optimizer steps per run")
+    if not 1 <= spec.patience <= 1000:
+        p.append(f"patience: {spec.patience} must be between 1 and 1000 epochs")
+    if not 1 <= spec.max_epochs <= MAX_EPOCHS:
+        p.append(f"max_epochs: {spec.max_epochs} must be between 1 and {MAX_EPOCHS}")
+    elif spec.budget == "converged" and spec.max_epochs < spec.epochs:
+        p.append(f"max_epochs: {spec.max_epochs} is below epochs ({spec.epochs}), the minimum under budget = converged; "
+                 "raise max_epochs or lower epochs")
+    if not 0 < spec.target_acc <= 1:
+        p.append(f"target_acc: {spec.target_acc} must be a validation accuracy in (0, 1] (e.g. 0.8)")
+    return p
+
+
 def load_toml(path: str | Path) -> dict[str, Any]:
     """Read an experiment file whose keys mirror the CLI flags (image_size = 32, sizes = [5, 20])."""
     from tlcompare.escape import printable
@@ -457,5 +526,8 @@ def load_toml(path: str | Path) -> dict[str, Any]:
 
 
 def spec_from_dict(d: dict[str, Any]) -> ExperimentSpec:
-    """Rebuild a spec stored as ``to_dict()`` output (content keys as they were computed then)."""
-    return build_spec(d, stored=True)
+    """Rebuild a spec stored as ``to_dict()`` output (content keys as they were computed then).
+
+    A spec stored before budgets existed trained under equal epochs, whatever today's default.
+    """
+    return build_spec({"budget": "epochs", **d}, stored=True)

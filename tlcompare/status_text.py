@@ -96,12 +96,25 @@ def results_lines(runs: list[dict], spec: dict | None = None, n_test: int | None
                   table.pivot(index="size", columns="variant", values="test_acc").to_string()]
     judged = verdict.build(frame, spec, n_test)
     if paired_differences(frame).empty:
-        return [*lines, "", "No finished scratch/pretrained pairs yet.", *judged.caveats]
+        return [*lines, "", "No finished scratch/pretrained pairs yet.", *judged.caveats, *fairness_lines(runs, frame)]
     lines += _comparison_lines(frame, judged)
     lines += ["", judged.answer, *judged.lines, *judged.caveats]
     if judged.method:
         lines.append(judged.method)
-    return lines
+    return lines + fairness_lines(runs, frame)
+
+
+def fairness_lines(runs: list[dict], frame) -> list[str]:
+    """What the numbers above rest on: the budget, runs that did not finish learning, the random-features control."""
+    from tlcompare.convergence import fairness_notes
+
+    notes = fairness_notes(runs, frame)
+    out = ["", notes["budget"]] + ([notes["flags_summary"]] if notes["flags_summary"] else [])
+    out += [f"  {line}" for line in notes["flags"]]
+    if notes["controls"]:
+        out += ["", "Pretrained vs random features (same freezing depth, paired on size and seed):"]
+        out += [f"  {line}" for line in notes["controls"]]
+    return out
 
 
 def experiment_report(exp: dict, progress: dict, runs: list[dict]) -> str:

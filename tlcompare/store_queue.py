@@ -94,9 +94,12 @@ class QueueMixin:
         with self._write() as con:
             self._own(con, "device = ?, heartbeat = ?", (device, time.time()), run_id, worker_id, attempt)
             if environment is not None:
+                # A copy from a reused run's experiment gives way to where this experiment trains now
+                # (the reused runs keep their own machine and thread record).
                 con.execute(
                     "UPDATE experiments SET environment = ? WHERE id = (SELECT experiment_id FROM runs WHERE id = ?) "
-                    "AND environment IS NULL", (json.dumps(environment), run_id))
+                    "AND (environment IS NULL OR json_extract(environment, '$.copied_from_experiment') IS NOT NULL)",
+                    (json.dumps(environment), run_id))
 
     def add_epoch(self, run_id: int, worker_id: str, attempt: int, record: dict) -> None:
         """Commit one epoch's record as soon as it exists: the live curves read it."""

@@ -60,6 +60,16 @@ def freeze_from_text(text: str | None) -> int | str | None:
     return int(text) if text.lstrip("-").isdigit() else text
 
 
+def epochs_planned(spec: dict) -> str:
+    """How many epochs a run of this spec trains, for "epoch 3 of ..." while it runs."""
+    budget = spec.get("budget") or "epochs"
+    if budget == "converged":
+        return f"at most {spec.get('max_epochs')}"
+    if budget == "steps":
+        return f"{spec.get('steps')} steps"
+    return str(spec.get("epochs"))
+
+
 def run_label(arm: str, size: int, seed: int, freeze: int | str | None) -> str:
     # Same text as RunSpec.label(), without rebuilding the spec.
     depth = "" if freeze is None else f" freeze={freeze}"
@@ -178,11 +188,13 @@ def link(con: sqlite3.Connection, run_id: int, source: sqlite3.Row) -> None:
         "INSERT INTO artifacts (run_id, confusion, per_class_acc, misclassified, checkpoint_path, test_correct) "
         "SELECT ?, confusion, per_class_acc, misclassified, checkpoint_path, test_correct FROM artifacts WHERE run_id = ?",
         (run_id, src))
-    # The environment (class names, split sizes) is the same for an identical config.
+    # The data's part of the environment (class names, split sizes) is the same for an identical
+    # config; its device and threads are the source's, marked as a copy until a run trains here.
     con.execute(
-        "UPDATE experiments SET environment = (SELECT environment FROM experiments WHERE id = ?) "
+        "UPDATE experiments SET environment = (SELECT json_set(environment, '$.copied_from_experiment', ?) "
+        "FROM experiments WHERE id = ?) "
         "WHERE id = (SELECT experiment_id FROM runs WHERE id = ?) AND environment IS NULL",
-        (source["experiment_id"], run_id))
+        (source["experiment_id"], source["experiment_id"], run_id))
 
 
 def experiment_status(counts: dict[str, int], cancelling: int) -> str:

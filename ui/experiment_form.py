@@ -15,7 +15,8 @@ from tlcompare.spec import DEFAULT_LR, ExperimentSpec
 
 FIELDS = ("dataset", "model", "weights", "small_cnn", "sizes", "freeze", "seeds", "epochs", "batch_size",
           "image_size", "augment", "optimizer", "lr_scratch", "lr_pretrained", "head_lr_mult", "weight_decay",
-          "warmup_epochs", "label_smoothing", "feature_cache", "device", "name")
+          "warmup_epochs", "label_smoothing", "feature_cache", "device", "name", "budget", "steps", "patience",
+          "max_epochs", "random_control", "target_acc")
 
 
 def key(field: str) -> str:

@@ -79,6 +79,13 @@ class ExperimentReport:
             return []
         return [*self.judged.lines, *self.judged.caveats, *([self.judged.method] if self.judged.method else [])]
 
+    @cached_property
+    def fairness(self) -> dict:
+        """The budget, the convergence flags and the random-features control (convergence.fairness_notes)."""
+        from tlcompare.convergence import fairness_notes
+
+        return fairness_notes(self.finished, self.frame)
+
     def export_runs(self) -> list[dict]:
         """Every run as the store holds it: RunResult fields in their order, then store bookkeeping."""
         out = []
@@ -102,7 +109,11 @@ class ExperimentReport:
             ("torch", env.get("torch")),
             ("torchvision", env.get("torchvision")),
             ("Python", env.get("python")),
-            ("device", env.get("device")),
+            ("device", env.get("device") and env["device"] + (
+                f" (recorded by experiment {env['copied_from_experiment']}, whose runs this one reuses)"
+                if env.get("copied_from_experiment") else "")),
+            ("torch threads", env.get("torch_threads")),
+            ("training budget", _budget_text(spec)),
             ("dataset", spec.get("dataset")),
             ("dataset licence", env.get("dataset_licence")),
             ("dataset fingerprint", fingerprint),
@@ -128,6 +139,16 @@ def _content_key_rows(spec: dict) -> list[tuple[str, str]]:
         rows.append(("checkpoint", spec["weights"]))
         rows.append(("checkpoint content key", spec.get("weights_key") or "not recorded (runs keyed by path)"))
     return rows
+
+
+def _budget_text(spec: dict) -> str | None:
+    from tlcompare.spec import spec_from_dict
+
+    try:
+        s = spec_from_dict(spec)
+    except Exception:  # a spec this version no longer accepts: the manifest still prints
+        return None
+    return f"{s.budget}: {s.budget_text()}"
 
 
 def _fingerprint_now(spec: dict) -> str | None:

@@ -42,7 +42,7 @@ def experiment_figures(rep: ExperimentReport) -> list[Figure]:
     frame, epochs = rep.frame, rep.epochs
     curves = analysis.learning_curves(epochs)
     sizes = sorted(int(s) for s in frame["size"].unique())
-    target = analysis.default_target(frame)
+    target = analysis.default_target(rep.spec)
     per_run = analysis.time_to_target(epochs, target) if not epochs.empty else epochs
     out = [
         Figure("gap", charts.gap_chart(rep.diffs), charts.HINTS["gap"]),
@@ -52,7 +52,8 @@ def experiment_figures(rep: ExperimentReport) -> list[Figure]:
         Figure("curves_epoch", charts.learning_curves(curves, x="epoch", sizes=sizes), charts.HINTS["learning"]),
         Figure("curves_seconds", charts.learning_curves(curves, x="seconds", sizes=sizes), charts.HINTS["learning"]),
         Figure("time_to_target", charts.time_to_target(analysis.time_to_target_summary(per_run), target),
-               charts.HINTS["time_to_target"] + " Target: 90 % of the best final accuracy of any run."),
+               charts.HINTS["time_to_target"] + f" Target: {100 * target:.0f} % validation accuracy, set in the spec "
+               "(target_acc)."),
         Figure("training_time", charts.training_time(analysis.training_time(frame)), charts.HINTS["training_time"]),
     ]
     return out + confusion_figures(rep)

@@ -118,7 +118,9 @@ class _Figures:
 def _describe(rep: ExperimentReport) -> str:
     s = rep.spec
     n_done = len(rep.finished)
-    return (f"{rep.dataset_name} · {s.get('model')} · {s.get('image_size')} px · {s.get('epochs')} epochs · "
+    budget = s.get("budget") or "epochs"
+    length = f"{s.get('epochs')} epochs" if budget == "epochs" else f"budget {budget}"
+    return (f"{rep.dataset_name} · {s.get('model')} · {s.get('image_size')} px · {length} · "
             f"sizes {', '.join(map(str, s.get('sizes', [])))} per class · {len(s.get('seeds', []))} seeds · "
             f"{n_done} of {len(rep.runs)} runs finished ({rep.status})")
 
@@ -126,7 +128,22 @@ def _describe(rep: ExperimentReport) -> str:
 def _verdict(rep: ExperimentReport) -> str:
     lines = "".join(f"<li>{html_text(line)}</li>" for line in rep.verdict)
     return (f'<div class="verdict"><p class="answer">{html_text(rep.answer)}</p>'
-            + (f"<ul>{lines}</ul>" if lines else "") + "</div>")
+            + (f"<ul>{lines}</ul>" if lines else "") + _fairness(rep) + "</div>")
+
+
+def _fairness(rep: ExperimentReport) -> str:
+    """The budget, the runs flagged as not finished learning (with their fix), the random-features control."""
+    notes = rep.fairness
+    out = [f'<p class="budget">{html_text(notes["budget"])}</p>'] if notes["budget"] else []
+    if notes["flags"]:
+        items = "".join(f"<li>{html_text(line)}</li>" for line in notes["flags"])
+        out.append(f'<div class="flags"><p>{html_text(notes["flags_summary"])}</p><ul>{items}</ul></div>')
+    elif notes["flags_summary"]:
+        out.append(f"<p>{html_text(notes['flags_summary'])}</p>")
+    if notes["controls"]:
+        items = "".join(f"<li>{html_text(line)}</li>" for line in notes["controls"])
+        out.append(f"<p>Pretrained vs random features (same freezing depth):</p><ul>{items}</ul>")
+    return "".join(out)
 
 
 def paired_table(rep: ExperimentReport) -> str:

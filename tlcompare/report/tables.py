@@ -24,12 +24,15 @@ _NESTED = ("epochs", "final", "confusion", "per_class_acc", "misclassified", "te
 CSV_COLUMNS = [
     "experiment_id", "experiment_name", "run_id", "arm", "size", "seed", "freeze", "variant", "model", "config_hash",
     "status", "device", "trainable_params", "total_params", "pretrained_source", "run_lr", "n_train", "subset_hash",
-    "run_batch_size", "error", "oom_retries", "feature_cache", "attempts", "reused_from", "worker_id", "started_at", "finished_at",
+    "run_batch_size", "error", "oom_retries", "feature_cache", "head_lr", "budget", "steps_done", "epochs_done",
+    "stop_reason", "machine", "threads", "attempts", "reused_from", "worker_id", "started_at", "finished_at",
     "final_test_acc", "final_val_acc", "final_test_balanced_acc", "final_test_macro_f1", "final_train_acc",
-    "final_train_seconds", "final_images_per_sec", "final_best_val_acc", "final_best_epoch",
+    "final_train_acc_clean", "final_final_epoch", "final_train_seconds", "final_images_per_sec",
+    "final_seconds_per_step", "final_best_val_acc", "final_best_epoch",
     "final_test_acc_at_best_val", "final_peak_mem_mb",
     "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_acc", "test_balanced_acc", "test_macro_f1",
-    "train_seconds", "elapsed_train_seconds", "eval_seconds", "images_per_sec", "lr", "batch_size", "peak_mem_mb",
+    "train_seconds", "elapsed_train_seconds", "eval_seconds", "images_per_sec", "lr_body", "lr_head", "batch_size",
+    "peak_mem_mb",
 ]
 # Run fields that an epoch record also has, with another meaning there (the epoch's learning rate
 # of the schedule vs the run's peak rate): the run's value goes in a run_ column.
@@ -114,7 +117,9 @@ def _seed_text(rep: ExperimentReport) -> str:
 
 def _describe(rep: ExperimentReport) -> str:
     s = rep.spec
-    return f"{rep.dataset_name}, {s.get('model')}, {s.get('image_size')} px, {s.get('epochs')} epochs"
+    budget = s.get("budget") or "epochs"
+    length = f"{s.get('epochs')} epochs" if budget == "epochs" else f"budget {budget}"
+    return f"{rep.dataset_name}, {s.get('model')}, {s.get('image_size')} px, {length}"
 
 
 def to_markdown(reports: list[ExperimentReport]) -> str:
@@ -132,6 +137,10 @@ def to_markdown(reports: list[ExperimentReport]) -> str:
             out += ["Gain over scratch (accuracy points, paired on size and seed), with the 95 % CI over seeds.", ""]
             out += _md_table(["size / class", *pre], sizes, pre, gain, bold=False)
         out += [f"**{markdown_text(rep.answer)}**", ""]
+        notes = rep.fairness
+        out += [markdown_text(line) for line in (notes["budget"], notes["flags_summary"]) if line] + [""]
+        out += [f"- {markdown_text(line)}" for line in notes["flags"] + notes["controls"]]
+        out += [""] if notes["flags"] or notes["controls"] else []
     return "\n".join(out)
 
 

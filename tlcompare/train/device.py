@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import platform
+
 import torch
 
 from tlcompare.errors import UserError
@@ -27,4 +29,17 @@ def describe_device(device: torch.device) -> str:
         props = torch.cuda.get_device_properties(device)
         return f"{props.name} ({props.total_memory / 2**30:.0f} GiB)"
     n = torch.get_num_threads()
-    return f"CPU ({n} thread{'s' if n != 1 else ''})"
+    return f"CPU{_cpu_model()} ({n} thread{'s' if n != 1 else ''})"
+
+
+def _cpu_model() -> str:
+    """' <model name>' from /proc/cpuinfo where there is one: timings are only comparable on one machine."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return " " + line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    name = platform.processor()
+    return f" {name}" if name else ""

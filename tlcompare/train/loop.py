@@ -24,7 +24,9 @@ from tlcompare.errors import UserError
 from tlcompare.models import apply_freeze, create_backbone, set_train_mode
 from tlcompare.spec import RunSpec
 from tlcompare.train.augment import augment
+from tlcompare.train.budget import Budget
 from tlcompare.train.data import DeviceData
+from tlcompare.train.device import describe_device
 from tlcompare.train.evaluate import classification_metrics, predict
 from tlcompare.train.features import frozen_features, head_dropout, predict_features
 
@@ -59,6 +61,16 @@ class RunResult:
     # "computed" or "reused" when this linear probe trained its head on cached frozen features
     # (their computing time is in the first epoch's train_seconds of the run that computed them).
     feature_cache: str | None = None
+    head_lr: float | None = None  # the new head's peak rate (lr x head_lr_mult for pretrained-recipe arms)
+    # What the budget gave this run: "epochs", "steps", "converged"; how far it went and why it stopped
+    # (epochs / steps: the budget was spent; plateau / cap under converged; diverged; cancelled).
+    budget: str | None = None
+    steps_done: int = 0
+    epochs_done: int = 0
+    stop_reason: str | None = None
+    # Where it ran, kept with the run (a reused run keeps its own): timing compares only like with like.
+    machine: str | None = None
+    threads: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -94,25 +106,24 @@ def _param_groups(model: nn.Module, head: nn.Module, lr: float, head_lr: float, 
         if p.requires_grad:
             groups.setdefault((id(p) in head_ids, p.ndim > 1), []).append(p)
     return [
-        {"params": ps, "lr": head_lr if is_head else lr, "weight_decay": weight_decay if decay else 0.0}
+        {"params": ps, "lr": head_lr if is_head else lr, "weight_decay": weight_decay if decay else 0.0,
+         "part": "head" if is_head else "body"}
         for (is_head, decay), ps in sorted(groups.items())
     ]
+
+
+def _rates(opt) -> dict[str, float | None]:
+    """The rates in use now, body and head apart; None for a part with nothing to train (a probe's body)."""
+    rates: dict[str, float | None] = {"lr_body": None, "lr_head": None}
+    for g in opt.param_groups:
+        rates[f"lr_{g['part']}"] = g["lr"]
+    return rates
 
 
 def _optimizer(name: str, groups: list[dict], lr: float):
     if name == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True)
     return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.999))
-
-
-def _warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-    return factor
 
 
 def _peak_memory_mb(device: torch.device) -> float:
@@ -187,11 +198,11 @@ def _train_at_batch(
     backbone = create_backbone(
         run.model,
         num_classes=len(data.class_names),
-        pretrained=run.arm == "pretrained",
-        weights=spec.weights if run.arm == "pretrained" else None,
+        pretrained=run.pretrained,
+        weights=spec.weights if run.pretrained else None,
         in_chans=data.images.shape[1],
     )
-    depth = run.freeze if run.arm == "pretrained" and run.freeze is not None else 0
+    depth = run.depth
     freeze = apply_freeze(backbone, depth)
     model = backbone.model.to(device)
     if cuda:
@@ -203,7 +214,9 @@ def _train_at_batch(
     drop = head_dropout(backbone) if run.caches_features else None
     features = reused = None
     if drop is not None:
-        features, reused = frozen_features(backbone, data, to_input, device, (run.model, spec.weights, spec.weights_key))
+        # Random bodies differ per seed (the init is seeded): their features are cached per seed.
+        key = (run.model, spec.weights, spec.weights_key) if run.pretrained else (run.model, "random", run.seed)
+        features, reused = frozen_features(backbone, data, to_input, device, key)
         x_train = features.images[train_idx]
         x_val = features.images[data.splits.val.to(device)]
         x_test = features.test
@@ -225,12 +238,12 @@ def _train_at_batch(
         return predict(model, x, y, to_input, device, loss)
     n = len(train_idx)
     steps_per_epoch = math.ceil(n / batch)
-    total_steps = steps_per_epoch * spec.epochs
-    warmup = min(total_steps, round(spec.warmup_epochs * steps_per_epoch))
+    budget = Budget(spec, steps_per_epoch)
+    total_steps = budget.total_steps
 
     groups = _param_groups(model, backbone.head, run.lr, run.lr * run.head_lr_mult, spec.weight_decay)
     opt = _optimizer(spec.optimizer, groups, run.lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _warmup_cosine(total_steps, max(1, warmup)))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, budget.lr_factor)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=spec.label_smoothing)
     # Shuffling and augmentation draw from their own generator: the same seed gives the same
     # batches and the same augmentations for both arms of a pair.
@@ -245,6 +258,8 @@ def _train_at_batch(
         frozen_stages=list(freeze.frozen_stages), pretrained_source=backbone.pretrained_source,
         lr=run.lr, n_train=n, subset_hash=_fingerprint(train_idx), batch_size=batch,
         feature_cache=None if features is None else "reused" if reused else "computed",
+        head_lr=run.lr * run.head_lr_mult, budget=spec.budget, machine=describe_device(device),
+        threads=torch.get_num_threads(),
     )
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
@@ -253,8 +268,12 @@ def _train_at_batch(
     # weights that have blown up, and such runs only get slower (NaN arithmetic) and never recover.
     exploded = EXPLODED_LOSS_FACTOR * max(1.0, math.log(len(data.class_names)))
     elapsed_train = 0.0
+    loop_seconds = 0.0  # optimizer steps only: the per-step cost, without computing cached features
+    images_seen = 0
     step = 0
-    for epoch in range(1, spec.epochs + 1):
+    chosen = None  # (epoch record, test predictions, test metrics, weights) of the model the run reports
+    for epoch in range(1, budget.max_epochs + 1):
+        steps_now = budget.steps_in_epoch(epoch)
         set_train_mode(backbone, depth)
         perm = torch.randperm(n, generator=gen)
         if n % batch:  # wrap around so every batch has the same shape (no recompiles, steady kernels)
@@ -264,7 +283,7 @@ def _train_at_batch(
         correct = torch.zeros((), device=device, dtype=torch.long)
         _sync(device)
         t0 = time.perf_counter()
-        for i in range(steps_per_epoch):
+        for i in range(steps_now):
             if should_stop is not None and should_stop():
                 result.status = "cancelled"
                 break
@@ -284,12 +303,14 @@ def _train_at_batch(
                 on_step(step, total_steps)
         _sync(device)
         train_seconds = time.perf_counter() - t0
+        loop_seconds += train_seconds
         if epoch == 1 and features is not None and not reused:
             train_seconds += features.seconds  # computing the features is part of training this run
         if result.status == "cancelled":
             break
         elapsed_train += train_seconds
-        seen = steps_per_epoch * batch
+        seen = steps_now * batch
+        images_seen += seen
         train_loss = loss_sum.item() / seen
 
         t1 = time.perf_counter()
@@ -310,43 +331,63 @@ def _train_at_batch(
             "elapsed_train_seconds": elapsed_train,
             "eval_seconds": eval_seconds,
             "images_per_sec": seen / train_seconds if train_seconds > 0 else float("nan"),
-            "lr": opt.param_groups[0]["lr"],
+            **_rates(opt),
             "batch_size": batch,
             "peak_mem_mb": _peak_memory_mb(device),
         }
         result.epochs.append(record)
+        result.epochs_done, result.steps_done = epoch, step
         if on_epoch is not None:
             on_epoch(record)
         if not math.isfinite(train_loss) or train_loss > exploded:
             # A NaN or exploding loss is a result (the learning rate is too high for this arm),
             # not a crash: keep what was measured and say so.
             result.status = "diverged"
+            result.stop_reason = "diverged"
             result.error = f"training loss became {train_loss:.4g} in epoch {epoch}; try a lower learning rate"
             break
-        last_test_pred = test_pred
-        last_metrics = test_metrics
+        improved, stop = budget.end_epoch(epoch, record["val_acc"])
+        if not budget.selects_best or improved:
+            weights = {k: v.detach().clone() for k, v in model.state_dict().items()} if budget.selects_best else None
+            chosen = (record, test_pred, test_metrics, weights)
+        if stop is not None:
+            result.stop_reason = stop
+            break
+    if result.status == "cancelled":
+        result.stop_reason = "cancelled"
 
-    if result.epochs and result.status != "cancelled" and result.status != "diverged":
-        last = result.epochs[-1]
+    if chosen is not None and result.status == "done":
+        record, test_pred, test_metrics, weights = chosen
+        if weights is not None:
+            model.load_state_dict(weights)
         best = max(result.epochs, key=lambda r: (r["val_acc"], -r["epoch"]))
         result.final = {
-            "test_acc": last["test_acc"],
-            "val_acc": last["val_acc"],
-            "test_balanced_acc": last["test_balanced_acc"],
-            "test_macro_f1": last["test_macro_f1"],
-            "train_acc": last["train_acc"],
+            "test_acc": record["test_acc"],
+            "val_acc": record["val_acc"],
+            "test_balanced_acc": record["test_balanced_acc"],
+            "test_macro_f1": record["test_macro_f1"],
+            "train_acc": record["train_acc"],
+            # The reported model on its own training images without augmentation: what "fits the
+            # training data" means (the running train_acc mixes augmented images and an older model).
+            "train_acc_clean": _clean_accuracy(evaluate(x_train, y_train, None)[1], y_train),
+            "final_epoch": record["epoch"],
             "train_seconds": elapsed_train,
-            "images_per_sec": sum(r["images_per_sec"] for r in result.epochs) / len(result.epochs),
+            "images_per_sec": images_seen / elapsed_train if elapsed_train > 0 else float("nan"),
+            "seconds_per_step": loop_seconds / step if step else float("nan"),
             "best_val_acc": best["val_acc"],
             "best_epoch": best["epoch"],
             "test_acc_at_best_val": best["test_acc"],
             "peak_mem_mb": max(r["peak_mem_mb"] for r in result.epochs),
         }
-        result.confusion = last_metrics["confusion"]
-        result.per_class_acc = last_metrics["per_class_acc"]
-        result.misclassified = _misclassified_sample(data.test_labels, last_test_pred)
-        result.test_correct = pack_correct((last_test_pred == data.test_labels).cpu().numpy())
+        result.confusion = test_metrics["confusion"]
+        result.per_class_acc = test_metrics["per_class_acc"]
+        result.misclassified = _misclassified_sample(data.test_labels, test_pred)
+        result.test_correct = pack_correct((test_pred == data.test_labels).cpu().numpy())
     return result
+
+
+def _clean_accuracy(pred: torch.Tensor, labels: torch.Tensor) -> float:
+    return (pred == labels).float().mean().item() if len(labels) else float("nan")
 
 
 def _fingerprint(indices: torch.Tensor) -> str:
