@@ -24,7 +24,9 @@ TINY = ("--sizes", "2", "--seeds", "1", "--budget", "epochs", "--epochs", "1", "
 
 
 def tlc(*args, home, cwd=None, timeout=600, env=None):
-    env = {**os.environ, "TLCOMPARE_HOME": str(home), **(env or {})}
+    # From another folder, `python -m tlcompare` must still find this checkout, not an installed copy.
+    repo = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "TLCOMPARE_HOME": str(home), "PYTHONPATH": repo, **(env or {})}
     return subprocess.run([sys.executable, "-m", "tlcompare", *map(str, args)], capture_output=True, text=True,
                           env=env, cwd=cwd, timeout=timeout)
 
