@@ -482,7 +482,7 @@ def _budget_problems(spec: ExperimentSpec) -> list[str]:
         p.append(f"patience: {spec.patience} must be between 1 and 1000 epochs")
     if not 1 <= spec.max_epochs <= MAX_EPOCHS:
         p.append(f"max_epochs: {spec.max_epochs} must be between 1 and {MAX_EPOCHS}")
-    elif spec.budget == "converged" and spec.max_epochs < spec.epochs:
+    elif spec.budget == "converged" and spec.max_epochs < spec.epochs <= MAX_EPOCHS:  # a bad epochs has its own line
         p.append(f"max_epochs: {spec.max_epochs} is below epochs ({spec.epochs}), the minimum under budget = converged; "
                  "raise max_epochs or lower epochs")
     if not 0 < spec.target_acc <= 1:
