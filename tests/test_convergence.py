@@ -6,7 +6,7 @@ import math
 import pandas as pd
 import pytest
 
-from tlcompare import analysis
+from tlcompare import analysis, verdict
 from tlcompare.controls import control_differences, control_lines
 from tlcompare.convergence import (
     budget_line,
@@ -114,7 +114,8 @@ def test_random_features_control_is_compared_at_the_same_depth():
     assert analysis.variant_order(frame["variant"]) == [
         "scratch", "pretrained, fine-tune all", "pretrained, linear probe", "random features, linear probe"]
     # They are not candidates for "the best pretrained variant".
-    assert "random" not in " ".join(analysis.verdict(frame))
+    judged = verdict.build(frame, {"budget": "epochs"})
+    assert "random" not in " ".join([judged.answer, *judged.lines])
 
 
 def test_a_clear_pretrained_lead_over_random_features_is_called_a_help():

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from tlcompare.analysis import _ci95, variant
+from tlcompare.analysis import variant
+from tlcompare.paired_stats import t_interval
 
 
 def control_differences(frame: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
@@ -28,7 +29,7 @@ def control_differences(frame: pd.DataFrame, metric: str = "test_acc") -> pd.Dat
         if len(common) == 0:
             continue
         diffs = (pre.loc[common] - ctl.loc[common]).to_numpy(dtype=float)
-        half, _ = _ci95(diffs)
+        half, _ = t_interval(diffs)
         mean = float(diffs.mean())
         depth = int(freeze) if str(freeze).isdigit() else freeze
         rows.append({"variant": variant("pretrained", depth), "control": variant("random", depth), "size": int(size),
