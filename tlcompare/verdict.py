@@ -261,7 +261,8 @@ def budget_text(spec: dict | None) -> str:
     if budget == "steps":
         return "Budget: equal optimizer steps for both arms of every pair, whatever the size."
     if budget == "converged":
-        return "Budget: each run trained until its validation accuracy stopped improving (with a step cap)."
+        return ("Budget: each run trained until its validation accuracy stopped improving "
+                f"(patience {spec.get('patience')} epochs, at most {spec.get('max_epochs')} epochs).")
     return f"Budget: {budget}."
 
 
