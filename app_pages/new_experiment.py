@@ -5,6 +5,7 @@ import streamlit as st
 from tlcompare.data import DATASETS
 from tlcompare.dataset_facts import clamp_sizes
 from tlcompare.errors import SpecError
+from tlcompare.escape import markdown_safe
 from tlcompare.estimate import estimate
 from tlcompare.models import list_models, model_info
 from tlcompare.presets import PRESETS, default_preset
@@ -125,7 +126,7 @@ with form_col:
     sizes, size_notes = form.parse_sizes(st.session_state[k("sizes")])
     sizes, clamp_notes = clamp_sizes(sizes, max_size)
     for note in size_notes + clamp_notes:
-        st.caption(f":orange[{note}]")
+        st.caption(f":orange[{markdown_safe(note)}]")
     if facts:
         st.caption(f"This dataset allows up to {facts.max_size} per class (its smallest class, after holding out "
                    f"{facts.n_val} validation and {facts.n_test} test images).")

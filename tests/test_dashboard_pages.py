@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,11 @@ def render(page: str, query: dict | None = None, session: dict | None = None) ->
 
 def markdown_text(at: AppTest) -> str:
     return "\n".join(m.value for m in at.markdown)
+
+
+def shown(markdown: str) -> str:
+    """Markdown source as the reader sees it: messages quote user text with its punctuation escaped."""
+    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 @pytest.fixture
@@ -80,11 +86,12 @@ def test_presets_fill_the_form():
 
 
 def test_invalid_form_values_show_messages_not_tracebacks():
+    seed_throughput()
     at = render(PAGES[0])
     at.multiselect(key="f_sizes").set_value([]).run()
     at.multiselect(key="f_freeze").set_value([]).run()
     assert not at.exception
-    text = "\n".join(e.value for e in at.error)
+    text = shown("\n".join(e.value for e in at.error))
     assert "sizes: give at least one training-set size" in text and "freeze: give at least one" in text
     assert at.button(key="start").disabled
 

@@ -15,7 +15,7 @@ from tlcompare.data.sources import source_info
 from tlcompare.data.torchvision_sets import TORCHVISION_SETS
 from tlcompare.data.upload import receive_upload
 from tlcompare.errors import UserError
-from tlcompare.escape import markdown_safe
+from tlcompare.escape import markdown_safe, printable
 
 KINDS = {"zip": "Upload a zip", "folder": "A folder on this machine", "torchvision": "A torchvision dataset"}
 
@@ -104,7 +104,7 @@ def _show_checked(key: str) -> str | None:
     st.dataframe(report.class_rows(), hide_index=True, key="own_classes")
     for warning in report.warnings:
         st.warning(markdown_safe(warning), icon=":material/warning:")
-    skipped = [{"file": p, "why": why} for p, why in report.unreadable + report.skipped]
+    skipped = [{"file": printable(p, None), "why": printable(why, None)} for p, why in report.unreadable + report.skipped]
     if skipped:
         with st.expander(f"Skipped files ({len(skipped)})"):
             st.dataframe(skipped, hide_index=True)
