@@ -4,7 +4,7 @@ import streamlit as st
 
 from tlcompare.data import DATASETS
 from tlcompare.dataset_facts import clamp_sizes
-from tlcompare.errors import SpecError
+from tlcompare.errors import UserError
 from tlcompare.escape import markdown_safe
 from tlcompare.estimate import estimate
 from tlcompare.models import list_models, model_info
@@ -187,7 +187,7 @@ with cost_col, st.container(border=True):
     spec = None
     try:
         spec = build_spec({**form.values(sizes), **({"dataset": own_source} if own_source else {})})
-    except SpecError as e:
+    except UserError as e:  # a SpecError, or a checkpoint outside the data roots
         errors.show(e)
     if spec is not None:
         runs = spec.runs()

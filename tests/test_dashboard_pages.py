@@ -124,6 +124,7 @@ def test_a_folder_on_this_machine_is_checked_and_used(tmp_path, monkeypatch):
     from corpus import good_folder, truncated_jpeg
 
     monkeypatch.setenv("TLCOMPARE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TLCOMPARE_DATA_ROOTS", str(tmp_path))
     monkeypatch.setattr("tlcompare.worker_control.ensure_worker", lambda **kw: {"state": "starting", "alive": True})
     seed_throughput()
     folder = good_folder(tmp_path / "parts", classes=("good", "scratched"), per_class=30)
@@ -140,7 +141,8 @@ def test_a_folder_on_this_machine_is_checked_and_used(tmp_path, monkeypatch):
     assert experiment["spec"]["dataset"] == f"imagefolder:{folder}"
 
 
-def test_a_missing_folder_gets_one_message(tmp_path):
+def test_a_missing_folder_gets_one_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("TLCOMPARE_DATA_ROOTS", str(tmp_path))
     at = render(PAGES[0])
     at.segmented_control(key="own_kind").set_value("folder").run()
     at.text_input(key="own_folder").input(str(tmp_path / "nowhere")).run()

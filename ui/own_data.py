@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from tlcompare.data.access import require_inside_roots
 from tlcompare.data.inspect import DatasetReport, inspect_source
 from tlcompare.data.sources import source_info
 from tlcompare.data.torchvision_sets import TORCHVISION_SETS
@@ -45,13 +46,18 @@ def _zip() -> str | None:
 
 
 def _folder() -> str | None:
-    st.caption("A folder with one sub-folder per class, on the machine that runs tlcompare. Decoded once and "
-               "cached; when files change, it is decoded again.")
+    st.caption("A folder with one sub-folder per class, on the machine that runs tlcompare, inside the folders "
+               "it may read (TLCOMPARE_DATA_ROOTS; by default your home folder). Decoded once and cached; when "
+               "files change, it is decoded again.")
     path = st.text_input("Folder", key="own_folder", placeholder="/data/parts  (holds parts/good/…, parts/bad/…)")
     path = path.strip()
     if not path:
         return None
-    source = f"imagefolder:{path}"
+    try:  # the server reads only inside its data roots, whoever types here
+        source = f"imagefolder:{require_inside_roots(path)}"
+    except UserError as e:
+        st.error(markdown_safe(e), icon=":material/gpp_bad:")
+        return None
     if st.session_state.get("own_data", {}).get("file_id") != source:
         _check(source, lambda progress: (source, inspect_source(source, progress=progress)))
     return _show_checked(source)
