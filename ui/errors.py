@@ -11,6 +11,7 @@ import streamlit as st
 from tlcompare.errors import SpecError, UserError
 from tlcompare.escape import markdown_safe
 from tlcompare.store_errors import store_problem
+from ui.state import store_path
 
 
 def show(error: UserError) -> None:
@@ -34,6 +35,4 @@ def shown_as_message() -> Iterator[None]:
     except UserError as e:
         show(e)
     except sqlite3.Error as e:
-        from ui.state import store_path
-
         st.error(markdown_safe(store_problem(store_path(), e)), icon=":material/error:")

@@ -35,7 +35,7 @@ def store() -> Store:
 
 def store_path() -> str:
     """Where the store is, even when its folder cannot be created (no mkdir here)."""
-    home = os.environ.get("TLCOMPARE_HOME") or os.path.join("~", ".tlcompare")
+    home = os.environ.get("TLCOMPARE_HOME", os.path.join("~", ".tlcompare"))  # as tlcompare.home reads it
     return os.path.join(os.path.expanduser(home), "tlcompare.db")
 
 
