@@ -24,8 +24,9 @@ APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGES = ["app_pages/new_experiment.py", "app_pages/live.py", "app_pages/results.py", "app_pages/history.py",
          "app_pages/report.py"]
 URLS = ["", "live", "results", "history", "report"]
-RECOVERY = {"truncated": "Move it aside", "garbage": "Move it aside", "not_sqlite": "Move it aside",
-            "future_schema": "upgrade tlcompare", "unopenable": "point TLCOMPARE_HOME at another folder"}
+RECOVERY = {"truncated": "move the damaged file aside", "garbage": "move the damaged file aside",
+            "not_sqlite": "move the damaged file aside", "future_schema": "upgrade tlcompare",
+            "unopenable": "set TLCOMPARE_HOME to another folder"}
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +62,7 @@ def test_every_page_answers_a_damaged_store_with_one_line(sound_store, tlcompare
         messages = [plain(e.value) for e in at.error]
         assert len(messages) == 1, (page, messages)
         message = messages[0]
-        assert message.startswith(f"the experiment store {db}") and RECOVERY[kind] in message, message
+        assert message.startswith(f"the store '{db}'") and RECOVERY[kind] in message, message
         assert "\n" not in message and "Traceback" not in message
         assert not at.title, "the page must not run on a store it cannot read"
     assert (db.read_bytes() if db.is_file() else None) == before  # nothing written into it
@@ -89,7 +90,7 @@ def test_a_real_browser_sees_one_line_on_every_bookmarked_page(sound_store, dash
                     expect(alert).to_have_count(1, timeout=90_000)
                     settle(page)
                     text = alert.inner_text().strip().splitlines()[-1]  # after the icon's name
-                    assert text.startswith(f"the experiment store {db}") and RECOVERY[kind] in text, text
+                    assert text.startswith(f"the store '{db}'") and RECOVERY[kind] in text, text
                     assert page.locator("[data-testid=stException]").count() == 0
                     assert "Traceback" not in page.inner_text("body")
                 shot(page, f"damaged-store-{kind}")
