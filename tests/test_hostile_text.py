@@ -170,7 +170,8 @@ def test_a_real_browser_shows_hostile_names_as_text(hostile, dashboard):  # noqa
             for path in (f"live?exp={failed}", f"results?exp={trained}", f"history?exp={trained}"):
                 view.goto(f"{url}/{path}")
                 settle(view)
-                assert view.locator("a[href*='evil'], img[src*='evil']").count() == 0, path
+                made = view.locator("a[href*='evil'], img[src*='evil']")
+                assert made.count() == 0, (path, [made.nth(i).evaluate("e => e.outerHTML") for i in range(made.count())])
                 assert not raw_controls(view.inner_text("main")), path
         finally:
             browser.close()
