@@ -3,7 +3,7 @@
 import streamlit as st
 
 from tlcompare import analysis, charts
-from tlcompare.escape import markdown_safe
+from tlcompare.escape import markdown_safe, printable
 from tlcompare.gallery import mistakes
 from tlcompare.models import model_info
 from tlcompare.report.content import ExperimentReport
@@ -175,7 +175,7 @@ with errors_tab:
 with st.expander("Provenance: what these numbers were measured on", icon=":material/fingerprint:"):
     report = ExperimentReport(id=experiment["id"], name=experiment["name"], notes="", created=experiment["created"],
                               status=experiment["status"], spec=spec, environment=environment, runs=runs)
-    st.dataframe({"": [k for k, _ in report.manifest()], "value": [v for _, v in report.manifest()]},
+    st.dataframe({"": [k for k, _ in report.manifest()], "value": [printable(v, None) for _, v in report.manifest()]},
                  hide_index=True, width="stretch")
     st.caption("Finished runs are reused by content: own images by their files' names, sizes and times, a "
                "checkpoint by the hash of its bytes. An edited folder or a replaced checkpoint gets new runs.")
