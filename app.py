@@ -8,7 +8,7 @@ a separate worker process, so refreshing or closing the browser never loses a ru
 
 import streamlit as st
 
-from ui import paths, presentation, sidebar
+from ui import errors, paths, presentation, sidebar, state
 
 st.set_page_config(page_title="tlcompare: pretrained or from scratch?", page_icon=":material/compare:",
                    layout="wide", initial_sidebar_state="expanded")
@@ -25,5 +25,11 @@ page = st.navigation({
     ],
 }, expanded=True)
 presentation.apply()
-sidebar.render()
-page.run()
+# The one place where a store that cannot be used (damaged, truncated, newer, unopenable) becomes the
+# same one-line message on every page, never a traceback.
+with errors.shown_as_message():
+    # Open and read it first: a store that does not open, or whose experiment rows are damaged, stops
+    # here with one message, before the sidebar or the page repeats it.
+    state.store().list_experiments()
+    sidebar.render()
+    page.run()

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from tlcompare.baseline import pin_baseline
-from tlcompare.escape import markdown_safe
+from tlcompare.escape import markdown_safe, printable
 from ui import cached, errors, paths
 from ui.state import remember_experiment, requested_experiment_id, store
 
@@ -22,9 +22,9 @@ st.caption("Select a row to open, rename, delete or pin it. The pinned experimen
 table = pd.DataFrame([{
     "baseline": "★" if e["pinned"] else "",
     "id": e["id"],
-    "name": e["name"],
+    "name": printable(e["name"], None),
     "status": e["status"],
-    "dataset": e["dataset"],
+    "dataset": printable(e["dataset"], None),
     "model": e["model"],
     "runs": f"{e['n_finished']}/{e['n_runs']}",
     "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(e["created"])),
@@ -84,7 +84,7 @@ with st.container(border=True):
 
     if st.session_state.get("confirm_delete") == experiment_id:
         running = experiment["status"] in ("running", "queued", "cancelling")
-        st.warning(f"Delete #{experiment_id} {experiment['name']} and all {experiment['n_runs']} runs? This cannot be "
+        st.warning(f"Delete #{experiment_id} {markdown_safe(experiment['name'])} and all {experiment['n_runs']} runs? This cannot be "
                    "undone." + (" Its runs in progress stop." if running else ""), icon=":material/warning:")
         with st.container(horizontal=True):
             if st.button("Delete for good", type="primary", icon=":material/delete_forever:", key="confirm"):

@@ -57,9 +57,9 @@ def live_view() -> None:
             running = progress["running"]
             if running:
                 r = running[0]
-                st.caption(f"Training {r['label']}: epoch {r['epoch']} of {r['epochs']}"
+                st.caption(f"Training {markdown_safe(r['label'])}: epoch {r['epoch']} of {r['epochs']}"
                            + (f", step {r['step']} of {r['total_steps']}" if r["total_steps"] else "")
-                           + f" on {r['device'] or 'its device'}.")
+                           + f" on {markdown_safe(r['device'] or 'its device')}.")
             else:
                 st.caption(f"Waiting for the worker ({worker['state']}).")
         elif status == "done":
@@ -69,7 +69,9 @@ def live_view() -> None:
         elif status in ("failed", "cancelled"):
             failed = [r for r in runs if r["status"] == "failed"]
             if failed:
-                st.error(f"{len(failed)} runs failed. First error: {failed[0]['error']}", icon=":material/error:")
+                # The message quotes paths and names from the user's data: escaped, so none becomes a link or image.
+                st.error(f"{len(failed)} runs failed. First error: {markdown_safe(failed[0]['error'])}",
+                         icon=":material/error:")
             if any(r["status"] == "done" for r in runs):
                 st.page_link(paths.RESULTS, label="Open the results of the finished runs", icon=":material/insights:",
                              query_params={"exp": str(experiment_id)})

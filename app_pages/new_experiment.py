@@ -4,7 +4,8 @@ import streamlit as st
 
 from tlcompare.data import DATASETS
 from tlcompare.dataset_facts import clamp_sizes
-from tlcompare.errors import SpecError
+from tlcompare.errors import UserError
+from tlcompare.escape import markdown_safe
 from tlcompare.estimate import estimate
 from tlcompare.models import list_models, model_info
 from tlcompare.presets import PRESETS, default_preset
@@ -133,7 +134,7 @@ with form_col:
     sizes, size_notes = form.parse_sizes(st.session_state[k("sizes")])
     sizes, clamp_notes = clamp_sizes(sizes, max_size)
     for note in size_notes + clamp_notes:
-        st.caption(f":orange[{note}]")
+        st.caption(f":orange[{markdown_safe(note)}]")
     if facts:
         st.caption(f"This dataset allows up to {facts.max_size} per class (its smallest class, after holding out "
                    f"{facts.n_val} validation and {facts.n_test} test images).")
@@ -209,7 +210,7 @@ with cost_col, st.container(border=True):
     spec = None
     try:
         spec = build_spec({**form.values(sizes), **({"dataset": own_source} if own_source else {})})
-    except SpecError as e:
+    except UserError as e:  # a SpecError, or a checkpoint outside the data roots
         errors.show(e)
     if spec is not None:
         runs = spec.runs()

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from tlcompare import analysis, charts, controls, convergence
-from tlcompare.escape import markdown_safe
+from tlcompare.escape import markdown_safe, printable
 from tlcompare.gallery import mistakes
 from tlcompare.models import model_info
 from tlcompare.report.content import ExperimentReport
@@ -103,7 +103,7 @@ with answer_tab:
                                  f"baseline #{baseline['id']}" if baseline else "baseline", large=large),
           charts.HINTS["data_efficiency"], "efficiency")
     if baseline_summary is not None:
-        st.caption(f"Dashed lines: the baseline, #{baseline['id']} {baseline['name']} (pinned in History).")
+        st.caption(f"Dashed lines: the baseline, #{baseline['id']} {markdown_safe(baseline['name'])} (pinned in History).")
     st.markdown("##### Paired differences (pretrained minus scratch, same size and seed)")
     st.dataframe(analysis.results_display(analysis.results_table(frame)), hide_index=True, key="summary_table")
     st.caption("Gain: pretrained minus scratch on the same training images and seed, averaged over seeds. The 95% CI is "
@@ -168,7 +168,7 @@ with errors_tab:
         try:
             test = cached.test_set(spec)
         except Exception as e:  # the dataset may be gone from this machine; the rest of the page still works
-            st.warning(f"The test images cannot be shown: {e}", icon=":material/image_not_supported:")
+            st.warning(f"The test images cannot be shown: {markdown_safe(e)}", icon=":material/image_not_supported:")
             test = None
         if test is not None:
             wrong = {r["run_id"]: {m["index"] for m in r["misclassified"] or []} for r in pair}
@@ -184,7 +184,7 @@ with errors_tab:
                     st.caption("No mistakes on the test set.")
                     continue
                 st.image([m.image for m in items], width=80,
-                         caption=[f"{m.true} → {m.pred}" + (f" (also {other_name.split(',')[0]})" if m.also_wrong_elsewhere
+                         caption=[markdown_safe(f"{m.true} → {m.pred}") + (f" (also {other_name.split(',')[0]})" if m.also_wrong_elsewhere
                                                            else "") for m in items])
         st.caption(f":material/lightbulb: {charts.HINTS['gallery']}")
 
@@ -192,7 +192,7 @@ with errors_tab:
 with st.expander("Provenance: what these numbers were measured on", icon=":material/fingerprint:"):
     report = ExperimentReport(id=experiment["id"], name=experiment["name"], notes="", created=experiment["created"],
                               status=experiment["status"], spec=spec, environment=environment, runs=runs)
-    st.dataframe({"": [k for k, _ in report.manifest()], "value": [v for _, v in report.manifest()]},
+    st.dataframe({"": [k for k, _ in report.manifest()], "value": [printable(v, None) for _, v in report.manifest()]},
                  hide_index=True, width="stretch")
     st.caption("Finished runs are reused by content: own images by their files' names, sizes and times, a "
                "checkpoint by the hash of its bytes. An edited folder or a replaced checkpoint gets new runs.")

@@ -200,3 +200,34 @@ def tree(*roots: Path) -> dict[str, bytes]:
             if f.is_file() or f.is_symlink():
                 out[str(f)] = f.read_bytes() if f.is_file() else b"<link>"
     return out
+
+
+# -- damaged experiment stores ---------------------------------------------------------------------
+# How real store files get damaged: a copy cut short (full disk, interrupted sync), garbage written
+# over the middle (a bad disk, another program), a file from a newer tlcompare, a path that cannot be
+# opened as a file at all, a file that is not SQLite.
+STORE_DAMAGE = ("truncated", "garbage", "future_schema", "unopenable", "not_sqlite")
+
+
+def damaged_store(sound: Path, dest: Path, kind: str) -> Path:
+    """A copy of the sound, checkpointed store file ``sound`` at ``dest``, damaged as ``kind`` says."""
+    import sqlite3
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "unopenable":
+        dest.mkdir()  # a folder where the file should be
+        return dest
+    data = bytearray(sound.read_bytes())
+    if kind == "truncated":
+        data = data[: len(data) // 3]
+    elif kind == "garbage":
+        start, end = len(data) // 4, 3 * len(data) // 4  # page 1 (the header) stays intact
+        data[start:end] = np.random.default_rng(0).integers(0, 256, end - start, dtype=np.uint8).tobytes()
+    elif kind == "not_sqlite":
+        data = bytearray(b"these are my notes, not a database\n" * 200)
+    dest.write_bytes(bytes(data))
+    if kind == "future_schema":
+        con = sqlite3.connect(dest)
+        con.execute("PRAGMA user_version = 99")
+        con.close()
+    return dest

@@ -48,3 +48,43 @@ def finished_home(tmp_path_factory) -> tuple[Path, int]:
         store.close()
     torch.set_num_threads(threads)
     return home, experiment_id
+
+
+# Text that escapes its place: a terminal escape, a bidi override that flips what follows, a
+# carriage return and newline that forge lines, Markdown links and images, HTML.
+HOSTILE_NAME = "\x1b[2J\u202eEvil\rname\n[x](http://evil.example) <b>bold</b>"
+HOSTILE_CLASSES = ("\u202egnp.exe", "\x1b[31mred", "[link](http:evil.example)", "two\nlines")
+
+
+@pytest.fixture(scope="session")
+def hostile_home(tmp_path_factory) -> tuple[Path, int, int]:
+    """(TLCOMPARE_HOME, trained id, failed id): one experiment trained for real on class folders with
+    hostile names under a hostile experiment name, and one whose folder (its path holds a Markdown
+    image) vanished before the worker reached it, so its runs failed with that path in the error."""
+    import shutil
+
+    import torch
+    from corpus import good_folder
+
+    from tlcompare.spec import build_spec
+    from tlcompare.store import Store
+    from tlcompare.worker import Worker, WorkerConfig
+
+    home = tmp_path_factory.mktemp("hostile-home")
+    photos = good_folder(home / "photos", classes=HOSTILE_CLASSES, per_class=12)
+    gone = good_folder(home / "![pic](http:" / "evil.example" / "x.png)", per_class=12)
+    common = dict(model="efficientnet_lite0", sizes=[2], seeds=1, freeze=["all"], epochs=1, image_size=16, device="cpu")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TLCOMPARE_HOME", str(home))
+        store = Store()
+        trained = store.create_experiment(build_spec(dict(common, dataset=f"imagefolder:{photos}")), name=HOSTILE_NAME)
+        failed = store.create_experiment(build_spec(dict(common, dataset=f"imagefolder:{gone}")), name="vanished folder")
+        shutil.rmtree(home / "![pic](http:")
+        Worker(store, config=WorkerConfig(heartbeat_seconds=0.5, poll_seconds=0.1), log=lambda m: None).serve(once=True)
+        assert store.get_experiment(trained)["status"] == "done"
+        assert store.get_experiment(failed)["status"] == "failed"
+        store.close()
+    torch.set_num_threads(threads)
+    return home, trained, failed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,11 @@ def render(page: str, query: dict | None = None, session: dict | None = None) ->
 
 def markdown_text(at: AppTest) -> str:
     return "\n".join(m.value for m in at.markdown)
+
+
+def shown(markdown: str) -> str:
+    """Markdown source as the reader sees it: messages quote user text with its punctuation escaped."""
+    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 @pytest.fixture
@@ -80,11 +86,12 @@ def test_presets_fill_the_form():
 
 
 def test_invalid_form_values_show_messages_not_tracebacks():
+    seed_throughput()
     at = render(PAGES[0])
     at.multiselect(key="f_sizes").set_value([]).run()
     at.multiselect(key="f_freeze").set_value([]).run()
     assert not at.exception
-    text = "\n".join(e.value for e in at.error)
+    text = shown("\n".join(e.value for e in at.error))
     assert "sizes: give at least one training-set size" in text and "freeze: give at least one" in text
     assert at.button(key="start").disabled
 
@@ -117,6 +124,7 @@ def test_a_folder_on_this_machine_is_checked_and_used(tmp_path, monkeypatch):
     from corpus import good_folder, truncated_jpeg
 
     monkeypatch.setenv("TLCOMPARE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TLCOMPARE_DATA_ROOTS", str(tmp_path))
     monkeypatch.setattr("tlcompare.worker_control.ensure_worker", lambda **kw: {"state": "starting", "alive": True})
     seed_throughput()
     folder = good_folder(tmp_path / "parts", classes=("good", "scratched"), per_class=30)
@@ -133,7 +141,8 @@ def test_a_folder_on_this_machine_is_checked_and_used(tmp_path, monkeypatch):
     assert experiment["spec"]["dataset"] == f"imagefolder:{folder}"
 
 
-def test_a_missing_folder_gets_one_message(tmp_path):
+def test_a_missing_folder_gets_one_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("TLCOMPARE_DATA_ROOTS", str(tmp_path))
     at = render(PAGES[0])
     at.segmented_control(key="own_kind").set_value("folder").run()
     at.text_input(key="own_folder").input(str(tmp_path / "nowhere")).run()

@@ -27,8 +27,8 @@ from corpus import good_folder
 
 from tlcompare import cli
 from tlcompare.analysis import variant
+from tlcompare.escape import latex_text, markdown_text
 from tlcompare.report import file_name, render_report, resolve_format
-from tlcompare.report.escape import latex_text, markdown_text
 from tlcompare.report.pdf import find_browser
 from tlcompare.spec import build_spec
 from tlcompare.store import Store

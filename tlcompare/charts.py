@@ -7,7 +7,6 @@ type for a projector. Each chart has a one-line hint in ``HINTS`` saying what to
 
 from __future__ import annotations
 
-import html
 import math
 
 import numpy as np
@@ -16,6 +15,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from tlcompare.analysis import variant_order
+from tlcompare.escape import plotly_text
 
 HINTS = {
     "gap": "Bars above zero: pretrained beats scratch on the same images and seed. A bar whose whisker "
@@ -356,7 +356,7 @@ def confusion(matrix: list[list[int]], class_names: list[str], title: str, large
     share = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
     names = class_names if len(class_names) == len(m) else [str(i) for i in range(len(m))]
     # plotly renders a subset of HTML in labels: escape names that come from the user's folders.
-    short = [html.escape(n if len(n) <= 14 else n[:13] + "…") for n in names]
+    short = [plotly_text(n if len(n) <= 14 else n[:13] + "…") for n in names]
     show_text = len(m) <= 12
     fig = go.Figure(go.Heatmap(
         z=100 * share, x=short, y=short, colorscale="Blues", zmin=0, zmax=100, customdata=m,

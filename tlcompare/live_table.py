@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from tlcompare.analysis import variant
+from tlcompare.escape import printable
 from tlcompare.status_text import duration
 
 # Plain words: emoji depend on the viewer's fonts and turn into boxes on a bare Linux browser.
@@ -17,7 +18,7 @@ def runs_table(runs: list[dict], epochs: int | str) -> pd.DataFrame:
     for r in runs:
         final = r.get("final") or {}
         last = r["epochs"][-1] if r.get("epochs") else {}
-        note = r.get("error") or ""
+        note = printable(r.get("error") or "", None)  # a table cell: one line, no control or bidi characters
         if r.get("reused_from"):
             note = f"reused from run {r['reused_from']}"
         elif r.get("cancel_requested") and r["status"] == "running":

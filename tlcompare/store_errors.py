@@ -65,3 +65,19 @@ def store_errors(path: Path) -> Iterator[None]:
         if message is None:
             raise
         raise StoreError(message) from None
+
+
+def store_problem(path: str | Path, error: BaseException) -> str:
+    """The dashboard's one line for a store it cannot open or read: the lines above for SQLite's
+    errors, the store's own words for a newer schema, and an unopenable path (a folder in the
+    file's place, a folder that cannot be created)."""
+    shown = printable(str(path))
+    if isinstance(error, UserError):
+        return str(error) if shown in str(error) else f"the store '{shown}': {error}"
+    if isinstance(error, sqlite3.DatabaseError):
+        message = translate(Path(path), error)
+        if message is not None:
+            return message
+    reason = printable(getattr(error, "strerror", None) or str(error) or type(error).__name__, 200)
+    return (f"cannot open the store '{shown}' ({reason}); it must be a readable, writable SQLite file in a "
+            "writable folder: fix that or point TLCOMPARE_HOME at another folder")

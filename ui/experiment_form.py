@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from tlcompare.data.access import require_inside_roots
 from tlcompare.presets import PRESETS
 from tlcompare.spec import DEFAULT_LR, ExperimentSpec
 
@@ -58,7 +59,9 @@ def values(sizes: list[int]) -> dict:
     out = {f: s[key(f)] for f in FIELDS if f not in ("weights", "sizes")}
     out["sizes"] = sizes
     out["seeds"] = int(s[key("seeds")])
-    out["weights"] = s[key("weights")].strip() or None if s[key("weights_source")] == "checkpoint" else None
+    weights = s[key("weights")].strip() if s[key("weights_source")] == "checkpoint" else ""
+    # A path typed into the page is opened by the server: only inside its data roots.
+    out["weights"] = str(require_inside_roots(weights, "checkpoint file")) if weights else None
     out["name"] = s[key("name")].strip()
     return out
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import streamlit as st
 
+from tlcompare.data.access import require_inside_roots
 from tlcompare.data.inspect import DatasetReport, inspect_source
 from tlcompare.data.sources import source_info
 from tlcompare.data.torchvision_sets import TORCHVISION_SETS
 from tlcompare.data.upload import receive_upload
 from tlcompare.errors import UserError
-from tlcompare.escape import markdown_safe
+from tlcompare.escape import markdown_safe, printable
 
 KINDS = {"zip": "Upload a zip", "folder": "A folder on this machine", "torchvision": "A torchvision dataset"}
 
@@ -45,13 +46,18 @@ def _zip() -> str | None:
 
 
 def _folder() -> str | None:
-    st.caption("A folder with one sub-folder per class, on the machine that runs tlcompare. Decoded once and "
-               "cached; when files change, it is decoded again.")
+    st.caption("A folder with one sub-folder per class, on the machine that runs tlcompare, inside the folders "
+               "it may read (TLCOMPARE_DATA_ROOTS; by default your home folder). Decoded once and cached; when "
+               "files change, it is decoded again.")
     path = st.text_input("Folder", key="own_folder", placeholder="/data/parts  (holds parts/good/…, parts/bad/…)")
     path = path.strip()
     if not path:
         return None
-    source = f"imagefolder:{path}"
+    try:  # the server reads only inside its data roots, whoever types here
+        source = f"imagefolder:{require_inside_roots(path)}"
+    except UserError as e:
+        st.error(markdown_safe(e), icon=":material/gpp_bad:")
+        return None
     if st.session_state.get("own_data", {}).get("file_id") != source:
         _check(source, lambda progress: (source, inspect_source(source, progress=progress)))
     return _show_checked(source)
@@ -104,7 +110,7 @@ def _show_checked(key: str) -> str | None:
     st.dataframe(report.class_rows(), hide_index=True, key="own_classes")
     for warning in report.warnings:
         st.warning(markdown_safe(warning), icon=":material/warning:")
-    skipped = [{"file": p, "why": why} for p, why in report.unreadable + report.skipped]
+    skipped = [{"file": printable(p, None), "why": printable(why, None)} for p, why in report.unreadable + report.skipped]
     if skipped:
         with st.expander(f"Skipped files ({len(skipped)})"):
             st.dataframe(skipped, hide_index=True)

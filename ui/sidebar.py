@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from tlcompare.escape import markdown_safe
 from tlcompare.store import default_path
 from tlcompare.worker_control import worker_state
-from ui import paths, presentation
+from ui import errors, paths, presentation
 from ui.state import ACTIVE, store
 
 
@@ -36,13 +37,18 @@ _WORKER_TEXT = {
 
 @st.fragment(run_every=5)
 def _worker_status() -> None:
+    with errors.shown_as_message():  # a fragment reruns on its own, outside app.py's guard
+        _worker_lines()
+
+
+def _worker_lines() -> None:
     state = worker_state(store=store())
     icon, color, text = _WORKER_TEXT.get(state["state"], (":material/help:", "gray", state["state"]))
     st.markdown(f"**Worker** &nbsp; :{color}-badge[{icon} {state['state']}]")
     detail = text
     if state.get("run_label"):
         detail = f"run {state['run_id']}: {state['run_label']}"
-    st.caption(detail)
+    st.caption(markdown_safe(detail))
     active = [e for e in store().list_experiments() if e["status"] in ACTIVE]
     if active:
         e = active[0]
@@ -70,4 +76,4 @@ def render() -> None:
                 "[Freezing and fine-tuning (Yosinski et al. 2014)](https://arxiv.org/abs/1411.1792) · "
                 "[Rethinking ImageNet pre-training (He et al. 2019)](https://arxiv.org/abs/1811.08883)"
             )
-            st.caption(f"Store: {default_path()}")
+            st.caption(f"Store: {markdown_safe(default_path())}")

@@ -6,9 +6,15 @@ bookmark or a second tab opens the same experiment, and moving between pages kee
 
 from __future__ import annotations
 
+import os
+import sqlite3
+
 import streamlit as st
 
+from tlcompare.errors import UserError
+from tlcompare.escape import printable
 from tlcompare.store import Store, default_path
+from tlcompare.store_errors import StoreError, store_problem
 
 ACTIVE = ("running", "queued", "cancelling")
 
@@ -19,8 +25,18 @@ def _store(path: str) -> Store:
 
 
 def store() -> Store:
-    # Keyed by path: TLCOMPARE_HOME decides which store, as it does for the CLI and the worker.
-    return _store(str(default_path()))
+    """The store, or StoreError with the one line every page shows for a file it cannot use."""
+    try:
+        # Keyed by path: TLCOMPARE_HOME decides which store, as it does for the CLI and the worker.
+        return _store(str(default_path()))
+    except (OSError, sqlite3.Error, UserError) as e:  # not cached: the next rerun tries again
+        raise StoreError(store_problem(store_path(), e)) from None
+
+
+def store_path() -> str:
+    """Where the store is, even when its folder cannot be created (no mkdir here)."""
+    home = os.environ.get("TLCOMPARE_HOME", os.path.join("~", ".tlcompare"))  # as tlcompare.home reads it
+    return os.path.join(os.path.expanduser(home), "tlcompare.db")
 
 
 def remember_experiment(experiment_id: int | None) -> None:
@@ -40,7 +56,7 @@ def requested_experiment_id() -> int | None:
 def experiment_label(e: dict, with_status: bool = True) -> str:
     pin = " ★" if e["pinned"] else ""
     status = f" · {e['status']} · {e['n_finished']}/{e['n_runs']} runs" if with_status else ""
-    return f"#{e['id']} {e['name']}{pin} · {e['dataset']} / {e['model']}{status}"
+    return f"#{e['id']} {printable(e['name'], 80)}{pin} · {printable(e['dataset'], 80)} / {e['model']}{status}"
 
 
 def pick_experiment(experiments: list[dict], key: str, prefer: str = "active", with_status: bool = True) -> dict | None:

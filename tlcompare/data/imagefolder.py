@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tlcompare.data import access
 from tlcompare.data.base import ImageDataset
 from tlcompare.data.cache import cached_dataset
 from tlcompare.data.decode import (
@@ -64,6 +65,7 @@ def scan_folder(root: str | Path) -> FolderScan:
         raise UserError(f"image folder '{printable(str(root))}' does not exist or is not a folder")
     root, unwrapped, ignored = _unwrap(root)
     scan = FolderScan(root=root, class_names=[], files=[], ignored=ignored, unwrapped=unwrapped)
+    limit, walked = access.max_files(), 0
     stamp = hashlib.sha256()
     class_dirs = []
     for entry in _sorted_entries(root):
@@ -82,6 +84,9 @@ def scan_folder(root: str | Path) -> FolderScan:
         scan.class_names.append(unicodedata.normalize("NFC", folder))
         stamp.update(f"D\0{folder}\0".encode("utf-8", "surrogateescape"))
         for rel, kind, why in _walk_class(root, folder):
+            walked += 1
+            if walked > limit:  # stop before the list fills the memory; name nothing found in it
+                raise access.too_many_files(printable(str(root)))
             if kind == "ignored":
                 scan.ignored.append(rel)
                 stamp.update(f"N\0{rel}\0".encode("utf-8", "surrogateescape"))
@@ -131,7 +136,8 @@ def load_imagefolder(root: str | Path, name: str | None = None, cache_size: int 
 
 def build_dataset(scan: FolderScan, name: str, cache_size: int, progress: Progress | None = None,
                   workers: int | None = None) -> ImageDataset:
-    decoded = decode_all([scan.root / rel for rel, _ in scan.files], cache_size, progress, workers)
+    decoded = decode_all([scan.root / rel for rel, _ in scan.files], cache_size, progress, workers,
+                         label=printable(str(scan.root)))
     unreadable = [(rel, d.error) for (rel, _), d in zip(scan.files, decoded, strict=True) if d.error]
     good = [(rel, label, d) for (rel, label), d in zip(scan.files, decoded, strict=True) if not d.error]
     present = sorted({label for _, label, _ in good})
@@ -165,16 +171,26 @@ def build_dataset(scan: FolderScan, name: str, cache_size: int, progress: Progre
     )
 
 
-def decode_all(paths: list[Path], size: int, progress: Progress | None = None, workers: int | None = None) -> list[Decoded]:
-    """Decode ``paths`` in parallel, in order; ``progress(done, total)`` after each file."""
+def decode_all(paths: list[Path], size: int, progress: Progress | None = None, workers: int | None = None,
+               label: str = "the folder") -> list[Decoded]:
+    """Decode ``paths`` in parallel, in order; ``progress(done, total)`` after each file.
+
+    Stops with a UserError once the decoded pixels pass ``access.max_decoded_bytes()``: the
+    stacked tensor and its cache would be at least that large.
+    """
     results: list[Decoded | None] = [None] * len(paths)
     workers = workers or min(8, os.cpu_count() or 1)
+    limit, held = access.max_decoded_bytes(), 0
     if progress:
         progress(0, len(paths))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(decode_image, p, size): i for i, p in enumerate(paths)}
         for done, fut in enumerate(as_completed(futures), 1):
-            results[futures[fut]] = fut.result()
+            decoded = results[futures[fut]] = fut.result()
+            held += 0 if decoded.pixels is None else decoded.pixels.nbytes
+            if held > limit:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise access.too_many_bytes(label, done, len(paths))
             if progress:
                 progress(done, len(paths))
     return results  # type: ignore[return-value]

@@ -63,7 +63,7 @@ class DatasetReport:
 
     def class_rows(self) -> list[dict]:
         """One row per class, for a table widget (which renders names as plain text)."""
-        rows = [{"class": name, "images": n, "for training": t}
+        rows = [{"class": printable(name, None), "images": n, "for training": t}
                 for name, n, t in zip(self.class_names, self.counts, self.train_counts, strict=True)]
         for row, n in zip(rows, self.test_counts or [], strict=False):
             row["official test"] = n

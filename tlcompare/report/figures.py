@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import plotly.graph_objects as go
 
 from tlcompare import analysis, charts
+from tlcompare.escape import plotly_text
 from tlcompare.report.content import ExperimentReport
-from tlcompare.report.escape import plotly_text
 
 
 @dataclass

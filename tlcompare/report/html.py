@@ -17,8 +17,8 @@ import plotly.offline
 
 import tlcompare
 from tlcompare import analysis
+from tlcompare.escape import html_text
 from tlcompare.report.content import ExperimentReport, generated_line
-from tlcompare.report.escape import html_text
 from tlcompare.report.figures import Figure, comparison_figures, experiment_figures
 from tlcompare.report.style import CSS, PRINT_WIDTH_PX, SMALL_PER_ROW_PRINT
 

@@ -13,8 +13,8 @@ import pandas as pd
 
 import tlcompare
 from tlcompare.analysis import variant, variant_order
+from tlcompare.escape import csv_text, latex_text, markdown_text
 from tlcompare.report.content import ExperimentReport, generated_line
-from tlcompare.report.escape import latex_text, markdown_text
 from tlcompare.results_io import json_safe
 
 JSON_FORMAT_VERSION = 1
@@ -37,31 +37,23 @@ CSV_COLUMNS = [
 # Run fields that an epoch record also has, with another meaning there (the epoch's learning rate
 # of the schedule vs the run's peak rate): the run's value goes in a run_ column.
 _RUN_PREFIXED = {"lr": "run_lr", "batch_size": "run_batch_size"}
-# Cells a spreadsheet would run as a formula (CSV injection): user text starting with these gets a quote.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 # -- CSV ---------------------------------------------------------------------------------------------
-def _text_cell(value):
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
 def csv_rows(reports: list[ExperimentReport]) -> pd.DataFrame:
     """One row per run and epoch; a run without epochs (queued, failed) still gets one row."""
     rows = []
     for rep in reports:
         for run in rep.export_runs():
-            base = {"experiment_id": rep.id, "experiment_name": _text_cell(rep.name)}
+            base = {"experiment_id": rep.id, "experiment_name": rep.name}
             for k, v in run.items():
                 if k == "freeze":
                     base["freeze"] = "" if v is None else str(v)
                     base["variant"] = variant(run["arm"], v)
                 elif k not in _NESTED:
                     base[_RUN_PREFIXED.get(k, k)] = v
-            base["error"] = _text_cell(base.get("error"))
             base.update({f"final_{k}": v for k, v in (run.get("final") or {}).items()})
+            base = {k: csv_text(v) for k, v in base.items()}  # every text cell: names, paths, error messages
             rows.extend([{**base, **e} for e in run.get("epochs") or []] or [base])
     frame = pd.DataFrame(rows, dtype=object)  # object: a count stays 3, not 3.0, beside a run without it
     # The documented columns always, in their order, so files of queued and finished experiments line up;
@@ -83,7 +75,8 @@ def to_json(reports: list[ExperimentReport]) -> str:
         "experiments": [{"id": r.id, "name": r.name, "notes": r.notes, "created": r.created, "status": r.status,
                          "spec": r.spec, "environment": r.environment, "runs": r.export_runs()} for r in reports],
     }
-    return json.dumps(json_safe(doc), indent=1, ensure_ascii=False)
+    # ASCII only: the exact text survives, and no control or bidi character reaches a terminal raw.
+    return json.dumps(json_safe(doc), indent=1, ensure_ascii=True)
 
 
 # -- the final-metric table ------------------------------------------------------------------------------
