@@ -12,7 +12,10 @@ Parts, each in its own process with its own time limit, each writing ``<part>.js
 - ``throughput``: benchmarks/throughput.py, ResNet-18 and EfficientNet-Lite0 at 224 and 64 px, full
   fine-tuning and linear probe, next to the tutorial-style loop in the same process;
 - ``sweep``: benchmarks/sweep.py, the default ELPV sweep end to end (digits when ELPV is absent):
-  wall time, the estimate and its error, GPU busy fraction, peak memory per run.
+  wall time, the estimate and its error, GPU busy fraction, peak memory per run;
+- ``levers``: benchmarks/levers.py, EfficientNet-Lite0 at 128 px, batch 64: the eager step against
+  batch 256, a CUDA-graph-captured step, ``torch.compile`` with fixed shapes, and 4 and 8 processes
+  at once (and the count ``--runs-per-gpu auto`` would choose).
 
 A part that runs out of time is stopped; what it wrote so far stays (throughput and sweep write
 after every row / run) and ``summary.json`` says it timed out. What the machine lacks (the
@@ -43,12 +46,16 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"
 
 # Seconds per part on the GPU: together well inside 8 minutes, with the process starts.
-TIMEOUTS = {"tests": 100, "throughput": 170, "sweep": 170}
-DRY_TIMEOUTS = {"tests": 120, "throughput": 120, "sweep": 120}
+TIMEOUTS = {"tests": 70, "throughput": 130, "sweep": 170, "levers": 100}
+DRY_TIMEOUTS = {"tests": 120, "throughput": 120, "sweep": 120, "levers": 120}
 
 THROUGHPUT_DRY = ["--device", "cpu", "--models", "efficientnet_lite0", "--image-sizes", "16", "--batch", "16",
                   "--n-per-class", "20", "--epochs", "2", "--baseline-batch", "16", "--baseline-workers", "0",
                   "--baseline-steps", "2"]
+# Fewer epochs and baseline steps than throughput.py's defaults: eight configurations must fit the part's limit.
+THROUGHPUT_GPU = ["--epochs", "3", "--baseline-steps", "40"]
+LEVERS_DRY = ["--device", "cpu", "--image-size", "16", "--batch", "8", "--big-batch", "16", "--seconds", "0.3",
+              "--processes", "2"]
 SWEEP_DRY = {"dataset": "digits", "model": "efficientnet_lite0", "image_size": 16, "sizes": [3, 6], "freeze": [0, "all"],
              "seeds": 1, "epochs": 2, "batch_size": 16}
 DIGITS_SIZES = [10, 25, 50, 100]  # digits has about 180 images a class: the demo's 250 and 500 do not exist
@@ -89,9 +96,10 @@ def part_commands(out: Path, env: dict, dry: bool) -> dict[str, list[str]]:
         "tests": [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "gpu", "-rA", str(ROOT / "tests" / "test_gpu.py"),
                   f"--junitxml={out / 'tests.xml'}"],
         "throughput": [py, str(BENCH / "throughput.py"), "--json", str(out / "throughput.json"),
-                       *(THROUGHPUT_DRY if dry else [])],
+                       *(THROUGHPUT_DRY if dry else THROUGHPUT_GPU)],
         "sweep": [py, str(BENCH / "sweep.py"), "--json", str(out / "sweep.json"),
                   "--values", json.dumps(sweep_values(env, dry)), *(["--device", "cpu"] if dry else [])],
+        "levers": [py, str(BENCH / "levers.py"), "--json", str(out / "levers.json"), *(LEVERS_DRY if dry else [])],
     }
 
 
@@ -140,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dry", action="store_true", help="CPU, toy sizes: the same code paths, no figures worth keeping")
     p.add_argument("--out", type=Path, help="output folder (default benchmarks/out/gpu-check-<UTC time>)")
     p.add_argument("--payload", type=Path, default=BENCH / "payload", help="folder made by benchmarks/gpu_payload.sh")
-    p.add_argument("--parts", default="tests,throughput,sweep")
+    p.add_argument("--parts", default="tests,throughput,sweep,levers")
     args = p.parse_args(argv)
     unknown = [n for n in args.parts.split(",") if n not in TIMEOUTS]
     if unknown:

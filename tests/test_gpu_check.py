@@ -25,7 +25,7 @@ def test_the_dry_run_writes_a_json_and_a_log_for_every_part(tmp_path):
                           capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stdout + done.stderr
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["dry"] and set(summary["parts"]) == {"tests", "throughput", "sweep"}
+    assert summary["dry"] and set(summary["parts"]) == {"tests", "throughput", "sweep", "levers"}
     for name, part in summary["parts"].items():
         assert part["rc"] == 0 and not part["timed_out"], name
         assert (out / f"{name}.json").exists() and (out / f"{name}.log").read_text().startswith("$ ")
@@ -47,6 +47,23 @@ def test_the_dry_run_writes_a_json_and_a_log_for_every_part(tmp_path):
     assert sweep["complete"] and sweep["runs"] == len(sweep["per_run"]) == 6
     assert sweep["estimated_seconds"] > 0 and sweep["estimate_error_percent"] is not None
     assert all(r["peak_mem_mb"] > 0 for r in sweep["per_run"])
+
+    levers = {r["lever"]: r for r in json.loads((out / "levers.json").read_text())["rows"]}
+    assert list(levers) == ["eager", "eager-bigbatch", "cuda-graph", "processes-2", "compile"]
+    assert levers["eager"]["images_per_sec"] > 0 and levers["eager-bigbatch"]["batch"] == 16
+    assert len(levers["processes-2"]["per_process"]) == 2 and all(levers["processes-2"]["per_process"])
+    if not torch.cuda.is_available():
+        assert "only on CUDA" in levers["cuda-graph"]["skipped"] and "only on CUDA" in levers["compile"]["skipped"]
+
+
+def test_runs_per_gpu_auto_stops_where_another_process_adds_under_ten_percent():
+    import levers
+
+    rows = [{"lever": "eager", "images_per_sec": 2400}, {"lever": "processes-2", "images_per_sec": 4500},
+            {"lever": "processes-4", "images_per_sec": 8200}, {"lever": "processes-8", "images_per_sec": 8700}]
+    assert levers.auto_count(rows) == 4
+    assert levers.auto_count(rows[:1]) is None  # no process figures: no choice
+    assert levers.auto_count([rows[0], {"lever": "processes-4", "images_per_sec": 2500}]) == 1
 
 
 def test_a_part_over_its_limit_is_stopped_and_says_so(tmp_path):
