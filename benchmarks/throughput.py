@@ -137,6 +137,14 @@ def main() -> None:
 
     device = resolve_device(args.device)
     rows = []
+
+    def write_json(complete: bool) -> None:  # after every row: a run stopped by a time limit keeps what it measured
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"device": describe_device(device), "date": datetime.date.today().isoformat(),
+                           "torch": torch.__version__, "python": platform.python_version(), "args": vars(args),
+                           "complete": complete, "rows": rows}, f, indent=1)
+
     for model in args.models.split(","):
         for size in (int(s) for s in args.image_sizes.split(",")):
             for frozen in (False, True):
@@ -146,14 +154,10 @@ def main() -> None:
                 row = {"model": model, "image_size": size, "training": "linear probe" if frozen else "full fine-tuning",
                        "tlcompare_img_s": round(ours), "baseline_img_s": round(base), "speedup": round(ours / base, 1)}
                 rows.append(row)
+                write_json(False)
                 print(f"{model:<20} {size:>4}px {row['training']:<17} tlcompare {ours:>9.0f} img/s   "
                       f"baseline {base:>7.0f} img/s   x{ours / base:.1f}", flush=True)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"device": describe_device(device), "date": datetime.date.today().isoformat(),
-                       "torch": torch.__version__, "python": platform.python_version(), "args": vars(args),
-                       "rows": rows}, f, indent=1)
-
+    write_json(True)
 
 if __name__ == "__main__":
     main()

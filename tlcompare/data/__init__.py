@@ -10,8 +10,18 @@ from pathlib import Path
 
 from tlcompare.data import builtin, idx
 from tlcompare.data.base import DatasetInfo, ImageDataset
-from tlcompare.data.cache import cached_dataset
+from tlcompare.data.cache import cache_path, cached_dataset
 from tlcompare.errors import DataUnavailable, UserError
+
+
+def _package_or_cache(name: str) -> Callable[..., str | None]:
+    """Available when its package is installed or its decoded images are already cached (a machine
+    may be given the cache alone: load_dataset reads the cache before the package)."""
+    def reason(root=None) -> str | None:
+        missing = builtin.elpv_unavailable()
+        return None if missing is None or cache_path(_cache_key(name, root)).exists() else missing
+    return reason
+
 
 DATASETS: dict[str, DatasetInfo] = {
     "digits": DatasetInfo(
@@ -24,14 +34,14 @@ DATASETS: dict[str, DatasetInfo] = {
         name="elpv", title="ELPV solar cells: defective vs functional", num_classes=2, num_images="2,624",
         image_size="300x300 gray", licence=builtin.ELPV_LICENCE,
         description="Electroluminescence scans of solar cells; a real industrial inspection task.",
-        loader=lambda root=None: builtin.load_elpv(2), unavailable_reason=lambda root=None: builtin.elpv_unavailable(),
+        loader=lambda root=None: builtin.load_elpv(2), unavailable_reason=_package_or_cache("elpv"),
         non_commercial=True,
     ),
     "elpv4": DatasetInfo(
         name="elpv4", title="ELPV solar cells: 4 defect-probability levels", num_classes=4, num_images="2,624",
         image_size="300x300 gray", licence=builtin.ELPV_LICENCE,
         description="The same scans with the annotators' four defect-probability levels.",
-        loader=lambda root=None: builtin.load_elpv(4), unavailable_reason=lambda root=None: builtin.elpv_unavailable(),
+        loader=lambda root=None: builtin.load_elpv(4), unavailable_reason=_package_or_cache("elpv4"),
         non_commercial=True,
     ),
     "fashion-mnist": DatasetInfo(
@@ -81,9 +91,13 @@ def load_dataset(name: str, data_root: str | Path | None = None, image_size: int
     # No unavailable_reason() check first: it only says what is on disk, while a loader may still
     # download; each loader raises DataUnavailable itself when it cannot get the data.
     try:
-        return cached_dataset({"name": name, "root": str(data_root or "")}, lambda: info.loader(data_root))
+        return cached_dataset(_cache_key(name, data_root), lambda: info.loader(data_root))
     except DataUnavailable as e:
         raise DataUnavailable(f"dataset '{name}' is not available: {e}") from None
+
+
+def _cache_key(name: str, data_root: str | Path | None) -> dict:
+    return {"name": name, "root": str(data_root or "")}
 
 
 def check_source(name: str) -> str | None:
