@@ -48,7 +48,7 @@ def main() -> None:
     p.add_argument("--json")
     args = p.parse_args()
     values = {"dataset": args.dataset, "model": args.model, "image_size": args.image_size, "sizes": args.sizes,
-              "seeds": args.seeds, "epochs": args.epochs, "device": args.device}
+              "seeds": args.seeds, "epochs": args.epochs, "budget": "epochs", "device": args.device}
     rows = [probe_sweep(values, cache) for cache in (False, True)]
     for r in rows:
         print(json.dumps(r))

@@ -58,7 +58,7 @@ THROUGHPUT_GPU = ["--epochs", "3", "--baseline-steps", "40"]
 LEVERS_DRY = ["--device", "cpu", "--image-size", "16", "--batch", "8", "--big-batch", "16", "--seconds", "0.3",
               "--processes", "2"]
 SWEEP_DRY = {"dataset": "digits", "model": "efficientnet_lite0", "image_size": 16, "sizes": [3, 6], "freeze": [0, "all"],
-             "seeds": 1, "epochs": 2, "batch_size": 16}
+             "seeds": 1, "epochs": 2, "budget": "epochs", "batch_size": 16}
 DIGITS_SIZES = [10, 25, 50, 100]  # digits has about 180 images a class: the demo's 250 and 500 do not exist
 
 

@@ -30,7 +30,7 @@ from tlcompare.spec import build_spec
 from tlcompare.train import describe_device, resolve_device
 
 GPU_DEMO = {"dataset": "elpv", "model": "efficientnet_lite0", "image_size": 128, "sizes": [10, 25, 50, 100, 250, 500],
-            "freeze": [0, "all"], "seeds": 3, "epochs": 20, "augment": "crop_flip", "batch_size": 256}
+            "freeze": [0, "all"], "seeds": 3, "epochs": 20, "budget": "epochs", "augment": "crop_flip", "batch_size": 256}
 
 
 def cpu_quick() -> dict:
