@@ -20,6 +20,7 @@ from typing import Any
 import tomllib
 
 from tlcompare.errors import SpecError, UserError
+from tlcompare.escape import printable
 
 ARMS = ("scratch", "pretrained", "small_cnn", "random")
 # How long each run trains. "epochs": the same number of passes over its training subset;
@@ -254,8 +255,6 @@ def _int_list(value: Any, key: str, problems: list[str]) -> tuple[int, ...]:
 
 
 def _short(item: Any) -> str:
-    from tlcompare.escape import printable
-
     return printable(str(item), limit=40)
 
 
@@ -492,8 +491,6 @@ def _budget_problems(spec: ExperimentSpec) -> list[str]:
 
 def load_toml(path: str | Path) -> dict[str, Any]:
     """Read an experiment file whose keys mirror the CLI flags (image_size = 32, sizes = [5, 20])."""
-    from tlcompare.escape import printable
-
     path = Path(path)
     shown = printable(str(path))
     # Only a regular file of reasonable size: a FIFO would block forever, a device never end.

@@ -40,7 +40,7 @@ def translate(path: Path, e: sqlite3.DatabaseError) -> str | None:
     """The user's line for an SQLite error, or None when it is not about the file (a bug)."""
     text = str(e).lower()
     shown = printable(str(path))
-    if "disk is full" in text or "database or disk is full" in text:
+    if "disk is full" in text:
         return (f"the disk holding the store '{shown}' is full: free some space and try again "
                 "(what was stored before is intact)")
     if "malformed" in text or "not a database" in text or "corrupt" in text:
