@@ -8,7 +8,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -246,27 +245,28 @@ def test_home_empty_or_a_file(tmp_path):
     assert "is a file, not a folder" in one_line_refusal(tlc("ls", home=f))
 
 
-def _as_nobody() -> list[str]:
-    """Root ignores file permissions: run the command as an unprivileged user to test them."""
+def _read_only(folder: Path) -> list[str]:
+    """A command prefix under which ``folder`` cannot be written. Root ignores file permissions, so
+    as root the folder is bind-mounted read-only in a private mount namespace (a real read-only
+    file system, whoever owns the checkout); otherwise its permissions are enough."""
     if os.geteuid() != 0:
+        for f in [folder, *folder.iterdir()]:
+            os.chmod(f, 0o555 if f.is_dir() else 0o444)
         return []
-    setpriv = shutil.which("setpriv")
-    assert setpriv, "setpriv (util-linux) is needed to drop root for this test"
-    return [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+    unshare = shutil.which("unshare")
+    assert unshare, "unshare (util-linux) is needed to mount the store read-only for this test"
+    return [unshare, "--mount", "sh", "-c", 'mount --bind "$0" "$0" && mount -o remount,ro,bind "$0" && exec "$@"',
+            str(folder)]
 
 
-def test_a_read_only_store_can_still_be_read():
-    tmp_path = Path(tempfile.mkdtemp(prefix="tlcompare-ro-"))  # pytest's own tmp is private to root
+def test_a_read_only_store_can_still_be_read(tmp_path):
     home = tmp_path / "ro-home"
-    home.mkdir()
     env = {**os.environ, "TLCOMPARE_HOME": str(home)}
-    run = lambda *a: subprocess.run([*_as_nobody(), sys.executable, "-m", "tlcompare", *a],  # noqa: E731
+    prefix: list[str] = []
+    run = lambda *a: subprocess.run([*prefix, sys.executable, "-m", "tlcompare", *a],  # noqa: E731
                                     capture_output=True, text=True, env=env, timeout=600)
-    os.chmod(tmp_path, 0o755)
-    os.chmod(home, 0o777)
     assert run("submit", "--sizes", "2", "--name", "kept").returncode == 0
-    for f in [home, *home.iterdir()]:
-        os.chmod(f, 0o555 if f.is_dir() else 0o444)
+    prefix = _read_only(home)
     try:
         listed = run("ls")
         assert listed.returncode == 0, listed.stderr
@@ -279,7 +279,6 @@ def test_a_read_only_store_can_still_be_read():
     finally:
         for f in [home, *home.iterdir()]:
             os.chmod(f, 0o755 if f.is_dir() else 0o644)
-        shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 def test_a_full_disk_is_named_and_loses_nothing(tmp_path):
