@@ -2,17 +2,17 @@
 
 import streamlit as st
 
+from tlcompare import estimate_text
 from tlcompare.data import DATASETS
 from tlcompare.dataset_facts import clamp_sizes
 from tlcompare.errors import UserError
 from tlcompare.escape import markdown_safe
-from tlcompare.estimate import estimate
 from tlcompare.models import list_models, model_info
-from tlcompare.presets import PRESETS, default_preset
+from tlcompare.presets import PRESETS, default_preset, matching_preset
 from tlcompare.spec import AUGMENTS, BUDGETS, OPTIMIZERS, ExperimentSpec, build_spec
-from tlcompare.status_text import duration
-from tlcompare.worker_control import ensure_worker, worker_state
-from ui import cached, errors, own_data, paths
+from tlcompare.spec import doubts as spec_doubts
+from tlcompare.worker_control import ensure_worker
+from ui import cached, errors, estimate_panel, own_data, paths
 from ui import experiment_form as form
 from ui.sidebar import device_summary
 from ui.state import remember_experiment, store
@@ -53,10 +53,7 @@ with st.container(key="controls_presets"):
     st.pills("Start from a story", list(PRESETS), format_func=lambda p: PRESETS[p].title, key="preset",
              on_change=lambda: st.session_state["preset"] and form.load_preset(st.session_state["preset"]))
     chosen = st.session_state.get("preset")
-    if chosen:
-        p = PRESETS[chosen]
-        cost = f"about {p.gpu_minutes:g} min on a GPU" if gpu else f"about {p.cpu_minutes:g} min on a laptop CPU"
-        st.caption(f"{p.story} ({cost}.)")
+    preset_caption = st.empty()
 
 form_col, cost_col = st.columns([3, 2], gap="large")
 
@@ -221,29 +218,16 @@ with cost_col, st.container(border=True):
         st.caption(f"{_n(len(spec.sizes), 'size')} × {_n(len(spec.seeds), 'seed')} × {_n(arms, 'arm')}, {length}")
         if facts is None:
             st.caption("The time estimate needs the dataset on this machine.")
+            est = None
         else:
-            st.session_state.setdefault("remeasure", 0)
-            models_needed = sorted({r.model for r in runs})
-            with st.spinner("Measuring this machine's speed: a few training steps, once per model and image size…"):
-                tps = {m: cached.throughput(m, spec.image_size, spec.batch_size, spec.device,
-                                            st.session_state["remeasure"]) for m in models_needed}
-            worker_up = worker_state(store=store())["alive"]
-            est = estimate(spec, tps, facts.num_classes, facts.n_val, facts.n_test, len(model.stage_names),
-                           worker_running=worker_up,
-                           n_images=sum(facts.pool_counts) + facts.n_val + facts.n_test)
-            st.metric("Estimated time", f"{'at least' if spec.budget == 'converged' else 'about'} {duration(est.seconds)}",
-                      help="Under 'until converged' the estimate counts the minimum epochs: how long each run goes "
-                           "on is what the experiment finds out." if spec.budget == "converged" else None)
-            tp = tps[spec.model]
-            st.caption(f"Measured here ({tp.device}, {spec.image_size} px): {tp.images_per_second(0.0):,.0f} "
-                       f"training images/s fine-tuning everything, {tp.images_per_second(1.0):,.0f} as a linear "
-                       f"probe. Identical runs finished earlier are reused, which makes it faster.")
-            if est.seconds > 1800 and not gpu:
-                st.warning("Long on this CPU: try the quick preset, fewer sizes or a smaller image size, or run "
-                           "it on a GPU machine.", icon=":material/schedule:")
-            st.button("Measure again", type="tertiary", icon=":material/speed:",
-                      on_click=lambda: st.session_state.update(remeasure=st.session_state["remeasure"] + 1))
-    if st.button("Start experiment", type="primary", icon=":material/play_arrow:", disabled=spec is None,
+            est = estimate_panel.render(spec, runs, facts, len(model.stage_names), gpu)
+    # Valid but doubtful values (the CLI's warnings) and a run time nobody means: ask before starting.
+    doubts = [*spec_doubts(spec), *filter(None, [estimate_text.too_long(est)])] if spec is not None else []
+    for line in doubts:
+        st.warning(markdown_safe(line), icon=":material/warning:")
+    confirmed = not doubts or st.checkbox("Start anyway: I have read the warnings above",
+                                          key="start_anyway_" + "_".join(sorted(d.split()[0].rstrip(":") for d in doubts)))
+    if st.button("Start experiment", type="primary", icon=":material/play_arrow:", disabled=spec is None or not confirmed,
                  width="stretch", key="start"):
         with errors.shown_as_message():
             experiment_id = store().create_experiment(spec, name=spec.name or None)
@@ -251,3 +235,14 @@ with cost_col, st.container(border=True):
             remember_experiment(experiment_id)
             st.switch_page(paths.LIVE, query_params={"exp": str(experiment_id)})
     st.caption("Training runs in a background worker: closing or refreshing this tab never stops it.")
+
+if chosen:
+    # The preset's time is the cost panel's own estimate, never a stored number: one source of truth.
+    story = PRESETS[chosen].story
+    if spec is None or matching_preset(spec) != chosen:
+        preset_caption.caption(f"{story} (Changed since: the cost panel shows the time of your version.)")
+    elif facts is not None:
+        preset_caption.caption(f"{story} (On this machine: {estimate_text.figure(est)}.)" if est else
+                               f"{story} (Time on this machine: measuring…)")
+    else:
+        preset_caption.caption(story)

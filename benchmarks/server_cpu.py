@@ -24,6 +24,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -152,7 +153,7 @@ def main() -> None:
             if "watching" in wanted:
                 tlcompare_cli(root, env, "submit", *WATCHING, "--start-worker")
                 page.goto(f"{url}/live?exp=1")
-                page.get_by_text("Training ").first.wait_for()  # a run is training: the page polls
+                page.get_by_text(re.compile(r"Training .*: epoch \d+ of")).first.wait_for()  # the page polls a training run
                 settle(page)
                 results["scenarios"]["watching"] = measure(server.pid, args.window)
                 print("watching", results["scenarios"]["watching"], flush=True)

@@ -252,3 +252,99 @@ def test_history_lists_and_acts_on_experiments(use_finished, finished_home, tmp_
 def test_report_offers_every_run_as_files(use_finished):
     at = render("app_pages/report.py", query={"exp": str(use_finished)})
     assert len(at.get("download_button")) == 6  # one per report format
+
+
+# -- time figures: one estimate, measured without holding the page -----------------------------------
+def _metric(at: AppTest, label: str) -> str:
+    return {m.label: m.value for m in at.metric}[label]
+
+
+def _preset_caption(at: AppTest) -> str:
+    return next(c.value for c in at.caption if c.value.startswith(PRESETS_STORY))
+
+
+PRESETS_STORY = "Handwritten digits at 32 px"
+
+
+def test_the_preset_caption_is_the_live_estimate():
+    seed_throughput()
+    at = render(PAGES[0])
+    figure = _metric(at, "Estimated time")
+    assert figure.startswith("about")
+    assert f"(On this machine: {figure}.)" in _preset_caption(at)
+    assert "min on a laptop CPU" not in _preset_caption(at)  # no stored time left to contradict it
+    at.number_input(key="f_epochs").set_value(3).run()  # edited: the caption says so instead of a stale figure
+    assert "Changed since" in _preset_caption(at)
+
+
+def test_the_estimate_is_measured_in_the_background_and_the_form_stays_usable():
+    import time
+
+    from tlcompare.estimate import cached_entry
+
+    at = render(PAGES[0])  # nothing measured yet in this TLCOMPARE_HOME
+    assert _metric(at, "Estimated time") == "measuring…"
+    assert "(Time on this machine: measuring…)" in _preset_caption(at)
+    at.selectbox(key="f_model").set_value("resnet18").run()  # changing the backbone: the page answers at once
+    assert not at.exception and _metric(at, "Estimated time") == "measuring…"
+    at.selectbox(key="f_model").set_value("efficientnet_lite0").run()
+    deadline = time.time() + 240
+    while time.time() < deadline and cached_entry("efficientnet_lite0", 32, 64, "auto") is None:
+        time.sleep(1)
+    at.run()
+    figure = _metric(at, "Estimated time")
+    assert figure.startswith("about"), figure
+    assert f"(On this machine: {figure}.)" in _preset_caption(at)
+
+
+def test_runs_finished_before_are_reused_in_the_estimate(use_finished):
+    from dashboard_fixtures import TINY
+
+    seed_throughput(image_size=16)
+    at = render(PAGES[0])
+    at.multiselect(key="f_sizes").set_value([2, 5, 10]).run()
+    at.number_input(key="f_seeds").set_value(2).run()
+    at.number_input(key="f_epochs").set_value(TINY["epochs"]).run()
+    at.selectbox(key="f_image_size").set_value(16).run()
+    assert not at.exception
+    captions = " ".join(c.value for c in at.caption)
+    assert "12 of 18 runs already finished with identical settings" in captions, captions
+
+
+def test_doubtful_advanced_values_warn_and_ask_before_starting():
+    seed_throughput()
+    at = render(PAGES[0])
+    at.number_input(key="f_lr_scratch").set_value(10.0).run()
+    warnings = " ".join(w.value for w in at.warning)
+    assert "lr_scratch: 10 is far above what adamw trains with" in shown(warnings)
+    assert at.button(key="start").disabled
+    (confirm,) = [c for c in at.checkbox if c.key.startswith("start_anyway")]
+    confirm.check().run()
+    assert at.button(key="start").disabled is False
+
+
+def test_absurd_advanced_values_are_refused_with_the_reason():
+    seed_throughput()
+    at = render(PAGES[0])
+    at.number_input(key="f_weight_decay").set_value(9.0).run()
+    at.number_input(key="f_label_smoothing").set_value(0.9).run()
+    at.number_input(key="f_epochs").set_value(5).run()
+    at.number_input(key="f_warmup_epochs").set_value(100.0).run()
+    text = shown("\n".join(e.value for e in at.error))
+    assert "weight_decay: 9 would shrink the weights faster than training moves them" in text
+    assert "label_smoothing: 0.9 leaves the true class barely ahead" in text
+    assert "warmup_epochs: 100 warm-up epochs with 5 epochs" in text
+    assert at.button(key="start").disabled and not at.exception
+
+
+def test_an_experiment_of_hundreds_of_hours_asks_before_starting():
+    from tlcompare.estimate import Throughput, save_throughput
+
+    save_throughput(Throughput(device="test", model="efficientnet_lite0", image_size=32, batch_size=64, step_overhead=2.0,
+                               image_seconds_full=2.0, image_seconds_head=1.0, eval_image_seconds=0.5, build_seconds=1.0))
+    at = render(PAGES[0])
+    at.number_input(key="f_seeds").set_value(20).run()
+    warnings = shown(" ".join(w.value for w in at.warning))
+    assert "This experiment would train for about" in warnings and "days" in warnings
+    assert "fewer seeds" in warnings  # the advice names what would shorten it
+    assert at.button(key="start").disabled

@@ -17,14 +17,22 @@ class Preset:
     title: str
     story: str
     values: dict = field(default_factory=dict)
-    # Roughly how long it takes on a CPU with two cores, or on one modern GPU; shown beside the title.
-    cpu_minutes: float | None = None
-    gpu_minutes: float | None = None
+    # No stored run time: the form shows the estimate measured on this machine (one source of truth).
 
     def spec(self) -> ExperimentSpec:
         # The presets' times were measured under equal epochs: they say so rather than inherit the
         # open-ended "converged" default. Results flags runs that needed longer, with the fix.
         return build_spec({"budget": "epochs", **self.values})
+
+
+def matching_preset(spec: ExperimentSpec) -> str | None:
+    """The preset this spec still is (the same runs: its name and device aside), or None once changed."""
+    runs = _run_hashes(spec)
+    return next((key for key in PRESETS if _run_hashes(PRESETS[key].spec()) == runs), None)
+
+
+def _run_hashes(spec: ExperimentSpec) -> tuple[str, ...]:
+    return tuple(r.config_hash() for r in spec.runs())
 
 
 PRESETS: dict[str, Preset] = {
@@ -35,13 +43,11 @@ PRESETS: dict[str, Preset] = {
             title="Quick look on this computer",
             story=(
                 "Handwritten digits at 32 px with 5 and 20 labelled images per class, one seed. Small enough "
-                "for a laptop CPU in a few minutes, big enough to show the pretrained model pulling ahead "
+                "for a laptop CPU, big enough to show the pretrained model pulling ahead "
                 "when labels are scarce."
             ),
             values=dict(dataset="digits", model="efficientnet_lite0", sizes=[5, 20], freeze=[0, "all"], seeds=1,
                         epochs=15, image_size=32, batch_size=64, augment="crop", name="Quick look: digits"),
-            cpu_minutes=1.5,  # 68 s measured on a 2-core cloud VM (docs/benchmarks.md)
-            gpu_minutes=0.5,
         ),
         Preset(
             key="photos_500",
@@ -54,8 +60,6 @@ PRESETS: dict[str, Preset] = {
             values=dict(dataset="fashion-mnist", model="efficientnet_lite0", sizes=[5, 10, 25, 50],
                         freeze=[0, 4, "all"], seeds=3, epochs=15, image_size=64, batch_size=64,
                         augment="crop_flip", name="500 labelled photos"),
-            cpu_minutes=45,
-            gpu_minutes=3,
         ),
         Preset(
             key="elpv_scans",
@@ -68,8 +72,6 @@ PRESETS: dict[str, Preset] = {
             values=dict(dataset="elpv", model="efficientnet_lite0", sizes=[10, 50, 200, 500],
                         freeze=[0, 4, "all"], seeds=3, epochs=20, image_size=128, batch_size=64,
                         augment="crop_flip", name="Solar-cell scans (ELPV)"),
-            cpu_minutes=300,
-            gpu_minutes=4,
         ),
     )
 }

@@ -12,7 +12,6 @@ import streamlit as st
 
 from tlcompare import analysis, verdict
 from tlcompare.dataset_facts import DatasetFacts, dataset_facts
-from tlcompare.estimate import Throughput, cached_throughput
 from tlcompare.gallery import ExperimentTestSet, experiment_test_set
 from ui.state import store
 
@@ -26,12 +25,6 @@ def stamp(experiment: dict) -> tuple:
 def facts(dataset: str, data_root: str | None, val_fraction: float, test_fraction: float,
           split_seed: int) -> DatasetFacts | None:
     return dataset_facts(dataset, data_root, val_fraction, test_fraction, split_seed)
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def throughput(model: str, image_size: int, batch_size: int, device: str, remeasure: int = 0) -> Throughput:
-    # ``remeasure`` is a counter: bumping it is how the "measure again" button bypasses both caches.
-    return cached_throughput(model, image_size, batch_size, device, remeasure=remeasure > 0)
 
 
 @st.cache_data(show_spinner=False, max_entries=24)
