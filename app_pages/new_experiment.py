@@ -17,7 +17,6 @@ from ui import experiment_form as form
 from ui.sidebar import device_summary
 from ui.state import remember_experiment, store
 
-SIZE_CHOICES = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000]
 IMAGE_SIZES = [16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256]
 BATCH_SIZES = [8, 16, 32, 64, 128, 256, 512]
 AUGMENT_TEXT = {
@@ -121,13 +120,12 @@ with form_col:
     # -- the grid -------------------------------------------------------------------------------------
     st.subheader("3 · What to compare")
     max_size = facts.max_size if facts else None
-    current = [s for s in st.session_state[k("sizes")] if isinstance(s, int)]
-    choices = [s for s in SIZE_CHOICES if max_size is None or s < max_size] + ([max_size] if max_size else [])
-    st.multiselect("Training-set sizes (labelled images per class)", sorted(set(choices + current)), key=k("sizes"),
-                   accept_new_options=True, placeholder="Choose or type a number",
-                   select_all=False,
-                   help="Type any number and press Enter to add it. Each size is a nested subset: the 5-per-class "
-                        "images of a seed are inside its 20-per-class images.")
+    # Only the chosen sizes are options: with suggestions such as 122 or 10 in the list, typing 12 or
+    # 0 and pressing Enter picked the first suggestion matching the text instead of the number typed.
+    st.multiselect("Training-set sizes (labelled images per class)", form.normalise_sizes(), key=k("sizes"),
+                   accept_new_options=True, placeholder="Type a number and press Enter", select_all=False,
+                   help="Type any number and press Enter to add it; × removes one. Each size is a nested subset: "
+                        "the 5-per-class images of a seed are inside its 20-per-class images.")
     sizes, size_notes = form.parse_sizes(st.session_state[k("sizes")])
     sizes, clamp_notes = clamp_sizes(sizes, max_size)
     for note in size_notes + clamp_notes:

@@ -348,3 +348,14 @@ def test_an_experiment_of_hundreds_of_hours_asks_before_starting():
     assert "This experiment would train for about" in warnings and "days" in warnings
     assert "fewer seeds" in warnings  # the advice names what would shorten it
     assert at.button(key="start").disabled
+
+
+def test_typed_sizes_become_numbers_and_only_chosen_sizes_are_options():
+    seed_throughput()
+    at = render(PAGES[0])
+    at.multiselect(key="f_sizes").set_value([5, 20, "12"]).run()
+    at.run()  # the next rerun sees the typed text as the number
+    assert at.session_state["f_sizes"] == [5, 20, 12]
+    # No suggestions: Enter after typing can only add the number typed (see the browser test).
+    assert sorted(map(int, at.multiselect(key="f_sizes").options)) == [5, 12, 20]
+    assert {m.label: m.value for m in at.metric}["Runs"] == "9"

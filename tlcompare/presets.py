@@ -6,6 +6,7 @@ the form can start from a meaningful question instead of blank fields.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from tlcompare.spec import ExperimentSpec, build_spec
@@ -28,11 +29,16 @@ class Preset:
 def matching_preset(spec: ExperimentSpec) -> str | None:
     """The preset this spec still is (the same runs: its name and device aside), or None once changed."""
     runs = _run_hashes(spec)
-    return next((key for key in PRESETS if _run_hashes(PRESETS[key].spec()) == runs), None)
+    return next((key for key in PRESETS if _preset_run_hashes(key) == runs), None)
 
 
 def _run_hashes(spec: ExperimentSpec) -> tuple[str, ...]:
     return tuple(r.config_hash() for r in spec.runs())
+
+
+@functools.cache  # the form asks on every rerun; a preset never changes
+def _preset_run_hashes(key: str) -> tuple[str, ...]:
+    return _run_hashes(PRESETS[key].spec())
 
 
 PRESETS: dict[str, Preset] = {

@@ -66,11 +66,26 @@ def values(sizes: list[int]) -> dict:
     return out
 
 
+def normalise_sizes() -> list[int]:
+    """Typed sizes ("12") become numbers in the form's state; returns the valid ones, sorted.
+
+    Runs before the sizes widget is drawn, so the chip shows 12 and the options hold it.
+    """
+    raw = st.session_state[key("sizes")]
+    typed = [int(_size_text(item)) if _size_text(item).isdigit() else item for item in raw]
+    st.session_state[key("sizes")] = list(dict.fromkeys(typed))  # typing a size twice keeps one chip
+    return sorted({s for s in typed if isinstance(s, int)})
+
+
+def _size_text(item) -> str:
+    return str(item).strip().replace(",", "").replace("_", "")
+
+
 def parse_sizes(raw: list) -> tuple[list[int], list[str]]:
     """Multiselect values (ints, or text the user typed) as whole numbers, with a note per bad entry."""
     sizes, notes = [], []
     for item in raw:
-        text = str(item).strip().replace(",", "").replace("_", "")
+        text = _size_text(item)
         if text.isdigit():
             sizes.append(int(text))
         else:
