@@ -242,41 +242,47 @@ def _walk_through(page, url: str, expect) -> bool:
     return mid_run
 
 
-def test_typing_a_size_adds_that_number(dashboard):
-    """The sizes box keeps its help text's promise: type a number, press Enter, that number is added."""
+@contextlib.contextmanager
+def chromium_page(failure_shot: str):
+    """A headless Chromium page (skips without Debian's chromium); screenshots the page when the test fails."""
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.skip("Debian's chromium is not installed (.ci/system-deps.sh installs it)")
     from playwright.sync_api import expect, sync_playwright
 
-    url, _ = dashboard
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 2000})
         page.set_default_timeout(60_000)
         try:
-            page.goto(url)
-            expect(page.get_by_role("heading", name="New experiment")).to_be_visible(timeout=120_000)
-            wait_for_estimate(page, expect)
-            sizes = multiselect(page, "Training-set sizes")
-            chips = sizes.locator("[data-tag]")
-            expect(chips).to_have_count(2)  # the quick preset: 5 and 20
-            for typed, expected in (("12", ["5", "12", "20"]), ("1", ["1", "5", "12", "20"]), ("0", ["0", "1", "5", "12", "20"])):
-                box = sizes.get_by_role("combobox")
-                box.click()
-                box.fill(typed)
-                # The only thing Enter can pick is the number typed, never another size containing it.
-                options = page.get_by_role("option")
-                expect(options.first).to_have_text(f"Add: {typed}")
-                box.press("Enter")
-                settle(page)
-                page.keyboard.press("Escape")
-                expect(chips).to_have_count(len(expected))
-                assert sorted((t.strip() for t in chips.all_inner_texts()), key=int) == expected
-            expect(page.get_by_text("0 is not a size: dropped")).to_be_visible()
-            shot(page, "13-sizes-typed")
+            yield page, expect
         except BaseException:
-            shot(page, "failure-sizes")
+            shot(page, failure_shot)
             raise
         finally:
             browser.close()
+
+
+def test_typing_a_size_adds_that_number(dashboard):
+    """The sizes box keeps its help text's promise: type a number, press Enter, that number is added."""
+    url, _ = dashboard
+    with chromium_page("failure-sizes") as (page, expect):
+        page.goto(url)
+        expect(page.get_by_role("heading", name="New experiment")).to_be_visible(timeout=120_000)
+        wait_for_estimate(page, expect)
+        sizes = multiselect(page, "Training-set sizes")
+        chips = sizes.locator("[data-tag]")
+        expect(chips).to_have_count(2)  # the quick preset: 5 and 20
+        for typed, expected in (("12", ["5", "12", "20"]), ("1", ["1", "5", "12", "20"]), ("0", ["0", "1", "5", "12", "20"])):
+            box = sizes.get_by_role("combobox")
+            box.click()
+            box.fill(typed)
+            # The only thing Enter can pick is the number typed, never another size containing it.
+            expect(page.get_by_role("option").first).to_have_text(f"Add: {typed}")
+            box.press("Enter")
+            settle(page)
+            page.keyboard.press("Escape")
+            expect(chips).to_have_count(len(expected))
+            assert sorted((t.strip() for t in chips.all_inner_texts()), key=int) == expected
+        expect(page.get_by_text("0 is not a size: dropped")).to_be_visible()
+        shot(page, "13-sizes-typed")
