@@ -359,3 +359,14 @@ def test_typed_sizes_become_numbers_and_only_chosen_sizes_are_options():
     # No suggestions: Enter after typing can only add the number typed (see the browser test).
     assert sorted(map(int, at.multiselect(key="f_sizes").options)) == [5, 12, 20]
     assert {m.label: m.value for m in at.metric}["Runs"] == "9"
+
+
+def test_the_sidebar_polls_rarely_while_nothing_trains():
+    from dashboard_fixtures import TINY
+
+    from tlcompare.spec import build_spec
+    from ui import sidebar
+
+    assert sidebar._poll_seconds() == sidebar.POLL_IDLE_SECONDS  # an idle tab: one look a minute
+    Store().create_experiment(build_spec(TINY))  # queued: the worker's state matters again
+    assert sidebar._poll_seconds() == sidebar.POLL_BUSY_SECONDS
