@@ -52,7 +52,9 @@ with st.container(key="controls_presets"):
     st.pills("Start from a story", list(PRESETS), format_func=lambda p: PRESETS[p].title, key="preset",
              on_change=lambda: st.session_state["preset"] and form.load_preset(st.session_state["preset"]))
     chosen = st.session_state.get("preset")
-    preset_caption = st.empty()
+    preset_caption = st.empty()  # the story now; with the estimate's figure once the page has it
+    if chosen:
+        preset_caption.caption(PRESETS[chosen].story)
 
 form_col, cost_col = st.columns([3, 2], gap="large")
 

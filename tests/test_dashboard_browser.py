@@ -286,3 +286,32 @@ def test_typing_a_size_adds_that_number(dashboard):
             assert sorted((t.strip() for t in chips.all_inner_texts()), key=int) == expected
         expect(page.get_by_text("0 is not a size: dropped")).to_be_visible()
         shot(page, "13-sizes-typed")
+
+
+def test_the_form_stays_usable_while_the_speed_is_measured(dashboard):
+    """Changing the backbone starts a measurement in the background: the form answers at once, shows
+    "measuring…", and fills in the estimate when the measurement is done."""
+    url, _ = dashboard
+    with chromium_page("failure-measuring") as (page, expect):
+        page.goto(url)
+        expect(page.get_by_role("heading", name="New experiment")).to_be_visible(timeout=120_000)
+        wait_for_estimate(page, expect)
+        shot(page, "14-new-experiment-estimate")
+        page.get_by_role("combobox", name="Backbone").click()
+        page.get_by_role("option", name=re.compile("ResNet-50")).click()
+        expect(page.get_by_text("measuring…").first).to_be_visible()
+        # Usable meanwhile: another field changes, and the run summary follows it.
+        epochs = page.get_by_label("Epochs", exact=True)
+        epochs.fill("3")
+        epochs.press("Enter")
+        expect(page.get_by_text("2 sizes × 1 seed × 3 arms, 3 epochs each")).to_be_visible()
+        expect(page.get_by_text("measuring…").first).to_be_visible()
+        shot(page, "15-new-experiment-measuring")
+        expect(page.get_by_text(re.compile(r"^about \d+"))).to_be_visible(timeout=240_000)
+        settle(page)
+        expect(page.get_by_text("Changed since: the cost panel shows the time of your version.", exact=False)).to_be_visible()
+        page.get_by_text("500 labelled photos").click()
+        expect(page.get_by_role("combobox", name="Dataset")).to_have_value("Fashion-MNIST", timeout=60_000)
+        wait_for_estimate(page, expect)  # a new image size (64 px): measured, then the caption's figure
+        expect(page.get_by_text("4 sizes × 3 seeds × 4 arms, 15 epochs each")).to_be_visible()
+        shot(page, "16-new-experiment-photos-preset")

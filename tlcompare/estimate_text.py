@@ -59,5 +59,6 @@ def too_long(est: Estimate | None) -> str | None:
     """A run time nobody means to start by accident (hundreds of hours), said before Start."""
     if est is None or est.seconds <= TOO_LONG:
         return None
-    return (f"This experiment would train for {figure(est)} on this machine (about {est.seconds / 86400:.0f} days): "
-            "check the sizes, seeds and epochs, or run it on a GPU machine.")
+    days = f" (about {est.seconds / 86400:.0f} days)" if est.seconds >= 2 * 86400 else ""
+    return (f"This experiment would train for {figure(est)} on this machine{days}: check the sizes, seeds and "
+            "epochs, or run it on a GPU machine.")

@@ -53,11 +53,11 @@ def render(spec: ExperimentSpec, runs: list[RunSpec], facts: DatasetFacts, n_sta
     st.caption(f"Measured here ({markdown_safe(tp.device)}, {spec.image_size} px): {tp.images_per_second(0.0):,.0f} "
                f"training images/s fine-tuning everything, {tp.images_per_second(1.0):,.0f} as a linear probe.")
     busy = _busy(tps, training=worker["state"] == "running")
-    if busy:
-        st.caption(f":orange[{busy}]")
     advice = estimate_text.advice(spec, est, matching_preset(spec), gpu, busy)
-    if advice:
+    if advice:  # names the busy machine first when it is one
         st.warning(advice, icon=":material/schedule:")
+    elif busy:
+        st.caption(f":orange[{busy}]")
     _measure_again_button()
     return est
 
