@@ -122,9 +122,11 @@ with form_col:
     # -- the grid -------------------------------------------------------------------------------------
     st.subheader("3 · What to compare")
     max_size = facts.max_size if facts else None
-    # Only the chosen sizes are options: with suggestions such as 122 or 10 in the list, typing 12 or
-    # 0 and pressing Enter picked the first suggestion matching the text instead of the number typed.
-    st.multiselect("Training-set sizes (labelled images per class)", form.normalise_sizes(), key=k("sizes"),
+    # No options, only what is typed: with suggestions such as 122 or 10 in the list, typing 12 or 0
+    # and pressing Enter picked the first suggestion matching the text instead of the number typed
+    # (and the chosen sizes as options would do the same until the rerun after removing one).
+    form.normalise_sizes()
+    st.multiselect("Training-set sizes (labelled images per class)", [], key=k("sizes"),
                    accept_new_options=True, placeholder="Type a number and press Enter", select_all=False,
                    help="Type any number and press Enter to add it; × removes one. Each size is a nested subset: "
                         "the 5-per-class images of a seed are inside its 20-per-class images.")

@@ -170,7 +170,7 @@ def _walk_through(page, url: str, expect) -> bool:
         box = sizes.get_by_role("combobox")
         box.click()
         box.fill(value)
-        page.get_by_role("option", name=value, exact=True).wait_for()
+        page.get_by_role("option", name=f"Add: {value}", exact=True).wait_for()
         box.press("Enter")
         settle(page)
     page.keyboard.press("Escape")  # close the sizes' option list: it covers the freezing depths below

@@ -66,15 +66,11 @@ def values(sizes: list[int]) -> dict:
     return out
 
 
-def normalise_sizes() -> list[int]:
-    """Typed sizes ("12") become numbers in the form's state; returns the valid ones, sorted.
-
-    Runs before the sizes widget is drawn, so the chip shows 12 and the options hold it.
-    """
+def normalise_sizes() -> None:
+    """Typed sizes ("12") become numbers in the form's state, once each; runs before the sizes widget."""
     raw = st.session_state[key("sizes")]
     typed = [int(_size_text(item)) if _size_text(item).isdigit() else item for item in raw]
     st.session_state[key("sizes")] = list(dict.fromkeys(typed))  # typing a size twice keeps one chip
-    return sorted({s for s in typed if isinstance(s, int)})
 
 
 def _size_text(item) -> str:
