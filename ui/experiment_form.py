@@ -67,10 +67,11 @@ def values(sizes: list[int]) -> dict:
 
 
 def normalise_sizes() -> None:
-    """Typed sizes ("12") become numbers in the form's state, once each; runs before the sizes widget."""
+    """Typed sizes ("12") become numbers in the form's state, sorted, once each; before the sizes widget."""
     raw = st.session_state[key("sizes")]
     typed = [int(_size_text(item)) if _size_text(item).isdigit() else item for item in raw]
-    st.session_state[key("sizes")] = list(dict.fromkeys(typed))  # typing a size twice keeps one chip
+    numbers = sorted({t for t in typed if isinstance(t, int)})  # in order, each once, as the runs will be
+    st.session_state[key("sizes")] = numbers + list(dict.fromkeys(t for t in typed if not isinstance(t, int)))
 
 
 def _size_text(item) -> str:
