@@ -295,6 +295,14 @@ def test_the_estimate_is_measured_in_the_background_and_the_form_stays_usable():
     figure = _metric(at, "Estimated time")
     assert figure.startswith("about"), figure
     assert f"(On this machine: {figure}.)" in _preset_caption(at)
+    # Measure again: the cached figure is dropped and measured anew, in the background again.
+    at.button(key="remeasure").click().run()
+    assert _metric(at, "Estimated time") == "measuring…"
+    deadline = time.time() + 240
+    while time.time() < deadline and cached_entry("efficientnet_lite0", 32, 64, "auto") is None:
+        time.sleep(1)
+    at.run()
+    assert _metric(at, "Estimated time").startswith("about")
 
 
 def test_runs_finished_before_are_reused_in_the_estimate(use_finished):
