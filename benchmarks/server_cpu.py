@@ -14,7 +14,8 @@ reruns, and the load average.
 
 Scenarios: ``no_tab``; ``idle_new`` (New experiment loaded, estimate shown, nobody touching it);
 ``idle_history`` (History); ``watching`` (Live on a running digits experiment: 32 px, 5 and 20
-images per class, long enough to outlast the window; cancelled afterwards). The throughput probe is
+images per class, long enough to outlast the window; cancelled afterwards); ``history_training``
+(the tab on History while that experiment still trains; needs ``watching``). The throughput probe is
 measured once before the server starts, so no scenario includes it.
 """
 
@@ -104,7 +105,7 @@ def main() -> None:
     ap.add_argument("--watcher", choices=["config", "auto", "none"], default="config",
                     help="server.fileWatcherType: as the checkout's config says, or forced")
     ap.add_argument("--window", type=float, default=45.0, help="seconds measured per scenario")
-    ap.add_argument("--scenarios", default="no_tab,idle_new,idle_history,watching")
+    ap.add_argument("--scenarios", default="no_tab,idle_new,idle_history,watching,history_training")
     ap.add_argument("--out", type=Path, default=HERE / "benchmarks" / "out" / "server_cpu.json")
     args = ap.parse_args()
     chromium = shutil.which("chromium")
@@ -157,6 +158,13 @@ def main() -> None:
                 settle(page)
                 results["scenarios"]["watching"] = measure(server.pid, args.window)
                 print("watching", results["scenarios"]["watching"], flush=True)
+                if "history_training" in wanted:  # the same experiment still training, the tab elsewhere
+                    page.goto(f"{url}/history")
+                    page.get_by_text("History").first.wait_for()
+                    settle(page)
+                    time.sleep(5)
+                    results["scenarios"]["history_training"] = measure(server.pid, args.window)
+                    print("history_training", results["scenarios"]["history_training"], flush=True)
             browser.close()
     finally:
         stop_workers(root, env)

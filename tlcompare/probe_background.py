@@ -21,10 +21,12 @@ from pathlib import Path
 import tlcompare
 from tlcompare.estimate import Throughput, cache_key, cached_entry, cached_throughput, forget_throughput
 from tlcompare.home import subdir
-from tlcompare.procs import pid_alive, remember_child
+from tlcompare.procs import pid_alive
 
 # A probe takes seconds; one older than this was killed with its machine and is measured again.
 STALE_LOCK_SECONDS = 300
+# Probes this process started: polled on every call, so a finished one is reaped, never a zombie.
+_started: dict[int, subprocess.Popen] = {}
 
 
 @dataclass(frozen=True)
@@ -46,12 +48,20 @@ def _running(lock: Path) -> bool:
     except (OSError, ValueError):
         return False
     # Just created by another tab, pid not written yet: running; otherwise the pid decides.
-    return age < STALE_LOCK_SECONDS and (pid == 0 and age < 10 or pid_alive(pid))
+    alive = _started[pid].poll() is None if pid in _started else pid_alive(pid)
+    return age < STALE_LOCK_SECONDS and (pid == 0 and age < 10 or alive)
+
+
+def _reap() -> None:
+    for pid, proc in list(_started.items()):
+        if proc.poll() is not None:
+            del _started[pid]
 
 
 def throughput_or_start(model: str, image_size: int, batch_size: int, device: str = "auto",
                         remeasure: bool = False) -> ProbeState:
     """The cached probe result, or start measuring it in the background and say so (``None``)."""
+    _reap()
     lock, log = _paths(model, image_size, batch_size, device)
     if remeasure and not _running(lock):
         forget_throughput(model, image_size, batch_size, device)
@@ -76,7 +86,7 @@ def throughput_or_start(model: str, image_size: int, batch_size: int, device: st
     with open(log, "ab") as out:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
                                 start_new_session=True)
-    remember_child(proc)  # polled by pid_alive: a finished probe is reaped, not left a zombie
+    _started[proc.pid] = proc
     lock.write_text(str(proc.pid))
     return ProbeState(None)
 

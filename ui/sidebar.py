@@ -35,9 +35,10 @@ _WORKER_TEXT = {
 }
 
 
-# Each poll is a script run of its own (about 0.1-0.2 CPU seconds of the server): quick while something
-# trains or waits, rare when nothing does, so an idle tab costs next to nothing (docs/benchmarks.md).
-POLL_BUSY_SECONDS = 5
+# Each poll is a script run of its own (0.15-0.2 CPU seconds of the server): every 15 s while
+# something trains or waits (about 1 % of a core), once a minute when nothing does (docs/benchmarks.md).
+# Live shows the training itself, polling on its own.
+POLL_BUSY_SECONDS = 15
 POLL_IDLE_SECONDS = 60
 
 
