@@ -6,6 +6,7 @@ The driver is the real `tlcompare worker --executor ray` process writing a real 
 read the store as the dashboard does. Each test stops only the Ray processes it started.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -91,27 +92,26 @@ def cluster(tmp_path_factory):
     """Two Ray nodes on loopback: a head and a second node, 1 CPU + 1 logical GPU each."""
     tmp = tmp_path_factory.mktemp("ray")
     port = free_port()
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "OMP_NUM_THREADS": "1", "RAY_AUTH_MODE": "disabled"}
-    ray_bin = str(Path(sys.executable).with_name("ray"))
-    common = ["--num-cpus", "1", "--num-gpus", "1", "--block", "--disable-usage-stats"]
-    procs = [subprocess.Popen([ray_bin, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
-                               "--include-dashboard", "false", "--temp-dir", str(tmp / "t"),
-                               "--object-store-memory", str(200 * 2**20), *common],
-                              stdout=open(tmp / "head.log", "w"), stderr=subprocess.STDOUT, env=env,
-                              start_new_session=True)]
     address = f"127.0.0.1:{port}"
+    store_mb = ["--object-store-memory", str(200 * 2**20)]
+    procs = [_ray_start(tmp / "head.log", "--head", "--port", str(port), "--include-dashboard", "false",
+                        "--temp-dir", str(tmp / "t"), *store_mb)]
     try:
         _wait_nodes(address, 1, tmp)
-        procs.append(subprocess.Popen([ray_bin, "start", "--address", address, "--node-ip-address", "127.0.0.1",
-                                       "--resources", '{"node_b": 1}', "--object-store-memory", str(200 * 2**20),
-                                       *common],
-                                      stdout=open(tmp / "node_b.log", "w"), stderr=subprocess.STDOUT, env=env,
-                                      start_new_session=True))
+        procs.append(_ray_start(tmp / "node_b.log", "--address", address, "--resources", '{"node_b": 1}', *store_mb))
         _wait_nodes(address, 2, tmp)
         yield address
     finally:
         for p in reversed(procs):  # this test's processes only: each `ray start` leads its own session
             _stop_group(p)
+
+
+def _ray_start(log_path: Path, *args) -> subprocess.Popen:
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "OMP_NUM_THREADS": "1", "RAY_AUTH_MODE": "disabled"}
+    command = [str(Path(sys.executable).with_name("ray")), "start", *args, "--node-ip-address", "127.0.0.1",
+               "--num-cpus", "1", "--num-gpus", "1", "--block", "--disable-usage-stats"]
+    with open(log_path, "w") as log:  # the child keeps its own copy of the file
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 
 def _wait_nodes(address: str, n: int, tmp: Path) -> None:
@@ -137,10 +137,8 @@ def _stop_group(proc: subprocess.Popen) -> None:
             time.sleep(1)
         except subprocess.TimeoutExpired:
             continue
-    try:  # children that outlived `ray start` itself, still in its process group
+    with contextlib.suppress(ProcessLookupError):  # children that outlived `ray start`, in its group
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def test_local_cluster_gives_the_local_executors_results(tmp_path, tlcompare_home, monkeypatch):
