@@ -210,7 +210,7 @@ def cmd_worker(args) -> int:
     from tlcompare.worker import Worker, WorkerConfig
 
     if args.executor == "ray":
-        from tlcompare.executors.ray_executor import RayWorker
+        from tlcompare.executors.ray_driver import RayWorker
 
         RayWorker(Store(args.db), address=args.address, runs_per_gpu=args.runs_per_gpu, actors=args.actors,
                   worker_id=args.worker_id, slot=args.slot, config=WorkerConfig.from_env(idle_exit=args.idle_exit),

@@ -1,6 +1,6 @@
 """The remote half of the Ray executor: a long-lived process that trains the runs it is handed.
 
-It never opens the store and never reads the user's files. The driver (``ray_executor.RayWorker``)
+It never opens the store and never reads the user's files. The driver (``ray_driver.RayWorker``)
 sends the run's spec, the decoded dataset (put in Ray's object store once per experiment) and, when
 the run needs them, the checkpoint bytes; this side streams back one record per event: where it
 runs, each epoch, progress now and then, and finally the result or the error.

@@ -31,8 +31,7 @@ from tlcompare.spec import RunSpec, spec_from_dict
 from tlcompare.store import LostRun, Store
 from tlcompare.store_queue import MAX_CRASHES
 from tlcompare.worker import WorkerConfig, _Heartbeat, _log_stderr, _one_line
-
-RAY_SLOT = "ray#0"  # the dashboard's slot for a Ray driver: one per store
+from tlcompare.worker_control import DRIVER_DEVICE, SLOT_DEVICE
 
 
 class ActorDied(Exception):
@@ -103,7 +102,7 @@ class RayWorker:
         nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
         self.log(f"connected to a Ray cluster of {nodes} node(s), {ray.cluster_resources().get('GPU', 0):g} GPU(s); "
                  f"{count} run(s) at once ({options})")
-        self.store.register_worker(self.id, f"ray cluster: {nodes} node(s)", self.slot, self.experiment_id)
+        self.store.register_worker(self.id, f"{DRIVER_DEVICE}: {nodes} node(s)", self.slot, self.experiment_id)
         heart = _Heartbeat(self.store.path, self.id, self.config.heartbeat_seconds, self.stop, self.log)
         heart.start()
         threads = [threading.Thread(target=self._slot_loop, args=(i,), name=f"tlcompare-ray-{i}", daemon=True)
@@ -138,7 +137,7 @@ class RayWorker:
         store = Store(self.store.path)
         worker_id = f"{self.id}-{index}"
         actor, where = None, None
-        store.register_worker(worker_id, "ray (starting)", None)
+        store.register_worker(worker_id, f"{SLOT_DEVICE} (starting)", None)
         heart = _Heartbeat(store.path, worker_id, self.config.heartbeat_seconds, self.stop, self.log)
         heart.start()
         idle_since = time.monotonic()
@@ -147,7 +146,8 @@ class RayWorker:
                 if actor is None:
                     actor = self._actor_class.options(**self._actor_options).remote()
                     where = ray.get(actor.where.remote())
-                    store.register_worker(worker_id, f"ray {where['host']} pid {where['pid']}", None)
+                    share = f"GPU {','.join(where['gpu_ids'])}" if where["gpu_ids"] else "CPU"
+                    store.register_worker(worker_id, f"{SLOT_DEVICE} {where['host']} {share} pid {where['pid']}", None)
                 for r in store.recover_stale(self.config.stale_after):
                     self.log(f"run {r['run_id']}: its worker {r['worker_id']} died; now {r['status']}")
                 claimed = store.claim(worker_id, self.experiment_id)
