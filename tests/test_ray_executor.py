@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tlcompare.store import Store
+from tlcompare.worker_control import ray_cluster, stop_worker
 
 pytest.importorskip("ray")
 pytestmark = pytest.mark.slow
@@ -163,8 +164,29 @@ def test_local_cluster_gives_the_local_executors_results(tmp_path, tlcompare_hom
 
 
 def test_runs_spread_over_two_nodes_with_packed_logical_gpus(tmp_path, cluster):
-    exp = submit(tmp_path, seeds=[0, 1, 2])
-    out = finish(driver("--address", cluster, "--runs-per-gpu", "2", "--once"))
+    """Four slots (two nodes x one logical GPU x 2 runs per GPU); the sidebar shows them from the
+    store while they run; a stop asked through the store ends the driver cleanly."""
+    from dashboard_fixtures import seed_throughput
+    from streamlit.testing.v1 import AppTest
+
+    exp = submit(tmp_path, seeds=[0, 1, 2], epochs=4)
+    proc = driver("--address", cluster, "--runs-per-gpu", "2")
+    try:
+        view = wait_for(lambda: (c := ray_cluster(Store())) and sum(len(s) for s in c["nodes"].values()) == 4 and
+                        all(s["share"] for ss in c["nodes"].values() for s in ss) and c)
+        assert len(view["nodes"]) == 2 and all(len(slots) == 2 for slots in view["nodes"].values())
+        assert {s["share"] for ss in view["nodes"].values() for s in ss} == {"GPU 0"}  # each node's own GPU 0
+        seed_throughput()
+        at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=60).run()
+        assert not at.exception
+        sidebar = "\n".join(m.value for m in at.sidebar.markdown)
+        assert "Ray cluster** · 2 nodes, 4 run slots" in sidebar
+        wait_for(lambda: Store().is_finished(exp), timeout=600)
+        assert stop_worker(view["worker_id"], Store()) == 1
+        out = finish(proc, timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
     assert "connected to a Ray cluster of 2 node(s), 2 GPU(s); 4 run(s) at once" in out
     done = runs(exp)
     assert [r["status"] for r in done] == ["done"] * 6
@@ -172,6 +194,7 @@ def test_runs_spread_over_two_nodes_with_packed_logical_gpus(tmp_path, cluster):
     assert len(nodes) == 2, nodes
     assert all(r["node"]["gpu_ids"] for r in done)  # each held a logical GPU share
     assert all(r["node"]["device"] == "cpu" for r in done)  # and trained on the CPU: no CUDA here
+    assert ray_cluster(Store()) is None  # the driver said it exited
 
 
 def test_a_killed_ray_worker_is_retried_and_a_killed_driver_resumed(tmp_path, cluster):

@@ -68,7 +68,7 @@ def ray_cluster(store: Store | None = None, stale_after: float = DEFAULT_STALE_A
     nodes: dict[str, list[dict]] = {}
     for w in workers:
         if w["alive"] and w["id"].startswith(driver["id"] + "-") and w["device"]:
-            words = w["device"].split()  # "ray HOST CPU pid N" or "ray HOST GPU 0 pid N"
+            words = w["device"].split()  # "ray HOST/NODE CPU pid N" or "ray HOST/NODE GPU 0 pid N"
             host = words[1] if len(words) > 2 else "starting"
             nodes.setdefault(host, []).append({
                 "share": " ".join(words[2:-2]) if len(words) > 4 else "", "run_id": w["run_id"],

@@ -147,7 +147,8 @@ class RayWorker:
                     actor = self._actor_class.options(**self._actor_options).remote()
                     where = ray.get(actor.where.remote())
                     share = f"GPU {','.join(where['gpu_ids'])}" if where["gpu_ids"] else "CPU"
-                    store.register_worker(worker_id, f"{SLOT_DEVICE} {where['host']} {share} pid {where['pid']}", None)
+                    node = f"{where['host']}/{where['node_id'][:8]}"  # one host may run several nodes
+                    store.register_worker(worker_id, f"{SLOT_DEVICE} {node} {share} pid {where['pid']}", None)
                 for r in store.recover_stale(self.config.stale_after):
                     self.log(f"run {r['run_id']}: its worker {r['worker_id']} died; now {r['status']}")
                 claimed = store.claim(worker_id, self.experiment_id)
