@@ -73,6 +73,7 @@ def loopback_cluster(nodes: int, tmp: Path):
     port = free_port()
     ray_bin = str(Path(sys.executable).with_name("ray"))
     procs = []
+    tmp.mkdir(parents=True, exist_ok=True)
     try:
         for i in range(nodes):
             role = ["--head", "--port", str(port), "--include-dashboard", "false", "--temp-dir", str(tmp / "t")] \

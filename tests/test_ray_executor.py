@@ -219,6 +219,23 @@ def test_a_killed_ray_worker_is_retried_and_a_killed_driver_resumed(tmp_path, cl
     assert max(r["attempts"] for r in final) >= 2
 
 
+def test_cancel_reaches_a_remote_run_within_an_epoch(tmp_path, cluster):
+    exp = submit(tmp_path, epochs=300, seeds=[0], freeze=["all"])
+    proc = driver("--address", cluster, "--actors", "1", "--once")
+    try:
+        wait_for(lambda: any(r["status"] == "running" and len(r["epochs"]) >= 2 for r in runs(exp)))
+        r = tlc("cancel", exp)
+        assert r.returncode == 0, r.stderr
+        at_cancel = max(len(r["epochs"]) for r in runs(exp))
+        finish(proc, timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    final = runs(exp)
+    assert {r["status"] for r in final} == {"cancelled"}
+    assert max(len(r["epochs"]) for r in final) <= at_cancel + 2  # the epoch under way, and one in flight
+
+
 def test_an_unreachable_cluster_is_one_clear_line(tmp_path):
     r = tlc("worker", "--executor", "ray", "--address", f"127.0.0.1:{free_port()}", "--once", timeout=300)
     assert r.returncode == 2

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import threading
 import time
 import traceback
@@ -67,6 +68,7 @@ class RayWorker:
         import ray
 
         address = self.address or os.environ.get("RAY_ADDRESS") or None
+        _check_reachable(address)
         try:
             if address:
                 ray.init(address=address, logging_level="WARNING", log_to_driver=False)
@@ -304,6 +306,21 @@ class RayWorker:
                 self._weights[key] = {"kind": kind, "key": key, "path_in_hub": str(path),
                                       "ref": ray.put(path.read_bytes())}
             return self._weights[key]
+
+
+def _check_reachable(address: str | None, timeout: float = 5.0) -> None:
+    """A wrong ``host:port`` fails here in seconds: ray.init itself retries an absent head for minutes."""
+    if not address or "://" in address or address == "auto" or ":" not in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            return
+    except ValueError:
+        raise UserError(f"Ray cluster address '{address}' is not HOST:PORT (e.g. 10.0.0.5:6379)") from None
+    except OSError as e:
+        raise UserError(f"cannot reach a Ray cluster at {address}: {e.strerror or e}; start one with "
+                        "`ray start --head` there, or check the address and port") from None
 
 
 def _torchvision_cache_file(model: str) -> Path | None:
