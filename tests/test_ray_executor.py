@@ -236,6 +236,31 @@ def test_cancel_reaches_a_remote_run_within_an_epoch(tmp_path, cluster):
     assert max(len(r["epochs"]) for r in final) <= at_cancel + 2  # the epoch under way, and one in flight
 
 
+def test_a_cluster_that_goes_away_is_one_clear_line_and_loses_nothing(tmp_path, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("gone")
+    port = free_port()
+    head = _ray_start(tmp / "head.log", "--head", "--port", str(port), "--include-dashboard", "false",
+                      "--temp-dir", str(tmp / "t"), "--object-store-memory", str(200 * 2**20))
+    try:
+        _wait_nodes(f"127.0.0.1:{port}", 1, tmp)
+        exp = submit(tmp_path, epochs=300, seeds=[0], freeze=["all"])
+        proc = driver("--address", f"127.0.0.1:{port}", "--actors", "1")
+        try:
+            wait_for(lambda: any(r["status"] == "running" and len(r["epochs"]) >= 2 for r in runs(exp)))
+            _stop_group(head)
+            out, _ = proc.communicate(timeout=180)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        _stop_group(head)
+    assert proc.returncode == 2, out[-2000:]
+    last = out.strip().splitlines()[-1]
+    assert last.startswith(f"tlcompare: error: lost the Ray cluster at 127.0.0.1:{port}"), out[-2000:]
+    assert "went back to the queue" in last
+    assert {r["status"] for r in runs(exp)} == {"interrupted", "queued"}  # nothing lost, ready for the next worker
+
+
 def test_an_unreachable_cluster_is_one_clear_line(tmp_path):
     r = tlc("worker", "--executor", "ray", "--address", f"127.0.0.1:{free_port()}", "--once", timeout=300)
     assert r.returncode == 2

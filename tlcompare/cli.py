@@ -212,9 +212,18 @@ def cmd_worker(args) -> int:
     if args.executor == "ray":
         from tlcompare.executors.ray_driver import RayWorker
 
-        RayWorker(Store(args.db), address=args.address, runs_per_gpu=args.runs_per_gpu, actors=args.actors,
-                  worker_id=args.worker_id, slot=args.slot, config=WorkerConfig.from_env(idle_exit=args.idle_exit),
-                  local_cpus=args.local_cpus, once=args.once, experiment_id=args.experiment).serve()
+        worker = RayWorker(Store(args.db), address=args.address, runs_per_gpu=args.runs_per_gpu, actors=args.actors,
+                           worker_id=args.worker_id, slot=args.slot,
+                           config=WorkerConfig.from_env(idle_exit=args.idle_exit), local_cpus=args.local_cpus,
+                           once=args.once, experiment_id=args.experiment)
+        try:
+            worker.serve()
+        except UserError as e:
+            if worker.fatal is None:
+                raise
+            # The cluster is gone: Ray's exit handlers would wait for it, so leave without them.
+            print(f"tlcompare: error: {printable(str(e), limit=10_000)}", file=sys.stderr, flush=True)
+            os._exit(EXIT_USER_ERROR)
         return 0
     if args.address or args.actors or args.runs_per_gpu != 1:
         raise UserError("--address, --actors and --runs-per-gpu need --executor ray")

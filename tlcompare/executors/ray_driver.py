@@ -34,6 +34,8 @@ from tlcompare.store_queue import MAX_CRASHES
 from tlcompare.worker import WorkerConfig, _Heartbeat, _log_stderr, _one_line
 from tlcompare.worker_control import DRIVER_DEVICE, SLOT_DEVICE
 
+CLUSTER_PROBE_SECONDS = 5.0  # how often a driver waiting on a run checks that the cluster's head answers
+
 
 class ActorDied(Exception):
     pass
@@ -62,12 +64,13 @@ class RayWorker:
         self._weights: dict[str, dict] = {}  # weights key -> the payload sent with each run
         self.executed = 0
         self.fatal: str | None = None
+        self._address: str | None = None
 
     # -- cluster ---------------------------------------------------------------------------------
     def connect(self):
         import ray
 
-        address = self.address or os.environ.get("RAY_ADDRESS") or None
+        address = self._address = self.address or os.environ.get("RAY_ADDRESS") or None
         _check_reachable(address)
         try:
             if address:
@@ -118,8 +121,9 @@ class RayWorker:
         finally:
             heart.halt()
             self.store.worker_exited(self.id)
-            with contextlib.suppress(Exception):
-                ray.shutdown()
+            if not self.fatal:  # with the cluster gone, disconnecting would wait for it
+                with contextlib.suppress(Exception):
+                    ray.shutdown()
             self.log(f"exited after {self.executed} run(s)")
         if self.fatal:
             raise UserError(self.fatal)
@@ -167,6 +171,12 @@ class RayWorker:
                     self.executed += 1
                 except ActorDied as e:
                     self.log(f"run {claimed['run_id']}: {e}")
+                    gone = _unreachable(self._address)  # a dead actor, or the whole cluster gone?
+                    if gone:
+                        self.fatal = (f"lost the Ray cluster at {self._address} ({gone}); the runs in progress went "
+                                      "back to the queue: start the cluster again, then this worker")
+                        self.stop.set()
+                        break
                     with contextlib.suppress(Exception):
                         ray.kill(actor)
                     actor = None
@@ -203,9 +213,15 @@ class RayWorker:
         stream = actor.train.options(num_returns="streaming").remote(
             {k: claimed[k] for k in ("run_id", "spec", "arm", "size", "seed", "freeze")}, [data_ref], data_key, weights)
         reason = None
+        next_probe = time.monotonic() + CLUSTER_PROBE_SECONDS
         try:
             while True:
                 ready, _ = ray.wait([stream], timeout=self.config.cancel_check_seconds)
+                if not ready and time.monotonic() > next_probe:
+                    # Ray notices a lost head only after about a minute, then ends this process: look first.
+                    next_probe = time.monotonic() + CLUSTER_PROBE_SECONDS
+                    if _unreachable(self._address):
+                        raise ActorDied("the Ray cluster stopped answering")
                 if not ready:
                     if reason is None:
                         reason = "stop" if self.stop.is_set() else None
@@ -220,8 +236,8 @@ class RayWorker:
                     raise ActorDied("the Ray actor ended the run without a result") from None
                 if self._record(store, claimed, worker_id, event, heart, reason):
                     return
-        except ray.exceptions.RayActorError as e:
-            message = f"its Ray worker died ({_one_line(str(e), 160)})"
+        except (ray.exceptions.RayActorError, ActorDied) as e:
+            message = str(e) if isinstance(e, ActorDied) else f"its Ray worker died ({_one_line(str(e), 160)})"
             self._requeue(store, claimed, worker_id, message)
             raise ActorDied(message) from None
         except LostRun:
@@ -308,19 +324,26 @@ class RayWorker:
             return self._weights[key]
 
 
-def _check_reachable(address: str | None, timeout: float = 5.0) -> None:
+def _check_reachable(address: str | None) -> None:
     """A wrong ``host:port`` fails here in seconds: ray.init itself retries an absent head for minutes."""
+    reason = _unreachable(address)
+    if reason:
+        raise UserError(f"cannot reach a Ray cluster at {address}: {reason}; start one with `ray start --head` "
+                        "there, or check the address and port")
+
+
+def _unreachable(address: str | None, timeout: float = 5.0) -> str | None:
+    """Why nothing answers at a ``host:port`` cluster address; None when it answers (or is no such address)."""
     if not address or "://" in address or address == "auto" or ":" not in address:
-        return
+        return None
     host, _, port = address.rpartition(":")
+    if not port.isdigit():
+        return "the address is not HOST:PORT (e.g. 10.0.0.5:6379)"
     try:
         with socket.create_connection((host, int(port)), timeout=timeout):
-            return
-    except ValueError:
-        raise UserError(f"Ray cluster address '{address}' is not HOST:PORT (e.g. 10.0.0.5:6379)") from None
+            return None
     except OSError as e:
-        raise UserError(f"cannot reach a Ray cluster at {address}: {e.strerror or e}; start one with "
-                        "`ray start --head` there, or check the address and port") from None
+        return (e.strerror or str(e)).lower()
 
 
 def _torchvision_cache_file(model: str) -> Path | None:
