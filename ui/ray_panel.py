@@ -34,7 +34,7 @@ def controls() -> None:
     with st.expander("Train on a Ray cluster", icon=":material/hub:"):
         cluster = ray_cluster(store())
         if cluster is not None:
-            st.caption(markdown_safe(f"Runs go to the Ray cluster ({cluster['summary']})."))
+            st.caption("Queued runs go to the Ray cluster listed above; results land in this store.")
             if st.button("Stop the Ray worker", help="runs in progress go back to the queue"):
                 stop_worker(cluster["worker_id"], store())
                 st.rerun()
