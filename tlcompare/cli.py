@@ -209,6 +209,25 @@ def cmd_worker(args) -> int:
     from tlcompare.store import Store
     from tlcompare.worker import Worker, WorkerConfig
 
+    if args.executor == "ray":
+        from tlcompare.executors.ray_driver import RayWorker
+
+        worker = RayWorker(Store(args.db), address=args.address, runs_per_gpu=args.runs_per_gpu, actors=args.actors,
+                           worker_id=args.worker_id, slot=args.slot,
+                           config=WorkerConfig.from_env(idle_exit=args.idle_exit), local_cpus=args.local_cpus,
+                           once=args.once, experiment_id=args.experiment)
+        try:
+            worker.serve()
+        except UserError as e:
+            if worker.fatal is None:
+                raise
+            # The cluster is gone: Ray's exit handlers would wait for it, so leave without them.
+            print(f"tlcompare: error: {printable(str(e), limit=10_000)}", file=sys.stderr, flush=True)
+            os._exit(EXIT_USER_ERROR)
+        return 0
+    if args.address or args.actors or args.runs_per_gpu != 1:
+        raise UserError("--address, --actors and --runs-per-gpu need --executor ray")
+
     worker = Worker(Store(args.db), device=args.device, worker_id=args.worker_id, slot=args.slot,
                     experiment_id=args.experiment, config=WorkerConfig.from_env(idle_exit=args.idle_exit))
     worker.install_signal_handlers()
@@ -350,6 +369,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="exit when nothing is left in the queue")
     p.add_argument("--experiment", type=int, metavar="ID", help="take runs of this experiment only")
     p.add_argument("--idle-exit", type=float, metavar="SECONDS", help="exit after this long with nothing to do")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="ray: dispatch runs to a Ray cluster (docs/scale-out.md); this process stays the store's writer")
+    p.add_argument("--address", help="with --executor ray: the cluster to join (default: RAY_ADDRESS, else a local one)")
+    p.add_argument("--runs-per-gpu", type=int, default=1, metavar="K", help="with --executor ray: K runs share each GPU")
+    p.add_argument("--actors", type=int, metavar="N", help="with --executor ray: N runs at once (default: what fits)")
+    p.add_argument("--local-cpus", type=int, help=argparse.SUPPRESS)
     p.add_argument("--db", help=argparse.SUPPRESS)
     p.add_argument("--worker-id", help=argparse.SUPPRESS)
     p.add_argument("--slot", help=argparse.SUPPRESS)

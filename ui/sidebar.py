@@ -7,7 +7,7 @@ import streamlit as st
 from tlcompare.escape import markdown_safe
 from tlcompare.store import default_path
 from tlcompare.worker_control import worker_state
-from ui import errors, paths, presentation
+from ui import errors, paths, presentation, ray_panel
 from ui.state import ACTIVE, store
 
 
@@ -49,6 +49,7 @@ def _worker_lines() -> None:
     if state.get("run_label"):
         detail = f"run {state['run_id']}: {state['run_label']}"
     st.caption(markdown_safe(detail))
+    ray_panel.cluster_lines()
     active = [e for e in store().list_experiments() if e["status"] in ACTIVE]
     if active:
         e = active[0]
@@ -63,6 +64,7 @@ def render() -> None:
         st.markdown(f"**Device** &nbsp; {icon} {dev['name']}")
         st.caption(dev["detail"])
         _worker_status()
+        ray_panel.controls()
         st.divider()
         presentation.toggle()
         with st.expander("Help and links", icon=":material/help:"):
