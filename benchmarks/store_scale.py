@@ -103,6 +103,11 @@ def fill(path: Path, shape: str, leave_running: int = 0) -> list[int]:
     from tlcompare.spec import build_spec
     from tlcompare.store import Store
 
+    try:
+        from tlcompare.headlines import store_when_finished
+    except ImportError:  # before headlines were kept in the store
+        store_when_finished = None
+
     n_exp, sizes, seeds, freeze, epochs = SHAPES[shape]
     store = Store(path)
     rng = random.Random(0)
@@ -126,6 +131,8 @@ def fill(path: Path, shape: str, leave_running: int = 0) -> list[int]:
                 store.add_epoch(claimed["run_id"], "bench-worker", claimed["attempt"], row)
             continue
         store.finish_run(claimed["run_id"], "bench-worker", claimed["attempt"], result)
+        if store_when_finished is not None:  # as the worker does after each run
+            store_when_finished(store, claimed["experiment_id"])
         done += 1
     store.close()
     return ids
@@ -181,9 +188,11 @@ def idle_poll_seconds(home: Path, experiment_id: int, repeats: int = 20) -> floa
 
 
 def _idle_poll(store, experiment_id: int):
-    """What one poll of the Live page does when nothing changed."""
+    """What one poll of the Live page does when nothing changed (the worker check included)."""
+    from tlcompare.worker_control import worker_state
+
     try:
-        from tlcompare.live_poll import LivePoll
+        from tlcompare.live_view import refresh
     except ImportError:  # before the change stamp: every poll read and drew everything again
         from tlcompare import charts
         from tlcompare.analysis import epochs_frame
@@ -192,12 +201,16 @@ def _idle_poll(store, experiment_id: int):
         def poll():
             store.experiment_progress(experiment_id)
             runs = store.experiment_runs(experiment_id)
+            worker_state(store=store)
             charts.live_curves(epochs_frame(runs)).to_plotly_json()
             runs_table(runs, "50")
         return poll
-    watcher = LivePoll(store, experiment_id)
-    watcher.changed()  # the first poll reads everything
-    return watcher.changed
+    view = refresh(store, experiment_id, None, "50")  # the first poll reads everything
+
+    def poll():
+        refresh(store, experiment_id, view, "50")
+        worker_state(store=store)
+    return poll
 
 
 def cli_seconds(home: Path, args: list[str]) -> float:
