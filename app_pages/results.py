@@ -4,8 +4,6 @@ import streamlit as st
 
 from tlcompare import analysis, charts, controls, convergence
 from tlcompare.escape import markdown_safe, printable
-from tlcompare.gallery import mistakes
-from tlcompare.models import model_info
 from tlcompare.report.content import ExperimentReport
 from ui import cached, paths, presentation
 from ui.state import experiment_or_stop, pinned_baseline
@@ -39,10 +37,9 @@ epochs = cached.memo(key, ("epochs",), lambda: analysis.epochs_frame(finished))
 diffs = cached.memo(key, ("diffs",), lambda: analysis.paired_differences(frame))
 environment = experiment.get("environment") or {}
 class_names = environment.get("class_names") or []
-try:
-    stage_names = model_info(spec["model"]).stage_names
-except Exception:  # a model removed since: the charts fall back to depth numbers
-    stage_names = []
+# Stage names from the runs themselves (each froze a prefix of them), not from the model registry,
+# which imports torch: a page that only reads the store must not. Depths no run froze show as numbers.
+stage_names = max((r.get("frozen_stages") or [] for r in finished), key=len, default=[])
 
 # -- the verdict --------------------------------------------------------------------------------------
 pending = experiment["n_runs"] - experiment["n_finished"]
@@ -180,13 +177,15 @@ with errors_tab:
             st.warning(f"The test images cannot be shown: {markdown_safe(e)}", icon=":material/image_not_supported:")
             test = None
         if test is not None:
+            from tlcompare import gallery  # torch: only once test images are on screen
+
             wrong = {r["run_id"]: {m["index"] for m in r["misclassified"] or []} for r in pair}
             scratch = next((r for r in pair if r["arm"] == "scratch"), None)
             for run in pair:
                 name = analysis.variant(run["arm"], run["freeze"])
                 other = scratch if run["arm"] != "scratch" else next((r for r in pair if r["arm"] == "pretrained"), None)
                 other_name = analysis.variant(other["arm"], other["freeze"]) if other else ""
-                items = mistakes(run, test, wrong.get(other["run_id"]) if other else None, limit=12)
+                items = gallery.mistakes(run, test, wrong.get(other["run_id"]) if other else None, limit=12)
                 st.markdown(f"**{name}**: {len(run['misclassified'] or [])}"
                             f"{'+' if len(run['misclassified'] or []) >= 32 else ''} wrong in this sample")
                 if not items:

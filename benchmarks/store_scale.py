@@ -10,7 +10,8 @@ calls the worker makes, so the rows are exactly what a worker writes):
 Measured, median of ``--repeats`` (interleaved over the shapes):
 
 - each page rendered headless with Streamlit's AppTest, cold: empty Streamlit caches and a fresh
-  Store object (modules already imported, as in a server that has served any page before);
+  Store object (modules already imported and the sidebar's once-per-process device lookup done,
+  as in a server that has served any page before);
 - Results again after moving its target slider (a widget interaction on a warm page);
 - one idle Live poll on the wide experiment while its last run trains: what the polling fragment
   does every two seconds when nothing changed;
@@ -146,6 +147,11 @@ def render_page(page: str, query: dict | None = None):
 
     st.cache_data.clear()
     st.cache_resource.clear()
+    # The sidebar's device lookup (a child process that imports torch) is once per server process,
+    # not per page: done here, untimed.
+    from ui.sidebar import device_summary
+
+    device_summary()
     at = AppTest.from_file(APP, default_timeout=600)
     at.query_params.update(query or {})
     at.switch_page(page)
@@ -276,6 +282,8 @@ def server_memory(home: Path, experiment_id: int) -> dict:
                 page.get_by_role("heading", name=name).first.wait_for(timeout=300_000)
                 _settle(page)
                 seen[name] = time.perf_counter() - t0
+                seen[f"rss_mb after {name}"] = _rss_mb(proc.pid)
+                seen[f"torch imported after {name}"] = _imports_torch(proc.pid)
             rss = _rss_mb(proc.pid)
             browser.close()
         return {"rss_mb_idle": before, "rss_mb": rss, "browser_seconds": seen}
@@ -291,6 +299,11 @@ def _settle(page, timeout: float = 300) -> None:
         if page.locator("[data-testid=stStatusWidget]").count() == 0 and page.locator("[data-testid=stSkeleton]").count() == 0:
             return
         time.sleep(0.25)
+
+
+def _imports_torch(pid: int) -> bool:
+    """Whether the process has torch's shared library mapped (it is loaded with ``import torch``)."""
+    return "libtorch" in Path(f"/proc/{pid}/maps").read_text()
 
 
 def _rss_mb(pid: int) -> float:
@@ -372,7 +385,7 @@ def _print(figures: dict, shapes: list[str]) -> None:
     for name, per_shape in figures["pages"].items():
         print(f"| {name} | " + " | ".join(f"{per_shape.get(s, float('nan')):.2f} s" for s in shapes) + " |")
     if "idle_poll_ms" in figures:
-        print(f"idle Live poll at 320 runs: {figures['idle_poll_ms']:.1f} ms")
+        print(f"idle Live poll at 320 runs: {figures['idle_poll_ms']:.3f} ms")
     print(f"tlcompare ls imports: {figures['ls_imports']}")
     if "memory" in figures:
         print(f"server memory: {figures['memory']}")

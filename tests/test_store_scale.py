@@ -160,3 +160,29 @@ def test_a_store_of_the_previous_schema_migrates(tmp_path, monkeypatch):
     assert store.experiment_stamp(experiment_id) == before
     store.rename_experiment(experiment_id, "new name")
     assert store.experiment_stamp(experiment_id)[0] > before[0]
+
+
+def test_reading_pages_and_ls_do_not_import_torch(small_home):
+    """History, Live and Report, and `tlcompare ls` (not pandas either), in fresh processes.
+    Results imports torch only for its gallery of test images."""
+    import os
+    import subprocess
+
+    home, ids = small_home
+    env = dict(os.environ, TLCOMPARE_HOME=str(home), PYTHONPATH=str(ROOT))
+    script = (
+        "import sys\nfrom streamlit.testing.v1 import AppTest\n"
+        "for page in ('history', 'live', 'report'):\n"
+        f"    at = AppTest.from_file({APP!r}, default_timeout=120)\n"
+        f"    at.query_params['exp'] = '{ids[-1]}'\n"
+        "    at.switch_page(f'app_pages/{page}.py').run()\n"
+        "    assert not at.exception, [e.value for e in at.exception]\n"
+        "print('torch' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "False"
+    imports = subprocess.run([sys.executable, "-X", "importtime", "-m", "tlcompare", "ls"], env=env, capture_output=True,
+                             text=True, cwd=ROOT, timeout=120)
+    assert imports.returncode == 0 and f"{ids[-1]} " in imports.stdout
+    modules = {line.rsplit("|", 1)[-1].strip() for line in imports.stderr.splitlines() if line.startswith("import time:")}
+    assert "tlcompare.store" in modules and not {"torch", "pandas"} & modules

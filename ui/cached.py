@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
 from tlcompare import analysis, verdict
-from tlcompare.dataset_facts import DatasetFacts, dataset_facts
-from tlcompare.estimate import Throughput, cached_throughput
-from tlcompare.gallery import ExperimentTestSet, experiment_test_set
 from ui.state import store
+
+if TYPE_CHECKING:  # these import torch: only the pages that train or show images load them
+    from tlcompare.dataset_facts import DatasetFacts
+    from tlcompare.estimate import Throughput
+    from tlcompare.gallery import ExperimentTestSet
 
 
 def stamp(experiment: dict) -> tuple:
@@ -30,12 +32,16 @@ def stamp(experiment: dict) -> tuple:
 @st.cache_data(show_spinner="Reading the dataset…", max_entries=16)
 def facts(dataset: str, data_root: str | None, val_fraction: float, test_fraction: float,
           split_seed: int) -> DatasetFacts | None:
+    from tlcompare.dataset_facts import dataset_facts
+
     return dataset_facts(dataset, data_root, val_fraction, test_fraction, split_seed)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def throughput(model: str, image_size: int, batch_size: int, device: str, remeasure: int = 0) -> Throughput:
     # ``remeasure`` is a counter: bumping it is how the "measure again" button bypasses both caches.
+    from tlcompare.estimate import cached_throughput
+
     return cached_throughput(model, image_size, batch_size, device, remeasure=remeasure > 0)
 
 
@@ -73,6 +79,8 @@ def judged(stamp: tuple) -> verdict.Verdict:
 
 @st.cache_resource(show_spinner="Loading the test images…", max_entries=2)
 def _test_set(spec_json: str) -> ExperimentTestSet:
+    from tlcompare.gallery import experiment_test_set
+
     return experiment_test_set(json.loads(spec_json))
 
 
