@@ -276,10 +276,13 @@ def server_memory(home: Path, experiment_id: int) -> dict:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox", "--disable-gpu"])
             page = browser.new_page(viewport={"width": 1400, "height": 1600})
-            for name, path in (("History", "history"), ("Results", f"results?exp={experiment_id}")):
+            # The last thing each page draws: History's table, Results' gallery of test images.
+            for name, path, last in (("History", "history", "[data-testid=stDataFrame]"),
+                                     ("Results", f"results?exp={experiment_id}", "[data-testid=stImage]")):
                 t0 = time.perf_counter()
                 page.goto(f"{url}/{path}")
                 page.get_by_role("heading", name=name).first.wait_for(timeout=300_000)
+                page.locator(last).first.wait_for(state="attached", timeout=300_000)
                 _settle(page)
                 seen[name] = time.perf_counter() - t0
                 seen[f"rss_mb after {name}"] = _rss_mb(proc.pid)

@@ -163,8 +163,8 @@ def test_a_store_of_the_previous_schema_migrates(tmp_path, monkeypatch):
 
 
 def test_reading_pages_and_ls_do_not_import_torch(small_home):
-    """History, Live and Report, and `tlcompare ls` (not pandas either), in fresh processes.
-    Results imports torch only for its gallery of test images."""
+    """Every page that only reads (Results with its gallery of test images, decoded by a child
+    process), and `tlcompare ls` (not pandas either), in fresh processes."""
     import os
     import subprocess
 
@@ -172,11 +172,12 @@ def test_reading_pages_and_ls_do_not_import_torch(small_home):
     env = dict(os.environ, TLCOMPARE_HOME=str(home), PYTHONPATH=str(ROOT))
     script = (
         "import sys\nfrom streamlit.testing.v1 import AppTest\n"
-        "for page in ('history', 'live', 'report'):\n"
+        "for page in ('history', 'live', 'results', 'report'):\n"
         f"    at = AppTest.from_file({APP!r}, default_timeout=120)\n"
         f"    at.query_params['exp'] = '{ids[-1]}'\n"
         "    at.switch_page(f'app_pages/{page}.py').run()\n"
         "    assert not at.exception, [e.value for e in at.exception]\n"
+        "    assert page != 'results' or at.image, 'the gallery of test images'\n"
         "print('torch' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]

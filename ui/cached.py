@@ -79,9 +79,9 @@ def judged(stamp: tuple) -> verdict.Verdict:
 
 @st.cache_resource(show_spinner="Loading the test images…", max_entries=2)
 def _test_set(spec_json: str) -> ExperimentTestSet:
-    from tlcompare.gallery import experiment_test_set
+    from tlcompare.gallery import test_set_in_child
 
-    return experiment_test_set(json.loads(spec_json))
+    return test_set_in_child(json.loads(spec_json))
 
 
 def test_set(spec: dict) -> ExperimentTestSet:
