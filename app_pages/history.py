@@ -77,7 +77,9 @@ experiment_id = experiment["id"]
 remember_experiment(experiment_id)
 
 with st.container(border=True):
-    st.subheader(f"#{experiment_id} {markdown_safe(experiment['name'])}")
+    # The name is in the Name box below: a heading would turn a URL in it into a link (Markdown
+    # autolinks survive escaping) and give it an anchor.
+    st.subheader(f"Experiment #{experiment_id}", anchor=False)
     spec = experiment["spec"]
     st.caption(f"{markdown_safe(spec['dataset'])} · {spec['model']} · sizes {', '.join(map(str, spec['sizes']))} per class · "
                f"freeze {', '.join(map(str, spec['freeze']))} · {len(spec['seeds'])} seeds · {spec['epochs']} epochs · "
