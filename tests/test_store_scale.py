@@ -187,3 +187,19 @@ def test_reading_pages_and_ls_do_not_import_torch(small_home):
     assert imports.returncode == 0 and f"{ids[-1]} " in imports.stdout
     modules = {line.rsplit("|", 1)[-1].strip() for line in imports.stderr.splitlines() if line.startswith("import time:")}
     assert "tlcompare.store" in modules and not {"torch", "pandas"} & modules
+
+
+def test_live_curves_of_hundreds_of_runs_are_bands_plus_the_runs_in_flight():
+    from synthetic_runs import synth_runs
+
+    from tlcompare import charts
+
+    runs = synth_runs(seeds=10, epochs=5)  # 3 variants x 8 sizes x 10 seeds = 240 runs
+    runs[0]["status"] = "running"
+    fig = charts.live_curves(analysis.epochs_frame(runs))
+    bands = [t for t in fig.data if t.fill == "toself"]
+    lines = [t for t in fig.data if t.fill != "toself"]
+    assert len(bands) == 3 * 8  # one per variant and size
+    assert len(lines) == 3 * 8 + 1  # each band's mean, and the run still training on its own
+    few = charts.live_curves(analysis.epochs_frame(synth_runs(seeds=2, epochs=5)))
+    assert len(few.data) == 3 * 8 * 2 and not [t for t in few.data if t.fill == "toself"]  # one line per run
