@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from tlcompare.analysis import paired_differences, runs_frame, summary, variant
 from tlcompare.escape import printable
 
 if TYPE_CHECKING:
@@ -55,6 +54,7 @@ def _p(p: float) -> str:
 
 def _comparison_lines(frame, judged: Verdict) -> list[str]:
     """Each variant minus scratch: the seed interval, then the test over test images."""
+    from tlcompare.analysis import paired_differences  # pandas: not for `tlcompare ls`
     from tlcompare.verdict import correction_text
 
     comp = judged.comparisons
@@ -83,6 +83,7 @@ def results_lines(runs: list[dict], spec: dict | None = None, n_test: int | None
     incomplete pairs); ``spec`` names the budget; ``n_test`` names differences of a few test images.
     """
     from tlcompare import verdict  # not at the top: `tlcompare ls` needs none of it
+    from tlcompare.analysis import paired_differences, runs_frame, summary
 
     frame = runs_frame(runs) if runs else None
     if frame is None or "test_acc" not in frame:
@@ -118,6 +119,7 @@ def fairness_lines(runs: list[dict], frame) -> list[str]:
 
 
 def experiment_report(exp: dict, progress: dict, runs: list[dict]) -> str:
+    from tlcompare.analysis import variant
     counts = ", ".join(f"{n} {s}" for s, n in sorted(progress["counts"].items()))
     lines = [
         f"experiment {exp['id']}: {_safe(exp['name'])}" + ("  [pinned]" if exp["pinned"] else ""),
