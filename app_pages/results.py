@@ -5,9 +5,11 @@ import streamlit as st
 from tlcompare import analysis, charts, controls, convergence
 from tlcompare.escape import markdown_safe, printable
 from tlcompare.gallery import mistakes
+from tlcompare.live_table import cancelled_note
 from tlcompare.models import model_info
 from tlcompare.report.content import ExperimentReport
 from ui import cached, paths, presentation
+from ui.resume import resume_button
 from ui.state import experiment_or_stop, pinned_baseline
 
 large = presentation.is_on()
@@ -26,6 +28,11 @@ experiments, experiment = experiment_or_stop(
 
 runs = cached.finished_runs(cached.stamp(experiment))
 finished = [r for r in runs if r["status"] in ("done", "diverged")]
+if any(r["status"] == "cancelled" for r in runs):
+    st.warning(cancelled_note(runs), icon=":material/stop_circle:")
+    resume_button(experiment["id"], key="resume")
+    if not finished:
+        st.stop()
 if not finished:
     st.info("No run of this experiment has finished yet.", icon=":material/hourglass_top:")
     st.page_link(paths.LIVE, label="Watch it train", icon=":material/monitoring:",

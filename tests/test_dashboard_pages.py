@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from dashboard_fixtures import finished_home, seed_throughput  # noqa: F401  (fixture)
+from dashboard_fixtures import cancelled_home, finished_home, seed_throughput  # noqa: F401  (fixture)
 from streamlit.testing.v1 import AppTest
 
 from tlcompare.store import Store
@@ -174,6 +174,51 @@ def test_live_shows_the_finished_state(use_finished):
     assert len(at.get("plotly_chart")) == 1
     (table,) = at.dataframe
     assert len(table.value) == 12 and set(table.value["status"]) == {"done"}
+
+
+@pytest.fixture
+def use_cancelled(cancelled_home, tmp_path, monkeypatch):  # noqa: F811
+    """A copy of the cancelled experiment's store: Resume changes it."""
+    import shutil
+
+    home, experiment_id = cancelled_home
+    for f in Path(home).glob("tlcompare.db*"):
+        shutil.copy(f, tmp_path / f.name)
+    monkeypatch.setenv("TLCOMPARE_HOME", str(tmp_path))
+    seed_throughput()
+    return experiment_id
+
+
+def test_live_says_cancelled_and_what_finished(use_cancelled):
+    at = render("app_pages/live.py", query={"exp": str(use_cancelled)})
+    assert not at.success, "a cancelled experiment must not read as finished"
+    (bar,) = at.get("progress")
+    assert bar.proto.text.startswith("cancelled: 2 of 3 runs finished · 1 cancelled")
+    assert bar.proto.value == 66  # two runs of three, not a full bar
+    assert any(w.value.startswith("Cancelled: 2 of 3 runs finished") for w in at.warning), [w.value for w in at.warning]
+    assert at.button(key="resume").label == "Resume"
+
+
+def test_results_of_a_cancelled_experiment_show_what_finished(use_cancelled):
+    at = render("app_pages/results.py", query={"exp": str(use_cancelled)})
+    (banner,) = [w.value for w in at.warning if w.value.startswith("Cancelled")]
+    assert "2 of 3 runs finished; their results are kept and shown" in banner
+    assert not any("has finished yet" in i.value for i in at.info)
+    assert len(at.get("plotly_chart")) >= 6  # the charts of the finished pair
+    assert at.button(key="resume")
+
+
+@pytest.mark.parametrize("page", ["app_pages/live.py", "app_pages/results.py"])
+def test_resume_requeues_the_cancelled_runs_and_moves_to_live(page, use_cancelled, monkeypatch):
+    started = []
+    monkeypatch.setattr("tlcompare.worker_control.ensure_worker", lambda **kw: started.append(kw) or {"state": "starting"})
+    at = render(page, query={"exp": str(use_cancelled)})
+    at.button(key="resume").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [t.value for t in at.title] == ["Live"] and started
+    statuses = [r["status"] for r in Store().experiment_runs(use_cancelled)]
+    assert sorted(statuses) == ["done", "done", "queued"]
+    assert Store().get_experiment(use_cancelled)["status"] == "queued"
 
 
 def test_results_show_the_verdict_and_every_chart(use_finished):
