@@ -8,7 +8,7 @@ from tlcompare.gallery import mistakes
 from tlcompare.live_table import cancelled_note
 from tlcompare.models import model_info
 from tlcompare.report.content import ExperimentReport
-from ui import cached, paths, presentation
+from ui import cached, overfit_view, paths, presentation
 from ui.resume import resume_button
 from ui.state import experiment_or_stop, pinned_baseline
 
@@ -101,8 +101,8 @@ if baseline is not None:
     if baseline_runs:
         baseline_summary = analysis.summary(analysis.runs_frame(baseline_runs))
 
-answer_tab, depth_tab, curves_tab, time_tab, errors_tab = st.tabs(
-    ["The answer", "Freezing depth", "Learning curves", "Time", "Mistakes"])
+answer_tab, depth_tab, curves_tab, overfit_tab, time_tab, errors_tab = st.tabs(
+    ["The answer", "Freezing depth", "Learning curves", "Overfitting", "Time", "Mistakes"])
 
 with answer_tab:
     chart(charts.gap_chart(diffs, large=large), charts.HINTS["gap"], "gap")
@@ -132,6 +132,9 @@ with curves_tab:
     chart(charts.learning_curves(analysis.learning_curves(epochs), x=x_axis or "epoch",
                                  sizes=chosen_sizes or default_sizes, large=large),
           charts.HINTS["learning"], "curves")
+
+with overfit_tab:
+    overfit_view.render(finished, large, PLOT)
 
 with time_tab:
     default_target = analysis.default_target(spec)

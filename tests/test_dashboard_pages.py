@@ -230,14 +230,31 @@ def test_results_show_the_verdict_and_every_chart(use_finished):
     assert "fine-tune all" in shown and "linear probe" in shown and "test set p" in shown
     captions = " ".join(c.value for c in at.caption).replace("\\", "")
     assert "Budget: equal epochs for both arms of every pair (2 per run)." in captions and "Holm" in captions
-    assert [t.label for t in at.tabs] == ["The answer", "Freezing depth", "Learning curves", "Time", "Mistakes"]
-    # gap, efficiency, freezing, learning, time to target, training time, one confusion matrix per arm
-    assert len(at.get("plotly_chart")) == 6 + 3
+    assert [t.label for t in at.tabs] == ["The answer", "Freezing depth", "Learning curves", "Overfitting", "Time",
+                                          "Mistakes"]
+    # gap, efficiency, freezing, learning, overfitting, time to target, training time, one confusion matrix per arm
+    assert len(at.get("plotly_chart")) == 7 + 3
     assert len(at.image) >= 1  # the gallery of mistakes
     assert len(at.slider) == 1 and 0 < at.slider[0].value <= 100
     summary_table = at.dataframe[0]  # then the provenance table
     summary = summary_table.value
     assert {"gain vs scratch", "95% CI", "trainable params", "s per run"} <= set(summary.columns)
+
+
+def test_results_have_an_overfitting_view_with_the_gap_of_every_run(use_finished):
+    at = render("app_pages/results.py", query={"exp": str(use_finished)})
+    (gaps,) = [d.value for d in at.dataframe if "gap (points)" in d.value.columns]
+    runs = Store().experiment_runs(use_finished)
+    assert len(gaps) == len(runs) == 12
+    expected = sorted(round(100 * (r["final"]["train_acc_clean"] - r["final"]["val_acc"]), 1) for r in runs)
+    assert sorted(gaps["gap (points)"]) == pytest.approx(expected)
+    captions = "\n".join(c.value for c in at.caption)
+    assert "augmented training batches can sit below validation accuracy" in captions
+    at.selectbox(key="overfit_size").set_value(5).run()
+    at.selectbox(key="overfit_seed").set_value(1).run()
+    assert not at.exception
+    specs = [c.proto.spec for c in at.get("plotly_chart")]
+    assert sum("Overfitting: training vs validation accuracy, 5 per class, seed 1" in spec for spec in specs) == 1
 
 
 def test_results_show_the_budget_the_convergence_flags_and_a_target_from_the_spec(use_finished):
@@ -268,7 +285,7 @@ def test_form_offers_the_budgets_and_the_random_features_control():
 def test_results_in_presentation_view_hide_nothing_essential(use_finished):
     at = render("app_pages/results.py", query={"exp": str(use_finished), "present": "1"})
     assert any(b.label == "Exit presentation view" for b in at.button)
-    assert len(at.get("plotly_chart")) == 9
+    assert len(at.get("plotly_chart")) == 10
 
 
 def test_history_lists_and_acts_on_experiments(use_finished, finished_home, tmp_path, monkeypatch):  # noqa: F811
