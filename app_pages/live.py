@@ -14,7 +14,7 @@ from tlcompare.store_rows import epochs_planned
 from tlcompare.worker_control import ensure_worker, worker_state
 from ui import errors, paths, presentation
 from ui.resume import resume_button
-from ui.state import ACTIVE, experiment_or_stop, store
+from ui.state import ACTIVE, experiment_or_stop, experiment_progress, store
 
 POLL_SECONDS = 2.0
 WORKER_IDLE_EXIT = 600
@@ -32,7 +32,7 @@ active_at_load = experiment["status"] in ACTIVE
 
 def live_view() -> None:
     with errors.shown_as_message():
-        progress = store().experiment_progress(experiment_id)
+        progress = experiment_progress(experiment_id)
         runs = store().experiment_runs(experiment_id)
         status = progress["status"]
         if active_at_load and status not in ACTIVE:

@@ -314,3 +314,50 @@ def test_history_lists_and_acts_on_experiments(use_finished, finished_home, tmp_
 def test_report_offers_every_run_as_files(use_finished):
     at = render("app_pages/report.py", query={"exp": str(use_finished)})
     assert len(at.get("download_button")) == 6  # one per report format
+
+
+# -- what the address asks for ------------------------------------------------------------------------
+@pytest.mark.parametrize("page", ["app_pages/live.py", "app_pages/results.py", "app_pages/report.py"])
+@pytest.mark.parametrize("exp", ["3", "abc"])
+def test_an_address_naming_no_experiment_says_so(page, exp, use_finished):
+    at = render(page, query={"exp": exp})
+    notes = [shown(i.value) for i in at.info]
+    problem = ("There is no experiment #3: it was deleted (perhaps in another tab) or never existed." if exp == "3"
+               else "'abc' in the address is not an experiment number.")
+    assert f"{problem} Showing #{use_finished}; pick another below." in notes, notes
+    assert not at.error and not at.exception
+    assert at.query_params["exp"] == str(use_finished)  # the address now names what is shown
+
+
+def test_an_experiment_deleted_in_another_tab_gets_a_calm_message(use_cancelled):
+    at = render("app_pages/live.py", query={"exp": str(use_cancelled)})
+    Store().delete_experiment(use_cancelled)  # the other tab, or `tlcompare delete`
+    at.run()
+    assert not at.exception and not at.error
+    notes = [shown(i.value) for i in at.info]
+    assert f"There is no experiment #{use_cancelled}: it was deleted (perhaps in another tab) or never existed." in notes
+    assert "No experiments yet. Start one and watch it here." in notes
+
+
+def test_pages_log_no_streamlit_warnings(use_finished):
+    """Every page, run twice in one session (the report's selection once logged a session-state
+    warning with a stack trace on its second run), and a preset picked on New experiment."""
+    import logging
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    # Streamlit's loggers do not propagate: listen to the one that writes widget-state warnings.
+    logger = logging.getLogger("streamlit.elements.lib.policies")
+    logger.addHandler(handler)
+    try:
+        at = render(PAGES[0], query={"exp": str(use_finished)})
+        at.pills(key="preset").set_value("photos_500").run()
+        for page in PAGES[1:]:
+            at.switch_page(page).run()
+            at.run()  # a rerun, as any click makes
+            assert not at.exception
+    finally:
+        logger.removeHandler(handler)
+    warnings = [r.getMessage() for r in records if r.levelno >= logging.WARNING and "ScriptRunContext" not in r.getMessage()]
+    assert warnings == []
