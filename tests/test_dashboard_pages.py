@@ -204,6 +204,8 @@ def test_results_of_a_cancelled_experiment_show_what_finished(use_cancelled):
     (banner,) = [w.value for w in at.warning if w.value.startswith("Cancelled")]
     assert "2 of 3 runs finished; their results are kept and shown" in banner
     assert not any("has finished yet" in i.value for i in at.info)
+    (label,) = at.selectbox(key="results_experiment").options
+    assert label.endswith("· cancelled · 2/3 runs")  # not 3/3: a cancelled run is not a finished one
     assert len(at.get("plotly_chart")) >= 6  # the charts of the finished pair
     assert at.button(key="resume")
 

@@ -55,6 +55,7 @@ def overfit_chart(curves: pd.DataFrame, gaps: pd.DataFrame, size: int, seed: int
                         row=1, col=1)
     fig.update_yaxes(ticksuffix="%", range=[0, 102])
     fig.update_yaxes(title="accuracy", col=1)
+    fig.update_xaxes(dtick=1 if d["epoch"].max() <= 12 else None)  # whole epochs, not 1.5
     fig.update_xaxes(title="epoch", row=nrows)
     fig = _layout(fig, title, large, height=300 + 240 * nrows, legend_right=True)
     fig.update_annotations(font_size=(18 if large else 13))

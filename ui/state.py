@@ -67,7 +67,7 @@ def not_found_note(text: str | None, asked: int | None, shown: int | None) -> st
 
 def experiment_label(e: dict, with_status: bool = True) -> str:
     pin = " ★" if e["pinned"] else ""
-    status = f" · {e['status']} · {e['n_finished']}/{e['n_runs']} runs" if with_status else ""
+    status = f" · {e['status']} · {e['n_done']}/{e['n_runs']} runs" if with_status else ""
     return f"#{e['id']} {printable(e['name'], 80)}{pin} · {printable(e['dataset'], 80)} / {e['model']}{status}"
 
 
