@@ -88,7 +88,7 @@ def test_cancelled_experiment_says_so_and_shows_what_finished(browser_page):
     shot(page, "21-results-cancelled")
     page.get_by_role("tab", name="Overfitting").click()
     expect(page.get_by_text("The gap of every run (reported model)")).to_be_visible()
-    expect(page.get_by_text(re.compile(r"gap [+-]\d+\.\d pts")).first).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^gap [+-]\d+\.\d pts$")).first).to_be_visible()
     settle(page)
     shot(page, "22-results-overfitting")
 

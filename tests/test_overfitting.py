@@ -47,7 +47,7 @@ def test_chart_draws_one_panel_per_variant_with_its_gap(trained):
     fig = overfit_chart(curves, gaps, size=2, seed=1)
     titles = [a.text for a in fig.layout.annotations]
     expected = gaps[(gaps["size"] == 2) & (gaps["seed"] == 1)]
-    assert titles == [f"{r['variant']}: gap {r['gap']:+.1f} pts" for _, r in expected.iterrows()]
+    assert titles == [f"{r['variant']}<br>gap {r['gap']:+.1f} pts" for _, r in expected.iterrows()]
     lines = [t for t in fig.data if t.x[0] is not None]
     assert len(lines) == 2 * 3  # validation and training, per variant
     keys = [t.name for t in fig.data if t.showlegend is not False and t.x[0] is None]

@@ -28,7 +28,7 @@ def overfit_chart(curves: pd.DataFrame, gaps: pd.DataFrame, size: int, seed: int
     gap = {r["variant"]: r["gap"] for _, r in gaps[(gaps["size"] == size) & (gaps["seed"] == seed)].iterrows()}
     ncols = min(3, len(variants))
     nrows = math.ceil(len(variants) / ncols)
-    fig = make_subplots(rows=nrows, cols=ncols, shared_yaxes=True, horizontal_spacing=0.04, vertical_spacing=0.22,
+    fig = make_subplots(rows=nrows, cols=ncols, shared_yaxes=True, horizontal_spacing=0.04, vertical_spacing=0.26,
                         subplot_titles=[_panel_title(v, gap.get(v)) for v in variants])
     augmented_seen = False
     for i, var in enumerate(variants):
@@ -57,12 +57,14 @@ def overfit_chart(curves: pd.DataFrame, gaps: pd.DataFrame, size: int, seed: int
     fig.update_yaxes(title="accuracy", col=1)
     fig.update_xaxes(dtick=1 if d["epoch"].max() <= 12 else None)  # whole epochs, not 1.5
     fig.update_xaxes(title="epoch", row=nrows)
-    fig = _layout(fig, title, large, height=300 + 240 * nrows, legend_right=True)
+    fig = _layout(fig, title, large, height=320 + 240 * nrows, legend_right=True)
+    fig.update_layout(margin={"t": 110 if large else 90})  # room for the two-line panel titles under the title
     fig.update_annotations(font_size=(18 if large else 13))
     return fig
 
 
 def _panel_title(var: str, gap: float | None) -> str:
+    # Two lines: three long variant names side by side would run into each other.
     if gap is None or not math.isfinite(gap):
-        return f"{var}: gap not measured"
-    return f"{var}: gap {gap:+.1f} pts"
+        return f"{var}<br>gap not measured"
+    return f"{var}<br>gap {gap:+.1f} pts"
