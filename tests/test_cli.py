@@ -96,6 +96,8 @@ def test_resume_requeues_cancelled_runs_or_says_there_are_none(tlcompare_home):
         f"tlcompare: error: experiment {exp_id} has no cancelled runs to resume (see `tlcompare show {exp_id}`)")
     assert tlcompare("cancel", str(exp_id), home=tlcompare_home).returncode == 0
     assert Store().get_experiment(exp_id)["status"] == "cancelled"
+    shown = tlcompare("show", str(exp_id), home=tlcompare_home).stdout
+    assert f"`tlcompare resume {exp_id}` queues the cancelled runs again" in shown
     listed = tlcompare("ls", home=tlcompare_home).stdout.splitlines()[1].split()
     assert "cancelled" in listed and "0/2" in listed  # nothing finished, though nothing is left to run
     resumed = tlcompare("resume", str(exp_id), home=tlcompare_home)

@@ -126,6 +126,8 @@ def experiment_report(exp: dict, progress: dict, runs: list[dict]) -> str:
     ]
     if progress["running"] or progress["counts"].get("queued") or progress["counts"].get("interrupted"):
         lines.append(f"elapsed {duration(progress['elapsed_seconds'])}, ETA {duration(progress['eta_seconds'])}")
+    if exp["status"] == "cancelled":
+        lines.append(f"cancelled: `tlcompare resume {exp['id']}` queues the cancelled runs again and keeps the finished ones")
     for r in progress["running"]:
         steps = f", step {r['step']}/{r['total_steps']}" if r["total_steps"] else ""
         stop = " (cancel requested)" if r["cancel_requested"] else ""
