@@ -342,7 +342,7 @@ def test_an_experiment_deleted_in_another_tab_gets_a_calm_message(use_cancelled)
 
 
 def test_pages_log_no_streamlit_warnings(use_finished):
-    """Every page, run twice in one session (the report's selection once logged a session-state
+    """Every page, run twice in one browser tab (the report's selection once logged a widget-state
     warning with a stack trace on its second run), and a preset picked on New experiment."""
     import logging
 
