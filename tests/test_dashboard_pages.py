@@ -210,6 +210,23 @@ def test_results_of_a_cancelled_experiment_show_what_finished(use_cancelled):
     assert at.button(key="resume")
 
 
+def test_results_of_an_experiment_cancelled_before_any_run_finished(tmp_path, monkeypatch):
+    from dashboard_fixtures import TINY
+
+    from tlcompare.spec import build_spec
+
+    monkeypatch.setenv("TLCOMPARE_HOME", str(tmp_path))
+    seed_throughput()
+    store = Store()
+    experiment_id = store.create_experiment(build_spec(dict(TINY, sizes=[2], seeds=1)))
+    assert store.request_cancel(experiment_id) == 3  # all queued: cancelled at once
+    at = render("app_pages/results.py", query={"exp": str(experiment_id)})
+    (banner,) = [w.value for w in at.warning]
+    assert banner.startswith("Cancelled: 0 of 3 runs finished; no run finished before the cancel.")
+    assert not at.info and not at.get("page_link") and not at.get("plotly_chart")  # no "Watch it train"
+    assert at.button(key="resume")
+
+
 @pytest.mark.parametrize("page", ["app_pages/live.py", "app_pages/results.py"])
 def test_resume_requeues_the_cancelled_runs_and_moves_to_live(page, use_cancelled, monkeypatch):
     started = []
