@@ -56,7 +56,7 @@ table = pd.DataFrame([{
     "status": e["status"],
     "dataset": printable(e["dataset"], None),
     "model": e["model"],
-    "runs": f"{e['n_finished']}/{e['n_runs']}",
+    "runs": f"{e['n_done']}/{e['n_runs']}",
     "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(e["created"])),
     "headline": headline[e["id"]],
 } for e in visible])

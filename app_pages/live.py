@@ -9,11 +9,12 @@ import streamlit as st
 
 from tlcompare import charts
 from tlcompare.escape import markdown_safe
-from tlcompare.live_table import progress_line
+from tlcompare.live_table import bar_fraction, cancelled_note, progress_line
 from tlcompare.live_view import refresh
 from tlcompare.store_rows import epochs_planned
 from tlcompare.worker_control import ensure_worker, worker_state
 from ui import errors, paths, presentation
+from ui.resume import resume_button
 from ui.state import ACTIVE, experiment_or_stop, store
 
 POLL_SECONDS = 2.0
@@ -51,7 +52,7 @@ def live_view() -> None:
                 n = store().request_cancel(experiment_id)
                 st.toast(f"Cancelling {n} runs: the one training stops within seconds.", icon=":material/stop_circle:")
                 st.rerun(scope="fragment")
-        st.progress(min(1.0, progress["fraction"]), text=progress_line(progress, runs))
+        st.progress(bar_fraction(progress), text=progress_line(progress, runs))
 
         if status in ACTIVE:
             worker = worker_state(store=store())
@@ -77,6 +78,9 @@ def live_view() -> None:
                 # The message quotes paths and names from the user's data: escaped, so none becomes a link or image.
                 st.error(f"{len(failed)} runs failed. First error: {markdown_safe(failed[0]['error'])}",
                          icon=":material/error:")
+            if any(r["status"] == "cancelled" for r in runs):
+                st.warning(cancelled_note(runs), icon=":material/stop_circle:")
+                resume_button(experiment_id, key="resume")
             if any(r["status"] == "done" for r in runs):
                 st.page_link(paths.RESULTS, label="Open the results of the finished runs", icon=":material/insights:",
                              query_params={"exp": str(experiment_id)})

@@ -4,8 +4,10 @@ import streamlit as st
 
 from tlcompare import analysis, charts, controls, convergence
 from tlcompare.escape import markdown_safe, printable
+from tlcompare.live_table import cancelled_note
 from tlcompare.report.content import ExperimentReport
-from ui import cached, paths, presentation
+from ui import cached, overfit_view, paths, presentation
+from ui.resume import resume_button
 from ui.state import experiment_or_stop, pinned_baseline
 
 large = presentation.is_on()
@@ -25,6 +27,11 @@ experiments, experiment = experiment_or_stop(
 key = cached.stamp(experiment)  # every frame and figure below is computed once per experiment content
 runs = cached.finished_runs(key)
 finished = cached.memo(key, ("finished",), lambda: [r for r in runs if r["status"] in ("done", "diverged")])
+if any(r["status"] == "cancelled" for r in runs):
+    st.warning(cancelled_note(runs), icon=":material/stop_circle:")
+    resume_button(experiment["id"], key="resume")
+    if not finished:
+        st.stop()
 if not finished:
     st.info("No run of this experiment has finished yet.", icon=":material/hourglass_top:")
     st.page_link(paths.LIVE, label="Watch it train", icon=":material/monitoring:",
@@ -93,8 +100,8 @@ if baseline is not None:
         baseline_summary = cached.memo(cached.stamp(baseline), ("summary",),
                                        lambda: analysis.summary(analysis.runs_frame(baseline_runs)))
 
-answer_tab, depth_tab, curves_tab, time_tab, errors_tab = st.tabs(
-    ["The answer", "Freezing depth", "Learning curves", "Time", "Mistakes"])
+answer_tab, depth_tab, curves_tab, overfit_tab, time_tab, errors_tab = st.tabs(
+    ["The answer", "Freezing depth", "Learning curves", "Overfitting", "Time", "Mistakes"])
 
 with answer_tab:
     chart(cached.memo(key, ("gap", large), lambda: charts.gap_chart(diffs, large=large)), charts.HINTS["gap"], "gap")
@@ -127,6 +134,9 @@ with curves_tab:
     chart(cached.memo(key, ("learning", x_axis, tuple(chosen_sizes or default_sizes), large), lambda: charts.learning_curves(
         curves, x=x_axis or "epoch", sizes=chosen_sizes or default_sizes, large=large)),
           charts.HINTS["learning"], "curves")
+
+with overfit_tab:
+    overfit_view.render(finished, large, PLOT)
 
 with time_tab:
     default_target = analysis.default_target(spec)

@@ -24,8 +24,9 @@ HINTS = {
                        "enough labels make pretraining unnecessary.",
     "freezing": "A falling line means the frozen layers do not fit this data: fine-tune more of the network. "
                 "A flat line means a cheap linear probe is enough.",
-    "learning": "Pretrained runs usually start higher and converge in fewer epochs; a big gap between the "
-                "dashed train line and the solid validation line means overfitting.",
+    "learning": "Pretrained runs usually start higher and converge in fewer epochs. Dashed: accuracy on the "
+                "augmented training batches, which can sit below validation; Overfitting compares the plain "
+                "training images with validation.",
     "time_to_target": "Shorter bars reach the target sooner. A missing bar means no seed reached it.",
     "training_time": "What each arm costs in training time over the whole experiment: freezing skips the "
                      "backward pass through the frozen layers.",

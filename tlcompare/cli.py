@@ -1,4 +1,4 @@
-"""The command line: ``tlcompare run | submit | worker | workers | ls | show | cancel | delete | datasets | models | report``.
+"""The command line: ``tlcompare run | submit | worker | workers | ls | show | cancel | resume | delete | datasets | models | report``.
 
 Errors the user can fix print one line and exit 2; nothing prints a traceback unless
 ``TLCOMPARE_DEBUG=1`` is set.
@@ -282,6 +282,22 @@ def cmd_cancel(args) -> int:
     return 0
 
 
+def cmd_resume(args) -> int:
+    from tlcompare.store import Store
+    from tlcompare.worker_control import describe, ensure_worker
+
+    store = Store()
+    n = store.resume_experiment(args.id)
+    if n == 0:
+        raise UserError(f"experiment {args.id} has no cancelled runs to resume (see `tlcompare show {args.id}`)")
+    print(f"experiment {args.id}: {n} cancelled run(s) queued again; finished runs are kept", file=sys.stderr)
+    if args.start_worker:
+        print(describe(ensure_worker(store=store)), file=sys.stderr)
+    else:
+        print("start a worker with `tlcompare worker`, or add --start-worker", file=sys.stderr)
+    return 0
+
+
 def cmd_delete(args) -> int:
     from tlcompare.store import Store
 
@@ -393,6 +409,10 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         p.add_argument("id", type=int, metavar="ID")
         p.set_defaults(func=func)
+    p = sub.add_parser("resume", help="queue an experiment's cancelled runs again, keeping its finished runs")
+    p.add_argument("id", type=int, metavar="ID")
+    p.add_argument("--start-worker", action="store_true", help="start a background worker unless one is alive")
+    p.set_defaults(func=cmd_resume)
     p = sub.add_parser("datasets", help="list built-in datasets and whether they are available offline")
     p.add_argument("--data-root")
     p.set_defaults(func=cmd_datasets)

@@ -43,7 +43,7 @@ def _table(header: list[str], rows: list[list], right: set[int] = frozenset()) -
 def experiments_table(experiments: list[dict]) -> str:
     if not experiments:
         return "no experiments yet: `tlcompare submit exp.toml` queues one"
-    rows = [[e["id"], ("* " if e["pinned"] else "") + e["name"], e["status"], f"{e['n_finished']}/{e['n_runs']}",
+    rows = [[e["id"], ("* " if e["pinned"] else "") + e["name"], e["status"], f"{e['n_done']}/{e['n_runs']}",
              _when(e["created"])] for e in experiments]
     return _table(["ID", "NAME", "STATUS", "RUNS", "CREATED"], rows, right={0, 3})
 
@@ -128,6 +128,8 @@ def experiment_report(exp: dict, progress: dict, runs: list[dict]) -> str:
     ]
     if progress["running"] or progress["counts"].get("queued") or progress["counts"].get("interrupted"):
         lines.append(f"elapsed {duration(progress['elapsed_seconds'])}, ETA {duration(progress['eta_seconds'])}")
+    if exp["status"] == "cancelled":
+        lines.append(f"cancelled: `tlcompare resume {exp['id']}` queues the cancelled runs again and keeps the finished ones")
     for r in progress["running"]:
         steps = f", step {r['step']}/{r['total_steps']}" if r["total_steps"] else ""
         stop = " (cancel requested)" if r["cancel_requested"] else ""

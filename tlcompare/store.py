@@ -301,6 +301,22 @@ class Store(QueueMixin):
             refresh_status(con, [experiment_id])
         return n
 
+    def resume_experiment(self, experiment_id: int) -> int:
+        """Queue the experiment's cancelled runs again; finished and failed runs stay as they are.
+
+        A resumed run starts a new attempt (its earlier epochs are kept under the old one), and one
+        whose config has finished elsewhere meanwhile is linked to that result when claimed.
+        Returns the number of runs queued.
+        """
+        with self._write() as con:
+            require_experiment(con, experiment_id)
+            n = con.execute(
+                "UPDATE runs SET status = 'queued', cancel_requested = 0, finished_at = NULL, error = NULL, step = 0, "
+                "total_steps = NULL, queued_at = ? WHERE experiment_id = ? AND status = 'cancelled'",
+                (time.time(), experiment_id)).rowcount
+            refresh_status(con, [experiment_id])
+        return n
+
     def request_cancel_run(self, run_id: int) -> int:
         with self._write() as con:
             row = con.execute("SELECT experiment_id FROM runs WHERE id = ?", (run_id,)).fetchone()

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import tlcompare
-from tlcompare.procs import new_worker_id, remember_child
+from tlcompare.procs import new_worker_id, reap_children, remember_child
 from tlcompare.store import Store
 from tlcompare.store_queue import DEFAULT_STALE_AFTER
 
@@ -104,6 +104,7 @@ def worker_state(slot: str | None = None, store: Store | None = None, stale_afte
     without, about the busiest live worker, else the most recent one.
     """
     store = store or Store()
+    reap_children()  # the dashboard asks this every few seconds: no exited worker stays a zombie under it
     workers = store.list_workers(stale_after)
     if slot is not None:
         device = slot.rsplit("#", 1)[0]
