@@ -44,3 +44,14 @@ def test_sweep_trains_what_tlcompare_run_trains(tmp_path, one_thread):
     assert product.keys() == bench.keys()
     for key, acc in product.items():  # the CPU path is deterministic for a seed
         assert bench[key] == pytest.approx(acc, abs=1e-9), key
+
+
+def test_plain_train_accuracy_benchmark_runs_with_and_without_the_pass(one_thread):
+    import plain_train_accuracy
+
+    rows = plain_train_accuracy.measure(size=2, image_size=16, epochs=1, repeats=1, device="cpu")
+    assert [r["plain_pass"] for r in rows] == [True, False] and all(r["n_train"] == 20 for r in rows)
+    assert all(r["eval_s"] > 0 and r["train_s"] > 0 for r in rows)
+    import tlcompare.train.loop as loop
+
+    assert loop.PLAIN_TRAIN_SAMPLE == 1000  # put back for the runs after it
