@@ -118,7 +118,8 @@ with answer_tab:
     if baseline_note:
         st.caption(baseline_note)
     st.markdown("##### Paired differences (pretrained minus scratch, same size and seed)")
-    st.dataframe(analysis.results_display(analysis.results_table(frame)), hide_index=True, key="summary_table")
+    shown_table = analysis.results_display(analysis.results_table(frame))
+    st.dataframe(shown_table, hide_index=True, key="summary_table", **presentation.table_size(len(shown_table)))
     st.caption("Gain: pretrained minus scratch on the same training images and seed, averaged over seeds. The 95% CI is "
                "a t-interval over those per-seed differences with the test set held fixed (none with one seed, or when "
                "all seeds agree); p is its t-test before the Holm correction the verdict applies; ± is the spread of "
@@ -176,16 +177,11 @@ with errors_tab:
     if not pair:
         st.info("No finished runs for this size and seed.")
     else:
-        st.markdown("##### Confusion matrices")
-        per_row = 3 if len(pair) > 2 else len(pair)
-        for start in range(0, len(pair), per_row):
-            cols = st.columns(per_row)
-            for col, run in zip(cols, pair[start : start + per_row], strict=False):
-                name = analysis.variant(run["arm"], run["freeze"])
-                acc = (run["final"] or {}).get("test_acc", float("nan"))
-                with col:
-                    st.plotly_chart(charts.confusion(run["confusion"], class_names, f"{name}: {100 * acc:.1f}%",
-                                                     large=large), key=f"confusion_{run['run_id']}", **PLOT)
+        panels = [(f"{analysis.variant(r['arm'], r['freeze'])}: {100 * (r['final'] or {}).get('test_acc', float('nan')):.1f}%",
+                   r["confusion"]) for r in pair]
+        st.plotly_chart(charts.confusion_grid(panels, class_names, f"Confusion matrices, {size} per class, seed {seed}",
+                                              large=large, per_row=2 if large else 3),
+                        key="confusion", **PLOT)
         st.caption(f":material/lightbulb: {charts.HINTS['confusion']}")
         st.markdown("##### Test images each arm gets wrong")
         try:

@@ -186,13 +186,27 @@ def test_results_show_the_verdict_and_every_chart(use_finished):
     captions = " ".join(c.value for c in at.caption).replace("\\", "")
     assert "Budget: equal epochs for both arms of every pair (2 per run)." in captions and "Holm" in captions
     assert [t.label for t in at.tabs] == ["The answer", "Freezing depth", "Learning curves", "Time", "Mistakes"]
-    # gap, efficiency, freezing, learning, time to target, training time, one confusion matrix per arm
-    assert len(at.get("plotly_chart")) == 6 + 3
+    # gap, efficiency, freezing, learning, time to target, training time, the arms' confusion matrices
+    assert len(at.get("plotly_chart")) == 6 + 1
     assert len(at.image) >= 1  # the gallery of mistakes
     assert len(at.slider) == 1 and 0 < at.slider[0].value <= 100
     summary_table = at.dataframe[0]  # then the provenance table
     summary = summary_table.value
     assert {"gain vs scratch", "95% CI", "trainable params", "s per run"} <= set(summary.columns)
+
+
+def test_results_say_names_in_words_and_every_gain_names_its_variant(use_finished):
+    at = render("app_pages/results.py", query={"exp": str(use_finished)})
+    text = shown(markdown_text(at))
+    assert "Handwritten digits (scikit-learn) · EfficientNet-Lite0 · 16 px images · 2 seeds" in text
+    assert "efficientnet_lite0" not in text and "digits ·" not in text
+    gains = [m for m in at.metric if m.value.endswith(" pts")]
+    assert gains and all(re.match(r"(Fine-tune all|Linear probe), \d+ per class$", m.label) for m in gains)
+    time_metric = next(m for m in at.metric if m.label == "Training time")
+    assert re.fullmatch(r"\d+ (s|min)|\d+ h \d\d min", time_metric.value)
+    assert "wall time" in time_metric.help  # training time vs wall time, said where the number is
+    every_text = text + " ".join(c.value for c in at.caption)
+    assert "size=" not in every_text and "seed=" not in every_text and "1 seeds" not in every_text
 
 
 def test_results_show_the_budget_the_convergence_flags_and_a_target_from_the_spec(use_finished):
@@ -217,13 +231,13 @@ def test_form_offers_the_budgets_and_the_random_features_control():
     captions = "\n".join(c.value for c in at.caption)
     assert "until validation accuracy stops improving" in captions
     runs = {m.label: m.value for m in at.metric}["Runs"]
-    assert runs == "8"  # 2 sizes x 1 seed x (scratch, fine-tune, probe, random-features probe)
+    assert runs == "16"  # 2 sizes x 2 seeds x (scratch, fine-tune, probe, random-features probe)
 
 
 def test_results_in_presentation_view_hide_nothing_essential(use_finished):
     at = render("app_pages/results.py", query={"exp": str(use_finished), "present": "1"})
     assert any(b.label == "Exit presentation view" for b in at.button)
-    assert len(at.get("plotly_chart")) == 9
+    assert len(at.get("plotly_chart")) == 7
 
 
 def test_history_lists_and_acts_on_experiments(use_finished, finished_home, tmp_path, monkeypatch):  # noqa: F811

@@ -147,7 +147,12 @@ def test_html_is_self_contained_and_holds_every_chart_and_the_stores_numbers(sto
     keys = {k for _, k in doc.figures}
     assert {"gap", "data_efficiency", "freezing", "curves_epoch", "curves_seconds", "time_to_target",
             "training_time"} <= keys
-    assert sum(k.startswith("confusion_") for k in keys) == 6  # three arms at the smallest and the largest size
+    # The smallest and the largest size, three arms each, on one shared colour scale per figure.
+    confusions = [fig for (_, k), fig in doc.figures.items() if k.startswith("confusion_")]
+    assert len(confusions) == 2
+    for fig in confusions:
+        heatmaps = [t for t in fig["data"] if t["type"] == "heatmap"]
+        assert len(heatmaps) == 3 and {t["coloraxis"] for t in heatmaps} == {"coloraxis"}
     for target, _ in doc.figures:  # each figure has its div
         assert ("div", {"class": "chart", "id": target}) in [(t, {k: v for k, v in a.items() if k != "style"})
                                                             for t, a in doc.tags]

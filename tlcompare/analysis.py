@@ -11,22 +11,10 @@ import pandas as pd
 from scipy import stats
 
 from tlcompare.paired_stats import t_interval
+from tlcompare.variants import variant
 
 RUN_COLUMNS = ["arm", "variant", "size", "seed", "freeze", "model", "status", "trainable_params", "total_params", "n_train",
                "test_correct", "budget", "steps_done", "epochs_done", "stop_reason", "machine", "threads", "reused_from"]
-
-
-def variant(arm: str, freeze) -> str:
-    """The name of one line in the charts: scratch, pretrained at a depth, or the small CNN."""
-    if arm == "pretrained":
-        if freeze in (0, "0"):
-            return "pretrained, fine-tune all"
-        if freeze == "all":
-            return "pretrained, linear probe"
-        return f"pretrained, freeze {freeze}"
-    if arm == "random":  # the control: the pretrained arm's freezing on a randomly initialised body
-        return "random features, linear probe" if freeze == "all" else f"random features, freeze {freeze}"
-    return {"scratch": "scratch", "small_cnn": "small CNN (scratch)"}.get(arm, arm)
 
 
 def runs_frame(runs: list[dict]) -> pd.DataFrame:

@@ -415,22 +415,38 @@ def training_time(table: pd.DataFrame, large: bool = False) -> go.Figure:
 # -- errors -------------------------------------------------------------------------------------------
 def confusion(matrix: list[list[int]], class_names: list[str], title: str, large: bool = False) -> go.Figure:
     """Row-normalised confusion matrix (share of each true class), with counts on hover."""
-    m = np.asarray(matrix, dtype=float)
-    if m.size == 0:
-        return _empty(title, "No confusion matrix for this run", large)
-    share = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
-    names = class_names if len(class_names) == len(m) else [str(i) for i in range(len(m))]
-    # plotly renders a subset of HTML in labels: escape names that come from the user's folders.
-    short = [plotly_text(n if len(n) <= 14 else n[:13] + "…") for n in names]
-    show_text = len(m) <= 12
-    fig = go.Figure(go.Heatmap(
-        z=100 * share, x=short, y=short, colorscale="Blues", zmin=0, zmax=100, customdata=m,
-        text=np.where(m > 0, m.astype(int).astype(str), "") if show_text else None,
-        texttemplate="%{text}" if show_text else None,
-        colorbar={"title": {"text": "% of row"}, "ticksuffix": "%"},
-        hovertemplate="true %{y} → predicted %{x}: %{customdata:.0f} images (%{z:.0f}% of %{y})<extra></extra>",
-    ))
-    fig.update_xaxes(title="predicted", type="category", side="bottom")
-    fig.update_yaxes(title="true", type="category", autorange="reversed")
-    size = 360 + 12 * len(m)
-    return _layout(fig, title, large, height=size, legend=False)
+    return confusion_grid([("", matrix)], class_names, title, large, per_row=1)
+
+
+def confusion_grid(panels: list[tuple[str, list[list[int]]]], class_names: list[str], title: str,
+                   large: bool = False, per_row: int = 3) -> go.Figure:
+    """Several confusion matrices side by side, one shared colour scale and colour bar: the same shade
+    means the same share of a class in every panel. ``panels``: (panel title, matrix) per arm."""
+    panels = [(t, np.asarray(m, dtype=float)) for t, m in panels if np.asarray(m).size]
+    if not panels:
+        return _empty(title, "No confusion matrix for these runs", large)
+    n = len(panels[0][1])
+    names = class_names if len(class_names) == n else [str(i) for i in range(n)]
+    short = [plotly_text(c if len(c) <= 14 else c[:13] + "…") for c in names]
+    ncols = min(per_row, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    fig = make_subplots(rows=nrows, cols=ncols, subplot_titles=[t for t, _ in panels], horizontal_spacing=0.06,
+                        vertical_spacing=0.22 / nrows if nrows > 1 else 0.1)
+    show_text = n <= 12
+    for i, (_, m) in enumerate(panels):
+        share = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+        fig.add_trace(go.Heatmap(
+            z=100 * share, x=short, y=short, coloraxis="coloraxis", customdata=m,
+            text=np.where(m > 0, m.astype(int).astype(str), "") if show_text else None,
+            texttemplate="%{text}" if show_text else None,
+            hovertemplate="true %{y} → predicted %{x}: %{customdata:.0f} images (%{z:.0f}% of %{y})<extra></extra>",
+        ), row=i // ncols + 1, col=i % ncols + 1)
+    fig.update_layout(coloraxis={"colorscale": "Blues", "cmin": 0, "cmax": 100,
+                                 "colorbar": {"title": {"text": "% of row"}, "ticksuffix": "%", "thickness": 14}})
+    fig.update_xaxes(type="category", side="bottom")
+    fig.update_xaxes(title="predicted", row=nrows)
+    fig.update_yaxes(type="category", autorange="reversed")
+    fig.update_yaxes(title="true", col=1)
+    fig = _layout(fig, title, large, height=80 + nrows * (300 + 10 * n), legend=False)
+    fig.update_annotations(font_size=(18 if large else 13))
+    return fig

@@ -50,3 +50,11 @@ def toggle() -> None:
     st.toggle("Presentation view", value=is_on(), key="present_toggle", help="Large type, no sidebar or controls: "
               "for a projector. The page keeps its current choices.",
               on_change=lambda: set_on(st.session_state["present_toggle"]))
+
+
+def table_size(n_rows: int, cap: int = 600) -> dict:
+    """``st.dataframe`` height and row height that show every row: taller rows in presentation view,
+    where the table is read from across a room, and no scrolling box around a few rows there."""
+    row = 44 if is_on() else 35
+    height = row * (n_rows + 1) + 3
+    return {"height": height if is_on() else min(cap, height), "row_height": row}

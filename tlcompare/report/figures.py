@@ -23,7 +23,7 @@ class Figure:
     key: str
     fig: go.Figure
     hint: str = ""
-    small: bool = False  # laid out several to a row (confusion matrices)
+    mistakes: bool = False  # in the Mistakes section (confusion matrices)
 
 
 def _stage_names(spec: dict) -> list[str]:
@@ -61,7 +61,8 @@ def experiment_figures(rep: ExperimentReport) -> list[Figure]:
 
 
 def confusion_figures(rep: ExperimentReport) -> list[Figure]:
-    """Each arm's confusion matrix at the smallest and the largest size, for the first seed."""
+    """Each arm's confusion matrix at the smallest and the largest size, for the first seed: one figure
+    per size, its panels sharing one colour scale."""
     done = [r for r in rep.finished if r["status"] == "done" and r.get("confusion")]
     if not done:
         return []
@@ -71,26 +72,18 @@ def confusion_figures(rep: ExperimentReport) -> list[Figure]:
     out = []
     for size in dict.fromkeys([sizes[0], sizes[-1]]):
         runs = [r for r in done if r["size"] == size and r["seed"] == seed]
+        if not runs:
+            continue
         order = analysis.variant_order([analysis.variant(r["arm"], r["freeze"]) for r in runs])
         runs.sort(key=lambda r: order.index(analysis.variant(r["arm"], r["freeze"])))
-        for run in runs:
-            name = analysis.variant(run["arm"], run["freeze"])
-            acc = (run.get("final") or {}).get("test_acc", float("nan"))
-            fig = charts.confusion(run["confusion"], names, f"{size}/class, seed {seed}<br>{name}: {100 * acc:.1f}%")
-            _literal_class_names(fig, names, len(run["confusion"]))
-            out.append(Figure(f"confusion_{run['run_id']}", fig, small=True))
+        panels = [(f"{analysis.variant(r['arm'], r['freeze'])}: {100 * (r.get('final') or {}).get('test_acc', float('nan')):.1f}%",
+                   r["confusion"]) for r in runs]
+        # Class names come from folder names: charts.confusion_grid escapes them for plotly.
+        fig = charts.confusion_grid(panels, names, f"Confusion matrices, {size} per class, seed {seed}")
+        out.append(Figure(f"confusion_{size}", fig, mistakes=True))
     if out:
         out[-1].hint = charts.HINTS["confusion"]
     return out
-
-
-def _literal_class_names(fig: go.Figure, names: list[str], n: int) -> None:
-    # Class names come from folder names: plotly would render a folder called "<b>x</b>" in bold.
-    # Same shortening as charts.confusion, then escaped for plotly.
-    if len(names) != n:
-        return
-    short = [plotly_text(s if len(s) <= 14 else s[:13] + "…") for s in names]
-    fig.update_traces(x=short, y=short)
 
 
 # -- several experiments ----------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from tlcompare import analysis
 from tlcompare.escape import html_text
 from tlcompare.report.content import ExperimentReport, generated_line
 from tlcompare.report.figures import Figure, comparison_figures, experiment_figures
-from tlcompare.report.style import CSS, PRINT_WIDTH_PX, SMALL_PER_ROW_PRINT
+from tlcompare.report.style import CSS, PRINT_WIDTH_PX
 from tlcompare.setup_text import setup_line, spec_word
 
 SECTIONS = [  # (heading, figure keys) in the order of the Results page's tabs
@@ -40,7 +40,7 @@ LOADER = """
   // Printed from a browser, the charts keep their screen width unless redrawn at the page width.
   function charts() { return document.querySelectorAll(".chart.js-plotly-plot"); }
   window.addEventListener("beforeprint", function () {
-    charts().forEach(function (c) { Plotly.relayout(c, {width: c.closest(".grid") ? %d : %d}); });
+    charts().forEach(function (c) { Plotly.relayout(c, {width: %d}); });
   });
   window.addEventListener("afterprint", function () {
     charts().forEach(function (c) { Plotly.relayout(c, {width: null, autosize: true}); });
@@ -105,8 +105,7 @@ class _Figures:
         fig = f.fig
         if self.mode == "print":
             fig = go.Figure(fig)  # a copy: the caller's figure keeps its responsive width
-            fig.update_layout(width=PRINT_WIDTH_PX // SMALL_PER_ROW_PRINT - 5 if f.small else PRINT_WIDTH_PX,
-                              autosize=False)
+            fig.update_layout(width=PRINT_WIDTH_PX, autosize=False)
         div_id = f"fig-{prefix}-{f.key}"
         hint = f'<p class="hint">{html_text(f.hint)}</p>' if f.hint else ""
         # to_json writes "<" and "/" as \u escapes, so no label can close the script element early.
@@ -198,12 +197,12 @@ def experiment_section(rep: ExperimentReport, out: _Figures) -> str:
             block += paired_table(rep)
         if block:
             parts.append(f"<h3>{html_text(heading)}</h3>{block}")
-    small = [f for f in figs if f.small]
-    if small:
+    mistakes = [f for f in figs if f.mistakes]
+    if mistakes:
         parts.append('<div class="mistakes"><h3>Mistakes: confusion matrices</h3>'
-                     '<p class="hint">Row-normalised: each row is one true class. Each arm at the smallest and largest '
-                     "training-set size, first seed.</p>"
-                     '<div class="grid">' + "".join(out.html(f, p) for f in small) + "</div></div>")
+                     '<p class="hint">Row-normalised: each row is one true class; one colour scale for every panel. '
+                     "Each arm at the smallest and largest training-set size, first seed.</p>"
+                     + "".join(out.html(f, p) for f in mistakes) + "</div>")
     parts.append(f'<div class="setup"><h3 id="exp-{rep.id}-setup">Setup</h3><div class="twocol">'
                  f"<div><h4>Experiment spec</h4>{_kv([(spec_word(k), _spec_value(v)) for k, v in rep.spec.items()])}</div>"
                  f"<div><h4>Environment</h4>{_kv(rep.manifest())}</div></div></div>")
@@ -254,7 +253,7 @@ def render_html(reps: list[ExperimentReport], mode: str = "interactive") -> str:
     body += [experiment_section(rep, out) for rep in reps]
     config = {"displaylogo": False, "responsive": mode != "print", "staticPlot": mode == "print",
               "toImageButtonOptions": {"scale": 2}}
-    loader = LOADER % (json.dumps(config), PRINT_WIDTH_PX // SMALL_PER_ROW_PRINT - 5, PRINT_WIDTH_PX)
+    loader = LOADER % (json.dumps(config), PRINT_WIDTH_PX)
     return ("<!DOCTYPE html>\n"
             f'<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
             f'<meta name="generator" content="tlcompare {html_text(tlcompare.__version__)}">'
