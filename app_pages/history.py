@@ -7,7 +7,7 @@ import streamlit as st
 
 from tlcompare.baseline import pin_baseline
 from tlcompare.escape import markdown_safe, printable
-from tlcompare.setup_text import plural, setup_line
+from tlcompare.setup_text import dataset_title, model_title, plural, setup_line
 from ui import cached, errors, paths
 from ui.state import remember_experiment, requested_experiment_id, store
 
@@ -19,14 +19,14 @@ if not experiments:
     st.stop()
 
 st.caption("Select a row to open, rename, delete or pin it. The pinned experiment (★) is the baseline that "
-           "Results draws as dashed lines beside any other experiment.")
+           "Results draws dotted, with open markers, beside any other experiment.")
 table = pd.DataFrame([{
     "baseline": "★" if e["pinned"] else "",
     "id": e["id"],
     "name": printable(e["name"], None),
     "status": e["status"],
-    "dataset": printable(e["dataset"], None),
-    "model": e["model"],
+    "dataset": printable(dataset_title({"dataset": e["dataset"]}), None),
+    "model": model_title(e["model"]),
     "runs": f"{e['n_finished']}/{e['n_runs']}",
     "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(e["created"])),
     "headline": cached.headline(cached.stamp(e)) if e["n_finished"] else "no results yet",

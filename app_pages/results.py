@@ -103,8 +103,8 @@ if baseline is not None:
         baseline_frame = analysis.runs_frame(baseline_runs)
 baseline_summary = analysis.summary(baseline_frame) if baseline_frame is not None else None
 baseline_label = f"baseline #{baseline['id']}" if baseline else "baseline"
-baseline_note = (f"Dotted lines and open markers: the baseline, #{baseline['id']} {markdown_safe(baseline['name'])} "
-                 "(pinned in History).") if baseline_frame is not None else ""
+baseline_note = (f"The baseline, #{baseline['id']} {markdown_safe(baseline['name'])} (pinned in History): dotted lines "
+                 "with open markers, or a diamond on the bar of the same variant.") if baseline_frame is not None else ""
 
 answer_tab, depth_tab, curves_tab, time_tab, errors_tab = st.tabs(
     ["The answer", "Freezing depth", "Learning curves", "Time", "Mistakes"])
@@ -180,7 +180,7 @@ with errors_tab:
         panels = [(f"{analysis.variant(r['arm'], r['freeze'])}: {100 * (r['final'] or {}).get('test_acc', float('nan')):.1f}%",
                    r["confusion"]) for r in pair]
         st.plotly_chart(charts.confusion_grid(panels, class_names, f"Confusion matrices, {size} per class, seed {seed}",
-                                              large=large, per_row=2 if large else 3),
+                                              large=large, per_row=2 if large or len(panels) == 4 else 3),
                         key="confusion", **PLOT)
         st.caption(f":material/lightbulb: {charts.HINTS['confusion']}")
         st.markdown("##### Test images each arm gets wrong")

@@ -69,7 +69,7 @@ def test_new_experiment_form_has_every_control():
         assert label in labels, label
     assert at.session_state["preset"] == "cpu_quick"  # no GPU here: the quick preset is the default
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Runs"] == "6" and metrics["Estimated time"].startswith("about")
+    assert metrics["Runs"] == "12" and metrics["Estimated time"].startswith("about")  # 2 sizes x 2 seeds x 3 arms
     assert at.button(key="start").disabled is False
 
 
@@ -92,7 +92,10 @@ def test_invalid_form_values_show_messages_not_tracebacks():
     at.multiselect(key="f_freeze").set_value([]).run()
     assert not at.exception
     text = shown("\n".join(e.value for e in at.error))
-    assert "sizes: give at least one training-set size" in text and "freeze: give at least one" in text
+    # The form's words, not the spec's keys the command line names: never a line starting "sizes:".
+    assert "Labelled images per class: give at least one training-set size" in text
+    assert "Freezing depths (pretrained arm): give at least one" in text
+    assert not re.search(r"^- ?(sizes|freeze):", text, re.M)
     assert at.button(key="start").disabled
 
 
@@ -101,7 +104,7 @@ def test_sizes_are_clamped_to_what_the_dataset_has():
     at = render(PAGES[0])
     at.multiselect(key="f_sizes").set_value([5, "9999"]).run()
     assert any("using 122" in c.value for c in at.caption), [c.value for c in at.caption]
-    assert {m.label: m.value for m in at.metric}["Runs"] == "6"
+    assert {m.label: m.value for m in at.metric}["Runs"] == "12"  # 2 sizes x 2 seeds x 3 arms
 
 
 def test_start_enqueues_the_experiment_and_starts_a_worker(monkeypatch):
@@ -116,7 +119,7 @@ def test_start_enqueues_the_experiment_and_starts_a_worker(monkeypatch):
     assert not at.exception, [e.value for e in at.exception]
     (experiment,) = Store().list_experiments()
     assert experiment["spec"]["sizes"] == [2, 5] and experiment["spec"]["freeze"] == ["all"]
-    assert experiment["n_runs"] == 4 and started
+    assert experiment["n_runs"] == 8 and started  # 2 sizes x 2 seeds x 2 arms
     assert [t.value for t in at.title] == ["Live"]  # it moved on to watch the experiment
 
 

@@ -120,6 +120,12 @@ def _baseline_name(name: str, what: str) -> str:
     return f"{name}: {what}"
 
 
+def _baseline_marker(variant: str) -> dict:
+    """The baseline's value on a bar of the same variant: a diamond in the variant's colour with a black
+    rim, which shows on its own bar, on white, in greyscale and from the back of a room."""
+    return {"symbol": "diamond", "size": 15, "color": palette.style(variant).color, "line": {"width": 2.5, "color": "#000"}}
+
+
 def gap_chart(diffs: pd.DataFrame, large: bool = False, baseline: pd.DataFrame | None = None,
               baseline_name: str = "baseline") -> go.Figure:
     """Paired gain over scratch (points) per size, with its 95 % CI over seeds: the answer at a glance.
@@ -153,9 +159,7 @@ def gap_chart(diffs: pd.DataFrame, large: bool = False, baseline: pd.DataFrame |
             d = baseline[baseline["variant"] == var].sort_values("size")
             name = _baseline_name(baseline_name, var)
             fig.add_scatter(x=[str(s) for s in d["size"]], y=100 * d["mean_diff"], mode="markers", name=name,
-                            offsetgroup=var, legendgroup=name,
-                            marker={"symbol": "line-ew-open", "size": 26, "color": palette.style(var).color,
-                                    "line": {"width": 4, "color": "#111"}},
+                            offsetgroup=var, legendgroup=name, marker=_baseline_marker(var),
                             hovertemplate="%{x} per class: %{y:+.1f} pts<extra>" + name + "</extra>")
     fig.add_hline(y=0, line={"color": "#333", "width": 1.5})
     fig.update_layout(barmode="group", bargap=0.25, scattermode="group")
@@ -268,7 +272,8 @@ def freezing_depth(depths: pd.DataFrame, stage_names: list[str] | None = None, l
                             hovertemplate="%{x}: %{y:.1f}%<extra>" + name + "</extra>")
     fig.update_xaxes(title="frozen stages of the pretrained network (input side first)", type="category",
                      categoryorder="array", categoryarray=order)
-    fig.update_yaxes(title="test accuracy (%)", ticksuffix="%")
+    # Accuracy lives in 0-100 %: a two-seed interval reaching past it is cut at the edge, not given the axis.
+    fig.update_yaxes(title="test accuracy (%)", ticksuffix="%", range=[0, 102])
     return _layout(fig, _no_interval_title(title, pre["n_seeds"]), large)
 
 
@@ -308,8 +313,9 @@ def learning_curves(curves: pd.DataFrame, x: str = "epoch", sizes: list[int] | N
                 fig.add_scatter(x=list(xs) + list(xs)[::-1], y=list(100 * val["high"]) + list(100 * val["low"])[::-1],
                                 fill="toself", mode="lines", fillcolor=_rgba(color, 0.13), line={"width": 0}, hoverinfo="skip",
                                 showlegend=False, legendgroup=var, row=row, col=col)
-            fig.add_scatter(x=xs, y=100 * val["mean"], mode="lines", name=var, legendgroup=var, showlegend=var not in shown,
-                            line={"color": color, "width": 2.5},
+            fig.add_scatter(x=xs, y=100 * val["mean"], mode="lines+markers", name=var, legendgroup=var,
+                            showlegend=var not in shown, line={"color": color, "width": 2.5},
+                            marker={"symbol": palette.style(var).symbol, "size": 7},
                             hovertemplate=f"{size}/class, " + ("%{x:.1f} s" if x == "seconds" else "epoch %{x}")
                             + ": val %{y:.1f}%<extra>" + var + "</extra>", row=row, col=col)
             if not train.empty:
@@ -332,16 +338,17 @@ def live_curves(epochs: pd.DataFrame, large: bool = False) -> go.Figure:
         return _empty(title, "Waiting for the first epoch…", large)
     sizes = sorted(epochs["size"].unique())
     fig, nrows, ncols = _facets(sizes, vertical_spacing=0.16)
-    colors = variant_colors(epochs["variant"])
     shown: set[str] = set()
     for i, size in enumerate(sizes):
         row, col = i // ncols + 1, i % ncols + 1
         for (var, seed), d in epochs[epochs["size"] == size].groupby(["variant", "seed"], sort=True):
             d = d.sort_values("epoch")
             running = (d["status"] == "running").any()
+            look = palette.style(var)
             fig.add_scatter(x=d["epoch"], y=100 * d["val_acc"], mode="lines+markers", name=var, legendgroup=var,
-                            showlegend=var not in shown, line={"color": colors[var], "width": 3.5 if running else 2},
-                            marker={"size": 7 if running else 5}, opacity=1.0 if running else 0.8,
+                            showlegend=var not in shown, line={"color": look.color, "width": 3.5 if running else 2.5,
+                                                               "dash": look.dash},
+                            marker={"size": 9 if running else 7, "symbol": look.symbol}, opacity=1.0 if running else 0.85,
                             hovertemplate=f"{size}/class seed {seed}, epoch %{{x}}: val %{{y:.1f}}%<extra>{var}</extra>",
                             row=row, col=col)
             shown.add(var)
@@ -375,13 +382,13 @@ def time_to_target(summary: pd.DataFrame, target: float, large: bool = False, ba
                                   "<extra>" + var + "</extra>")
     if baseline is not None and not baseline.empty:
         for var in variant_order(baseline["variant"]):
-            d = baseline[(baseline["variant"] == var) & baseline["size"].astype(str).isin(sizes)].sort_values("size")
-            if var not in set(summary["variant"]) or d.empty:
+            d = baseline[(baseline["variant"] == var) & baseline["size"].astype(str).isin(sizes)
+                         & baseline["median_seconds"].notna()].sort_values("size")
+            if var not in set(summary["variant"]) or d.empty:  # nothing to draw: no legend entry either
                 continue
             name = _baseline_name(baseline_name, var)
             fig.add_scatter(x=[str(s) for s in d["size"]], y=d["median_seconds"], mode="markers", name=name,
-                            offsetgroup=var, marker={"symbol": "line-ew-open", "size": 26, "color": palette.style(var).color,
-                                                     "line": {"width": 4, "color": "#111"}},
+                            offsetgroup=var, marker=_baseline_marker(var),
                             hovertemplate="%{x} per class: %{y:.1f} s<extra>" + name + "</extra>")
     fig.update_layout(barmode="group", bargap=0.25, scattermode="group")
     fig.update_xaxes(title="labelled training images per class", type="category", categoryorder="array",
@@ -402,7 +409,6 @@ def training_time(table: pd.DataFrame, large: bool = False) -> go.Figure:
     t = table.set_index("variant").loc[order]
     fig = go.Figure(go.Bar(
         y=order, x=t["total_seconds"], orientation="h", marker_color=[colors[v] for v in order],
-        marker_pattern={"shape": [palette.style(v).pattern for v in order], "solidity": 0.3, "fgcolor": "white"},
         text=[f"{duration(s)} total · {duration(p)} per run" + (f" · {1000 * c:.0f} ms per step" if c == c else "")
               for s, p, c in zip(t["total_seconds"], t["seconds_per_run"],
                                  t["seconds_per_step"] if "seconds_per_step" in t else [float("nan")] * len(t), strict=True)],
