@@ -198,6 +198,8 @@ def test_one_seed_is_never_drawn_as_precise():
                 # No whisker at all, rather than a zero-width cap that reads as "exact".
                 assert not t.error_y.visible and all(h is None for h in t.error_y.array)
     assert "1 seed: no band" in charts.data_efficiency(analysis.summary(frame)).layout.title.text
+    shown = analysis.results_display(analysis.results_table(frame))
+    assert set(shown.loc[shown["arm"] != "scratch", "95% CI"]) == {"1 seed: no interval"}
     two = analysis.runs_frame(synth_runs(sizes=(5, 20), seeds=2))
     bars = [t for t in charts.gap_chart(analysis.paired_differences(two)).data if t.type == "bar"]
     assert all(t.error_y.visible and all(h > 0 for h in t.error_y.array) for t in bars)

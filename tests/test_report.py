@@ -348,6 +348,16 @@ def test_several_experiments_share_overlaid_comparison_charts(stored):
         assert any(n.startswith(f"#{first} &lt;script&gt;") for n in names)
         assert any(n.startswith(f"#{second} lite1") for n in names)
     assert f"fig-{first}-gap" in {t for t, _ in doc.figures} and f"fig-{second}-gap" in {t for t, _ in doc.figures}
+    # Each experiment's bars stand beside the other's, and a variant keeps its colour in both experiments.
+    bars = [t for t in doc.figure("fig-compare-compare_gap")["data"] if t["type"] == "bar"]
+    assert len({t["offsetgroup"] for t in bars}) == len(bars)
+    colour = {}
+    for t in bars:
+        colour.setdefault(t["name"].split(" · ", 1)[1], set()).add(t["marker"]["color"])
+    assert colour and all(len(c) == 1 for c in colour.values()), colour
+    # People read the dataset's and the model's names, not their keys.
+    assert [r["model"] for r in compare] == ["EfficientNet-Lite0", "EfficientNet-Lite1"]
+    assert [r["seeds"] for r in compare] == ["2", "1"]
 
 
 def test_an_experiment_without_results_still_reports(tlcompare_home):

@@ -251,6 +251,15 @@ def _params_text(n: float) -> str:
     return f"{n / 1e6:.2f} M" if n >= 1e5 else f"{n / 1e3:.1f} k"
 
 
+def _ci_text(r) -> str:
+    """A gain's interval, or why it has none: one seed is never shown as if it were precise."""
+    if r["ci_low"] == r["ci_low"] and r["ci_low"] is not None:
+        return f"{100 * r['ci_low']:+.1f} to {100 * r['ci_high']:+.1f}"
+    if r["mean_diff"] != r["mean_diff"] or r["mean_diff"] is None:
+        return ""
+    return "1 seed: no interval" if r["n_pairs"] < 2 else "seeds agree: no interval"
+
+
 def results_display(table: pd.DataFrame) -> pd.DataFrame:
     """``results_table`` as the text people read: percentages, signed points, intervals, units."""
     def ok(x) -> bool:
@@ -265,7 +274,7 @@ def results_display(table: pd.DataFrame) -> pd.DataFrame:
             "seeds": int(r["n_seeds"]),
             "test accuracy": f"{100 * r['mean']:.1f}%" + (f" ± {100 * r['std']:.1f}" if ok(r["std"]) else ""),
             "gain vs scratch": "reference" if scratch else (f"{100 * r['mean_diff']:+.1f} pts" if ok(r["mean_diff"]) else "–"),
-            "95% CI": f"{100 * r['ci_low']:+.1f} to {100 * r['ci_high']:+.1f}" if ok(r["ci_low"]) and not scratch else "",
+            "95% CI": "" if scratch else _ci_text(r),
             "p": f"{r['p_value']:.3f}" if ok(r["p_value"]) and not scratch else "",
             "trainable params": _params_text(r["trainable_params"]),
             "s per run": f"{r['train_seconds']:.1f}",

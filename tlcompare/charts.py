@@ -448,7 +448,7 @@ def confusion_grid(panels: list[tuple[str, list[list[int]]]], class_names: list[
             hovertemplate="true %{y} → predicted %{x}: %{customdata:.0f} images (%{z:.0f}% of %{y})<extra></extra>",
         ), row=i // ncols + 1, col=i % ncols + 1)
     fig.update_layout(coloraxis={"colorscale": "Blues", "cmin": 0, "cmax": 100,
-                                 "colorbar": {"title": {"text": "% of row"}, "ticksuffix": "%", "thickness": 14}})
+                                 "colorbar": {"title": {"text": "% of row", "side": "right"}, "ticksuffix": "%", "thickness": 14}})
     fig.update_xaxes(type="category", side="bottom")
     fig.update_xaxes(title="predicted", row=nrows)
     fig.update_yaxes(type="category", autorange="reversed")

@@ -104,6 +104,8 @@ def _relabel(trace, prefix: str, group: str) -> None:
             trace.hovertemplate = trace.hovertemplate.split("<extra>")[0] + extra
         trace.name = f"{prefix} · {trace.name}"
     trace.legendgroup = f"{group}:{trace.legendgroup or trace.name}"
+    if trace.offsetgroup:  # the same variant of two experiments: two bars side by side, not one over the other
+        trace.offsetgroup = f"{group}:{trace.offsetgroup}"
 
 
 def _recolour(trace, color: str) -> None:

@@ -21,7 +21,7 @@ from tlcompare.escape import html_text
 from tlcompare.report.content import ExperimentReport, generated_line
 from tlcompare.report.figures import Figure, comparison_figures, experiment_figures
 from tlcompare.report.style import CSS, PRINT_WIDTH_PX
-from tlcompare.setup_text import setup_line, spec_word
+from tlcompare.setup_text import dataset_title, model_title, setup_line, spec_word
 
 SECTIONS = [  # (heading, figure keys) in the order of the Results page's tabs
     ("The answer", ("gap", "data_efficiency")),
@@ -213,7 +213,8 @@ def experiment_section(rep: ExperimentReport, out: _Figures) -> str:
 
 
 def comparison_section(reps: list[ExperimentReport], out: _Figures) -> str:
-    rows = [[rep.label, rep.dataset_name, rep.spec.get("model"), rep.spec.get("image_size"),
+    rows = [[rep.label, dataset_title(rep.spec, rep.environment), model_title(rep.spec.get("model", "")),
+             rep.spec.get("image_size"),
              rep.spec.get("epochs"), ", ".join(map(str, rep.spec.get("sizes", []))), len(rep.spec.get("seeds", [])),
              f"{len(rep.finished)}/{len(rep.runs)}", rep.environment.get("dataset_fingerprint") or "not recorded",
              rep.answer] for rep in reps]
