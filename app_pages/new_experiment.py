@@ -55,8 +55,10 @@ with st.container(key="controls_presets"):
     chosen = st.session_state.get("preset")
     if chosen:
         p = PRESETS[chosen]
-        cost = f"about {p.gpu_minutes:g} min on a GPU" if gpu else f"about {p.cpu_minutes:g} min on a laptop CPU"
-        st.caption(f"{p.story} ({cost}.)")
+        minutes = p.gpu_minutes if gpu else p.cpu_minutes
+        cost = (f" (about {minutes:g} min on {'a GPU' if gpu else 'a laptop CPU'}.)" if minutes is not None
+                else " (Its time on this machine: the estimate beside the form.)")
+        st.caption(f"{p.story}{cost}")
 
 form_col, cost_col = st.columns([3, 2], gap="large")
 

@@ -18,6 +18,7 @@ class Preset:
     story: str
     values: dict = field(default_factory=dict)
     # Roughly how long it takes on a CPU with two cores, or on one modern GPU; shown beside the title.
+    # None where no measurement of this preset exists: the page points at its live estimate instead.
     cpu_minutes: float | None = None
     gpu_minutes: float | None = None
 
@@ -40,7 +41,8 @@ PRESETS: dict[str, Preset] = {
             ),
             values=dict(dataset="digits", model="efficientnet_lite0", sizes=[5, 20], freeze=[0, "all"], seeds=2,
                         epochs=15, image_size=32, batch_size=64, augment="crop", name="Quick look: digits"),
-            cpu_minutes=1.5,  # 68 s measured on a 2-core cloud VM (docs/benchmarks.md)
+            # 68 s was measured with one seed (docs/benchmarks.md); with two seeds the form's live estimate says it.
+            cpu_minutes=None,
             gpu_minutes=0.5,
         ),
         Preset(
