@@ -17,6 +17,9 @@ _CSS = """
   .block-container, [data-testid="stMainBlockContainer"] { max-width: 100% !important; padding: 1.2rem 2.5rem !important; }
   h1 { font-size: 2.4rem !important; }
   [data-testid="stCaptionContainer"] { font-size: 1rem !important; }
+  [data-testid="stMetricLabel"] p { font-size: 1.05rem !important; }
+  [data-testid="stMetricValue"] { font-size: 2.6rem !important; }
+  [data-testid="stMetricDelta"] { font-size: 0.95rem !important; }
 </style>
 """
 

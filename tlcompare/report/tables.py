@@ -16,7 +16,7 @@ from tlcompare.analysis import variant, variant_order
 from tlcompare.escape import csv_text, latex_text, markdown_text
 from tlcompare.report.content import ExperimentReport, generated_line
 from tlcompare.results_io import json_safe
-from tlcompare.setup_text import plural, setup_line
+from tlcompare.setup_text import plural
 
 JSON_FORMAT_VERSION = 1
 # Lists and matrices do not fit a cell: they are in the JSON export.
@@ -115,7 +115,8 @@ def _describe(rep: ExperimentReport) -> str:
     s = rep.spec
     budget = s.get("budget") or "epochs"
     length = plural(s.get("epochs"), "epoch") if budget == "epochs" else f"budget {budget}"
-    return f"{setup_line(s, rep.environment)} · {length}"
+    # The spec's own names here: the text exports run without torch, where the registries' titles live.
+    return f"{rep.dataset_name}, {s.get('model')}, {s.get('image_size')} px images, {length}"
 
 
 def to_markdown(reports: list[ExperimentReport]) -> str:
