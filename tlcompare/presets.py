@@ -18,6 +18,7 @@ class Preset:
     story: str
     values: dict = field(default_factory=dict)
     # Roughly how long it takes on a CPU with two cores, or on one modern GPU; shown beside the title.
+    # None where no measurement of this preset exists: the page points at its live estimate instead.
     cpu_minutes: float | None = None
     gpu_minutes: float | None = None
 
@@ -34,13 +35,14 @@ PRESETS: dict[str, Preset] = {
             key="cpu_quick",
             title="Quick look on this computer",
             story=(
-                "Handwritten digits at 32 px with 5 and 20 labelled images per class, one seed. Small enough "
-                "for a laptop CPU in a few minutes, big enough to show the pretrained model pulling ahead "
-                "when labels are scarce."
+                "Handwritten digits at 32 px with 5 and 20 labelled images per class, two seeds (so every "
+                "gain comes with an interval). Small enough for a laptop CPU in a few minutes, big enough to "
+                "show the pretrained model pulling ahead when labels are scarce."
             ),
-            values=dict(dataset="digits", model="efficientnet_lite0", sizes=[5, 20], freeze=[0, "all"], seeds=1,
+            values=dict(dataset="digits", model="efficientnet_lite0", sizes=[5, 20], freeze=[0, "all"], seeds=2,
                         epochs=15, image_size=32, batch_size=64, augment="crop", name="Quick look: digits"),
-            cpu_minutes=1.5,  # 68 s measured on a 2-core cloud VM (docs/benchmarks.md)
+            # 68 s was measured with one seed (docs/benchmarks.md); with two seeds the form's live estimate says it.
+            cpu_minutes=None,
             gpu_minutes=0.5,
         ),
         Preset(
