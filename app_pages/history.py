@@ -10,6 +10,7 @@ import streamlit as st
 from tlcompare.baseline import pin_baseline
 from tlcompare.escape import markdown_safe, printable
 from tlcompare.headlines import headlines
+from tlcompare.setup_text import dataset_title, model_title, plural, setup_line
 from ui import errors, paths
 from ui.history_filter import matching
 from ui.state import remember_experiment, requested_experiment_id, store
@@ -24,7 +25,7 @@ if not experiments:
     st.stop()
 
 st.caption("Select a row to open, rename, delete or pin it. The pinned experiment (★) is the baseline that "
-           "Results draws as dashed lines beside any other experiment.")
+           "Results draws dotted, with open markers, beside any other experiment.")
 with st.container(key="controls_history_filter", horizontal=True):
     search = st.text_input("Search names and notes", key="history_search", placeholder="e.g. digits baseline")
     datasets = st.multiselect("Dataset", sorted({str(e["dataset"]) for e in experiments}), key="history_dataset",
@@ -54,8 +55,8 @@ table = pd.DataFrame([{
     "id": e["id"],
     "name": printable(e["name"], None),
     "status": e["status"],
-    "dataset": printable(e["dataset"], None),
-    "model": e["model"],
+    "dataset": printable(dataset_title({"dataset": e["dataset"]}), None),
+    "model": model_title(e["model"]),
     "runs": f"{e['n_done']}/{e['n_runs']}",
     "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(e["created"])),
     "headline": headline[e["id"]],
@@ -81,9 +82,9 @@ with st.container(border=True):
     # autolinks survive escaping) and give it an anchor.
     st.subheader(f"Experiment #{experiment_id}", anchor=False)
     spec = experiment["spec"]
-    st.caption(f"{markdown_safe(spec['dataset'])} · {spec['model']} · sizes {', '.join(map(str, spec['sizes']))} per class · "
-               f"freeze {', '.join(map(str, spec['freeze']))} · {len(spec['seeds'])} seeds · {spec['epochs']} epochs · "
-               f"{spec['image_size']} px")
+    st.caption(f"{markdown_safe(setup_line(spec, experiment.get('environment')))} · "
+               f"{', '.join(map(str, spec['sizes']))} labelled images per class · "
+               f"freezing depths {', '.join(map(str, spec['freeze']))} · {plural(spec['epochs'], 'epoch')}")
     with st.container(horizontal=True):
         st.page_link(paths.RESULTS, label="Open results", icon=":material/insights:", query_params={"exp": str(experiment_id)})
         st.page_link(paths.LIVE, label="Live view", icon=":material/monitoring:", query_params={"exp": str(experiment_id)})

@@ -15,6 +15,7 @@ from tlcompare.store_rows import epochs_planned
 from tlcompare.worker_control import ensure_worker, worker_state
 from ui import errors, paths, presentation
 from ui.resume import resume_button
+from ui.sidebar import worker_words
 from ui.state import ACTIVE, experiment_or_stop, store
 
 POLL_SECONDS = 2.0
@@ -67,7 +68,7 @@ def live_view() -> None:
                            + (f", step {r['step']} of {r['total_steps']}" if r["total_steps"] else "")
                            + f" on {markdown_safe(r['device'] or 'its device')}.")
             else:
-                st.caption(f"Waiting for the worker ({worker['state']}).")
+                st.caption(f"Waiting for the worker ({worker_words(worker['state'])}).")
         elif status == "done":
             st.success("Finished. Every run is in the store.", icon=":material/check_circle:")
             st.page_link(paths.RESULTS, label="Open the results", icon=":material/insights:",
@@ -91,7 +92,7 @@ def live_view() -> None:
         if not table["note"].astype(bool).any():
             table = table.drop(columns="note")
         st.dataframe(
-            table, hide_index=True, height=min(600, 38 + 35 * len(table)), key="live_runs", placeholder="–",
+            table, hide_index=True, **presentation.table_size(len(table)), key="live_runs", placeholder="–",
             column_config={
                 "run": st.column_config.NumberColumn("run", width="small"),
                 "arm": st.column_config.TextColumn("arm"),

@@ -114,9 +114,12 @@ with form_col:
         st.warning(f"{model.title}'s ImageNet weights are not on this machine. Online, the pretrained runs "
                    "download them; offline they fail. EfficientNet-Lite0/1/2 ship their weights in a package "
                    "and work offline.", icon=":material/cloud_off:")
-    st.checkbox("Also train a small task-sized CNN from scratch (a third arm)", key=k("small_cnn"))
-    st.checkbox("Add a random-features control (random init, same freezing depth)", key=k("random_control"),
-                help="For every frozen depth, the same freezing on a randomly initialised network: shows whether "
+    # Short labels: a longer one is cut off in this column; the help says the rest.
+    st.checkbox("Add a small CNN trained from scratch", key=k("small_cnn"),
+                help="A third arm: a small task-sized CNN (4 blocks, 32 to 256 channels) trained from scratch, the "
+                     "'why not a small model made for the task?' baseline.")
+    st.checkbox("Add a random-features control", key=k("random_control"),
+                help="Random init, same freezing depth. For every frozen depth, the same freezing on a randomly initialised network: shows whether "
                      "the pretrained features help, or whether any frozen features would do as well.")
 
     # -- the grid -------------------------------------------------------------------------------------
@@ -139,19 +142,23 @@ with form_col:
                    f"{facts.n_val} validation and {facts.n_test} test images).")
 
     stage_names = model.stage_names
+    stage_words = model.stage_descriptions(st.session_state[k("image_size")])
 
-    def depth_label(d) -> str:
+    def depth_label(d) -> str:  # short: a chip of the box shows it whole
         if d == "all":
-            return "all · linear probe (only the new head trains)"
+            return "all · linear probe"
         if d == 0:
-            return "0 · fine-tune everything"
-        frozen = ", ".join(stage_names[:d]) if d <= 3 else f"{stage_names[0]} … {stage_names[d - 1]}"
-        return f"{d} · freeze {frozen}"
+            return "0 · fine-tune all"
+        return f"{d} · freeze {d} of {len(stage_names)} stages"
 
     st.multiselect("Freezing depths for the pretrained arm", [0, *range(1, len(stage_names)), "all"], key=k("freeze"),
                    format_func=depth_label, select_all=False,
-                   help="Depth d keeps the first d stages at their pretrained values and trains the rest.")
-    st.caption(f"Stages of {model.title}, input to output: {' → '.join(stage_names)} → classifier.")
+                   help="Depth d keeps the first d stages at their pretrained values and trains the rest. "
+                        "0 trains everything; a linear probe trains only the new classifier.")
+    with st.expander(f"What each depth freezes: the {len(stage_words)} stages of {model.title}", icon=":material/layers:"):
+        st.markdown("\n".join(f"{i}. {w}" for i, w in enumerate(stage_words, start=1))
+                    + f"\n\nInput to output, at {st.session_state[k('image_size')]} px; then the classifier. "
+                    "Depth d freezes stages 1 to d.")
     c1, c2 = st.columns(2)
     c1.number_input("Seeds", min_value=1, max_value=20, step=1, key=k("seeds"),
                     help="Each seed draws other training images and initial weights; 2 or more give confidence intervals.")
@@ -160,35 +167,38 @@ with form_col:
                     help="Under the 'until converged' budget, each run trains at least this many epochs.")
 
     with st.expander("Advanced: training budget, learning rates, batch size, image size, augmentation, optimizer"):
-        a1, a2, a3 = st.columns(3)
+        # Two to a row: three made the labels wrap and the number boxes lose their buttons on a laptop screen.
+        a1, a2 = st.columns(2)
         a1.selectbox("Optimizer", OPTIMIZERS, key=k("optimizer"), on_change=form.on_optimizer_change,
                      format_func=lambda o: {"adamw": "AdamW", "sgd": "SGD with Nesterov momentum"}[o])
         a2.number_input("Learning rate, scratch", min_value=1e-6, max_value=10.0, step=1e-4, format="%.5f",
                         key=k("lr_scratch"))
+        a3, b1 = st.columns(2)
         a3.number_input("Learning rate, pretrained", min_value=1e-6, max_value=10.0, step=1e-4, format="%.5f",
                         key=k("lr_pretrained"))
-        b1, b2, b3 = st.columns(3)
         b1.number_input("Head learning-rate multiplier", min_value=0.1, max_value=1000.0, step=1.0, key=k("head_lr_mult"),
                         help="The new classifier of a pretrained model learns this many "
                                                          "times faster than the body under it.")
+        b2, b3 = st.columns(2)
         b2.selectbox("Batch size", sorted(set(BATCH_SIZES + [st.session_state[k("batch_size")]])), key=k("batch_size"),
                      help="Small training sets use smaller batches so every epoch has "
                                                       "several steps.")
         b3.selectbox("Image size (pixels)", sorted(set(IMAGE_SIZES + [st.session_state[k("image_size")]])),
                      key=k("image_size"),
                      help=f"{model.title} was made for {model.default_image_size} px; smaller trains much faster.")
-        c1, c2, c3 = st.columns(3)
+        c1, c2 = st.columns(2)
         c1.selectbox("Augmentation", AUGMENTS, format_func=AUGMENT_TEXT.get, key=k("augment"))
         c2.number_input("Weight decay", min_value=0.0, max_value=9.0, step=0.01, key=k("weight_decay"))
+        c3, d1 = st.columns(2)
         c3.number_input("Warm-up epochs", min_value=0.0, max_value=100.0, step=0.5, key=k("warmup_epochs"))
-        d1, d2, d3 = st.columns(3)
         d1.number_input("Label smoothing", min_value=0.0, max_value=0.9, step=0.05, key=k("label_smoothing"))
+        d2, d3 = st.columns(2)[0], st.container()  # the checkbox's label needs the whole row
         d2.selectbox("Device", ["auto", "cpu", "cuda"], key=k("device"),
                      format_func={"auto": "auto (GPU when present)", "cpu": "CPU", "cuda": "GPU (CUDA)"}.get)
         d3.checkbox("Cache frozen features", key=k("feature_cache"),
                     help="A linear probe without augmentation sees the same features every epoch: run the frozen "
                          "network once over the images and train only the head (same results, far faster).")
-        e1, e2, e3 = st.columns(3)
+        e1, e2 = st.columns(2)
         e1.selectbox("Training budget", BUDGETS, key=k("budget"), format_func=BUDGET_TEXT.get,
                      help="Equal short schedules make training from scratch look worse than it is: 'until converged' "
                           "trains every arm until its validation accuracy stops improving.")
@@ -198,6 +208,7 @@ with form_col:
             e2.number_input("Patience (epochs)", min_value=1, max_value=1000, step=1, key=k("patience"),
                             help="Epochs without a new best validation accuracy before the rate drops tenfold, "
                                  "and again before the run stops.")
+            e3, _ = st.columns(2)
             e3.number_input("At most (epochs)", min_value=1, max_value=10_000, step=10, key=k("max_epochs"))
         st.number_input("Target validation accuracy for time to target", min_value=0.01, max_value=1.0, step=0.05,
                         key=k("target_acc"))

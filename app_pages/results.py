@@ -3,9 +3,13 @@
 import streamlit as st
 
 from tlcompare import analysis, charts, controls, convergence
+from tlcompare.charts import NO_INTERVAL
 from tlcompare.escape import markdown_safe, printable
 from tlcompare.live_table import cancelled_note
 from tlcompare.report.content import ExperimentReport
+from tlcompare.setup_text import WALL_VS_TRAINING, setup_line
+from tlcompare.stage_words import describe_stages
+from tlcompare.status_text import duration
 from ui import cached, overfit_view, paths, presentation
 from ui.resume import resume_button
 from ui.state import experiment_or_stop, pinned_baseline
@@ -44,16 +48,15 @@ epochs = cached.memo(key, ("epochs",), lambda: analysis.epochs_frame(finished))
 diffs = cached.memo(key, ("diffs",), lambda: analysis.paired_differences(frame))
 environment = experiment.get("environment") or {}
 class_names = environment.get("class_names") or []
-# Stage names from the runs themselves (each froze a prefix of them), not from the model registry,
-# which imports torch: a page that only reads the store must not. Depths no run froze show as numbers.
-stage_names = max((r.get("frozen_stages") or [] for r in finished), key=len, default=[])
+# Stage names in words from a torch-free table (the model registry imports torch, and a page that only
+# reads the store must not); a model not in it: the names its runs froze. Depths no run froze show as numbers.
+stage_names = describe_stages(spec["model"], spec["image_size"]) or max(
+    (r.get("frozen_stages") or [] for r in finished), key=len, default=[])
 
 # -- the verdict --------------------------------------------------------------------------------------
 pending = experiment["n_runs"] - experiment["n_finished"]
 with st.container(border=True):
-    n_seeds = len(spec["seeds"])
-    st.markdown(f"#### {markdown_safe(spec['dataset'])} · {spec['model']} · {spec['image_size']} px · "
-                f"{n_seeds} seed{'s' if n_seeds != 1 else ''}")
+    st.markdown(f"#### {markdown_safe(setup_line(spec, environment))}")
     judged = cached.judged(key)
     st.markdown(f"## {markdown_safe(judged.answer)}")
     for caveat in judged.caveats:
@@ -64,13 +67,20 @@ with st.container(border=True):
         shown = best.iloc[[0, -1]] if len(best) > 1 else best
         cols = st.columns(len(shown) + 2)
         for col, (_, r) in zip(cols, shown.iterrows(), strict=False):
-            ci = "no interval" if r["ci95"] != r["ci95"] else f"95% CI {100 * r['ci_low']:+.1f} to {100 * r['ci_high']:+.1f}"
-            col.metric(f"{'Best gain' if k > 1 else 'Gain'} at {int(r['size'])} per class", f"{100 * r['mean_diff']:+.1f} pts",
-                       help=f"{r['variant']}" + (f", the best of {k} pretrained variants" if k > 1 else ""),
+            if r["n_pairs"] < 2:
+                ci = NO_INTERVAL
+            elif r["ci95"] != r["ci95"] or not r["ci95"] > 0:
+                ci = "seeds agree: no interval"
+            else:
+                ci = f"95% CI {100 * r['ci_low']:+.1f} to {100 * r['ci_high']:+.1f}"
+            name = r["variant"].removeprefix("pretrained, ")
+            col.metric(f"{name[0].upper() + name[1:]}, {int(r['size'])} per class", f"{100 * r['mean_diff']:+.1f} pts",
+                       help=f"Gain over scratch of {r['variant']}" + (f", the best of {k} pretrained variants at this size"
+                                                                        if k > 1 else ""),
                        delta=ci, delta_color="off", delta_arrow="off")
         cols[-2].metric("Runs", f"{len(finished)}", delta=f"{pending} still to run" if pending else None,
                         delta_color="off", delta_arrow="off")
-        cols[-1].metric("Training time", f"{frame['train_seconds'].sum():.0f} s",
+        cols[-1].metric("Training time", duration(frame["train_seconds"].sum()), help=WALL_VS_TRAINING,
                         delta=environment.get("device"), delta_color="off", delta_arrow="off")
     with st.expander("Size by size"):
         for line in judged.lines:
@@ -93,35 +103,45 @@ with st.container(border=True):
                 st.markdown(f"- {line}")
 
 baseline = pinned_baseline(experiments, experiment["id"])
-baseline_summary = None
+baseline_frame = None  # the pinned experiment's finished runs, drawn dotted on every chart where it compares
 if baseline is not None:
     baseline_runs = [r for r in cached.finished_runs(cached.stamp(baseline)) if r["status"] == "done"]
     if baseline_runs:
-        baseline_summary = cached.memo(cached.stamp(baseline), ("summary",),
-                                       lambda: analysis.summary(analysis.runs_frame(baseline_runs)))
+        baseline_frame = cached.memo(cached.stamp(baseline), ("frame",), lambda: analysis.runs_frame(baseline_runs))
+baseline_summary = (cached.memo(cached.stamp(baseline), ("summary",), lambda: analysis.summary(baseline_frame))
+                    if baseline_frame is not None else None)
+baseline_key = baseline and cached.stamp(baseline)
+baseline_label = f"baseline #{baseline['id']}" if baseline else "baseline"
+baseline_note = (f"The baseline, #{baseline['id']} {markdown_safe(baseline['name'])} (pinned in History): dotted lines "
+                 "with open markers, or a diamond on the bar of the same variant.") if baseline_frame is not None else ""
 
 answer_tab, depth_tab, curves_tab, overfit_tab, time_tab, errors_tab = st.tabs(
     ["The answer", "Freezing depth", "Learning curves", "Overfitting", "Time", "Mistakes"])
 
 with answer_tab:
-    chart(cached.memo(key, ("gap", large), lambda: charts.gap_chart(diffs, large=large)), charts.HINTS["gap"], "gap")
-    chart(cached.memo(key, ("efficiency", large, baseline and cached.stamp(baseline)), lambda: charts.data_efficiency(
-        analysis.summary(frame), baseline_summary, f"baseline #{baseline['id']}" if baseline else "baseline", large=large)),
+    chart(cached.memo(key, ("gap", large, baseline_key), lambda: charts.gap_chart(
+        diffs, large=large, baseline=analysis.paired_differences(baseline_frame) if baseline_frame is not None else None,
+        baseline_name=baseline_label)), charts.HINTS["gap"], "gap")
+    chart(cached.memo(key, ("efficiency", large, baseline_key), lambda: charts.data_efficiency(
+        analysis.summary(frame), baseline_summary, baseline_label, large=large)),
           charts.HINTS["data_efficiency"], "efficiency")
-    if baseline_summary is not None:
-        st.caption(f"Dashed lines: the baseline, #{baseline['id']} {markdown_safe(baseline['name'])} (pinned in History).")
+    if baseline_note:
+        st.caption(baseline_note)
     st.markdown("##### Paired differences (pretrained minus scratch, same size and seed)")
-    st.dataframe(cached.memo(key, ("table",), lambda: analysis.results_display(analysis.results_table(frame))),
-                 hide_index=True, key="summary_table")
+    shown_table = cached.memo(key, ("table",), lambda: analysis.results_display(analysis.results_table(frame)))
+    st.dataframe(shown_table, hide_index=True, key="summary_table", **presentation.table_size(len(shown_table)))
     st.caption("Gain: pretrained minus scratch on the same training images and seed, averaged over seeds. The 95% CI is "
                "a t-interval over those per-seed differences with the test set held fixed (none with one seed, or when "
                "all seeds agree); p is its t-test before the Holm correction the verdict applies; ± is the spread of "
                "accuracy over seeds.")
 
 with depth_tab:
-    chart(cached.memo(key, ("freezing", large), lambda: charts.freezing_depth(analysis.depth_summary(frame), stage_names,
-                                                                              large=large)),
-          charts.HINTS["freezing"], "freezing")
+    chart(cached.memo(key, ("freezing", large, baseline_key), lambda: charts.freezing_depth(
+        analysis.depth_summary(frame), stage_names, large=large,
+        baseline=analysis.depth_summary(baseline_frame) if baseline_frame is not None else None,
+        baseline_name=baseline_label)), charts.HINTS["freezing"], "freezing")
+    if baseline_note:
+        st.caption(baseline_note)
 
 with curves_tab:
     all_sizes = sorted(frame["size"].unique())
@@ -144,9 +164,18 @@ with time_tab:
         target = st.slider("Target validation accuracy", 0.0, 100.0, value=float(round(100 * default_target)), step=1.0,
                            format="%.0f%%", key=f"target_{experiment['id']}",
                            help="Default: the experiment's target_acc, set before any result existed.") / 100
-    chart(cached.memo(key, ("time_to_target", target, large), lambda: charts.time_to_target(
-        analysis.time_to_target_summary(analysis.time_to_target(epochs, target)), target, large=large)),
+    def time_chart():
+        baseline_time = None
+        if baseline_frame is not None:
+            baseline_time = analysis.time_to_target_summary(
+                analysis.time_to_target(analysis.epochs_frame(baseline_runs), target))
+        return charts.time_to_target(analysis.time_to_target_summary(analysis.time_to_target(epochs, target)), target,
+                                     large=large, baseline=baseline_time, baseline_name=baseline_label)
+
+    chart(cached.memo(key, ("time_to_target", target, large, baseline_key), time_chart),
           charts.HINTS["time_to_target"], "time_to_target")
+    if baseline_note:
+        st.caption(baseline_note)
     times = cached.memo(key, ("times",), lambda: analysis.training_time(frame))
     chart(cached.memo(key, ("training_time", large), lambda: charts.training_time(times, large=large)),
           charts.HINTS["training_time"], "training_time")
@@ -169,16 +198,11 @@ with errors_tab:
     if not pair:
         st.info("No finished runs for this size and seed.")
     else:
-        st.markdown("##### Confusion matrices")
-        per_row = 3 if len(pair) > 2 else len(pair)
-        for start in range(0, len(pair), per_row):
-            cols = st.columns(per_row)
-            for col, run in zip(cols, pair[start : start + per_row], strict=False):
-                name = analysis.variant(run["arm"], run["freeze"])
-                acc = (run["final"] or {}).get("test_acc", float("nan"))
-                with col:
-                    st.plotly_chart(charts.confusion(run["confusion"], class_names, f"{name}: {100 * acc:.1f}%",
-                                                     large=large), key=f"confusion_{run['run_id']}", **PLOT)
+        panels = [(f"{analysis.variant(r['arm'], r['freeze'])}: {100 * (r['final'] or {}).get('test_acc', float('nan')):.1f}%",
+                   r["confusion"]) for r in pair]
+        st.plotly_chart(charts.confusion_grid(panels, class_names, f"Confusion matrices, {size} per class, seed {seed}",
+                                              large=large, per_row=2 if large or len(panels) == 4 else 3),
+                        key="confusion", **PLOT)
         st.caption(f":material/lightbulb: {charts.HINTS['confusion']}")
         st.markdown("##### Test images each arm gets wrong")
         try:

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from synthetic_runs import synth_runs
 
-from tlcompare import analysis, charts, verdict
+from tlcompare import analysis, charts, palette, verdict
 
 
 @pytest.fixture(scope="module")
@@ -64,12 +64,62 @@ def test_empty_inputs_give_a_message_not_an_error():
         assert fig.layout.annotations
 
 
-def test_colours_keep_their_meaning():
-    colors = charts.variant_colors(["pretrained, linear probe", "scratch", "pretrained, fine-tune all", "small CNN (scratch)"])
-    assert colors["scratch"] == charts.SCRATCH and colors["small CNN (scratch)"] == charts.SMALL_CNN
-    # Darker blue = more of the network trained.
-    assert colors["pretrained, fine-tune all"] == charts.PRETRAINED[0]
-    assert colors["pretrained, linear probe"] == charts.PRETRAINED[-1]
+def _traces_by_name(fig):
+    return {t.name: t for t in fig.data if t.name}
+
+
+def test_a_variant_keeps_its_colour_across_experiments_with_other_variants():
+    # Experiment A: fine-tune all and linear probe; experiment B: freeze 4 first, then fine-tune all.
+    a = synth_runs(sizes=(5, 20), seeds=2, freezes=(0, "all"))
+    b = synth_runs(sizes=(5, 50), seeds=2, freezes=(4, 0))
+    b += [{**r, "arm": "small_cnn"} for r in b if r["arm"] == "scratch"]
+    looks = []
+    for runs in (a, b):
+        frame = analysis.runs_frame(runs)
+        gap = _traces_by_name(charts.gap_chart(analysis.paired_differences(frame)))
+        eff = _traces_by_name(charts.data_efficiency(analysis.summary(frame)))
+        looks.append({v: (gap[v].marker.color if v in gap else None, eff[v].line.color, eff[v].marker.symbol,
+                          eff[v].line.dash) for v in eff})
+    shared = set(looks[0]) & set(looks[1])
+    assert {"scratch", "pretrained, fine-tune all"} <= shared
+    for v in shared:
+        assert looks[0][v] == looks[1][v], v
+    # Ranks moved (B has freeze 4 between fine-tune all and the end), colours did not.
+    assert looks[1]["pretrained, freeze 4"][1] not in {looks[1][v][1] for v in looks[1] if v != "pretrained, freeze 4"}
+
+
+def _every_variant():
+    depths = [0, *range(1, 9), "all"]
+    names = ["scratch", "small CNN (scratch)"]
+    names += [analysis.variant(arm, d) for arm in ("pretrained", "random") for d in depths]
+    return names
+
+
+def test_every_pair_of_variants_differs_in_luminance_or_marker_and_lines_in_dash_or_hue():
+    names = _every_variant()
+    looks = {v: palette.style(v) for v in names}
+    for i, v in enumerate(names):
+        for w in names[i + 1:]:
+            a, b = looks[v], looks[w]
+            lum = abs(palette.luminance(a.color) - palette.luminance(b.color))
+            assert lum > 0.05 or a.symbol != b.symbol, (v, w)
+            assert (a.color, a.dash) != (b.color, b.dash) or a.symbol != b.symbol, (v, w)
+    # The hues of the answer are Okabe and Ito's set; the random-feature controls are gray.
+    okabe_ito = {"#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000"}
+    for v in names:
+        assert (looks[v].color in okabe_ito) != v.startswith("random features"), v
+    # Scratch and fine-tune all, the two lines every experiment has, differ in luminance too.
+    assert abs(palette.luminance(looks["scratch"].color) - palette.luminance(looks["pretrained, fine-tune all"].color)) > 0.05
+
+
+def test_freezing_chart_sizes_differ_in_colour_luminance_and_marker():
+    frame = analysis.runs_frame(synth_runs(sizes=(5, 20), seeds=2))
+    fig = charts.freezing_depth(analysis.depth_summary(frame), ["stem", "blocks"])
+    lines = [t for t in fig.data if t.showlegend is not False and t.name and t.name.endswith("per class")]
+    assert len(lines) == 2
+    c = [t.line.color for t in lines]
+    assert abs(palette.luminance(c[0]) - palette.luminance(c[1])) > 0.15
+    assert lines[0].marker.symbol != lines[1].marker.symbol and lines[0].line.dash != lines[1].line.dash
 
 
 def _epochs(rows):
@@ -135,3 +185,52 @@ def test_class_names_from_user_folders_are_escaped_in_the_confusion_matrix():
     fig = charts.confusion([[1, 0], [0, 1]], ["<b>bold</b>", "a & b"], "scratch")
     ticks = list(fig.data[0].x)
     assert ticks == ["&lt;b&gt;bold&lt;/b&gt;", "a &amp; b"]
+
+
+def test_one_seed_is_never_drawn_as_precise():
+    frame = analysis.runs_frame(synth_runs(sizes=(5, 20), seeds=1))
+    gap = charts.gap_chart(analysis.paired_differences(frame))
+    freezing = charts.freezing_depth(analysis.depth_summary(frame), ["stem", "blocks"])
+    for fig in (gap, freezing):
+        assert fig.layout.title.text.endswith("1 seed: no interval")
+        for t in fig.data:
+            if t.error_y and t.error_y.array is not None:
+                # No whisker at all, rather than a zero-width cap that reads as "exact".
+                assert not t.error_y.visible and all(h is None for h in t.error_y.array)
+    assert "1 seed: no band" in charts.data_efficiency(analysis.summary(frame)).layout.title.text
+    shown = analysis.results_display(analysis.results_table(frame))
+    assert set(shown.loc[shown["arm"] != "scratch", "95% CI"]) == {"1 seed: no interval"}
+    two = analysis.runs_frame(synth_runs(sizes=(5, 20), seeds=2))
+    bars = [t for t in charts.gap_chart(analysis.paired_differences(two)).data if t.type == "bar"]
+    assert all(t.error_y.visible and all(h > 0 for h in t.error_y.array) for t in bars)
+
+
+def test_the_baseline_is_drawn_on_gain_freezing_and_time_and_its_legend_keeps_off_the_title():
+    frame = analysis.runs_frame(synth_runs(sizes=(5, 20), seeds=2))
+    other = analysis.runs_frame(synth_runs(sizes=(5, 50), seeds=2, freezes=(0, 4)))
+    target = 0.5
+    figs = {
+        "gap": charts.gap_chart(analysis.paired_differences(frame), baseline=analysis.paired_differences(other),
+                                baseline_name="baseline #7"),
+        "freezing": charts.freezing_depth(analysis.depth_summary(frame), baseline=analysis.depth_summary(other),
+                                          baseline_name="baseline #7"),
+        "time": charts.time_to_target(analysis.time_to_target_summary(analysis.time_to_target(analysis.epochs_frame(
+            synth_runs(sizes=(5, 20), seeds=2)), target)), target, baseline=analysis.time_to_target_summary(
+            analysis.time_to_target(analysis.epochs_frame(synth_runs(sizes=(5, 50), seeds=2, freezes=(0, 4))), target)),
+            baseline_name="baseline #7"),
+        "efficiency": charts.data_efficiency(analysis.summary(frame), analysis.summary(other), "baseline #7"),
+    }
+    for key, fig in figs.items():
+        base = [t for t in fig.data if t.name and t.name.startswith("baseline #7: ")]
+        assert base, key
+        for t in base:
+            # Full-strength colour, thick enough for a projector; the variant's (or size's) own hue.
+            assert t.marker.line.width >= 2 if t.mode == "markers" else t.line.width >= 3, key
+        names = {t.name for t in fig.data if t.showlegend is not False and t.name}
+        if len(names) > 3:
+            # Several legend rows above the plot would print over the title: the legend moves to the right.
+            assert fig.layout.legend.orientation == "v" and fig.layout.legend.x > 1, key
+    gap_base = {t.name: t for t in figs["gap"].data if t.name and t.name.startswith("baseline")}
+    # Freeze 4 has no bar in this experiment: no baseline marker pretends it does.
+    assert set(gap_base) == {"baseline #7: pretrained, fine-tune all"}
+    assert gap_base["baseline #7: pretrained, fine-tune all"].marker.color == palette.style("pretrained, fine-tune all").color

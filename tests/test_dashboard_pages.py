@@ -69,7 +69,7 @@ def test_new_experiment_form_has_every_control():
         assert label in labels, label
     assert at.session_state["preset"] == "cpu_quick"  # no GPU here: the quick preset is the default
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Runs"] == "6" and metrics["Estimated time"].startswith("about")
+    assert metrics["Runs"] == "12" and metrics["Estimated time"].startswith("about")  # 2 sizes x 2 seeds x 3 arms
     assert at.button(key="start").disabled is False
 
 
@@ -92,7 +92,10 @@ def test_invalid_form_values_show_messages_not_tracebacks():
     at.multiselect(key="f_freeze").set_value([]).run()
     assert not at.exception
     text = shown("\n".join(e.value for e in at.error))
-    assert "sizes: give at least one training-set size" in text and "freeze: give at least one" in text
+    # The form's words, not the spec's keys the command line names: never a line starting "sizes:".
+    assert "Labelled images per class: give at least one training-set size" in text
+    assert "Freezing depths (pretrained arm): give at least one" in text
+    assert not re.search(r"^- ?(sizes|freeze):", text, re.M)
     assert at.button(key="start").disabled
 
 
@@ -101,7 +104,7 @@ def test_sizes_are_clamped_to_what_the_dataset_has():
     at = render(PAGES[0])
     at.multiselect(key="f_sizes").set_value([5, "9999"]).run()
     assert any("using 122" in c.value for c in at.caption), [c.value for c in at.caption]
-    assert {m.label: m.value for m in at.metric}["Runs"] == "6"
+    assert {m.label: m.value for m in at.metric}["Runs"] == "12"  # 2 sizes x 2 seeds x 3 arms
 
 
 def test_start_enqueues_the_experiment_and_starts_a_worker(monkeypatch):
@@ -116,7 +119,7 @@ def test_start_enqueues_the_experiment_and_starts_a_worker(monkeypatch):
     assert not at.exception, [e.value for e in at.exception]
     (experiment,) = Store().list_experiments()
     assert experiment["spec"]["sizes"] == [2, 5] and experiment["spec"]["freeze"] == ["all"]
-    assert experiment["n_runs"] == 4 and started
+    assert experiment["n_runs"] == 8 and started  # 2 sizes x 2 seeds x 2 arms
     assert [t.value for t in at.title] == ["Live"]  # it moved on to watch the experiment
 
 
@@ -276,6 +279,20 @@ def test_results_have_an_overfitting_view_with_the_gap_of_every_run(use_finished
     assert sum("Overfitting: training vs validation accuracy, 5 per class, seed 1" in spec for spec in specs) == 1
 
 
+def test_results_say_names_in_words_and_every_gain_names_its_variant(use_finished):
+    at = render("app_pages/results.py", query={"exp": str(use_finished)})
+    text = shown(markdown_text(at))
+    assert "Handwritten digits (scikit-learn) · EfficientNet-Lite0 · 16 px images · 2 seeds" in text
+    assert "efficientnet_lite0" not in text and "digits ·" not in text
+    gains = [m for m in at.metric if m.value.endswith(" pts")]
+    assert gains and all(re.match(r"(Fine-tune all|Linear probe), \d+ per class$", m.label) for m in gains)
+    time_metric = next(m for m in at.metric if m.label == "Training time")
+    assert re.fullmatch(r"\d+ (s|min)|\d+ h \d\d min", time_metric.value)
+    assert "wall time" in time_metric.help  # training time vs wall time, said where the number is
+    every_text = text + " ".join(c.value for c in at.caption)
+    assert "size=" not in every_text and "seed=" not in every_text and "1 seeds" not in every_text
+
+
 def test_results_show_the_budget_the_convergence_flags_and_a_target_from_the_spec(use_finished):
     at = render("app_pages/results.py", query={"exp": str(use_finished)})
     captions = "\n".join(c.value for c in at.caption)
@@ -298,7 +315,7 @@ def test_form_offers_the_budgets_and_the_random_features_control():
     captions = "\n".join(c.value for c in at.caption)
     assert "until validation accuracy stops improving" in captions
     runs = {m.label: m.value for m in at.metric}["Runs"]
-    assert runs == "8"  # 2 sizes x 1 seed x (scratch, fine-tune, probe, random-features probe)
+    assert runs == "16"  # 2 sizes x 2 seeds x (scratch, fine-tune, probe, random-features probe)
 
 
 def test_results_in_presentation_view_hide_nothing_essential(use_finished):

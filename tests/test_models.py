@@ -102,6 +102,17 @@ def test_random_init_builds_with_fresh_head_and_full_stage_coverage(name):
     with torch.no_grad():
         assert backbone.model(x).shape == (2, 7)
 
+    # The written-down stage shapes (for the stage descriptions people read) are the built model's.
+    seen_shapes = []
+    hooks = [stage.modules[-1].register_forward_hook(lambda _m, _i, o: seen_shapes.append(tuple(o.shape)))
+             for stage in backbone.stages]
+    with torch.no_grad():
+        backbone.model(torch.randn(1, 3, 64, 64))
+    for h in hooks:
+        h.remove()
+    assert [(64 // s[-1] if len(s) == 4 else 0, s[1]) for s in seen_shapes] == list(info.stage_shapes)
+    assert len(info.stage_descriptions(32)) == len(info.stage_names)
+
     # Every parameter lies in exactly one stage or in the head.
     owners = [params_of(stage.modules) for stage in backbone.stages] + [list(backbone.head.parameters())]
     seen = [id(p) for group in owners for p in group]

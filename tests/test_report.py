@@ -147,7 +147,12 @@ def test_html_is_self_contained_and_holds_every_chart_and_the_stores_numbers(sto
     keys = {k for _, k in doc.figures}
     assert {"gap", "data_efficiency", "freezing", "curves_epoch", "curves_seconds", "overfit", "time_to_target",
             "training_time"} <= keys
-    assert sum(k.startswith("confusion_") for k in keys) == 6  # three arms at the smallest and the largest size
+    # The smallest and the largest size, three arms each, on one shared colour scale per figure.
+    confusions = [fig for (_, k), fig in doc.figures.items() if k.startswith("confusion_")]
+    assert len(confusions) == 2
+    for fig in confusions:
+        heatmaps = [t for t in fig["data"] if t["type"] == "heatmap"]
+        assert len(heatmaps) == 3 and {t["coloraxis"] for t in heatmaps} == {"coloraxis"}
     for target, _ in doc.figures:  # each figure has its div
         assert ("div", {"class": "chart", "id": target}) in [(t, {k: v for k, v in a.items() if k != "style"})
                                                             for t, a in doc.tags]
@@ -191,7 +196,12 @@ def test_html_is_self_contained_and_holds_every_chart_and_the_stores_numbers(sto
     manifest = dict(next(t for t in doc.tables if t and t[0][0] == "tlcompare (training)"))
     assert manifest["dataset fingerprint"] == env["dataset_fingerprint"] and len(env["dataset_fingerprint"]) == 16
     assert manifest["torch"] == env["torch"] and manifest["torchvision"] == env["torchvision"]
-    assert manifest["seeds"] == "0, 1" and "your own images" in manifest["dataset licence"]
+    assert manifest["seeds"] == "2 seeds (0, 1)" and "your own images" in manifest["dataset licence"]
+    # People read words, not the spec's keys: "learning rate, scratch", never "lr_scratch".
+    spec_rows = dict(next(t for t in doc.tables if t and t[0][0] == "dataset"))
+    assert "learning rate, scratch" in spec_rows and "labelled images per class" in spec_rows
+    assert not [k for k in spec_rows if "_" in k]
+    assert "2 seeds" in visible and "1 seeds" not in visible
     assert manifest["device"] == env["device"]
 
 
@@ -343,6 +353,16 @@ def test_several_experiments_share_overlaid_comparison_charts(stored):
         assert any(n.startswith(f"#{first} &lt;script&gt;") for n in names)
         assert any(n.startswith(f"#{second} lite1") for n in names)
     assert f"fig-{first}-gap" in {t for t, _ in doc.figures} and f"fig-{second}-gap" in {t for t, _ in doc.figures}
+    # Each experiment's bars stand beside the other's, and a variant keeps its colour in both experiments.
+    bars = [t for t in doc.figure("fig-compare-compare_gap")["data"] if t["type"] == "bar"]
+    assert len({t["offsetgroup"] for t in bars}) == len(bars)
+    colour = {}
+    for t in bars:
+        colour.setdefault(t["name"].split(" · ", 1)[1], set()).add(t["marker"]["color"])
+    assert colour and all(len(c) == 1 for c in colour.values()), colour
+    # People read the dataset's and the model's names, not their keys.
+    assert [r["model"] for r in compare] == ["EfficientNet-Lite0", "EfficientNet-Lite1"]
+    assert [r["seeds"] for r in compare] == ["2", "1"]
 
 
 def test_an_experiment_without_results_still_reports(tlcompare_home):

@@ -358,7 +358,7 @@ def test_progress(store):
     p = store.experiment_progress(exp_id)
     assert p["total"] == 6 and p["finished"] == 1 and p["counts"] == {"done": 1, "running": 1, "queued": 4}
     assert p["fraction"] == pytest.approx(1.5 / 6)
-    assert p["running"][0]["step"] == 5 and p["running"][0]["label"] == "pretrained freeze=0 size=2 seed=0"
+    assert p["running"][0]["step"] == 5 and p["running"][0]["label"] == "pretrained, fine-tune all · 2 per class · seed 0"
     assert p["eta_seconds"] is not None
 
 

@@ -106,7 +106,10 @@ def test_probe_significantly_worse_while_fine_tune_all_is_within_noise_says_both
     comp = v.comparisons.set_index(["variant", "size"])
     assert comp.loc[("pretrained, linear probe", 100), "ci_high"] < 0 < comp.loc[("pretrained, fine-tune all", 100), "ci_high"]
     assert v.best.set_index("size").loc[100, "variant"] == "pretrained, fine-tune all"
-    assert verdict.headline(analysis.runs_frame(issue_runs())) == "best of 2 pretrained vs scratch: 5/class +30.7 pts, 100/class +1.0 pts"
+    # Every gain names its variant: the headline, and the answer when it speaks of "the best of K".
+    assert verdict.headline(analysis.runs_frame(issue_runs())) == ("best of 2 pretrained vs scratch: 5/class +30.7 pts "
+                                                                   "(fine-tune all), 100/class +1.0 pts (fine-tune all)")
+    assert "Best: fine-tune all at every size." in v.answer
     assert "Budget: equal epochs for both arms of every pair (30 per run)." in v.caveats
 
 
@@ -168,6 +171,17 @@ def test_one_seed_gives_no_interval_and_says_so():
                                  "test set p < 0.001")
     assert "fine-tune all +0.5 points, 2 test images (1 seed: no interval; test set p = 0." in v.lines[1]
     assert any(c.startswith("One seed per size: no confidence interval yet") for c in v.caveats)
+
+
+def test_one_seed_with_several_variants_names_the_leader_at_each_size():
+    v = judged(runs_with_images({("scratch", None, 5): [0.30], ("pretrained", 0, 5): [0.49],
+                                 ("pretrained", "all", 5): [0.53], ("scratch", None, 50): [0.80],
+                                 ("pretrained", 0, 50): [0.86], ("pretrained", "all", 50): [0.82]}))
+    assert v.answer == ("The best of 2 pretrained variants leads by 23.0 points at 5 (linear probe) and 6.0 points at "
+                        "50 (fine-tune all) images per class (one seed: no interval).")
+    assert verdict.headline(analysis.runs_frame(runs_with_images({("scratch", None, 5): [0.30],
+                                                                  ("pretrained", "all", 5): [0.53]}))) == \
+        "pretrained vs scratch: 5/class +23.0 pts (linear probe)"
 
 
 def test_incomplete_pairs_are_counted_by_what_happened():

@@ -317,7 +317,7 @@ def test_ensure_worker_starts_one_worker_and_reports_its_state(tmp_path, tlcompa
         spec_path = write_spec(tmp_path, sizes=[2], epochs=10)
         exp_id = submit(spec_path)
         seen = wait_for(lambda: (s := worker_state())["state"] == "running" and s, 60, "the worker to run")
-        assert seen["run_label"] in ("scratch size=2 seed=0", "pretrained freeze=all size=2 seed=0")
+        assert seen["run_label"] in ("scratch · 2 per class · seed 0", "pretrained, linear probe · 2 per class · seed 0")
         assert seen["experiment_id"] == exp_id
         wait_for(lambda: store.is_finished(exp_id), 240, "the experiment")
         assert ensure_worker()["worker_id"] == first  # alive: no second worker

@@ -11,22 +11,10 @@ import pandas as pd
 from scipy import stats
 
 from tlcompare.paired_stats import t_interval
+from tlcompare.variants import variant
 
 RUN_COLUMNS = ["arm", "variant", "size", "seed", "freeze", "model", "status", "trainable_params", "total_params", "n_train",
                "test_correct", "budget", "steps_done", "epochs_done", "stop_reason", "machine", "threads", "reused_from"]
-
-
-def variant(arm: str, freeze) -> str:
-    """The name of one line in the charts: scratch, pretrained at a depth, or the small CNN."""
-    if arm == "pretrained":
-        if freeze in (0, "0"):
-            return "pretrained, fine-tune all"
-        if freeze == "all":
-            return "pretrained, linear probe"
-        return f"pretrained, freeze {freeze}"
-    if arm == "random":  # the control: the pretrained arm's freezing on a randomly initialised body
-        return "random features, linear probe" if freeze == "all" else f"random features, freeze {freeze}"
-    return {"scratch": "scratch", "small_cnn": "small CNN (scratch)"}.get(arm, arm)
 
 
 def runs_frame(runs: list[dict]) -> pd.DataFrame:
@@ -269,6 +257,15 @@ def _params_text(n: float) -> str:
     return f"{n / 1e6:.2f} M" if n >= 1e5 else f"{n / 1e3:.1f} k"
 
 
+def _ci_text(r) -> str:
+    """A gain's interval, or why it has none: one seed is never shown as if it were precise."""
+    if r["ci_low"] == r["ci_low"] and r["ci_low"] is not None:
+        return f"{100 * r['ci_low']:+.1f} to {100 * r['ci_high']:+.1f}"
+    if r["mean_diff"] != r["mean_diff"] or r["mean_diff"] is None:
+        return ""
+    return "1 seed: no interval" if r["n_pairs"] < 2 else "seeds agree: no interval"
+
+
 def results_display(table: pd.DataFrame) -> pd.DataFrame:
     """``results_table`` as the text people read: percentages, signed points, intervals, units."""
     def ok(x) -> bool:
@@ -283,7 +280,7 @@ def results_display(table: pd.DataFrame) -> pd.DataFrame:
             "seeds": int(r["n_seeds"]),
             "test accuracy": f"{100 * r['mean']:.1f}%" + (f" ± {100 * r['std']:.1f}" if ok(r["std"]) else ""),
             "gain vs scratch": "reference" if scratch else (f"{100 * r['mean_diff']:+.1f} pts" if ok(r["mean_diff"]) else "–"),
-            "95% CI": f"{100 * r['ci_low']:+.1f} to {100 * r['ci_high']:+.1f}" if ok(r["ci_low"]) and not scratch else "",
+            "95% CI": "" if scratch else _ci_text(r),
             "p": f"{r['p_value']:.3f}" if ok(r["p_value"]) and not scratch else "",
             "trainable params": _params_text(r["trainable_params"]),
             "s per run": f"{r['train_seconds']:.1f}",

@@ -14,8 +14,11 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from tlcompare import palette
+from tlcompare.analysis import _depth_key as depth_key
 from tlcompare.analysis import variant_order
 from tlcompare.escape import plotly_text
+from tlcompare.status_text import duration
 
 HINTS = {
     "gap": "Bars above zero: pretrained beats scratch on the same images and seed. A bar whose whisker "
@@ -37,44 +40,27 @@ HINTS = {
     "live": "Validation accuracy per epoch of every run so far, one panel per training-set size.",
 }
 
-SCRATCH = "#D55E00"
-SMALL_CNN = "#009E73"
-RANDOM_FEATURES = ["#525252", "#969696"]  # the random-init controls: gray, they are a baseline, not an answer
-PRETRAINED = ["#08306B", "#1C5FA8", "#3A86C8", "#6BAED6", "#9ECAE1"]  # fine-tune all ... linear probe
-SIZE_SCALE = ["#440154", "#3B528B", "#21918C", "#5EC962", "#B8A300", "#E08A00", "#C0392B", "#7F3C8D"]
 FONT = "Source Sans Pro, Segoe UI, Helvetica, Arial, sans-serif"
+NO_INTERVAL = "1 seed: no interval"
 
 
 def variant_colors(variants) -> dict[str, str]:
-    """Scratch in vermillion, pretrained in blues (darker = more of the network trained), random-feature
-    controls in grays, small CNN green."""
-    ordered = variant_order(variants)
-    pre = [v for v in ordered if v.startswith("pretrained")]
-    colors = {}
-    for v in ordered:
-        if v == "scratch":
-            colors[v] = SCRATCH
-        elif v.startswith("pretrained"):
-            i = pre.index(v)
-            colors[v] = PRETRAINED[round(i * (len(PRETRAINED) - 1) / max(1, len(pre) - 1))] if len(pre) > 1 else PRETRAINED[1]
-        elif v.startswith("random features"):
-            colors[v] = RANDOM_FEATURES[0] if v.endswith("linear probe") else RANDOM_FEATURES[1]
-        else:
-            colors[v] = SMALL_CNN
-    return colors
+    """Each variant's colour from tlcompare.palette: fixed by the variant, not by its rank here."""
+    return palette.colors(variants)
 
 
 def size_colors(sizes) -> dict[int, str]:
-    sizes = sorted(set(int(s) for s in sizes))
-    n = len(sizes)
-    return {s: SIZE_SCALE[round(i * (len(SIZE_SCALE) - 1) / max(1, n - 1))] if n > 1 else SIZE_SCALE[2]
-            for i, s in enumerate(sizes)}
+    return {s: st.color for s, st in palette.size_styles(sizes).items()}
 
 
 def _rgba(hex_color: str, alpha: float) -> str:
-    h = hex_color.lstrip("#")
-    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
-    return f"rgba({r},{g},{b},{alpha})"
+    return palette.rgba(hex_color, alpha)
+
+
+def _legend_width(fig: go.Figure, base: int) -> float:
+    """Roughly how wide a one-row legend of ``fig`` would be, in pixels."""
+    names = [t.name for t in fig.data if t.name and t.showlegend is not False]
+    return sum(0.56 * base * len(n) + 45 for n in dict.fromkeys(names))
 
 
 def _layout(fig: go.Figure, title: str, large: bool, height: int = 420, legend: bool = True,
@@ -91,6 +77,9 @@ def _layout(fig: go.Figure, title: str, large: bool, height: int = 420, legend: 
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "left", "x": 0,
                 "font": {"size": base}, "title": {"text": ""}},
     )
+    # A legend above the plot that needs a second row would print over the title: it goes to the right.
+    if legend and not legend_right and _legend_width(fig, base) > (520 if large else 640):
+        legend_right = True
     if legend_right:  # above the panels it would cover their titles
         fig.update_layout(legend={"orientation": "v", "yanchor": "top", "y": 1.0, "xanchor": "left", "x": 1.01},
                           margin={"t": 50})
@@ -114,112 +103,179 @@ def _empty(title: str, message: str, large: bool) -> go.Figure:
 
 
 # -- the answer ---------------------------------------------------------------------------------------
-def gap_chart(diffs: pd.DataFrame, large: bool = False) -> go.Figure:
-    """Paired gain over scratch (points) per size, with its 95 % CI over seeds: the answer at a glance."""
+def _interval(ci95: pd.Series, n: pd.Series) -> list:
+    """Whisker half-widths; None (no whisker at all, never a zero-width cap) where one seed or
+    seeds that all agree give no interval."""
+    return [100 * c if n_ >= 2 and c == c and c > 0 else None for c, n_ in zip(ci95, n, strict=True)]
+
+
+def _no_interval_title(title: str, n: pd.Series) -> str:
+    if len(n) and (n < 2).all():
+        return f"{title} · {NO_INTERVAL}"
+    if (n < 2).any():
+        return f"{title} · no interval where 1 seed"
+    return title
+
+
+def _baseline_name(name: str, what: str) -> str:
+    return f"{name}: {what}"
+
+
+def _baseline_marker(variant: str) -> dict:
+    """The baseline's value on a bar of the same variant: a diamond in the variant's colour with a black
+    rim, which shows on its own bar, on white, in greyscale and from the back of a room."""
+    return {"symbol": "diamond", "size": 15, "color": palette.style(variant).color, "line": {"width": 2.5, "color": "#000"}}
+
+
+def gap_chart(diffs: pd.DataFrame, large: bool = False, baseline: pd.DataFrame | None = None,
+              baseline_name: str = "baseline") -> go.Figure:
+    """Paired gain over scratch (points) per size, with its 95 % CI over seeds: the answer at a glance.
+    ``baseline``: a pinned experiment's paired differences, drawn as open markers on the bars they match."""
     title = "Gain over training from scratch (accuracy points, same images and seed)"
     if diffs.empty:
         return _empty(title, "No finished scratch/pretrained pairs yet", large)
-    colors = variant_colors(list(diffs["variant"]) + ["scratch"])
-    sizes = sorted(diffs["size"].unique())
+    has_baseline = baseline is not None and not baseline.empty
+    sizes = sorted(set(diffs["size"]) | (set(baseline["size"]) if has_baseline else set()))
     fig = go.Figure()
     for var in variant_order(diffs["variant"]):
         d = diffs[diffs["variant"] == var].sort_values("size")
-        half = (100 * d["ci95"]).where(d["ci95"].notna(), None)
+        look = palette.style(var)
+        half = _interval(d["ci95"], d["n_pairs"])
+        ci = [f"95% CI [{100 * lo:+.1f}, {100 * hi:+.1f}]" if h is not None else
+              (NO_INTERVAL if n < 2 else "seeds agree: no interval")
+              for lo, hi, h, n in zip(d["ci_low"], d["ci_high"], half, d["n_pairs"], strict=True)]
         fig.add_bar(
-            x=[str(s) for s in d["size"]], y=100 * d["mean_diff"], name=var, marker_color=colors[var],
-            error_y={"type": "data", "array": half.tolist(), "visible": True, "thickness": 2, "width": 6,
-                     "color": "#333"},
-            customdata=np.stack([d["n_pairs"], 100 * d["ci_low"].fillna(np.nan), 100 * d["ci_high"].fillna(np.nan)], axis=1),
-            hovertemplate="%{x} per class: %{y:+.1f} pts<br>95% CI [%{customdata[1]:+.1f}, %{customdata[2]:+.1f}]"
+            x=[str(s) for s in d["size"]], y=100 * d["mean_diff"], name=var, marker_color=look.color, offsetgroup=var,
+            marker_pattern={"shape": look.pattern, "solidity": 0.3, "fgcolor": "white"},
+            error_y={"type": "data", "array": half, "visible": any(h is not None for h in half), "thickness": 2.5,
+                     "width": 8, "color": "#222"},
+            customdata=np.stack([d["n_pairs"], ci], axis=1),
+            hovertemplate="%{x} per class: %{y:+.1f} pts<br>%{customdata[1]}"
                           "<br>%{customdata[0]} seed pairs<extra>" + var + "</extra>",
         )
+    if has_baseline:
+        for var in variant_order(baseline["variant"]):
+            if var not in set(diffs["variant"]):
+                continue  # its bar is not on this chart: a marker without a bar would read as this experiment's
+            d = baseline[baseline["variant"] == var].sort_values("size")
+            name = _baseline_name(baseline_name, var)
+            fig.add_scatter(x=[str(s) for s in d["size"]], y=100 * d["mean_diff"], mode="markers", name=name,
+                            offsetgroup=var, legendgroup=name, marker=_baseline_marker(var),
+                            hovertemplate="%{x} per class: %{y:+.1f} pts<extra>" + name + "</extra>")
     fig.add_hline(y=0, line={"color": "#333", "width": 1.5})
-    fig.update_layout(barmode="group", bargap=0.25)
+    fig.update_layout(barmode="group", bargap=0.25, scattermode="group")
     fig.update_xaxes(title="labelled training images per class", type="category",
                      categoryorder="array", categoryarray=[str(s) for s in sizes])
     fig.update_yaxes(title="pretrained minus scratch (points)", zeroline=False)
-    return _layout(fig, title, large)
+    return _layout(fig, _no_interval_title(title, diffs["n_pairs"]), large)
 
 
 def data_efficiency(summary: pd.DataFrame, baseline: pd.DataFrame | None = None, baseline_name: str = "baseline",
                     large: bool = False) -> go.Figure:
-    """Test accuracy vs examples per class (log x): one line per variant, band = 95 % CI over seeds."""
-    title = "Data efficiency: test accuracy vs labelled images per class (band: range over seeds)"
+    """Test accuracy vs examples per class (log x): one line per variant, band = range over seeds."""
+    title = "Data efficiency: test accuracy vs labelled images per class"
     if summary.empty:
         return _empty(title, "No finished runs yet", large)
-    colors = variant_colors(summary["variant"])
     fig = go.Figure()
     for var in variant_order(summary["variant"]):
         d = summary[summary["variant"] == var].sort_values("size")
-        color = colors[var]
+        look = palette.style(var)
         if (d["n_seeds"] > 1).any() and "min" in d:
             # The band spans every seed (min to max): the seeds' spread at a glance. The interval
             # on the mean is in the table, where a two-seed t-interval's width cannot swamp the chart.
             x = list(d["size"]) + list(d["size"])[::-1]
             fig.add_scatter(x=x, y=list(100 * d["max"]) + list(100 * d["min"])[::-1], fill="toself", mode="lines",
-                            fillcolor=_rgba(color, 0.15), line={"width": 0}, hoverinfo="skip", showlegend=False,
-                            legendgroup=var)
+                            fillcolor=palette.rgba(look.color, 0.15), line={"width": 0}, hoverinfo="skip",
+                            showlegend=False, legendgroup=var)
         fig.add_scatter(
             x=d["size"], y=100 * d["mean"], mode="lines+markers", name=var, legendgroup=var,
-            line={"color": color, "width": 3}, marker={"size": 9},
+            line={"color": look.color, "width": 3, "dash": look.dash}, marker={"size": 10, "symbol": look.symbol},
             customdata=np.stack([d["n_seeds"], 100 * d.get("min", d["mean"]), 100 * d.get("max", d["mean"])], axis=1),
             hovertemplate="%{x} per class: %{y:.1f}% (seeds from %{customdata[1]:.1f} to %{customdata[2]:.1f}%, "
                           "%{customdata[0]} seeds)<extra>" + var + "</extra>",
         )
     if baseline is not None and not baseline.empty:
-        bcolors = variant_colors(baseline["variant"])
         for var in variant_order(baseline["variant"]):
             d = baseline[baseline["variant"] == var].sort_values("size")
-            fig.add_scatter(x=d["size"], y=100 * d["mean"], mode="lines", name=f"{baseline_name}: {var}",
-                            line={"color": _rgba(bcolors[var], 0.55), "width": 2, "dash": "dash"},
-                            hovertemplate="%{x} per class: %{y:.1f}%<extra>" + f"{baseline_name}: {var}" + "</extra>")
+            name = _baseline_name(baseline_name, var)
+            fig.add_scatter(x=d["size"], y=100 * d["mean"], mode="lines+markers", name=name,
+                            line={"color": palette.style(var).color, "width": palette.BASELINE_WIDTH,
+                                  "dash": palette.BASELINE_DASH},
+                            marker={"size": 10, "symbol": palette.baseline_symbol(var), "line": {"width": 2}},
+                            hovertemplate="%{x} per class: %{y:.1f}%<extra>" + name + "</extra>")
     all_sizes = list(summary["size"]) + (list(baseline["size"]) if baseline is not None and not baseline.empty else [])
     fig.update_xaxes(type="log", title="labelled training images per class (log scale)", **_size_ticks(all_sizes))
     fig.update_yaxes(title="test accuracy (%)", rangemode="tozero", ticksuffix="%")
-    return _layout(fig, title, large)
+    band = " · 1 seed: no band" if (summary["n_seeds"] < 2).all() else " · band: range over seeds"
+    return _layout(fig, title + band, large)
 
 
-def freezing_depth(depths: pd.DataFrame, stage_names: list[str] | None = None, large: bool = False) -> go.Figure:
-    """Test accuracy vs freezing depth, one line per size; scratch as an unconnected reference point."""
+def depth_label(freeze: str, stage_names: list[str]) -> str:
+    """A freezing depth on the axis: '0: fine-tune all', '3: frozen up to mid-level shapes (8 px, 40 ch)'."""
+    if freeze == "scratch":
+        return "scratch"
+    if freeze == "0":
+        return "0: fine-tune all"
+    if freeze == "all":
+        return "all: linear probe"
+    d = int(freeze)
+    last = stage_names[d - 1] if 0 < d <= len(stage_names) else f"stage {d}"
+    return f"{d}: frozen up to<br>{last}"
+
+
+def freezing_depth(depths: pd.DataFrame, stage_names: list[str] | None = None, large: bool = False,
+                   baseline: pd.DataFrame | None = None, baseline_name: str = "baseline") -> go.Figure:
+    """Test accuracy vs freezing depth, one line per size; scratch as an unconnected reference point.
+    ``stage_names``: what each stage is, in words (the models registry's descriptions). ``baseline``: a
+    pinned experiment's depth summary, dotted in the same size's colour."""
     title = "Freezing depth: how much of the pretrained network to keep fixed"
     pre = depths[depths["arm"] == "pretrained"] if not depths.empty else depths
     if pre.empty:
         return _empty(title, "No finished pretrained runs yet", large)
     stage_names = stage_names or []
-
-    def label(freeze: str) -> str:
-        if freeze == "scratch":
-            return "scratch"
-        if freeze == "0":
-            return "0: fine-tune all"
-        if freeze == "all":
-            return "all: linear probe"
-        d = int(freeze)
-        last = stage_names[d - 1] if 0 < d <= len(stage_names) else f"stage {d}"
-        return f"{d}: up to {last}"
-
-    order = list(dict.fromkeys(label(f) for f in depths["freeze"]))  # depth_summary is sorted already
-    colors = size_colors(depths["size"])
+    has_baseline = baseline is not None and not baseline.empty and (baseline["arm"] == "pretrained").any()
+    both = pd.concat([depths, baseline]) if has_baseline else depths
+    order = ["scratch"] + [depth_label(f, stage_names) for f in
+                           sorted(set(both.loc[both["arm"] == "pretrained", "freeze"]), key=depth_key)]
+    styles = palette.size_styles(both["size"])
     fig = go.Figure()
     for size in sorted(depths["size"].unique()):
         d = depths[depths["size"] == size]
         p, s = d[d["arm"] == "pretrained"], d[d["arm"] == "scratch"]
-        name = f"{size} per class"
+        name, look = f"{size} per class", styles[size]
+        interval = [f"95% CI ±{h:.1f}" if h is not None else NO_INTERVAL
+                    for h in _interval(p["ci95"], p["n_seeds"])]
         fig.add_scatter(
-            x=[label(f) for f in p["freeze"]], y=100 * p["mean"], mode="lines+markers", name=name, legendgroup=name,
-            line={"color": colors[size], "width": 3}, marker={"size": 9},
-            error_y={"type": "data", "array": (100 * p["ci95"].fillna(0)).tolist(), "visible": bool(p["ci95"].notna().any()),
-                     "thickness": 1.5, "width": 4},
-            customdata=p["trainable_params"] / 1e6,
-            hovertemplate="%{x}: %{y:.1f}%<br>%{customdata:.2f} M trainable parameters<extra>" + name + "</extra>",
+            x=[depth_label(f, stage_names) for f in p["freeze"]], y=100 * p["mean"], mode="lines+markers", name=name,
+            legendgroup=name, line={"color": look.color, "width": 3, "dash": look.dash},
+            marker={"size": 11, "symbol": look.symbol},
+            error_y={"type": "data", "array": _interval(p["ci95"], p["n_seeds"]),
+                     "visible": bool(((p["n_seeds"] >= 2) & (p["ci95"] > 0)).any()), "thickness": 2, "width": 6},
+            customdata=np.stack([p["trainable_params"] / 1e6, interval], axis=1),
+            hovertemplate="%{x}: %{y:.1f}% (%{customdata[1]})<br>%{customdata[0]:.2f} M trainable parameters"
+                          "<extra>" + name + "</extra>",
         )
         if not s.empty:
             fig.add_scatter(x=["scratch"] * len(s), y=100 * s["mean"], mode="markers", legendgroup=name, showlegend=False,
-                            marker={"color": colors[size], "size": 12, "symbol": "circle-open", "line": {"width": 2.5}},
+                            marker={"color": look.color, "size": 13, "symbol": look.symbol + "-open",
+                                    "line": {"width": 2.5}},
                             hovertemplate="scratch: %{y:.1f}%<extra>" + name + "</extra>")
-    fig.update_xaxes(title="frozen stages (pretrained)", type="category", categoryorder="array", categoryarray=order)
-    fig.update_yaxes(title="test accuracy (%)", ticksuffix="%")
-    return _layout(fig, title, large)
+    if has_baseline:
+        for size in sorted(baseline["size"].unique()):
+            p = baseline[(baseline["size"] == size) & (baseline["arm"] == "pretrained")]
+            if p.empty:
+                continue
+            name, look = _baseline_name(baseline_name, f"{size} per class"), styles[size]
+            fig.add_scatter(x=[depth_label(f, stage_names) for f in p["freeze"]], y=100 * p["mean"], mode="lines+markers",
+                            name=name, line={"color": look.color, "width": palette.BASELINE_WIDTH,
+                                             "dash": palette.BASELINE_DASH},
+                            marker={"size": 11, "symbol": look.symbol + "-open", "line": {"width": 2}},
+                            hovertemplate="%{x}: %{y:.1f}%<extra>" + name + "</extra>")
+    fig.update_xaxes(title="frozen stages of the pretrained network (input side first)", type="category",
+                     categoryorder="array", categoryarray=order)
+    # Accuracy lives in 0-100 %: a two-seed interval reaching past it is cut at the edge, not given the axis.
+    fig.update_yaxes(title="test accuracy (%)", ticksuffix="%", range=[0, 102])
+    return _layout(fig, _no_interval_title(title, pre["n_seeds"]), large)
 
 
 # -- over time ----------------------------------------------------------------------------------------
@@ -258,8 +314,9 @@ def learning_curves(curves: pd.DataFrame, x: str = "epoch", sizes: list[int] | N
                 fig.add_scatter(x=list(xs) + list(xs)[::-1], y=list(100 * val["high"]) + list(100 * val["low"])[::-1],
                                 fill="toself", mode="lines", fillcolor=_rgba(color, 0.13), line={"width": 0}, hoverinfo="skip",
                                 showlegend=False, legendgroup=var, row=row, col=col)
-            fig.add_scatter(x=xs, y=100 * val["mean"], mode="lines", name=var, legendgroup=var, showlegend=var not in shown,
-                            line={"color": color, "width": 2.5},
+            fig.add_scatter(x=xs, y=100 * val["mean"], mode="lines+markers", name=var, legendgroup=var,
+                            showlegend=var not in shown, line={"color": color, "width": 2.5},
+                            marker={"symbol": palette.style(var).symbol, "size": 7},
                             hovertemplate=f"{size}/class, " + ("%{x:.1f} s" if x == "seconds" else "epoch %{x}")
                             + ": val %{y:.1f}%<extra>" + var + "</extra>", row=row, col=col)
             if not train.empty:
@@ -289,7 +346,6 @@ def live_curves(epochs: pd.DataFrame, large: bool = False) -> go.Figure:
         return _empty(title, "Waiting for the first epoch…", large)
     sizes = sorted(epochs["size"].unique())
     fig, nrows, ncols = _facets(sizes, vertical_spacing=0.16)
-    colors = variant_colors(epochs["variant"])
     shown: set[str] = set()
     for i, size in enumerate(sizes):
         row, col = i // ncols + 1, i % ncols + 1
@@ -300,10 +356,11 @@ def live_curves(epochs: pd.DataFrame, large: bool = False) -> go.Figure:
                 band = d.groupby("epoch")["val_acc"].agg(["mean", "min", "max", "size"]).reset_index()
                 xs = list(band["epoch"])
                 fig.add_scatter(x=xs + xs[::-1], y=list(100 * band["max"]) + list(100 * band["min"])[::-1], fill="toself",
-                                mode="lines", fillcolor=_rgba(colors[var], 0.15), line={"width": 0}, hoverinfo="skip",
+                                mode="lines", fillcolor=palette.rgba(palette.style(var).color, 0.15), line={"width": 0},
+                                hoverinfo="skip",
                                 showlegend=False, legendgroup=var, row=row, col=col)
                 fig.add_scatter(x=xs, y=100 * band["mean"], mode="lines", name=var, legendgroup=var,
-                                showlegend=var not in shown, line={"color": colors[var], "width": 2},
+                                showlegend=var not in shown, line={"color": palette.style(var).color, "width": 2},
                                 customdata=band["size"],
                                 hovertemplate=f"{size}/class, epoch %{{x}}: mean val %{{y:.1f}}% over %{{customdata}} "
                                 f"runs<extra>{var}</extra>", row=row, col=col)
@@ -312,9 +369,11 @@ def live_curves(epochs: pd.DataFrame, large: bool = False) -> go.Figure:
         for (var, seed), d in panel.groupby(["variant", "seed"], sort=True):
             d = d.sort_values("epoch")
             running = (d["status"] == "running").any()
+            look = palette.style(var)
             fig.add_scatter(x=d["epoch"], y=100 * d["val_acc"], mode="lines+markers", name=var, legendgroup=var,
-                            showlegend=var not in shown, line={"color": colors[var], "width": 3.5 if running else 2},
-                            marker={"size": 7 if running else 5}, opacity=1.0 if running else 0.8,
+                            showlegend=var not in shown, line={"color": look.color, "width": 3.5 if running else 2.5,
+                                                               "dash": look.dash},
+                            marker={"size": 9 if running else 7, "symbol": look.symbol}, opacity=1.0 if running else 0.85,
                             hovertemplate=f"{size}/class seed {seed}, epoch %{{x}}: val %{{y:.1f}}%<extra>{var}</extra>",
                             row=row, col=col)
             shown.add(var)
@@ -326,24 +385,37 @@ def live_curves(epochs: pd.DataFrame, large: bool = False) -> go.Figure:
     return fig
 
 
-def time_to_target(summary: pd.DataFrame, target: float, large: bool = False) -> go.Figure:
-    """Median training seconds to reach ``target`` validation accuracy, per variant and size."""
+def time_to_target(summary: pd.DataFrame, target: float, large: bool = False, baseline: pd.DataFrame | None = None,
+                   baseline_name: str = "baseline") -> go.Figure:
+    """Median training seconds to reach ``target`` validation accuracy, per variant and size.
+    ``baseline``: a pinned experiment's summary at the same target, as open markers on the bars they match."""
     title = f"Time to reach {100 * target:.0f}% validation accuracy (median over seeds)"
     if summary.empty:
         return _empty(title, "No epochs recorded yet", large)
-    colors = variant_colors(summary["variant"])
     sizes = [str(s) for s in sorted(summary["size"].unique())]
     fig = go.Figure()
     for var in variant_order(summary["variant"]):
         d = summary[summary["variant"] == var].sort_values("size")
+        look = palette.style(var)
         text = [("" if n == t else f"{n}/{t} seeds") if n else "not reached"
                 for n, t in zip(d["n_reached"], d["n_runs"], strict=True)]
-        fig.add_bar(x=[str(s) for s in d["size"]], y=d["median_seconds"].fillna(0), name=var, marker_color=colors[var],
+        fig.add_bar(x=[str(s) for s in d["size"]], y=d["median_seconds"].fillna(0), name=var, marker_color=look.color,
+                    marker_pattern={"shape": look.pattern, "solidity": 0.3, "fgcolor": "white"}, offsetgroup=var,
                     text=text, textposition="outside", cliponaxis=False, textangle=-90,  # side by side, never overlapping
                     customdata=np.stack([d["n_reached"], d["n_runs"]], axis=1),
                     hovertemplate="%{x} per class: %{y:.1f} s (%{customdata[0]} of %{customdata[1]} seeds reached it)"
                                   "<extra>" + var + "</extra>")
-    fig.update_layout(barmode="group", bargap=0.25)
+    if baseline is not None and not baseline.empty:
+        for var in variant_order(baseline["variant"]):
+            d = baseline[(baseline["variant"] == var) & baseline["size"].astype(str).isin(sizes)
+                         & baseline["median_seconds"].notna()].sort_values("size")
+            if var not in set(summary["variant"]) or d.empty:  # nothing to draw: no legend entry either
+                continue
+            name = _baseline_name(baseline_name, var)
+            fig.add_scatter(x=[str(s) for s in d["size"]], y=d["median_seconds"], mode="markers", name=name,
+                            offsetgroup=var, marker=_baseline_marker(var),
+                            hovertemplate="%{x} per class: %{y:.1f} s<extra>" + name + "</extra>")
+    fig.update_layout(barmode="group", bargap=0.25, scattermode="group")
     fig.update_xaxes(title="labelled training images per class", type="category", categoryorder="array",
                      categoryarray=sizes)
     fig.update_yaxes(title="training seconds", rangemode="tozero")
@@ -362,7 +434,7 @@ def training_time(table: pd.DataFrame, large: bool = False) -> go.Figure:
     t = table.set_index("variant").loc[order]
     fig = go.Figure(go.Bar(
         y=order, x=t["total_seconds"], orientation="h", marker_color=[colors[v] for v in order],
-        text=[f"{s:.1f} s total · {p:.1f} s per run" + (f" · {1000 * c:.0f} ms per step" if c == c else "")
+        text=[f"{duration(s)} total · {duration(p)} per run" + (f" · {1000 * c:.0f} ms per step" if c == c else "")
               for s, p, c in zip(t["total_seconds"], t["seconds_per_run"],
                                  t["seconds_per_step"] if "seconds_per_step" in t else [float("nan")] * len(t), strict=True)],
         textposition="auto", hovertemplate="%{y}: %{x:.1f} s<extra></extra>",
@@ -374,22 +446,38 @@ def training_time(table: pd.DataFrame, large: bool = False) -> go.Figure:
 # -- errors -------------------------------------------------------------------------------------------
 def confusion(matrix: list[list[int]], class_names: list[str], title: str, large: bool = False) -> go.Figure:
     """Row-normalised confusion matrix (share of each true class), with counts on hover."""
-    m = np.asarray(matrix, dtype=float)
-    if m.size == 0:
-        return _empty(title, "No confusion matrix for this run", large)
-    share = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
-    names = class_names if len(class_names) == len(m) else [str(i) for i in range(len(m))]
-    # plotly renders a subset of HTML in labels: escape names that come from the user's folders.
-    short = [plotly_text(n if len(n) <= 14 else n[:13] + "…") for n in names]
-    show_text = len(m) <= 12
-    fig = go.Figure(go.Heatmap(
-        z=100 * share, x=short, y=short, colorscale="Blues", zmin=0, zmax=100, customdata=m,
-        text=np.where(m > 0, m.astype(int).astype(str), "") if show_text else None,
-        texttemplate="%{text}" if show_text else None,
-        colorbar={"title": {"text": "% of row"}, "ticksuffix": "%"},
-        hovertemplate="true %{y} → predicted %{x}: %{customdata:.0f} images (%{z:.0f}% of %{y})<extra></extra>",
-    ))
-    fig.update_xaxes(title="predicted", type="category", side="bottom")
-    fig.update_yaxes(title="true", type="category", autorange="reversed")
-    size = 360 + 12 * len(m)
-    return _layout(fig, title, large, height=size, legend=False)
+    return confusion_grid([("", matrix)], class_names, title, large, per_row=1)
+
+
+def confusion_grid(panels: list[tuple[str, list[list[int]]]], class_names: list[str], title: str,
+                   large: bool = False, per_row: int = 3) -> go.Figure:
+    """Several confusion matrices side by side, one shared colour scale and colour bar: the same shade
+    means the same share of a class in every panel. ``panels``: (panel title, matrix) per arm."""
+    panels = [(t, np.asarray(m, dtype=float)) for t, m in panels if np.asarray(m).size]
+    if not panels:
+        return _empty(title, "No confusion matrix for these runs", large)
+    n = len(panels[0][1])
+    names = class_names if len(class_names) == n else [str(i) for i in range(n)]
+    short = [plotly_text(c if len(c) <= 14 else c[:13] + "…") for c in names]
+    ncols = min(per_row, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    fig = make_subplots(rows=nrows, cols=ncols, subplot_titles=[t for t, _ in panels], horizontal_spacing=0.06,
+                        vertical_spacing=0.22 / nrows if nrows > 1 else 0.1)
+    show_text = n <= 12
+    for i, (_, m) in enumerate(panels):
+        share = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+        fig.add_trace(go.Heatmap(
+            z=100 * share, x=short, y=short, coloraxis="coloraxis", customdata=m,
+            text=np.where(m > 0, m.astype(int).astype(str), "") if show_text else None,
+            texttemplate="%{text}" if show_text else None,
+            hovertemplate="true %{y} → predicted %{x}: %{customdata:.0f} images (%{z:.0f}% of %{y})<extra></extra>",
+        ), row=i // ncols + 1, col=i % ncols + 1)
+    fig.update_layout(coloraxis={"colorscale": "Blues", "cmin": 0, "cmax": 100,
+                                 "colorbar": {"title": {"text": "% of row", "side": "right"}, "ticksuffix": "%", "thickness": 14}})
+    fig.update_xaxes(type="category", side="bottom")
+    fig.update_xaxes(title="predicted", row=nrows)
+    fig.update_yaxes(type="category", autorange="reversed")
+    fig.update_yaxes(title="true", col=1)
+    fig = _layout(fig, title, large, height=80 + nrows * (300 + 10 * n), legend=False)
+    fig.update_annotations(font_size=(18 if large else 13))
+    return fig

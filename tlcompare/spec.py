@@ -21,6 +21,7 @@ import tomllib
 
 from tlcompare.errors import SpecError, UserError
 from tlcompare.escape import printable
+from tlcompare.variants import run_label
 
 ARMS = ("scratch", "pretrained", "small_cnn", "random")
 # How long each run trains. "epochs": the same number of passes over its training subset;
@@ -229,8 +230,7 @@ class RunSpec:
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
     def label(self) -> str:
-        depth = "" if self.freeze is None else f" freeze={self.freeze}"
-        return f"{self.arm}{depth} size={self.size} seed={self.seed}"
+        return run_label(self.arm, self.size, self.seed, self.freeze)
 
 
 # -- parsing and validation -------------------------------------------------------------------------

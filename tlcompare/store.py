@@ -47,10 +47,10 @@ from tlcompare.store_rows import (
     require_experiment,
     result_keys,
     run_dict,
-    run_label,
     run_rows,
 )
 from tlcompare.store_schema import SCHEMA_VERSION, migrate
+from tlcompare.variants import run_label
 
 if TYPE_CHECKING:
     from tlcompare.spec import ExperimentSpec

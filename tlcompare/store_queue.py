@@ -22,9 +22,9 @@ from tlcompare.store_rows import (
     freeze_from_text,
     link,
     refresh_status,
-    run_label,
     split_extra,
 )
+from tlcompare.variants import run_label
 
 if TYPE_CHECKING:
     import sqlite3

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import tlcompare
 from tlcompare.errors import UserError
+from tlcompare.variants import run_label
 
 if TYPE_CHECKING:
     from tlcompare.spec import RunSpec
@@ -68,12 +69,6 @@ def epochs_planned(spec: dict) -> str:
     if budget == "steps":
         return f"{spec.get('steps')} steps"
     return str(spec.get("epochs"))
-
-
-def run_label(arm: str, size: int, seed: int, freeze: int | str | None) -> str:
-    # Same text as RunSpec.label(), without rebuilding the spec.
-    depth = "" if freeze is None else f" freeze={freeze}"
-    return f"{arm}{depth} size={size} seed={seed}"
 
 
 def _loads(text: str | None, default: Any) -> Any:

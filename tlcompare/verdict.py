@@ -207,7 +207,8 @@ def answer(comp: pd.DataFrame) -> str:
         clauses = []
         for leader, rows in ((subject, best[best["mean_diff"] >= 0]), ("Scratch", best[best["mean_diff"] < 0])):
             if len(rows):
-                gaps = [f"{abs(100 * d):.1f} points at {s}" for d, s in zip(rows["mean_diff"], rows["size"], strict=True)]
+                gaps = [f"{abs(100 * d):.1f} points at {s}" + (f" ({_short(v)})" if k > 1 else "")
+                        for d, s, v in zip(rows["mean_diff"], rows["size"], rows["variant"], strict=True)]
                 clauses.append(f"{leader} leads by " + _and_list(gaps))
         return "; ".join(clauses) + " images per class (one seed: no interval)."
     corrected = f"{subject} ({family})" if family else subject
@@ -229,7 +230,17 @@ def answer(comp: pd.DataFrame) -> str:
             ("cannot be judged yet (too few seeds) at", unsure)) if sizes]
         text = f"{corrected} " + "; ".join(
             p + (" images per class" if i == 0 else " per class") for i, p in enumerate(parts)) + "."
-    return text + "".join(f" {line}" for line in _losers(comp, best))
+    return text + (f" {_best_text(best)}" if k > 1 else "") + "".join(f" {line}" for line in _losers(comp, best))
+
+
+def _best_text(best: pd.DataFrame) -> str:
+    """Which variant is the best at which sizes: 'Best: linear probe at 5; fine-tune all at 20 and 50.'"""
+    groups: dict[str, list] = {}
+    for v, size in zip(best["variant"], best["size"], strict=True):
+        groups.setdefault(_short(v), []).append(size)
+    if len(groups) == 1:
+        return f"Best: {next(iter(groups))} at every size."
+    return "Best: " + "; ".join(f"{v} at {_sizes_text(sizes)}" for v, sizes in groups.items()) + " per class."
 
 
 def _range_text(pts: pd.Series) -> str:
@@ -358,5 +369,5 @@ def headline(frame: pd.DataFrame, metric: str = "test_acc") -> str:
         return "no finished pairs yet"
     k = comp["variant"].nunique()
     ends = best.iloc[[0, -1]] if len(best) > 1 else best
-    parts = [f"{int(r['size'])}/class {100 * r['mean_diff']:+.1f} pts" for _, r in ends.iterrows()]
+    parts = [f"{int(r['size'])}/class {100 * r['mean_diff']:+.1f} pts ({_short(r['variant'])})" for _, r in ends.iterrows()]
     return ("pretrained vs scratch: " if k == 1 else f"best of {k} pretrained vs scratch: ") + ", ".join(parts)

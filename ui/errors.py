@@ -10,17 +10,28 @@ import streamlit as st
 
 from tlcompare.errors import SpecError, UserError
 from tlcompare.escape import markdown_safe
+from tlcompare.setup_text import SPEC_WORDS, spec_word
 from tlcompare.store_errors import store_problem
 from ui.state import store_path
 
 
+def readable(problem: str) -> str:
+    """'sizes: 500 is over ...' -> 'Labelled images per class: 500 is over ...': the form's words, not the
+    spec key the command line names (there the key is the flag to fix)."""
+    key, sep, rest = problem.partition(": ")
+    if sep and key in SPEC_WORDS:
+        word = spec_word(key)
+        return f"{word[0].upper()}{word[1:]}: {rest}"
+    return problem
+
+
 def show(error: UserError) -> None:
     if isinstance(error, SpecError) and len(error.problems) > 1:
-        st.error("Please fix these settings:\n\n" + "\n".join(f"- {markdown_safe(p)}" for p in error.problems),
+        st.error("Please fix these settings:\n\n" + "\n".join(f"- {markdown_safe(readable(p))}" for p in error.problems),
                  icon=":material/error:")
     else:
         problems = error.problems if isinstance(error, SpecError) else [str(error)]
-        st.error(markdown_safe(problems[0]), icon=":material/error:")
+        st.error(markdown_safe(readable(problems[0])), icon=":material/error:")
 
 
 @contextmanager

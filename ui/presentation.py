@@ -17,6 +17,9 @@ _CSS = """
   .block-container, [data-testid="stMainBlockContainer"] { max-width: 100% !important; padding: 1.2rem 2.5rem !important; }
   h1 { font-size: 2.4rem !important; }
   [data-testid="stCaptionContainer"] { font-size: 1rem !important; }
+  [data-testid="stMetricLabel"] p { font-size: 1.05rem !important; }
+  [data-testid="stMetricValue"] { font-size: 2.6rem !important; }
+  [data-testid="stMetricDelta"] { font-size: 0.95rem !important; }
 </style>
 """
 
@@ -50,3 +53,11 @@ def toggle() -> None:
     st.toggle("Presentation view", value=is_on(), key="present_toggle", help="Large type, no sidebar or controls: "
               "for a projector. The page keeps its current choices.",
               on_change=lambda: set_on(st.session_state["present_toggle"]))
+
+
+def table_size(n_rows: int, cap: int = 600) -> dict:
+    """``st.dataframe`` height and row height that show every row: taller rows in presentation view,
+    where the table is read from across a room, and no scrolling box around a few rows there."""
+    row = 44 if is_on() else 35
+    height = row * (n_rows + 1) + 3
+    return {"height": height if is_on() else min(cap, height), "row_height": row}

@@ -39,15 +39,20 @@ def device_summary() -> dict:
         return {"gpu": False, "name": "unknown", "detail": "the device could not be looked up (is torch installed?)"}
 
 
-_WORKER_TEXT = {
-    "running": (":material/play_circle:", "green", "training"),
-    "idle": (":material/pause_circle:", "blue", "idle, waiting for work"),
-    "starting": (":material/hourglass_top:", "orange", "starting…"),
-    "stopping": (":material/stop_circle:", "orange", "stopping…"),
-    "stopped": (":material/power_settings_new:", "gray", "not running (starts with the next experiment)"),
-    "dead": (":material/error:", "red", "stopped unexpectedly (restarts with the next experiment)"),
-    "none": (":material/power_settings_new:", "gray", "not started yet"),
+_WORKER_TEXT = {  # state: (icon, colour, badge, what it means)
+    "running": (":material/play_circle:", "green", "training", "training a run"),
+    "idle": (":material/pause_circle:", "blue", "idle", "idle, waiting for work"),
+    "starting": (":material/hourglass_top:", "orange", "starting", "starting…"),
+    "stopping": (":material/stop_circle:", "orange", "stopping", "stopping…"),
+    "stopped": (":material/power_settings_new:", "gray", "not running", "starts with the next experiment"),
+    "dead": (":material/error:", "red", "stopped unexpectedly", "restarts with the next experiment"),
+    "none": (":material/power_settings_new:", "gray", "not started yet", "starts with the first experiment"),
 }
+
+
+def worker_words(state: str) -> str:
+    """The worker's state as the sidebar's badge says it: 'not started yet', never 'none'."""
+    return _WORKER_TEXT.get(state, ("", "", state, ""))[2]
 
 
 # Each poll is a script run of its own (0.15-0.2 CPU seconds of the server): every 15 s while
@@ -72,8 +77,8 @@ def _poll_seconds() -> int:
 
 def _worker_lines() -> None:
     state = worker_state(store=store())
-    icon, color, text = _WORKER_TEXT.get(state["state"], (":material/help:", "gray", state["state"]))
-    st.markdown(f"**Worker** &nbsp; :{color}-badge[{icon} {state['state']}]")
+    icon, color, badge, text = _WORKER_TEXT.get(state["state"], (":material/help:", "gray", state["state"], ""))
+    st.markdown(f"**Worker** &nbsp; :{color}-badge[{icon} {badge}]")
     detail = text
     if state.get("run_label"):
         detail = f"run {state['run_id']}: {state['run_label']}"
@@ -101,7 +106,9 @@ def render() -> None:
             st.markdown(
                 "- **New experiment**: pick a question, see the cost, start.\n"
                 "- **Live**: progress, curves, cancel. Closing the tab never stops training.\n"
-                "- **Results**: the verdict and every chart.\n"
+                "- **Results**: the verdict, then five tabs: the answer, freezing depth, learning curves, time, "
+                "mistakes.\n"
+                "- **Report**: the same as HTML, PDF, CSV, JSON, Markdown or LaTeX, for one experiment or several.\n"
                 "- **History**: rename, delete, pin a baseline.\n\n"
                 "The same experiments from a terminal: `tlcompare ls`, `tlcompare show ID`.\n\n"
                 "[Paired comparison, explained](https://en.wikipedia.org/wiki/Paired_difference_test) · "

@@ -13,6 +13,7 @@ import streamlit as st
 
 from tlcompare.errors import UserError
 from tlcompare.escape import markdown_safe, printable
+from tlcompare.setup_text import dataset_title, model_title
 from tlcompare.store import Store, default_path
 from tlcompare.store_errors import StoreError, store_problem
 
@@ -68,7 +69,8 @@ def not_found_note(text: str | None, asked: int | None, shown: int | None) -> st
 def experiment_label(e: dict, with_status: bool = True) -> str:
     pin = " ★" if e["pinned"] else ""
     status = f" · {e['status']} · {e['n_done']}/{e['n_runs']} runs" if with_status else ""
-    return f"#{e['id']} {printable(e['name'], 80)}{pin} · {printable(e['dataset'], 80)} / {e['model']}{status}"
+    data = printable(dataset_title({"dataset": e["dataset"]}), 80)
+    return f"#{e['id']} {printable(e['name'], 80)}{pin} · {data} · {model_title(e['model'])}{status}"
 
 
 def pick_experiment(experiments: list[dict], key: str, prefer: str = "active", with_status: bool = True) -> dict | None:

@@ -19,6 +19,7 @@ from tlcompare.models import efficientnet_lite, small_cnn
 from tlcompare.models import torchvision_models as tv
 from tlcompare.models.backbone import Backbone
 from tlcompare.models.checkpoint import load_checkpoint, read_state_dict
+from tlcompare.stage_words import STAGE_SHAPES, describe_stages
 
 
 def _scratch_only() -> str:
@@ -35,7 +36,14 @@ class ModelInfo:
     weights_description: str
     stage_names: list[str]  # what freezing depth 1, 2, ... freezes, in order
     has_pretrained: bool = True
+    # Per stage: (how many times smaller than the input its output is, its output channels; 0 = a vector).
+    # Written down so the dashboard need not build a model; a test checks them against the built models.
+    stage_shapes: tuple[tuple[int, int], ...] = ()
     _weights_check: Callable[[], str | None] = field(default=_scratch_only, repr=False, compare=False)
+
+    def stage_descriptions(self, image_size: int) -> list[str]:
+        """Each stage in words, with its output resolution at ``image_size`` and its channels."""
+        return describe_stages(self.name, image_size, self.stage_names)
 
     def weights_unavailable(self) -> str | None:
         """None when the default pretrained weights load right now, offline; else why not and the fix."""
@@ -66,6 +74,7 @@ def _efficientnet_lite(variant: int) -> _Entry:
             f"(Apache-2.0): works offline once installed"
         ),
         stage_names=efficientnet_lite.STAGES,
+        stage_shapes=STAGE_SHAPES[f"efficientnet_lite{variant}"],
         _weights_check=partial(efficientnet_lite.weights_unavailable, variant),
     )
     return _Entry(
@@ -87,6 +96,7 @@ def _torchvision(name: str, title: str, description: str, params: int, weights: 
             f"internet once) into $TORCH_HOME/hub/checkpoints"
         ),
         stage_names=tv.MOBILENET_STAGES if name.startswith("mobilenet") else tv.RESNET_STAGES,
+        stage_shapes=STAGE_SHAPES[name],
         _weights_check=partial(tv.weights_unavailable, name),
     )
     return _Entry(info, build=lambda num_classes, pretrained, _: tv.build(name, num_classes, pretrained))
@@ -105,6 +115,7 @@ _SMALL_CNN = _Entry(
         weights_description="none: always trained from scratch",
         stage_names=small_cnn.STAGES,
         has_pretrained=False,
+        stage_shapes=STAGE_SHAPES["small_cnn"],
     ),
     build=lambda num_classes, _, in_chans: small_cnn.build(num_classes, in_chans),
 )

@@ -14,6 +14,8 @@ import pandas as pd
 import tlcompare
 from tlcompare import analysis, verdict
 from tlcompare.errors import UserError
+from tlcompare.setup_text import WALL_VS_TRAINING, seeds_text
+from tlcompare.status_text import duration
 from tlcompare.store_rows import result_keys
 
 FINISHED = ("done", "diverged")
@@ -121,11 +123,11 @@ class ExperimentReport:
             ("classes", f"{len(classes)}: {', '.join(map(str, classes))}" if classes else None),
             ("training pool per class", f"{min(pool)} to {max(pool)}" if pool else None),
             ("validation / test images", f"{env['n_val']} / {env['n_test']}" if "n_val" in env and "n_test" in env else None),
-            ("seeds", ", ".join(str(s) for s in spec.get("seeds", []))),
+            ("seeds", seeds_text(spec.get("seeds", []))),
             ("split seed", spec.get("split_seed")),
         ]
         if isinstance(env.get("wall_seconds"), int | float):  # only `tlcompare run` measures it
-            rows.append(("wall time", f"{env['wall_seconds']:.0f} s"))
+            rows.append(("wall time", f"{duration(env['wall_seconds'])} ({WALL_VS_TRAINING})"))
         return [(k, "not recorded" if v is None or v == "" else str(v)) for k, v in rows]
 
 

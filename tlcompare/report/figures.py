@@ -25,14 +25,15 @@ class Figure:
     key: str
     fig: go.Figure
     hint: str = ""
-    small: bool = False  # laid out several to a row (confusion matrices)
+    mistakes: bool = False  # in the Mistakes section (confusion matrices)
 
 
-def _stage_names(model: str) -> list[str]:
+def _stage_names(spec: dict) -> list[str]:
+    """Each stage in words with its resolution and channels, as the Results page labels the freezing chart."""
     try:
         from tlcompare.models import model_info
 
-        return model_info(model).stage_names
+        return model_info(spec.get("model", "")).stage_descriptions(spec.get("image_size") or 224)
     except Exception:  # a model removed since: the chart falls back to depth numbers, as on the page
         return []
 
@@ -49,7 +50,7 @@ def experiment_figures(rep: ExperimentReport) -> list[Figure]:
     out = [
         Figure("gap", charts.gap_chart(rep.diffs), charts.HINTS["gap"]),
         Figure("data_efficiency", charts.data_efficiency(analysis.summary(frame)), charts.HINTS["data_efficiency"]),
-        Figure("freezing", charts.freezing_depth(analysis.depth_summary(frame), _stage_names(rep.spec.get("model", ""))),
+        Figure("freezing", charts.freezing_depth(analysis.depth_summary(frame), _stage_names(rep.spec)),
                charts.HINTS["freezing"]),
         Figure("curves_epoch", charts.learning_curves(curves, x="epoch", sizes=sizes), charts.HINTS["learning"]),
         Figure("curves_seconds", charts.learning_curves(curves, x="seconds", sizes=sizes), charts.HINTS["learning"]),
@@ -65,7 +66,8 @@ def experiment_figures(rep: ExperimentReport) -> list[Figure]:
 
 
 def confusion_figures(rep: ExperimentReport) -> list[Figure]:
-    """Each arm's confusion matrix at the smallest and the largest size, for the first seed."""
+    """Each arm's confusion matrix at the smallest and the largest size, for the first seed: one figure
+    per size, its panels sharing one colour scale."""
     done = [r for r in rep.finished if r["status"] == "done" and r.get("confusion")]
     if not done:
         return []
@@ -75,26 +77,18 @@ def confusion_figures(rep: ExperimentReport) -> list[Figure]:
     out = []
     for size in dict.fromkeys([sizes[0], sizes[-1]]):
         runs = [r for r in done if r["size"] == size and r["seed"] == seed]
+        if not runs:
+            continue
         order = analysis.variant_order([analysis.variant(r["arm"], r["freeze"]) for r in runs])
         runs.sort(key=lambda r: order.index(analysis.variant(r["arm"], r["freeze"])))
-        for run in runs:
-            name = analysis.variant(run["arm"], run["freeze"])
-            acc = (run.get("final") or {}).get("test_acc", float("nan"))
-            fig = charts.confusion(run["confusion"], names, f"{size}/class, seed {seed}<br>{name}: {100 * acc:.1f}%")
-            _literal_class_names(fig, names, len(run["confusion"]))
-            out.append(Figure(f"confusion_{run['run_id']}", fig, small=True))
+        panels = [(f"{analysis.variant(r['arm'], r['freeze'])}: {100 * (r.get('final') or {}).get('test_acc', float('nan')):.1f}%",
+                   r["confusion"]) for r in runs]
+        # Class names come from folder names: charts.confusion_grid escapes them for plotly.
+        fig = charts.confusion_grid(panels, names, f"Confusion matrices, {size} per class, seed {seed}")
+        out.append(Figure(f"confusion_{size}", fig, mistakes=True))
     if out:
         out[-1].hint = charts.HINTS["confusion"]
     return out
-
-
-def _literal_class_names(fig: go.Figure, names: list[str], n: int) -> None:
-    # Class names come from folder names: plotly would render a folder called "<b>x</b>" in bold.
-    # Same shortening as charts.confusion, then escaped for plotly.
-    if len(names) != n:
-        return
-    short = [plotly_text(s if len(s) <= 14 else s[:13] + "…") for s in names]
-    fig.update_traces(x=short, y=short)
 
 
 # -- several experiments ----------------------------------------------------------------------------
@@ -115,6 +109,8 @@ def _relabel(trace, prefix: str, group: str) -> None:
             trace.hovertemplate = trace.hovertemplate.split("<extra>")[0] + extra
         trace.name = f"{prefix} · {trace.name}"
     trace.legendgroup = f"{group}:{trace.legendgroup or trace.name}"
+    if trace.offsetgroup:  # the same variant of two experiments: two bars side by side, not one over the other
+        trace.offsetgroup = f"{group}:{trace.offsetgroup}"
 
 
 def _recolour(trace, color: str) -> None:

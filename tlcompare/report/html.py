@@ -21,7 +21,8 @@ from tlcompare.escape import html_text
 from tlcompare.overfitting import AUGMENTED_BELOW_VALIDATION, gaps_display, overfit_gaps
 from tlcompare.report.content import ExperimentReport, generated_line
 from tlcompare.report.figures import Figure, comparison_figures, experiment_figures
-from tlcompare.report.style import CSS, PRINT_WIDTH_PX, SMALL_PER_ROW_PRINT
+from tlcompare.report.style import CSS, PRINT_WIDTH_PX
+from tlcompare.setup_text import dataset_title, model_title, setup_line, spec_word
 
 SECTIONS = [  # (heading, figure keys) in the order of the Results page's tabs
     ("The answer", ("gap", "data_efficiency")),
@@ -41,7 +42,7 @@ LOADER = """
   // Printed from a browser, the charts keep their screen width unless redrawn at the page width.
   function charts() { return document.querySelectorAll(".chart.js-plotly-plot"); }
   window.addEventListener("beforeprint", function () {
-    charts().forEach(function (c) { Plotly.relayout(c, {width: c.closest(".grid") ? %d : %d}); });
+    charts().forEach(function (c) { Plotly.relayout(c, {width: %d}); });
   });
   window.addEventListener("afterprint", function () {
     charts().forEach(function (c) { Plotly.relayout(c, {width: null, autosize: true}); });
@@ -106,8 +107,7 @@ class _Figures:
         fig = f.fig
         if self.mode == "print":
             fig = go.Figure(fig)  # a copy: the caller's figure keeps its responsive width
-            fig.update_layout(width=PRINT_WIDTH_PX // SMALL_PER_ROW_PRINT - 5 if f.small else PRINT_WIDTH_PX,
-                              autosize=False)
+            fig.update_layout(width=PRINT_WIDTH_PX, autosize=False)
         div_id = f"fig-{prefix}-{f.key}"
         hint = f'<p class="hint">{html_text(f.hint)}</p>' if f.hint else ""
         # to_json writes "<" and "/" as \u escapes, so no label can close the script element early.
@@ -122,8 +122,8 @@ def _describe(rep: ExperimentReport) -> str:
     n_done = len(rep.finished)
     budget = s.get("budget") or "epochs"
     length = f"{s.get('epochs')} epochs" if budget == "epochs" else f"budget {budget}"
-    return (f"{rep.dataset_name} · {s.get('model')} · {s.get('image_size')} px · {length} · "
-            f"sizes {', '.join(map(str, s.get('sizes', [])))} per class · {len(s.get('seeds', []))} seeds · "
+    return (f"{setup_line(s, rep.environment)} · {length} · "
+            f"{', '.join(map(str, s.get('sizes', [])))} labelled images per class · "
             f"{n_done} of {len(rep.runs)} runs finished ({rep.status})")
 
 
@@ -210,14 +210,14 @@ def experiment_section(rep: ExperimentReport, out: _Figures) -> str:
             block += gaps_table(rep)
         if block:
             parts.append(f"<h3>{html_text(heading)}</h3>{block}")
-    small = [f for f in figs if f.small]
-    if small:
+    mistakes = [f for f in figs if f.mistakes]
+    if mistakes:
         parts.append('<div class="mistakes"><h3>Mistakes: confusion matrices</h3>'
-                     '<p class="hint">Row-normalised: each row is one true class. Each arm at the smallest and largest '
-                     "training-set size, first seed.</p>"
-                     '<div class="grid">' + "".join(out.html(f, p) for f in small) + "</div></div>")
+                     '<p class="hint">Row-normalised: each row is one true class; one colour scale for every panel. '
+                     "Each arm at the smallest and largest training-set size, first seed.</p>"
+                     + "".join(out.html(f, p) for f in mistakes) + "</div>")
     parts.append(f'<div class="setup"><h3 id="exp-{rep.id}-setup">Setup</h3><div class="twocol">'
-                 f"<div><h4>Experiment spec</h4>{_kv([(k, _spec_value(v)) for k, v in rep.spec.items()])}</div>"
+                 f"<div><h4>Experiment spec</h4>{_kv([(spec_word(k), _spec_value(v)) for k, v in rep.spec.items()])}</div>"
                  f"<div><h4>Environment</h4>{_kv(rep.manifest())}</div></div></div>")
     parts.append(f'<div class="appendix" id="exp-{rep.id}-runs"><h3>Appendix: every run of {html_text(rep.label)}</h3>'
                  f"{runs_table(rep)}</div>")
@@ -226,7 +226,8 @@ def experiment_section(rep: ExperimentReport, out: _Figures) -> str:
 
 
 def comparison_section(reps: list[ExperimentReport], out: _Figures) -> str:
-    rows = [[rep.label, rep.dataset_name, rep.spec.get("model"), rep.spec.get("image_size"),
+    rows = [[rep.label, dataset_title(rep.spec, rep.environment), model_title(rep.spec.get("model", "")),
+             rep.spec.get("image_size"),
              rep.spec.get("epochs"), ", ".join(map(str, rep.spec.get("sizes", []))), len(rep.spec.get("seeds", [])),
              f"{len(rep.finished)}/{len(rep.runs)}", rep.environment.get("dataset_fingerprint") or "not recorded",
              rep.answer] for rep in reps]
@@ -266,7 +267,7 @@ def render_html(reps: list[ExperimentReport], mode: str = "interactive") -> str:
     body += [experiment_section(rep, out) for rep in reps]
     config = {"displaylogo": False, "responsive": mode != "print", "staticPlot": mode == "print",
               "toImageButtonOptions": {"scale": 2}}
-    loader = LOADER % (json.dumps(config), PRINT_WIDTH_PX // SMALL_PER_ROW_PRINT - 5, PRINT_WIDTH_PX)
+    loader = LOADER % (json.dumps(config), PRINT_WIDTH_PX)
     return ("<!DOCTYPE html>\n"
             f'<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
             f'<meta name="generator" content="tlcompare {html_text(tlcompare.__version__)}">'

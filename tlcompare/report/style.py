@@ -3,7 +3,6 @@
 # A4 with 12 mm side margins leaves 186 mm, about 700 CSS pixels: charts are drawn at this width
 # for print so that nothing is clipped at the right edge.
 PRINT_WIDTH_PX = 700
-SMALL_PER_ROW_PRINT = 2
 
 CSS = """
 :root { --ink: #1d232b; --muted: #5b6470; --line: #d9dde3; --soft: #f4f6f8; --accent: #1C5FA8; }
@@ -30,7 +29,6 @@ section.experiment, section.comparison { margin-top: 44px; }
 .warning { border-left: 5px solid #D55E00; background: #fdf1ea; padding: 8px 14px; }
 .chart { width: 100%; margin: 6px 0 2px; }
 .hint { color: var(--muted); font-size: 13px; margin: 0 0 18px; }
-.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(330px, 1fr)); gap: 8px 16px; }
 .twocol { display: grid; grid-template-columns: 1fr 1fr; gap: 0 28px; align-items: start; }
 table { border-collapse: collapse; margin: 6px 0 10px; font-size: 13.5px; }
 th, td { padding: 3px 8px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
@@ -64,9 +62,6 @@ footer { margin-top: 40px; color: var(--muted); font-size: 12px; }
   h2, h3, h4 { break-after: avoid; }
   .chart, .verdict, .figure { break-inside: avoid; }
   .chart { width: 700px !important; }
-  .grid { display: block; orphans: 1; widows: 1; }  /* rows of charts are lines: let a page end after one */
-  .grid .figure { display: inline-block; width: 345px; vertical-align: top; }
-  .grid .figure .chart { width: 345px !important; }
   .hint { font-size: 8.5pt; margin-bottom: 10px; }
   .wide { overflow: visible; }
   table { font-size: 8.5pt; }

@@ -16,6 +16,7 @@ from tlcompare.analysis import variant, variant_order
 from tlcompare.escape import csv_text, latex_text, markdown_text
 from tlcompare.report.content import ExperimentReport, generated_line
 from tlcompare.results_io import json_safe
+from tlcompare.setup_text import plural
 
 JSON_FORMAT_VERSION = 1
 # Lists and matrices do not fit a cell: they are in the JSON export.
@@ -105,14 +106,17 @@ def metric_grid(rep: ExperimentReport) -> tuple[list[str], list[int], dict, dict
 
 def _seed_text(rep: ExperimentReport) -> str:
     n = sorted(set(int(x) for x in rep.table["n_seeds"]))
-    return f"n = {n[0]}" if len(n) == 1 else f"n = {n[0]} to {n[-1]}"
+    if n == [1]:
+        return "1 seed: no spread, no interval"
+    return plural(n[0], "seed") if len(n) == 1 else f"{n[0]} to {n[-1]} seeds"
 
 
 def _describe(rep: ExperimentReport) -> str:
     s = rep.spec
     budget = s.get("budget") or "epochs"
-    length = f"{s.get('epochs')} epochs" if budget == "epochs" else f"budget {budget}"
-    return f"{rep.dataset_name}, {s.get('model')}, {s.get('image_size')} px, {length}"
+    length = plural(s.get("epochs"), "epoch") if budget == "epochs" else f"budget {budget}"
+    # The spec's own names here: the text exports run without torch, where the registries' titles live.
+    return f"{rep.dataset_name}, {s.get('model')}, {s.get('image_size')} px images, {length}"
 
 
 def to_markdown(reports: list[ExperimentReport]) -> str:
