@@ -237,7 +237,7 @@ with cost_col, st.container(border=True):
     # Valid but doubtful values (the CLI's warnings) and a run time nobody means: ask before starting.
     doubts = [*spec_doubts(spec), *filter(None, [estimate_text.too_long(est)])] if spec is not None else []
     for line in doubts:
-        st.warning(markdown_safe(line), icon=":material/warning:")
+        st.warning(markdown_safe(errors.readable(line)), icon=":material/warning:")
     confirmed = not doubts or st.checkbox("Start anyway: I have read the warnings above",
                                           key="start_anyway_" + "_".join(sorted(d.split()[0].rstrip(":") for d in doubts)))
     if st.button("Start experiment", type="primary", icon=":material/play_arrow:", disabled=spec is None or not confirmed,

@@ -469,7 +469,7 @@ def test_doubtful_advanced_values_warn_and_ask_before_starting():
     at = render(PAGES[0])
     at.number_input(key="f_lr_scratch").set_value(10.0).run()
     warnings = " ".join(w.value for w in at.warning)
-    assert "lr_scratch: 10 is far above what adamw trains with" in shown(warnings)
+    assert ": 10 is far above what adamw trains with" in shown(warnings) and "lr_scratch" not in warnings
     assert at.button(key="start").disabled
     (confirm,) = [c for c in at.checkbox if c.key.startswith("start_anyway")]
     confirm.check().run()
@@ -484,9 +484,9 @@ def test_absurd_advanced_values_are_refused_with_the_reason():
     at.number_input(key="f_epochs").set_value(5).run()
     at.number_input(key="f_warmup_epochs").set_value(100.0).run()
     text = shown("\n".join(e.value for e in at.error))
-    assert "weight_decay: 9 would shrink the weights faster than training moves them" in text
-    assert "label_smoothing: 0.9 leaves the true class barely ahead" in text
-    assert "warmup_epochs: 100 warm-up epochs with 5 epochs" in text
+    assert ": 9 would shrink the weights faster than training moves them" in text
+    assert ": 0.9 leaves the true class barely ahead" in text
+    assert ": 100 warm-up epochs with 5 epochs" in text
     assert at.button(key="start").disabled and not at.exception
 
 
@@ -510,7 +510,7 @@ def test_typed_sizes_become_numbers_and_nothing_is_suggested():
     assert at.session_state["f_sizes"] == [5, 12, 20]  # numbers, sorted, each once
     # No suggestions: Enter after typing can only add the number typed (see the browser test).
     assert at.multiselect(key="f_sizes").options == []
-    assert {m.label: m.value for m in at.metric}["Runs"] == "9"
+    assert {m.label: m.value for m in at.metric}["Runs"] == "18"  # 3 sizes x 2 seeds x 3 arms
 
 
 def test_the_sidebar_polls_rarely_while_nothing_trains():
