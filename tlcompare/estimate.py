@@ -73,7 +73,7 @@ def _own_cpu_seconds() -> float:
     return t.user + t.system
 
 
-def machine_busy_note(others_busy_cores: float, cores: int | None = None, when: str = "while measuring") -> str | None:
+def machine_busy_note(others_busy_cores: float, cores: int | None = None) -> str | None:
     """One sentence naming other programs as the cause of slow figures, or None when they are not.
 
     Busy means at least half a core and a quarter of the machine: on two cores, one other training
@@ -82,16 +82,8 @@ def machine_busy_note(others_busy_cores: float, cores: int | None = None, when: 
     cores = cores or os.cpu_count() or 1
     if others_busy_cores < max(0.5, cores / 4):
         return None
-    return (f"Other programs kept {others_busy_cores:.1f} of this machine's {cores} cores busy {when}: the estimate "
-            "is slower than this machine is on its own. Measure again when they have finished.")
-
-
-def load_now() -> float:
-    """Processes running or waiting for a core, averaged over the last minute (0 where unknown)."""
-    try:
-        return os.getloadavg()[0]
-    except OSError:
-        return 0.0
+    return (f"Other programs kept {others_busy_cores:.1f} of this machine's {cores} cores busy while its speed was "
+            "measured: the estimate is slower than this machine is on its own. Measure again when they have finished.")
 
 
 # -- the probe ----------------------------------------------------------------------------------------

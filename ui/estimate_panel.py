@@ -12,7 +12,7 @@ import streamlit as st
 from tlcompare import estimate_text
 from tlcompare.dataset_facts import DatasetFacts
 from tlcompare.escape import markdown_safe
-from tlcompare.estimate import Estimate, estimate, load_now, machine_busy_note
+from tlcompare.estimate import Estimate, estimate, machine_busy_note
 from tlcompare.presets import matching_preset
 from tlcompare.probe_background import ProbeState, throughput_or_start
 from tlcompare.spec import ExperimentSpec, RunSpec
@@ -52,7 +52,7 @@ def render(spec: ExperimentSpec, runs: list[RunSpec], facts: DatasetFacts, n_sta
     tp = tps[spec.model]
     st.caption(f"Measured here ({markdown_safe(tp.device)}, {spec.image_size} px): {tp.images_per_second(0.0):,.0f} "
                f"training images/s fine-tuning everything, {tp.images_per_second(1.0):,.0f} as a linear probe.")
-    busy = _busy(tps, training=worker["state"] == "running")
+    busy = _busy(tps)
     advice = estimate_text.advice(spec, est, matching_preset(spec), gpu, busy)
     if advice:  # names the busy machine first when it is one
         st.warning(advice, icon=":material/schedule:")
@@ -62,13 +62,13 @@ def render(spec: ExperimentSpec, runs: list[RunSpec], facts: DatasetFacts, n_sta
     return est
 
 
-def _busy(tps: dict, training: bool) -> str | None:
-    """Other programs named as the cause: while the probe measured, or right now."""
-    measured = machine_busy_note(max(tp.others_busy_cores for tp in tps.values()))
-    if measured:
-        return measured
-    # The load average counts this machine's own worker too: a run training now is not "other programs".
-    return machine_busy_note(load_now() - (1.0 if training else 0.0), when="right now")
+def _busy(tps: dict) -> str | None:
+    """Other programs named as the cause when they kept the machine busy while the probe measured.
+
+    Only then: the load average would also count this dashboard, its browser and the probe itself,
+    and blame "other programs" on a quiet machine.
+    """
+    return machine_busy_note(max(tp.others_busy_cores for tp in tps.values()))
 
 
 def _measure_again_button() -> None:
