@@ -6,6 +6,8 @@ from tlcompare import analysis, charts, controls, convergence
 from tlcompare.escape import markdown_safe, printable
 from tlcompare.gallery import mistakes
 from tlcompare.models import model_info
+from tlcompare.multiplier_chart import HINT as MULTIPLIER_HINT
+from tlcompare.multiplier_chart import label_multiplier_chart
 from tlcompare.report.content import ExperimentReport
 from ui import cached, paths, presentation
 from ui.state import experiment_or_stop, pinned_baseline
@@ -50,7 +52,13 @@ with st.container(border=True):
     st.markdown(f"#### {markdown_safe(spec['dataset'])} · {spec['model']} · {spec['image_size']} px · "
                 f"{n_seeds} seed{'s' if n_seeds != 1 else ''}")
     judged = cached.judged(cached.stamp(experiment))
-    st.markdown(f"## {markdown_safe(judged.answer)}")
+    multiplier = cached.multiplier(cached.stamp(experiment))
+    if multiplier.lead:  # the answer in one number first, then the verdict it rests on
+        st.markdown(f"## {markdown_safe(multiplier.lead)}")
+        st.markdown(f"#### {markdown_safe(judged.answer)}")
+    else:
+        st.markdown(f"## {markdown_safe(judged.answer)}")
+        st.caption(f":material/info: {markdown_safe(multiplier.missing)}")
     for caveat in judged.caveats:
         st.caption(f":material/info: {markdown_safe(caveat)}")
     best = judged.best
@@ -67,6 +75,11 @@ with st.container(border=True):
                         delta_color="off", delta_arrow="off")
         cols[-1].metric("Training time", f"{frame['train_seconds'].sum():.0f} s",
                         delta=environment.get("device"), delta_color="off", delta_arrow="off")
+    if multiplier.lines:
+        with st.expander("Label multiplier at every size, and the time saved"):
+            for line in multiplier.lines + multiplier.time_lines:
+                st.markdown(f"- {markdown_safe(line)}")
+            st.caption(markdown_safe(multiplier.method))
     with st.expander("Size by size"):
         for line in judged.lines:
             st.markdown(f"- {markdown_safe(line)}")
@@ -98,6 +111,7 @@ answer_tab, depth_tab, curves_tab, time_tab, errors_tab = st.tabs(
     ["The answer", "Freezing depth", "Learning curves", "Time", "Mistakes"])
 
 with answer_tab:
+    chart(label_multiplier_chart(frame, multiplier.table, large=large), MULTIPLIER_HINT, "multiplier")
     chart(charts.gap_chart(diffs, large=large), charts.HINTS["gap"], "gap")
     chart(charts.data_efficiency(analysis.summary(frame), baseline_summary,
                                  f"baseline #{baseline['id']}" if baseline else "baseline", large=large),
