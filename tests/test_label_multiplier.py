@@ -195,3 +195,10 @@ def test_chart_draws_fits_over_points_and_an_arrow_per_variant_and_size():
     assert {"scratch", "pretrained, fine-tune all", "pretrained, linear probe"} <= names
     empty = label_multiplier_chart(f, table.iloc[0:0])
     assert "two or more sizes" in empty.layout.annotations[0].text
+
+
+def test_a_rise_within_seed_noise_is_flat():
+    f = frame_of({("scratch", None, 3): [0.099, 0.101], ("scratch", None, 6): [0.10, 0.10], ("scratch", None, 12): [0.098, 0.104],
+                  ("pretrained", "all", 3): [0.10, 0.10]})
+    r = only(label_multiplier.multipliers(f), 3, "pretrained, linear probe")
+    assert r["case"] == "flat" and "by more than seed noise" in label_multiplier.sentence(r)

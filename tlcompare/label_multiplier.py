@@ -79,7 +79,7 @@ def estimate(sizes, scratch_acc, target_acc, size: int, n_boot: int = N_BOOT, se
     means = np.nanmean(acc, axis=1)
     chosen, _ = (form, {}) if form else curve_fits.choose_form(n, means, w_fit)
     goal = float(np.nanmean(target))
-    n_star = float(curve_fits.inverse(chosen, n, means, w_fit, goal)[0])
+    n_star = float(curve_fits.inverse(chosen, n, means, w_fit, goal)[0]) if rises(acc) else float("nan")
     row = {"size": int(size), "n_seeds": seeds_here, "target_acc": goal, "n_star": n_star, "form": chosen,
            "k": n_star / size,
            "scratch_min_size": int(n[0]), "scratch_max_size": int(n[-1]),
@@ -87,6 +87,23 @@ def estimate(sizes, scratch_acc, target_acc, size: int, n_boot: int = N_BOOT, se
     row.update(_case(chosen, n_star, n))
     row["k_low"], row["k_high"] = _interval(chosen, n, acc, target, w_fit, size, n_boot, seed, row["k"])
     return row
+
+
+MIN_RISE = 0.005  # half a point: less than this from the smallest to the largest size is flat
+
+
+def rises(acc: np.ndarray) -> bool:
+    """Whether scratch's accuracy (sizes x seeds) grows over the measured sizes by more than seed noise
+    can make: the isotonic means' rise against MIN_RISE and twice the standard error of a difference of
+    two size means (pooled over sizes). A flat curve reaches any target at an arbitrary size."""
+    counts = (~np.isnan(acc)).sum(axis=1)
+    iso = curve_fits.isotonic(np.nanmean(acc, axis=1), counts)[:, 0]
+    several = counts >= 2
+    noise = 0.0
+    if several.any():
+        pooled = np.nansum(np.nanvar(acc[several], axis=1, ddof=1) * (counts[several] - 1)) / (counts[several] - 1).sum()
+        noise = 2 * math.sqrt(2 * pooled / counts[several].mean())
+    return bool(iso[-1] - iso[0] > max(MIN_RISE, noise))
 
 
 def _case(form: str, n_star: float, n: np.ndarray) -> dict:
@@ -214,7 +231,8 @@ def sentence(r) -> str:
     case = r["case"]
     if case == "flat":
         return (f"{head} reaches {acc}; scratch's accuracy does not grow with more images over the measured sizes "
-                f"({r['scratch_min_size']} to {r['scratch_max_size']} per class), so no label multiplier can be given.")
+                f"({r['scratch_min_size']} to {r['scratch_max_size']} per class) by more than seed noise, so no label "
+                "multiplier can be given.")
     if case == "not reached":
         return (f"{head} reaches {acc}, at or above scratch's fitted ceiling ({100 * r['scratch_ceiling']:.1f} %): "
                 f"scratch does not reach this accuracy with any amount of data we can project{_with(interval)}.")
