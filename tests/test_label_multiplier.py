@@ -10,6 +10,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from dashboard_fixtures import finished_home  # noqa: F401  (fixture)
 from synthetic_runs import runs_with_images, synth_runs
 
 from tlcompare import analysis, curve_fits, label_multiplier, time_saved
@@ -202,3 +203,44 @@ def test_a_rise_within_seed_noise_is_flat():
                   ("pretrained", "all", 3): [0.10, 0.10]})
     r = only(label_multiplier.multipliers(f), 3, "pretrained, linear probe")
     assert r["case"] == "flat" and "by more than seed noise" in label_multiplier.sentence(r)
+
+
+# -- a real digits experiment, trained by the worker, on every face ----------------------------------
+@pytest.mark.slow
+def test_a_real_experiment_shows_its_multiplier_in_every_report_format(finished_home):  # noqa: F811
+    from tlcompare.report import render_report
+    from tlcompare.store import Store
+
+    home, experiment_id = finished_home
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TLCOMPARE_HOME", str(home))
+        store = Store(home / "tlcompare.db")
+        runs = [r for r in store.experiment_runs(experiment_id) if r["status"] == "done"]
+        m = label_multiplier.build(analysis.runs_frame(runs), analysis.epochs_frame(runs))
+        assert m.lead and len(m.table) == 4  # fine-tune all and linear probe at 2 and 5 per class
+        formats = {fmt: render_report(store, [experiment_id], fmt).decode() for fmt in ("csv", "json", "md", "tex", "html")}
+        store.close()
+
+    doc = json.loads(formats["json"])["experiments"][0]
+    assert [(r["variant"], r["size"], r["case"]) for r in doc["label_multiplier"]] == \
+        [(r["variant"], r["size"], r["case"]) for _, r in m.table.iterrows()]
+    csv = pd.read_csv(io_text(formats["csv"]))
+    for _, r in m.table.iterrows():
+        cells = csv.loc[(csv["variant"] == r["variant"]) & (csv["size"] == r["size"]), "label_multiplier_case"]
+        assert len(cells) and (cells == r["case"]).all()
+    assert csv.loc[csv["arm"] == "scratch", "label_multiplier_case"].isna().all()
+    assert f"**{m.lead}**" in markdown_plain(formats["md"])  # in bold above the table of K
+    assert "tab:tlcompare-1-multiplier" in formats["tex"] or f"tab:tlcompare-{experiment_id}-multiplier" in formats["tex"]
+    html = formats["html"]
+    assert 'class="answer multiplier"' in html and html.index("answer multiplier") < html.index('class="answer"')
+    assert 'data-key="multiplier"' in html
+
+
+def io_text(text: str):
+    import io
+
+    return io.StringIO(text)
+
+
+def markdown_plain(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text)
