@@ -62,31 +62,37 @@ def label_multiplier_chart(frame: pd.DataFrame, table: pd.DataFrame, metric: str
             form = table["form"].iloc[0] if var == "scratch" else curve_fits.choose_form(
                 m["size"].to_numpy(float), m["mean"].to_numpy(float), m["count"].to_numpy(float))[0]
             _curve(fig, m, var, color, form, hi if var == "scratch" else m["size"].max())
-    for _, r in table.iterrows():
-        _arrow(fig, r, colors[r["variant"]], hi)
+    order = {v: i for i, v in enumerate(variant_order(table["variant"]))}
+    for _, r in table.iterrows():  # labels above the arrow for the first variant, below for the next, ...
+        _arrow(fig, r, colors[r["variant"]], hi, shift=11 if order[r["variant"]] % 2 == 0 else -11)
     sizes = list(done["size"].unique())
     fig.update_xaxes(type="log", title="labelled training images per class (log scale)", **_size_ticks(sizes))
     fig.update_yaxes(title="test accuracy (%)", ticksuffix="%")
     return _layout(fig, TITLE, large, height=460)
 
 
-def _arrow(fig: go.Figure, r, color: str, hi: float) -> None:
-    """From (N, the variant's accuracy) to (n*, the same accuracy), labelled with K; to the edge of the
-    drawn range, labelled '> x K' or 'not reached', where scratch gets there beyond it or never."""
+def _arrow(fig: go.Figure, r, color: str, hi: float, shift: int = 11) -> None:
+    """From (N, the variant's accuracy) to (n*, the same accuracy), labelled with K; to the end of the
+    measured sizes, labelled '> x K' or '< x K', where interpolation cannot say more, and to the edge of
+    the drawn range where scratch gets there beyond it or never."""
     size, y = float(r["size"]), 100 * float(r["target_acc"])
     n_star, case = float(r["n_star"]), r["case"]
     if case == "flat" or math.isnan(n_star):
         return
-    if case == "below range" or n_star <= 0:
+    if case == "below range":
         end, label = float(r["scratch_min_size"]), f"< x {r['scratch_min_size'] / size:.2g}"
-    elif case in ("not reached",) or n_star > hi:
-        end, label = hi, "not reached" if case == "not reached" else f"x {n_star / size:.0f} (beyond the chart)"
     elif case == "above range":
         end, label = float(r["scratch_max_size"]), f"> x {r['scratch_max_size'] / size:.2g}"
+    elif case == "not reached":
+        end, label = hi, "not reached"
+    elif n_star > hi:
+        end, label = hi, f"x {n_star / size:.0f} (beyond the chart)"
     else:
         k = n_star / size
         end, label = n_star, f"x {k:.2g}" if k < 10 else f"x {k:.0f}"
-    fig.add_annotation(x=math.log10(end), y=y, ax=math.log10(size), ay=y, xref="x", yref="y", axref="x", ayref="y",
-                       showarrow=True, arrowhead=2, arrowsize=1.2, arrowwidth=2, arrowcolor=color, text="")
-    fig.add_annotation(x=math.log10(math.sqrt(size * end)), y=y, text=label, showarrow=False, yshift=11,
+    if abs(math.log(end / size)) > 1e-6:
+        fig.add_annotation(x=math.log10(end), y=y, ax=math.log10(size), ay=y, xref="x", yref="y", axref="x",
+                           ayref="y", showarrow=True, arrowhead=2, arrowsize=1.2, arrowwidth=2, arrowcolor=color,
+                           text="")
+    fig.add_annotation(x=math.log10(math.sqrt(size * end)), y=y, text=label, showarrow=False, yshift=shift,
                        font={"color": color}, xref="x", yref="y")
