@@ -286,7 +286,8 @@ def method_text(table: pd.DataFrame) -> str:
     form = {"power": "the power law a - b n^-c", "interp": "monotone interpolation in log n"}[table["form"].iloc[0]]
     return (f"Label multiplier K = n*/N: n* images per class is where scratch's learning curve ({form}, chosen by "
             "leave-one-size-out error over the measured sizes) reaches the variant's mean test accuracy at N. "
-            "Interval: seeds resampled 1000 times with the curve refitted (95 %, widened for few seeds by the t quantile).")
+            f"Interval: seeds resampled {N_BOOT} times with the curve refitted (95 %, widened for few seeds by the t "
+            "quantile).")
 
 
 def why_none(frame: pd.DataFrame, metric: str = "test_acc") -> str:
