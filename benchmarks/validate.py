@@ -107,16 +107,17 @@ def checks(frame: pd.DataFrame, multipliers: pd.DataFrame) -> list[tuple[str, st
                     ", ".join(f"{v}: {100 * m:.1f} %" for v, m in sorted(at_top.items(), key=lambda x: -x[1]))
                     + f" at {sizes[-1]}/class"))
     ft = multipliers[(multipliers["variant"] == FINE_TUNE)].sort_values("size") if not multipliers.empty else multipliers
-    ks = [(int(r["size"]), r["k"], r["case"]) for _, r in ft.iterrows()] if not ft.empty else []
-    finite = [(s, k) for s, k, c in ks if c in ("interpolated", "extrapolated") and math.isfinite(k)]
+    ks = [(int(r["size"]), r["k"], r["case"], r["k_low"], r["k_high"]) for _, r in ft.iterrows()] if not ft.empty else []
+    finite = [(s, k, lo, hi) for s, k, c, lo, hi in ks if c in ("interpolated", "extrapolated") and math.isfinite(k)]
     if len(finite) >= 2:
         falling = all(b[1] <= a[1] for a, b in zip(finite, finite[1:], strict=False))
         out.append(("multiplier (fine-tune all) falls as N grows", _verdict(falling),
-                    ", ".join(f"K = {k:.2g} at {s}/class" for s, k in finite)
+                    ", ".join(f"K = {k:.2g}" + ("" if lo != lo else f" [{lo:.2g}, {hi:.2g}]") + f" at {s}/class"
+                              for s, k, lo, hi in finite)
                     + ("" if len(finite) == len(ks) else f"; {len(ks) - len(finite)} size(s) without a number")))
     else:
         out.append(("multiplier (fine-tune all) falls as N grows", _verdict(None),
-                    f"{len(finite)} size(s) with a number: " + ", ".join(f"{c} at {s}/class" for s, _, c in ks)))
+                    f"{len(finite)} size(s) with a number: " + ", ".join(f"{c} at {s}/class" for s, _, c, _, _ in ks)))
     return out
 
 
@@ -163,6 +164,9 @@ def report(runs: list[dict]) -> str:
                   ""]
     else:
         parts += [m.missing, ""]
+    if m.time_lines:
+        parts += ["Time saved (training seconds to the variant's final validation accuracy):", "",
+                  *(f"- {line}" for line in m.time_lines), ""]
     parts += ["Literature shapes:", "", _md(["check", "result", "evidence"], [list(c) for c in checks(frame, m.table)]), ""]
     epochs = [len(r.get("epochs") or []) for r in runs]
     seconds = sum((r.get("final") or {}).get("train_seconds", 0.0) for r in runs)
