@@ -129,7 +129,8 @@ def _md(header: list[str], rows: list[list]) -> str:
 
 def report(runs: list[dict]) -> str:
     frame = analysis.runs_frame(runs)
-    m = label_multiplier.build(frame, analysis.epochs_frame([r for r in runs if r["status"] == "done"]))
+    done = [r for r in runs if r["status"] == "done"]
+    m = label_multiplier.build(frame, analysis.epochs_frame(done), runs=done)
     table = analysis.results_table(frame)
     variants = analysis.variant_order(table["variant"])
     sizes = sorted(int(s) for s in table["size"].unique())

@@ -246,3 +246,13 @@ def io_text(text: str):
 
 def markdown_plain(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text)
+
+
+def test_time_saved_gives_no_ratio_for_a_probe_on_cached_features():
+    runs = synth_runs(sizes=(2, 20, 200), seeds=2, epochs=5, freezes=("all",))
+    for r in runs:
+        if r["arm"] == "pretrained":
+            r["feature_cache"] = "reused"
+    m = label_multiplier.build(analysis.runs_frame(runs), analysis.epochs_frame(runs), runs=runs)
+    assert m.times["features_cached"].all() and m.times["speedup"].isna().all()
+    assert all("the frozen body's features were computed once" in line and "x the time" not in line for line in m.time_lines)

@@ -316,13 +316,17 @@ class Multiplier:
     missing: str  # why there is no multiplier; '' when there is one
 
 
-def build(frame: pd.DataFrame, epochs: pd.DataFrame | None = None, metric: str = "test_acc") -> Multiplier:
+def build(frame: pd.DataFrame, epochs: pd.DataFrame | None = None, metric: str = "test_acc",
+          runs: list[dict] | None = None) -> Multiplier:
     """The multiplier of one experiment from its runs frame (``analysis.runs_frame``) and, for the time
-    saved, its epochs frame (``analysis.epochs_frame``)."""
+    saved, its epochs frame (``analysis.epochs_frame``) and run records (which say where a linear probe
+    trained on cached features)."""
+    from tlcompare.analysis import variant
     from tlcompare.time_saved import time_line, time_saved
 
     table = multipliers(frame, metric)
-    times = time_saved(epochs) if epochs is not None and not epochs.empty else pd.DataFrame()
+    cached = {(variant(r["arm"], r.get("freeze")), r["size"]) for r in runs or [] if r.get("feature_cache")}
+    times = time_saved(epochs, cached) if epochs is not None and not epochs.empty else pd.DataFrame()
     return Multiplier(table=table, times=times, lead=lead(table), lines=lines(table),
                       time_lines=[time_line(r) for _, r in times.iterrows()], method=method_text(table),
                       missing="" if not table.empty else why_none(frame, metric))

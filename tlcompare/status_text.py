@@ -109,7 +109,7 @@ def multiplier_lines(runs: list[dict], frame) -> list[str]:
     from tlcompare import analysis, label_multiplier
 
     done = [r for r in runs if r["status"] == "done"]
-    m = label_multiplier.build(frame, analysis.epochs_frame(done))
+    m = label_multiplier.build(frame, analysis.epochs_frame(done), runs=done)
     if m.missing:
         return ["", m.missing]
     out = ["", "Label multiplier (images per class scratch needs to match pretrained):"]

@@ -18,7 +18,7 @@ import pandas as pd
 from tlcompare.analysis import time_to_target, variant_order
 
 COLUMNS = ["variant", "size", "target_val_acc", "variant_seconds", "scratch_size", "scratch_seconds", "saved_seconds",
-           "speedup"]
+           "speedup", "features_cached"]
 
 
 def _median_reached(per_run: pd.DataFrame) -> tuple[float, int]:
@@ -28,8 +28,11 @@ def _median_reached(per_run: pd.DataFrame) -> tuple[float, int]:
     return float(reached.median()), len(reached)
 
 
-def time_saved(epochs: pd.DataFrame) -> pd.DataFrame:
-    """One row per pretrained variant and size that has finished runs of both arms (``COLUMNS``)."""
+def time_saved(epochs: pd.DataFrame, cached: set | None = None) -> pd.DataFrame:
+    """One row per pretrained variant and size that has finished runs of both arms (``COLUMNS``).
+
+    ``cached``: (variant, size) of linear probes that trained on features computed once for the whole
+    experiment; their seconds are the head's only, so no ratio is given for them."""
     if epochs.empty or "val_acc" not in epochs or "elapsed_train_seconds" not in epochs:
         return pd.DataFrame(columns=COLUMNS)
     done = epochs[epochs["status"] == "done"] if "status" in epochs else epochs
@@ -50,9 +53,12 @@ def time_saved(epochs: pd.DataFrame) -> pd.DataFrame:
                 if math.isfinite(theirs):
                     where = n
                     break
+            shared = (var, size) in (cached or set())
             rows.append({"variant": var, "size": size, "target_val_acc": target, "variant_seconds": mine,
-                         "scratch_size": where, "scratch_seconds": theirs, "saved_seconds": theirs - mine,
-                         "speedup": theirs / mine if mine > 0 else float("nan")})
+                         "scratch_size": where, "scratch_seconds": theirs,
+                         "saved_seconds": float("nan") if shared else theirs - mine,
+                         "speedup": theirs / mine if mine > 0 and not shared else float("nan"),
+                         "features_cached": shared})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -62,6 +68,8 @@ def time_line(r) -> str:
     name = r["variant"].removeprefix("pretrained, ")
     size = int(r["size"])
     mine = f"in {r['variant_seconds']:.1f} s of training" if math.isfinite(r["variant_seconds"]) else "(time not known)"
+    if r.get("features_cached"):
+        mine += " (the head only: the frozen body's features were computed once for the whole experiment)"
     text = f"{name[0].upper()}{name[1:]} reaches {100 * r['target_val_acc']:.1f} % validation accuracy with {size} per class {mine}; "
     if not math.isfinite(r["scratch_seconds"]):
         return text + f"scratch does not reach it at any measured size from {size} per class up."

@@ -60,7 +60,7 @@ def judged(stamp: tuple) -> verdict.Verdict:
 def multiplier(stamp: tuple) -> label_multiplier.Multiplier:
     """The label multiplier and the time saved of an experiment's finished runs."""
     runs = [r for r in finished_runs(stamp) if r["status"] == "done"]
-    return label_multiplier.build(analysis.runs_frame(runs), analysis.epochs_frame(runs))
+    return label_multiplier.build(analysis.runs_frame(runs), analysis.epochs_frame(runs), runs=runs)
 
 
 @st.cache_resource(show_spinner="Loading the test images…", max_entries=2)

@@ -82,7 +82,7 @@ class ExperimentReport:
     @cached_property
     def multiplier(self) -> label_multiplier.Multiplier:
         """How many images per class scratch needs to match each pretrained variant, and the time saved."""
-        return label_multiplier.build(self.frame, self.epochs)
+        return label_multiplier.build(self.frame, self.epochs, runs=self.finished)
 
     @cached_property
     def fairness(self) -> dict:
