@@ -6,11 +6,17 @@ The dashboard only writes experiment specs to the store and reads results back; 
 a separate worker process, so refreshing or closing the browser never loses a run.
 """
 
+from pathlib import Path
+
 import streamlit as st
 
 from ui import errors, paths, presentation, sidebar, state
 
-st.set_page_config(page_title="tlcompare: pretrained or from scratch?", page_icon=":material/compare:",
+# A file shipped with the app: a Material icon as page icon is fetched from a font host on the
+# internet, which an offline machine cannot reach (an error in the browser console on every page).
+ICON = Path(__file__).resolve().parent / "assets" / "favicon.png"
+
+st.set_page_config(page_title="tlcompare: pretrained or from scratch?", page_icon=str(ICON),
                    layout="wide", initial_sidebar_state="expanded")
 
 page = st.navigation({

@@ -1,14 +1,20 @@
 """History: every experiment with its headline; open, rename, delete, pin one as the baseline."""
 
 import time
+import zlib
+from datetime import date
 
 import pandas as pd
 import streamlit as st
 
 from tlcompare.baseline import pin_baseline
 from tlcompare.escape import markdown_safe, printable
-from ui import cached, errors, paths
+from tlcompare.headlines import headlines
+from ui import errors, paths
+from ui.history_filter import matching
 from ui.state import remember_experiment, requested_experiment_id, store
+
+PAGE_ROWS = 50
 
 st.title("History")
 experiments = store().list_experiments()
@@ -19,6 +25,30 @@ if not experiments:
 
 st.caption("Select a row to open, rename, delete or pin it. The pinned experiment (★) is the baseline that "
            "Results draws as dashed lines beside any other experiment.")
+with st.container(key="controls_history_filter", horizontal=True):
+    search = st.text_input("Search names and notes", key="history_search", placeholder="e.g. digits baseline")
+    datasets = st.multiselect("Dataset", sorted({str(e["dataset"]) for e in experiments}), key="history_dataset",
+                              format_func=lambda d: printable(d, 60))
+    models = st.multiselect("Model", sorted({str(e["model"]) for e in experiments}), key="history_model")
+    statuses = st.multiselect("Status", sorted({e["status"] for e in experiments}), key="history_status")
+    days = [time.strftime("%Y-%m-%d", time.localtime(e["created"])) for e in experiments]
+    since = st.date_input("Created from", value=None, key="history_since",
+                          min_value=date.fromisoformat(min(days)), max_value=date.fromisoformat(max(days)))
+shown = matching(experiments, search, datasets, models, statuses, since.isoformat() if since else None)
+pages = max(1, -(-len(shown) // PAGE_ROWS))
+if pages > 1:
+    page_no = st.number_input(f"Page (of {pages}; {len(shown)} experiments)", min_value=1, max_value=pages, value=1,
+                              key="history_page")
+else:
+    page_no = 1
+    if len(shown) != len(experiments):
+        st.caption(f"{len(shown)} of {len(experiments)} experiments match.")
+visible = shown[(int(page_no) - 1) * PAGE_ROWS : int(page_no) * PAGE_ROWS]
+if not visible:
+    st.info("No experiment matches these filters.", icon=":material/filter_alt_off:")
+    st.stop()
+# Headlines are kept in the store; only the rows on this page are looked at.
+headline = headlines(store(), visible)
 table = pd.DataFrame([{
     "baseline": "★" if e["pinned"] else "",
     "id": e["id"],
@@ -26,14 +56,14 @@ table = pd.DataFrame([{
     "status": e["status"],
     "dataset": printable(e["dataset"], None),
     "model": e["model"],
-    "runs": f"{e['n_finished']}/{e['n_runs']}",
+    "runs": f"{e['n_done']}/{e['n_runs']}",
     "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(e["created"])),
-    "headline": cached.headline(cached.stamp(e)) if e["n_finished"] else "no results yet",
-} for e in experiments])
+    "headline": headline[e["id"]],
+} for e in visible])
 # The experiment open elsewhere (or named in the URL) starts selected.
-current = [i for i, e in enumerate(experiments) if e["id"] == requested_experiment_id()]
+current = [i for i, e in enumerate(visible) if e["id"] == requested_experiment_id()]
 selection = st.dataframe(
-    table, hide_index=True, on_select="rerun", selection_mode="single-row", key="history_table",
+    table, hide_index=True, on_select="rerun", selection_mode="single-row", key=f"history_table_{zlib.crc32(repr([e['id'] for e in visible]).encode())}",
     selection_default={"selection": {"rows": current}} if current else None,
     column_config={"baseline": st.column_config.TextColumn("", width=30), "id": st.column_config.NumberColumn("#", width=50),
                    "headline": st.column_config.TextColumn("headline", width="large")},
@@ -42,12 +72,14 @@ rows = selection.selection.rows if selection else []
 if not rows:
     st.stop()
 
-experiment = experiments[rows[0]]
+experiment = visible[rows[0]]
 experiment_id = experiment["id"]
 remember_experiment(experiment_id)
 
 with st.container(border=True):
-    st.subheader(f"#{experiment_id} {markdown_safe(experiment['name'])}")
+    # The name is in the Name box below: a heading would turn a URL in it into a link (Markdown
+    # autolinks survive escaping) and give it an anchor.
+    st.subheader(f"Experiment #{experiment_id}", anchor=False)
     spec = experiment["spec"]
     st.caption(f"{markdown_safe(spec['dataset'])} · {spec['model']} · sizes {', '.join(map(str, spec['sizes']))} per class · "
                f"freeze {', '.join(map(str, spec['freeze']))} · {len(spec['seeds'])} seeds · {spec['epochs']} epochs · "

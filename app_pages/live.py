@@ -1,18 +1,20 @@
 """Live: how far the experiment is, how its runs are learning, and a way to stop it.
 
-Everything shown is read from the store every two seconds, so a refresh or a second tab shows
-exactly the same state, and nothing here holds a training thread.
+Everything shown comes from the store, polled every two seconds (one change stamp; the runs are
+read again only when it moved), so a refresh or a second tab shows exactly the same state, and
+nothing here holds a training thread.
 """
 
 import streamlit as st
 
 from tlcompare import charts
-from tlcompare.analysis import epochs_frame
 from tlcompare.escape import markdown_safe
-from tlcompare.live_table import progress_line, runs_table
+from tlcompare.live_table import bar_fraction, cancelled_note, progress_line
+from tlcompare.live_view import refresh
 from tlcompare.store_rows import epochs_planned
 from tlcompare.worker_control import ensure_worker, worker_state
 from ui import errors, paths, presentation
+from ui.resume import resume_button
 from ui.state import ACTIVE, experiment_or_stop, store
 
 POLL_SECONDS = 2.0
@@ -31,8 +33,12 @@ active_at_load = experiment["status"] in ACTIVE
 
 def live_view() -> None:
     with errors.shown_as_message():
-        progress = store().experiment_progress(experiment_id)
-        runs = store().experiment_runs(experiment_id)
+        # Read again only what changed since the last poll (see tlcompare/live_view.py).
+        key = f"live_view_{experiment_id}_{presentation.is_on()}"
+        view = refresh(store(), experiment_id, st.session_state.get(key), epochs_planned(experiment["spec"]),
+                       large=presentation.is_on())
+        st.session_state[key] = view
+        progress, runs = view.progress, view.runs
         status = progress["status"]
         if active_at_load and status not in ACTIVE:
             st.rerun(scope="app")  # finished: show the final state once and stop polling
@@ -46,7 +52,7 @@ def live_view() -> None:
                 n = store().request_cancel(experiment_id)
                 st.toast(f"Cancelling {n} runs: the one training stops within seconds.", icon=":material/stop_circle:")
                 st.rerun(scope="fragment")
-        st.progress(min(1.0, progress["fraction"]), text=progress_line(progress, runs))
+        st.progress(bar_fraction(progress), text=progress_line(progress, runs))
 
         if status in ACTIVE:
             worker = worker_state(store=store())
@@ -72,15 +78,16 @@ def live_view() -> None:
                 # The message quotes paths and names from the user's data: escaped, so none becomes a link or image.
                 st.error(f"{len(failed)} runs failed. First error: {markdown_safe(failed[0]['error'])}",
                          icon=":material/error:")
+            if any(r["status"] == "cancelled" for r in runs):
+                st.warning(cancelled_note(runs), icon=":material/stop_circle:")
+                resume_button(experiment_id, key="resume")
             if any(r["status"] == "done" for r in runs):
                 st.page_link(paths.RESULTS, label="Open the results of the finished runs", icon=":material/insights:",
                              query_params={"exp": str(experiment_id)})
 
-        epochs = epochs_frame(runs)
-        st.plotly_chart(charts.live_curves(epochs, large=presentation.is_on()), key="live_chart", theme=None,
-                        config={"displaylogo": False})
+        st.plotly_chart(view.figure, key="live_chart", theme=None, config={"displaylogo": False})
         st.caption(charts.HINTS["live"])
-        table = runs_table(runs, epochs_planned(experiment["spec"]))
+        table = view.table
         if not table["note"].astype(bool).any():
             table = table.drop(columns="note")
         st.dataframe(

@@ -5,13 +5,15 @@ import streamlit as st
 from tlcompare import analysis, charts
 from tlcompare.escape import markdown_safe
 from ui import cached, paths, presentation, report_downloads
-from ui.state import experiment_or_stop
+from ui.state import experiment_or_stop, store
 
 st.title("Report")
 experiments, experiment = experiment_or_stop("report", prefer="results",
                                              empty="No experiments yet: a report needs finished runs.")
 
-runs = cached.finished_runs(cached.stamp(experiment))
+key = cached.stamp(experiment)
+# The preview needs final metrics only: no epoch rows, no confusion matrices.
+runs = cached.memo(key, ("finals",), lambda: store().experiment_runs(experiment["id"], epochs=False, artifacts=False))
 
 st.subheader("Files for the design review and your own analysis")
 report_downloads.render(experiments, experiment)
@@ -23,14 +25,14 @@ st.caption("Opens Results in presentation view: large type, no sidebar or contro
 
 done = [r for r in runs if r["status"] == "done"]
 if done:
-    frame = analysis.runs_frame(done)
+    frame = cached.memo(key, ("frame", "done"), lambda: analysis.runs_frame(done))
     with st.container(border=True):
         st.markdown(f"### {markdown_safe(experiment['name'])}")
-        judged = cached.judged(cached.stamp(experiment))
+        judged = cached.judged(key)
         st.markdown(f"**{markdown_safe(judged.answer)}**")
         for line in [*judged.lines, *judged.caveats]:
             st.markdown(f"- {markdown_safe(line)}")
-        st.plotly_chart(charts.gap_chart(analysis.paired_differences(frame)), key="report_gap", theme=None,
-                        config={"displaylogo": False})
+        st.plotly_chart(cached.memo(key, ("gap", "report"), lambda: charts.gap_chart(analysis.paired_differences(frame))),
+                        key="report_gap", theme=None, config={"displaylogo": False})
 else:
     st.info("The preview appears once runs finish.", icon=":material/hourglass_top:")

@@ -4,12 +4,12 @@ import streamlit as st
 
 from tlcompare import analysis, charts, controls, convergence
 from tlcompare.escape import markdown_safe, printable
-from tlcompare.gallery import mistakes
-from tlcompare.models import model_info
+from tlcompare.live_table import cancelled_note
 from tlcompare.multiplier_chart import HINT as MULTIPLIER_HINT
 from tlcompare.multiplier_chart import label_multiplier_chart
 from tlcompare.report.content import ExperimentReport
-from ui import cached, paths, presentation
+from ui import cached, overfit_view, paths, presentation
+from ui.resume import resume_button
 from ui.state import experiment_or_stop, pinned_baseline
 
 large = presentation.is_on()
@@ -26,8 +26,14 @@ st.title("Results")
 experiments, experiment = experiment_or_stop(
     "results", prefer="results", empty="No experiments yet: the charts appear here once runs finish.")
 
-runs = cached.finished_runs(cached.stamp(experiment))
-finished = [r for r in runs if r["status"] in ("done", "diverged")]
+key = cached.stamp(experiment)  # every frame and figure below is computed once per experiment content
+runs = cached.finished_runs(key)
+finished = cached.memo(key, ("finished",), lambda: [r for r in runs if r["status"] in ("done", "diverged")])
+if any(r["status"] == "cancelled" for r in runs):
+    st.warning(cancelled_note(runs), icon=":material/stop_circle:")
+    resume_button(experiment["id"], key="resume")
+    if not finished:
+        st.stop()
 if not finished:
     st.info("No run of this experiment has finished yet.", icon=":material/hourglass_top:")
     st.page_link(paths.LIVE, label="Watch it train", icon=":material/monitoring:",
@@ -35,15 +41,14 @@ if not finished:
     st.stop()
 
 spec = experiment["spec"]
-frame = analysis.runs_frame(finished)
-epochs = analysis.epochs_frame(finished)
-diffs = analysis.paired_differences(frame)
+frame = cached.memo(key, ("frame",), lambda: analysis.runs_frame(finished))
+epochs = cached.memo(key, ("epochs",), lambda: analysis.epochs_frame(finished))
+diffs = cached.memo(key, ("diffs",), lambda: analysis.paired_differences(frame))
 environment = experiment.get("environment") or {}
 class_names = environment.get("class_names") or []
-try:
-    stage_names = model_info(spec["model"]).stage_names
-except Exception:  # a model removed since: the charts fall back to depth numbers
-    stage_names = []
+# Stage names from the runs themselves (each froze a prefix of them), not from the model registry,
+# which imports torch: a page that only reads the store must not. Depths no run froze show as numbers.
+stage_names = max((r.get("frozen_stages") or [] for r in finished), key=len, default=[])
 
 # -- the verdict --------------------------------------------------------------------------------------
 pending = experiment["n_runs"] - experiment["n_finished"]
@@ -51,8 +56,8 @@ with st.container(border=True):
     n_seeds = len(spec["seeds"])
     st.markdown(f"#### {markdown_safe(spec['dataset'])} · {spec['model']} · {spec['image_size']} px · "
                 f"{n_seeds} seed{'s' if n_seeds != 1 else ''}")
-    judged = cached.judged(cached.stamp(experiment))
-    multiplier = cached.multiplier(cached.stamp(experiment))
+    judged = cached.judged(key)
+    multiplier = cached.multiplier(key)
     if multiplier.lead:  # the answer in one number first, then the verdict it rests on
         st.markdown(f"## {markdown_safe(multiplier.lead)}")
         st.markdown(f"#### {markdown_safe(judged.answer)}")
@@ -86,7 +91,7 @@ with st.container(border=True):
         if judged.method:
             st.caption(markdown_safe(judged.method))
     st.caption(f":material/timer: {convergence.budget_line(finished)}")
-    flags = convergence.flags_frame(finished)
+    flags = cached.memo(key, ("flags",), lambda: convergence.flags_frame(finished))
     flagged = convergence.flag_lines(flags)
     if flagged:
         with st.container(key="convergence_flags"):
@@ -94,7 +99,7 @@ with st.container(border=True):
             with st.expander(f"Runs that did not finish learning ({int((flags['flag'] != '').sum())}) and the fix"):
                 for line in flagged:  # our own words: variant names, numbers, fixes
                     st.markdown(f"- {line}")
-    control = controls.control_lines(frame)
+    control = cached.memo(key, ("control",), lambda: controls.control_lines(frame))
     if control:
         with st.expander("Pretrained vs random features (the control arm)", expanded=True):
             for line in control:
@@ -105,29 +110,33 @@ baseline_summary = None
 if baseline is not None:
     baseline_runs = [r for r in cached.finished_runs(cached.stamp(baseline)) if r["status"] == "done"]
     if baseline_runs:
-        baseline_summary = analysis.summary(analysis.runs_frame(baseline_runs))
+        baseline_summary = cached.memo(cached.stamp(baseline), ("summary",),
+                                       lambda: analysis.summary(analysis.runs_frame(baseline_runs)))
 
-answer_tab, depth_tab, curves_tab, time_tab, errors_tab = st.tabs(
-    ["The answer", "Freezing depth", "Learning curves", "Time", "Mistakes"])
+answer_tab, depth_tab, curves_tab, overfit_tab, time_tab, errors_tab = st.tabs(
+    ["The answer", "Freezing depth", "Learning curves", "Overfitting", "Time", "Mistakes"])
 
 with answer_tab:
-    chart(label_multiplier_chart(frame, multiplier.table, large=large), MULTIPLIER_HINT, "multiplier")
-    chart(charts.gap_chart(diffs, large=large), charts.HINTS["gap"], "gap")
-    chart(charts.data_efficiency(analysis.summary(frame), baseline_summary,
-                                 f"baseline #{baseline['id']}" if baseline else "baseline", large=large),
+    chart(cached.memo(key, ("multiplier", large), lambda: label_multiplier_chart(frame, multiplier.table, large=large)),
+          MULTIPLIER_HINT, "multiplier")
+    chart(cached.memo(key, ("gap", large), lambda: charts.gap_chart(diffs, large=large)), charts.HINTS["gap"], "gap")
+    chart(cached.memo(key, ("efficiency", large, baseline and cached.stamp(baseline)), lambda: charts.data_efficiency(
+        analysis.summary(frame), baseline_summary, f"baseline #{baseline['id']}" if baseline else "baseline", large=large)),
           charts.HINTS["data_efficiency"], "efficiency")
     if baseline_summary is not None:
         st.caption(f"Dashed lines: the baseline, #{baseline['id']} {markdown_safe(baseline['name'])} (pinned in History).")
     st.markdown("##### Paired differences (pretrained minus scratch, same size and seed)")
-    st.dataframe(analysis.results_display(analysis.results_table(frame)), hide_index=True, key="summary_table")
+    st.dataframe(cached.memo(key, ("table",), lambda: analysis.results_display(analysis.results_table(frame))),
+                 hide_index=True, key="summary_table")
     st.caption("Gain: pretrained minus scratch on the same training images and seed, averaged over seeds. The 95% CI is "
                "a t-interval over those per-seed differences with the test set held fixed (none with one seed, or when "
                "all seeds agree); p is its t-test before the Holm correction the verdict applies; ± is the spread of "
                "accuracy over seeds.")
 
 with depth_tab:
-    chart(charts.freezing_depth(analysis.depth_summary(frame), stage_names, large=large), charts.HINTS["freezing"],
-          "freezing")
+    chart(cached.memo(key, ("freezing", large), lambda: charts.freezing_depth(analysis.depth_summary(frame), stage_names,
+                                                                              large=large)),
+          charts.HINTS["freezing"], "freezing")
 
 with curves_tab:
     all_sizes = sorted(frame["size"].unique())
@@ -136,9 +145,13 @@ with curves_tab:
                                       format_func={"epoch": "per epoch", "seconds": "per second of training"}.get)
         default_sizes = all_sizes if len(all_sizes) <= 4 else [all_sizes[0], all_sizes[len(all_sizes) // 2], all_sizes[-1]]
         chosen_sizes = st.multiselect("Sizes", all_sizes, default=default_sizes, key="curves_sizes")
-    chart(charts.learning_curves(analysis.learning_curves(epochs), x=x_axis or "epoch",
-                                 sizes=chosen_sizes or default_sizes, large=large),
+    curves = cached.memo(key, ("curves",), lambda: analysis.learning_curves(epochs))
+    chart(cached.memo(key, ("learning", x_axis, tuple(chosen_sizes or default_sizes), large), lambda: charts.learning_curves(
+        curves, x=x_axis or "epoch", sizes=chosen_sizes or default_sizes, large=large)),
           charts.HINTS["learning"], "curves")
+
+with overfit_tab:
+    overfit_view.render(finished, large, PLOT)
 
 with time_tab:
     default_target = analysis.default_target(spec)
@@ -146,11 +159,12 @@ with time_tab:
         target = st.slider("Target validation accuracy", 0.0, 100.0, value=float(round(100 * default_target)), step=1.0,
                            format="%.0f%%", key=f"target_{experiment['id']}",
                            help="Default: the experiment's target_acc, set before any result existed.") / 100
-    per_run = analysis.time_to_target(epochs, target)
-    chart(charts.time_to_target(analysis.time_to_target_summary(per_run), target, large=large),
+    chart(cached.memo(key, ("time_to_target", target, large), lambda: charts.time_to_target(
+        analysis.time_to_target_summary(analysis.time_to_target(epochs, target)), target, large=large)),
           charts.HINTS["time_to_target"], "time_to_target")
-    times = analysis.training_time(frame)
-    chart(charts.training_time(times, large=large), charts.HINTS["training_time"], "training_time")
+    times = cached.memo(key, ("times",), lambda: analysis.training_time(frame))
+    chart(cached.memo(key, ("training_time", large), lambda: charts.training_time(times, large=large)),
+          charts.HINTS["training_time"], "training_time")
     if times.attrs.get("left_out"):
         st.caption(f":material/info: {times.attrs['left_out']} run(s) trained on another machine or thread count "
                    "(reused from earlier experiments) are left out of this comparison.")
@@ -161,7 +175,10 @@ with errors_tab:
     with st.container(key="controls_mistakes", horizontal=True):
         size = st.selectbox("Size (per class)", sizes, index=0, key="mistakes_size")
         seed = st.selectbox("Seed", seeds, index=0, key="mistakes_seed")
+    # Confusion matrices and mistakes are read for this pair only, not with every run.
     pair = [r for r in finished if r["size"] == size and r["seed"] == seed and r["status"] == "done"]
+    shown_artifacts = cached.artifacts([r["run_id"] for r in pair])
+    pair = [{**r, **shown_artifacts.get(r["run_id"], {})} for r in pair]
     order = analysis.variant_order([analysis.variant(r["arm"], r["freeze"]) for r in pair])
     pair.sort(key=lambda r: order.index(analysis.variant(r["arm"], r["freeze"])))
     if not pair:
@@ -185,13 +202,15 @@ with errors_tab:
             st.warning(f"The test images cannot be shown: {markdown_safe(e)}", icon=":material/image_not_supported:")
             test = None
         if test is not None:
+            from tlcompare import gallery  # torch: only once test images are on screen
+
             wrong = {r["run_id"]: {m["index"] for m in r["misclassified"] or []} for r in pair}
             scratch = next((r for r in pair if r["arm"] == "scratch"), None)
             for run in pair:
                 name = analysis.variant(run["arm"], run["freeze"])
                 other = scratch if run["arm"] != "scratch" else next((r for r in pair if r["arm"] == "pretrained"), None)
                 other_name = analysis.variant(other["arm"], other["freeze"]) if other else ""
-                items = mistakes(run, test, wrong.get(other["run_id"]) if other else None, limit=12)
+                items = gallery.mistakes(run, test, wrong.get(other["run_id"]) if other else None, limit=12)
                 st.markdown(f"**{name}**: {len(run['misclassified'] or [])}"
                             f"{'+' if len(run['misclassified'] or []) >= 32 else ''} wrong in this sample")
                 if not items:

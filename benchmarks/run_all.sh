@@ -15,4 +15,5 @@ else
         --batch 64 --n-per-class 100 --epochs 3 --baseline-workers 2 --baseline-steps 20 --json "$OUT/throughput-cpu.json"
     $PY benchmarks/sweep.py --cpu-quick --device cpu --json "$OUT/sweep-cpu-quick.json"
     $PY benchmarks/feature_cache.py --device cpu --json "$OUT/feature-cache-cpu.json"
+    $PY benchmarks/plain_train_accuracy.py --device cpu | tee "$OUT/plain-train-accuracy-cpu.txt"
 fi

@@ -25,28 +25,39 @@ def seed_throughput(model: str = "efficientnet_lite0", image_size: int = 32, bat
         image_seconds_full=0.003, image_seconds_head=0.001, eval_image_seconds=0.0005, build_seconds=0.3))
 
 
-@pytest.fixture(scope="session")
-def finished_home(tmp_path_factory) -> tuple[Path, int]:
-    """(TLCOMPARE_HOME, experiment id) of a store with one finished experiment."""
+def train_in(home: Path, queue) -> int:
+    """Queue with ``queue(store) -> experiment id`` in a store under ``home``, then let a real worker
+    train every queued run; return the id."""
     import torch
 
-    from tlcompare.spec import build_spec
     from tlcompare.store import Store
     from tlcompare.worker import Worker, WorkerConfig
 
-    home = tmp_path_factory.mktemp("finished-home")
     # One thread: these runs are tiny, and on a busy CI machine OpenMP threads that wait for each
     # other's cores make them twenty times slower.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TLCOMPARE_HOME", str(home))
-        store = Store()
-        experiment_id = store.create_experiment(build_spec(TINY))
-        Worker(store, config=WorkerConfig(heartbeat_seconds=0.5, poll_seconds=0.1), log=lambda m: None).serve(once=True)
-        assert store.get_experiment(experiment_id)["status"] == "done"
-        store.close()
-    torch.set_num_threads(threads)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("TLCOMPARE_HOME", str(home))
+            store = Store()
+            experiment_id = queue(store)
+            Worker(store, config=WorkerConfig(heartbeat_seconds=0.5, poll_seconds=0.1), log=lambda m: None).serve(once=True)
+            store.close()
+    finally:
+        torch.set_num_threads(threads)
+    return experiment_id
+
+
+@pytest.fixture(scope="session")
+def finished_home(tmp_path_factory) -> tuple[Path, int]:
+    """(TLCOMPARE_HOME, experiment id) of a store with one finished experiment."""
+    from tlcompare.spec import build_spec
+    from tlcompare.store import Store
+
+    home = tmp_path_factory.mktemp("finished-home")
+    experiment_id = train_in(home, lambda store: store.create_experiment(build_spec(TINY)))
+    assert Store(home / "tlcompare.db").get_experiment(experiment_id)["status"] == "done"
     return home, experiment_id
 
 
@@ -88,3 +99,22 @@ def hostile_home(tmp_path_factory) -> tuple[Path, int, int]:
         store.close()
     torch.set_num_threads(threads)
     return home, trained, failed
+
+
+@pytest.fixture(scope="session")
+def cancelled_home(tmp_path_factory) -> tuple[Path, int]:
+    """(TLCOMPARE_HOME, experiment id) of an experiment cancelled part-way: its linear probe was
+    cancelled while queued, the worker then trained the scratch and fine-tune runs for real."""
+    from tlcompare.spec import build_spec
+    from tlcompare.store import Store
+
+    def queue(store: Store) -> int:
+        experiment_id = store.create_experiment(build_spec(dict(TINY, sizes=[2], seeds=1, name="Cancelled digits")))
+        probe = next(r for r in store.experiment_runs(experiment_id) if r["freeze"] == "all")
+        assert store.request_cancel_run(probe["run_id"]) == 1
+        return experiment_id
+
+    home = tmp_path_factory.mktemp("cancelled-home")
+    experiment_id = train_in(home, queue)
+    assert Store(home / "tlcompare.db").get_experiment(experiment_id)["status"] == "cancelled"
+    return home, experiment_id

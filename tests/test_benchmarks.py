@@ -61,3 +61,14 @@ def test_validation_suite_trains_reports_and_rereads_its_runs(tmp_path, one_thre
     capsys.readouterr()
     assert validate.main(["--from-runs", str(runs)]) == 0
     assert capsys.readouterr().out.strip() == text.strip()  # the tables come from the saved runs alone
+
+
+def test_plain_train_accuracy_benchmark_runs_with_and_without_the_pass(one_thread):
+    import plain_train_accuracy
+
+    rows = plain_train_accuracy.measure(size=2, image_size=16, epochs=1, repeats=1, device="cpu")
+    assert [r["plain_pass"] for r in rows] == [True, False] and all(r["n_train"] == 20 for r in rows)
+    assert all(r["eval_s"] > 0 and r["train_s"] > 0 for r in rows)
+    import tlcompare.train.loop as loop
+
+    assert loop.PLAIN_TRAIN_SAMPLE == 1000  # put back for the runs after it

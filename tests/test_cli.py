@@ -93,3 +93,27 @@ def test_listings_say_what_is_available_offline(tlcompare_home):
     line = next(line for line in p.stdout.splitlines() if line.startswith("efficientnet_lite0"))
     assert "stem" in line
     assert "pretrained weights available offline" in p.stdout
+
+
+def test_resume_requeues_cancelled_runs_or_says_there_are_none(tlcompare_home):
+    from tlcompare.store import Store
+
+    submitted = tlcompare("submit", "--dataset", "digits", "--sizes", "2", "--freeze", "all", "--seeds", "1",
+                          "--budget", "epochs", "--epochs", "1", "--image-size", "16", "--device", "cpu", home=tlcompare_home)
+    assert submitted.returncode == 0, submitted.stderr
+    exp_id = int(submitted.stdout.strip())
+    nothing = tlcompare("resume", str(exp_id), home=tlcompare_home)
+    assert nothing.returncode == 2 and nothing.stderr.strip() == (
+        f"tlcompare: error: experiment {exp_id} has no cancelled runs to resume (see `tlcompare show {exp_id}`)")
+    assert tlcompare("cancel", str(exp_id), home=tlcompare_home).returncode == 0
+    assert Store().get_experiment(exp_id)["status"] == "cancelled"
+    shown = tlcompare("show", str(exp_id), home=tlcompare_home).stdout
+    assert f"`tlcompare resume {exp_id}` queues the cancelled runs again" in shown
+    listed = tlcompare("ls", home=tlcompare_home).stdout.splitlines()[1].split()
+    assert "cancelled" in listed and "0/2" in listed  # nothing finished, though nothing is left to run
+    resumed = tlcompare("resume", str(exp_id), home=tlcompare_home)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"experiment {exp_id}: 2 cancelled run(s) queued again" in resumed.stderr
+    assert {r["status"] for r in Store().experiment_runs(exp_id)} == {"queued"}
+    missing = tlcompare("resume", "999", home=tlcompare_home)
+    assert missing.returncode == 2 and "no experiment 999" in missing.stderr and "Traceback" not in missing.stderr

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from dashboard_fixtures import finished_home, seed_throughput  # noqa: F401  (fixture)
+from dashboard_fixtures import cancelled_home, finished_home, seed_throughput  # noqa: F401  (fixture)
 from streamlit.testing.v1 import AppTest
 
 from tlcompare.store import Store
@@ -176,6 +176,70 @@ def test_live_shows_the_finished_state(use_finished):
     assert len(table.value) == 12 and set(table.value["status"]) == {"done"}
 
 
+@pytest.fixture
+def use_cancelled(cancelled_home, tmp_path, monkeypatch):  # noqa: F811
+    """A copy of the cancelled experiment's store: Resume changes it."""
+    import shutil
+
+    home, experiment_id = cancelled_home
+    for f in Path(home).glob("tlcompare.db*"):
+        shutil.copy(f, tmp_path / f.name)
+    monkeypatch.setenv("TLCOMPARE_HOME", str(tmp_path))
+    seed_throughput()
+    return experiment_id
+
+
+def test_live_says_cancelled_and_what_finished(use_cancelled):
+    at = render("app_pages/live.py", query={"exp": str(use_cancelled)})
+    assert not at.success, "a cancelled experiment must not read as finished"
+    (bar,) = at.get("progress")
+    assert bar.proto.text.startswith("cancelled: 2 of 3 runs finished · 1 cancelled")
+    assert bar.proto.value == 66  # two runs of three, not a full bar
+    assert any(w.value.startswith("Cancelled: 2 of 3 runs finished") for w in at.warning), [w.value for w in at.warning]
+    assert at.button(key="resume").label == "Resume"
+
+
+def test_results_of_a_cancelled_experiment_show_what_finished(use_cancelled):
+    at = render("app_pages/results.py", query={"exp": str(use_cancelled)})
+    (banner,) = [w.value for w in at.warning if w.value.startswith("Cancelled")]
+    assert "2 of 3 runs finished; their results are kept and shown" in banner
+    assert not any("has finished yet" in i.value for i in at.info)
+    (label,) = at.selectbox(key="results_experiment").options
+    assert label.endswith("· cancelled · 2/3 runs")  # not 3/3: a cancelled run is not a finished one
+    assert len(at.get("plotly_chart")) >= 6  # the charts of the finished pair
+    assert at.button(key="resume")
+
+
+def test_results_of_an_experiment_cancelled_before_any_run_finished(tmp_path, monkeypatch):
+    from dashboard_fixtures import TINY
+
+    from tlcompare.spec import build_spec
+
+    monkeypatch.setenv("TLCOMPARE_HOME", str(tmp_path))
+    seed_throughput()
+    store = Store()
+    experiment_id = store.create_experiment(build_spec(dict(TINY, sizes=[2], seeds=1)))
+    assert store.request_cancel(experiment_id) == 3  # all queued: cancelled at once
+    at = render("app_pages/results.py", query={"exp": str(experiment_id)})
+    (banner,) = [w.value for w in at.warning]
+    assert banner.startswith("Cancelled: 0 of 3 runs finished; no run finished before the cancel.")
+    assert not at.info and not at.get("page_link") and not at.get("plotly_chart")  # no "Watch it train"
+    assert at.button(key="resume")
+
+
+@pytest.mark.parametrize("page", ["app_pages/live.py", "app_pages/results.py"])
+def test_resume_requeues_the_cancelled_runs_and_moves_to_live(page, use_cancelled, monkeypatch):
+    started = []
+    monkeypatch.setattr("tlcompare.worker_control.ensure_worker", lambda **kw: started.append(kw) or {"state": "starting"})
+    at = render(page, query={"exp": str(use_cancelled)})
+    at.button(key="resume").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [t.value for t in at.title] == ["Live"] and started
+    statuses = [r["status"] for r in Store().experiment_runs(use_cancelled)]
+    assert sorted(statuses) == ["done", "done", "queued"]
+    assert Store().get_experiment(use_cancelled)["status"] == "queued"
+
+
 def test_results_show_the_verdict_and_every_chart(use_finished):
     at = render("app_pages/results.py", query={"exp": str(use_finished)})
     assert "per class" in markdown_text(at)
@@ -185,9 +249,11 @@ def test_results_show_the_verdict_and_every_chart(use_finished):
     assert "fine-tune all" in shown and "linear probe" in shown and "test set p" in shown
     captions = " ".join(c.value for c in at.caption).replace("\\", "")
     assert "Budget: equal epochs for both arms of every pair (2 per run)." in captions and "Holm" in captions
-    assert [t.label for t in at.tabs] == ["The answer", "Freezing depth", "Learning curves", "Time", "Mistakes"]
-    # multiplier, gap, efficiency, freezing, learning, time to target, training time, one confusion matrix per arm
-    assert len(at.get("plotly_chart")) == 7 + 3
+    assert [t.label for t in at.tabs] == ["The answer", "Freezing depth", "Learning curves", "Overfitting", "Time",
+                                          "Mistakes"]
+    # multiplier, gap, efficiency, freezing, learning, overfitting, time to target, training time,
+    # one confusion matrix per arm
+    assert len(at.get("plotly_chart")) == 8 + 3
     assert len(at.image) >= 1  # the gallery of mistakes
     assert len(at.slider) == 1 and 0 < at.slider[0].value <= 100
     summary_table = at.dataframe[0]  # then the provenance table
@@ -212,6 +278,22 @@ def test_results_lead_with_the_label_multiplier_of_the_stored_runs(use_finished,
     for line in expected.lines + expected.time_lines:
         assert line in text
     assert any("Label multiplier K = n*/N" in shown(c.value) for c in at.caption)
+
+
+def test_results_have_an_overfitting_view_with_the_gap_of_every_run(use_finished):
+    at = render("app_pages/results.py", query={"exp": str(use_finished)})
+    (gaps,) = [d.value for d in at.dataframe if "gap (points)" in d.value.columns]
+    runs = Store().experiment_runs(use_finished)
+    assert len(gaps) == len(runs) == 12
+    expected = sorted(round(100 * (r["final"]["train_acc_clean"] - r["final"]["val_acc"]), 1) for r in runs)
+    assert sorted(gaps["gap (points)"]) == pytest.approx(expected)
+    captions = "\n".join(c.value for c in at.caption)
+    assert "augmented training batches can sit below validation accuracy" in captions
+    at.selectbox(key="overfit_size").set_value(5).run()
+    at.selectbox(key="overfit_seed").set_value(1).run()
+    assert not at.exception
+    specs = [c.proto.spec for c in at.get("plotly_chart")]
+    assert sum("Overfitting: training vs validation accuracy, 5 per class, seed 1" in spec for spec in specs) == 1
 
 
 def test_results_show_the_budget_the_convergence_flags_and_a_target_from_the_spec(use_finished):
@@ -242,7 +324,7 @@ def test_form_offers_the_budgets_and_the_random_features_control():
 def test_results_in_presentation_view_hide_nothing_essential(use_finished):
     at = render("app_pages/results.py", query={"exp": str(use_finished), "present": "1"})
     assert any(b.label == "Exit presentation view" for b in at.button)
-    assert len(at.get("plotly_chart")) == 10
+    assert len(at.get("plotly_chart")) == 11
 
 
 def test_history_lists_and_acts_on_experiments(use_finished, finished_home, tmp_path, monkeypatch):  # noqa: F811
@@ -271,3 +353,50 @@ def test_history_lists_and_acts_on_experiments(use_finished, finished_home, tmp_
 def test_report_offers_every_run_as_files(use_finished):
     at = render("app_pages/report.py", query={"exp": str(use_finished)})
     assert len(at.get("download_button")) == 6  # one per report format
+
+
+# -- what the address asks for ------------------------------------------------------------------------
+@pytest.mark.parametrize("page", ["app_pages/live.py", "app_pages/results.py", "app_pages/report.py"])
+@pytest.mark.parametrize("exp", ["3", "abc"])
+def test_an_address_naming_no_experiment_says_so(page, exp, use_finished):
+    at = render(page, query={"exp": exp})
+    notes = [shown(i.value) for i in at.info]
+    problem = ("There is no experiment #3: it was deleted (perhaps in another tab) or never existed." if exp == "3"
+               else "'abc' in the address is not an experiment number.")
+    assert f"{problem} Showing #{use_finished}; pick another below." in notes, notes
+    assert not at.error and not at.exception
+    assert at.query_params["exp"] == str(use_finished)  # the address now names what is shown
+
+
+def test_an_experiment_deleted_in_another_tab_gets_a_calm_message(use_cancelled):
+    at = render("app_pages/live.py", query={"exp": str(use_cancelled)})
+    Store().delete_experiment(use_cancelled)  # the other tab, or `tlcompare delete`
+    at.run()
+    assert not at.exception and not at.error
+    notes = [shown(i.value) for i in at.info]
+    assert f"There is no experiment #{use_cancelled}: it was deleted (perhaps in another tab) or never existed." in notes
+    assert "No experiments yet. Start one and watch it here." in notes
+
+
+def test_pages_log_no_streamlit_warnings(use_finished):
+    """Every page, run twice in one browser tab (the report's selection once logged a widget-state
+    warning with a stack trace on its second run), and a preset picked on New experiment."""
+    import logging
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    # Streamlit's loggers do not propagate: listen to the one that writes widget-state warnings.
+    logger = logging.getLogger("streamlit.elements.lib.policies")
+    logger.addHandler(handler)
+    try:
+        at = render(PAGES[0], query={"exp": str(use_finished)})
+        at.pills(key="preset").set_value("photos_500").run()
+        for page in PAGES[1:]:
+            at.switch_page(page).run()
+            at.run()  # a rerun, as any click makes
+            assert not at.exception
+    finally:
+        logger.removeHandler(handler)
+    warnings = [r.getMessage() for r in records if r.levelno >= logging.WARNING and "ScriptRunContext" not in r.getMessage()]
+    assert warnings == []

@@ -145,7 +145,7 @@ def test_html_is_self_contained_and_holds_every_chart_and_the_stores_numbers(sto
     assert not [a for t, a in doc.tags if t == "script" and a.get("src")]  # nothing from a CDN: it opens offline
     assert not [a for t, a in doc.tags if t == "link"]
     keys = {k for _, k in doc.figures}
-    assert {"gap", "data_efficiency", "freezing", "curves_epoch", "curves_seconds", "time_to_target",
+    assert {"gap", "data_efficiency", "freezing", "curves_epoch", "curves_seconds", "overfit", "time_to_target",
             "training_time"} <= keys
     assert sum(k.startswith("confusion_") for k in keys) == 6  # three arms at the smallest and the largest size
     for target, _ in doc.figures:  # each figure has its div
@@ -167,6 +167,11 @@ def test_html_is_self_contained_and_holds_every_chart_and_the_stores_numbers(sto
         key = (row["arm"], int(row["size / class"]))
         assert row["test accuracy"].split(" ± ")[0] == f"{100 * acc[key]:.1f}%"
         assert row["gain vs scratch"] == ("reference" if row["arm"] == "scratch" else f"{100 * gains[key]:+.1f} pts")
+    # the overfitting section: plain training minus validation accuracy of every run
+    gaps = doc.table_with("variant")
+    assert len(gaps) == len(runs)
+    assert sorted(float(g["gap (points)"]) for g in gaps) == pytest.approx(
+        sorted(round(100 * (r["final"]["train_acc_clean"] - r["final"]["val_acc"]), 1) for r in runs), abs=0.051)
     appendix = {int(r["run"]): r for r in doc.table_with("run")}
     assert sorted(appendix) == sorted(r["run_id"] for r in runs)
     for r in runs:

@@ -318,6 +318,29 @@ def test_cancel(store):
     assert len(store.experiment_runs(exp_id)[0]["epochs"]) == 2  # what it measured before stopping is kept
 
 
+def test_resume_queues_the_cancelled_runs_and_keeps_the_finished_ones(store):
+    exp_id = store.create_experiment(make_spec(sizes=[2], freeze=["all"]))
+    first = store.claim("w1")
+    train_fake(store, first)
+    second = store.claim("w1")
+    store.request_cancel(exp_id)
+    train_fake(store, second, status="cancelled")
+    assert store.get_experiment(exp_id)["status"] == "cancelled"
+    assert store.resume_experiment(exp_id) == 1
+    runs = store.experiment_runs(exp_id)
+    assert [r["status"] for r in runs] == ["done", "queued"] and not runs[1]["cancel_requested"]
+    assert store.get_experiment(exp_id)["status"] == "queued"
+    again = store.claim("w1")
+    assert again["run_id"] == second["run_id"] and again["attempt"] == 2  # a new attempt: its old epochs stay apart
+    assert store.run_control(again["run_id"], "w1", 2) == "ok"  # the old cancel no longer stops it
+    train_fake(store, again)
+    assert store.get_experiment(exp_id)["status"] == "done"
+    assert store.experiment_runs(exp_id)[0]["final"] == runs[0]["final"]
+    assert store.resume_experiment(exp_id) == 0
+    with pytest.raises(UserError, match="no experiment 999"):
+        store.resume_experiment(999)
+
+
 def test_deleted_run_is_lost_to_its_worker(store):
     exp_id = store.create_experiment(make_spec(sizes=[2], freeze=["all"]))
     claimed = store.claim("w1")

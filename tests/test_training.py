@@ -50,6 +50,28 @@ def test_run_records_every_metric_per_epoch(tiny):
     assert res.pretrained_source and "efficientnet" in res.pretrained_source.lower()
 
 
+@pytest.mark.parametrize("freeze", [0, "all"])  # images through the whole network; cached features through the head
+def test_each_epoch_measures_training_accuracy_without_augmentation(tiny, freeze, monkeypatch):
+    import tlcompare.train.loop as loop
+
+    spec, data = tiny
+    res = _run(spec, data, "pretrained", freeze)
+    clean = [e["train_acc_clean"] for e in res.epochs]
+    assert all(0 <= a <= 1 for a in clean)
+    # The last epoch's model is the one reported: on all 30 images it scores what the final check does.
+    assert clean[-1] == res.final["train_acc_clean"]
+    # A larger subset is measured on an evenly spread sample of it: 7 images here.
+    measured = []
+    clean_accuracy = loop._clean_accuracy
+    monkeypatch.setattr(loop, "PLAIN_TRAIN_SAMPLE", 7)
+    monkeypatch.setattr(loop, "_clean_accuracy", lambda pred, labels: measured.append(len(labels)) or clean_accuracy(pred, labels))
+    sampled = _run(spec, data, "pretrained", freeze)
+    assert measured == [7, 7, 30]  # each epoch on the sample, the final check on every training image
+    assert all(abs(7 * e["train_acc_clean"] - round(7 * e["train_acc_clean"])) < 1e-6 for e in sampled.epochs)
+    assert loop._even_sample(30, 7, torch.device("cpu")).tolist() == [0, 5, 10, 14, 19, 24, 29]
+    assert loop._even_sample(30, 30, torch.device("cpu")) is None
+
+
 def test_linear_probe_trains_only_the_head(tiny):
     spec, data = tiny
     probe = _run(spec, data, "pretrained", "all")

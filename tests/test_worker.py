@@ -335,3 +335,28 @@ def test_ensure_worker_starts_one_worker_and_reports_its_state(tmp_path, tlcompa
         for w in Store().list_workers():
             if w["alive"] and w["pid"]:
                 os.kill(w["pid"], signal.SIGKILL)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
+def test_a_worker_that_exits_is_reaped_not_left_a_zombie(tlcompare_home):
+    started = ensure_worker(idle_exit=0.5)
+    pid = started["pid"]
+    try:
+        # Idle for half a second, it exits; the dashboard only ever asks for the worker's state (the
+        # sidebar, every few seconds): that is what must collect it.
+        wait_for(lambda: worker_state()["state"] == "stopped", 90, "the idle worker to exit")
+        # The store hears of the exit just before the process ends.
+        wait_for(lambda: _zombie(pid) or not Path(f"/proc/{pid}").exists(), 30, "the worker process to end")
+        wait_for(lambda: worker_state() and not Path(f"/proc/{pid}").exists(), 10,
+                 f"worker {pid}, exited, to be reaped instead of left a zombie")
+    finally:
+        if worker_state()["alive"]:
+            os.kill(pid, signal.SIGKILL)

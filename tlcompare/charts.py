@@ -24,8 +24,9 @@ HINTS = {
                        "enough labels make pretraining unnecessary.",
     "freezing": "A falling line means the frozen layers do not fit this data: fine-tune more of the network. "
                 "A flat line means a cheap linear probe is enough.",
-    "learning": "Pretrained runs usually start higher and converge in fewer epochs; a big gap between the "
-                "dashed train line and the solid validation line means overfitting.",
+    "learning": "Pretrained runs usually start higher and converge in fewer epochs. Dashed: accuracy on the "
+                "augmented training batches, which can sit below validation; Overfitting compares the plain "
+                "training images with validation.",
     "time_to_target": "Shorter bars reach the target sooner. A missing bar means no seed reached it.",
     "training_time": "What each arm costs in training time over the whole experiment: freezing skips the "
                      "backward pass through the frozen layers.",
@@ -274,8 +275,15 @@ def learning_curves(curves: pd.DataFrame, x: str = "epoch", sizes: list[int] | N
     return fig
 
 
+LIVE_LINES_PER_PANEL = 12  # above this many runs in one panel, finished seeds become a band
+
+
 def live_curves(epochs: pd.DataFrame, large: bool = False) -> go.Figure:
-    """Validation accuracy per epoch of every run (one thin line per seed), one panel per size."""
+    """Validation accuracy per epoch of every run (one thin line per seed), one panel per size.
+
+    A panel of more than LIVE_LINES_PER_PANEL runs draws, per variant, the mean and min-max band
+    of its finished seeds, and only the runs still training as their own lines: hundreds of lines
+    are unreadable and slow to draw."""
     title = "Validation accuracy while training"
     if epochs.empty:
         return _empty(title, "Waiting for the first epoch…", large)
@@ -285,7 +293,23 @@ def live_curves(epochs: pd.DataFrame, large: bool = False) -> go.Figure:
     shown: set[str] = set()
     for i, size in enumerate(sizes):
         row, col = i // ncols + 1, i % ncols + 1
-        for (var, seed), d in epochs[epochs["size"] == size].groupby(["variant", "seed"], sort=True):
+        panel = epochs[epochs["size"] == size]
+        if panel.groupby(["variant", "seed"]).ngroups > LIVE_LINES_PER_PANEL:
+            running = panel.groupby(["variant", "seed"])["status"].transform(lambda s: (s == "running").any())
+            for var, d in panel[~running].groupby("variant", sort=True):
+                band = d.groupby("epoch")["val_acc"].agg(["mean", "min", "max", "size"]).reset_index()
+                xs = list(band["epoch"])
+                fig.add_scatter(x=xs + xs[::-1], y=list(100 * band["max"]) + list(100 * band["min"])[::-1], fill="toself",
+                                mode="lines", fillcolor=_rgba(colors[var], 0.15), line={"width": 0}, hoverinfo="skip",
+                                showlegend=False, legendgroup=var, row=row, col=col)
+                fig.add_scatter(x=xs, y=100 * band["mean"], mode="lines", name=var, legendgroup=var,
+                                showlegend=var not in shown, line={"color": colors[var], "width": 2},
+                                customdata=band["size"],
+                                hovertemplate=f"{size}/class, epoch %{{x}}: mean val %{{y:.1f}}% over %{{customdata}} "
+                                f"runs<extra>{var}</extra>", row=row, col=col)
+                shown.add(var)
+            panel = panel[running]
+        for (var, seed), d in panel.groupby(["variant", "seed"], sort=True):
             d = d.sort_values("epoch")
             running = (d["status"] == "running").any()
             fig.add_scatter(x=d["epoch"], y=100 * d["val_acc"], mode="lines+markers", name=var, legendgroup=var,

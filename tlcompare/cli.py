@@ -1,4 +1,4 @@
-"""The command line: ``tlcompare run | submit | worker | workers | ls | show | cancel | delete | datasets | models | report``.
+"""The command line: ``tlcompare run | submit | worker | workers | ls | show | cancel | resume | delete | datasets | models | report``.
 
 Errors the user can fix print one line and exit 2; nothing prints a traceback unless
 ``TLCOMPARE_DEBUG=1`` is set.
@@ -209,6 +209,25 @@ def cmd_worker(args) -> int:
     from tlcompare.store import Store
     from tlcompare.worker import Worker, WorkerConfig
 
+    if args.executor == "ray":
+        from tlcompare.executors.ray_driver import RayWorker
+
+        worker = RayWorker(Store(args.db), address=args.address, runs_per_gpu=args.runs_per_gpu, actors=args.actors,
+                           worker_id=args.worker_id, slot=args.slot,
+                           config=WorkerConfig.from_env(idle_exit=args.idle_exit), local_cpus=args.local_cpus,
+                           once=args.once, experiment_id=args.experiment)
+        try:
+            worker.serve()
+        except UserError as e:
+            if worker.fatal is None:
+                raise
+            # The cluster is gone: Ray's exit handlers would wait for it, so leave without them.
+            print(f"tlcompare: error: {printable(str(e), limit=10_000)}", file=sys.stderr, flush=True)
+            os._exit(EXIT_USER_ERROR)
+        return 0
+    if args.address or args.actors or args.runs_per_gpu != 1:
+        raise UserError("--address, --actors and --runs-per-gpu need --executor ray")
+
     worker = Worker(Store(args.db), device=args.device, worker_id=args.worker_id, slot=args.slot,
                     experiment_id=args.experiment, config=WorkerConfig.from_env(idle_exit=args.idle_exit))
     worker.install_signal_handlers()
@@ -260,6 +279,22 @@ def cmd_cancel(args) -> int:
 
     n = Store().request_cancel(args.id)
     print(f"experiment {args.id}: cancel requested for {n} run(s); a running run stops within seconds", file=sys.stderr)
+    return 0
+
+
+def cmd_resume(args) -> int:
+    from tlcompare.store import Store
+    from tlcompare.worker_control import describe, ensure_worker
+
+    store = Store()
+    n = store.resume_experiment(args.id)
+    if n == 0:
+        raise UserError(f"experiment {args.id} has no cancelled runs to resume (see `tlcompare show {args.id}`)")
+    print(f"experiment {args.id}: {n} cancelled run(s) queued again; finished runs are kept", file=sys.stderr)
+    if args.start_worker:
+        print(describe(ensure_worker(store=store)), file=sys.stderr)
+    else:
+        print("start a worker with `tlcompare worker`, or add --start-worker", file=sys.stderr)
     return 0
 
 
@@ -350,6 +385,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="exit when nothing is left in the queue")
     p.add_argument("--experiment", type=int, metavar="ID", help="take runs of this experiment only")
     p.add_argument("--idle-exit", type=float, metavar="SECONDS", help="exit after this long with nothing to do")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="ray: dispatch runs to a Ray cluster (docs/scale-out.md); this process stays the store's writer")
+    p.add_argument("--address", help="with --executor ray: the cluster to join (default: RAY_ADDRESS, else a local one)")
+    p.add_argument("--runs-per-gpu", type=int, default=1, metavar="K", help="with --executor ray: K runs share each GPU")
+    p.add_argument("--actors", type=int, metavar="N", help="with --executor ray: N runs at once (default: what fits)")
+    p.add_argument("--local-cpus", type=int, help=argparse.SUPPRESS)
     p.add_argument("--db", help=argparse.SUPPRESS)
     p.add_argument("--worker-id", help=argparse.SUPPRESS)
     p.add_argument("--slot", help=argparse.SUPPRESS)
@@ -368,6 +409,10 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         p.add_argument("id", type=int, metavar="ID")
         p.set_defaults(func=func)
+    p = sub.add_parser("resume", help="queue an experiment's cancelled runs again, keeping its finished runs")
+    p.add_argument("id", type=int, metavar="ID")
+    p.add_argument("--start-worker", action="store_true", help="start a background worker unless one is alive")
+    p.set_defaults(func=cmd_resume)
     p = sub.add_parser("datasets", help="list built-in datasets and whether they are available offline")
     p.add_argument("--data-root")
     p.set_defaults(func=cmd_datasets)

@@ -52,16 +52,48 @@ def wall_seconds(runs: list[dict]) -> float | None:
     return max(r["finished_at"] for r in trained) - min(r["started_at"] for r in trained)
 
 
+STOPPED = ("cancelled", "cancelling")
+
+
+def with_result(progress: dict) -> int:
+    """Runs that finished with a result (done or diverged): not the cancelled or failed ones."""
+    counts = progress.get("counts") or {}
+    return counts.get("done", 0) + counts.get("diverged", 0)
+
+
+def bar_fraction(progress: dict) -> float:
+    """How full the progress bar is. A cancelled experiment fills only as far as its runs with a
+    result: a full bar would say it finished."""
+    if progress["status"] in STOPPED:
+        return with_result(progress) / progress["total"] if progress["total"] else 0.0
+    return min(1.0, progress["fraction"])
+
+
 def progress_line(progress: dict, runs: list[dict] | None = None) -> str:
-    """'7 of 12 runs finished · 2 min elapsed · about 1 min left'."""
-    parts = [f"{progress['finished']} of {progress['total']} runs finished"]
+    """'7 of 12 runs finished · 2 min elapsed · about 1 min left'; 'cancelled: 1 of 2 runs finished · 1 cancelled'."""
+    counts = progress.get("counts") or {}
+    stopped = progress["status"] in STOPPED
+    if stopped:
+        parts = [f"{progress['status']}: {with_result(progress)} of {progress['total']} runs finished"]
+        parts += [f"{counts[s]} {s}" for s in ("failed", "cancelled") if counts.get(s)]
+    else:
+        parts = [f"{progress['finished']} of {progress['total']} runs finished"]
     active = progress["status"] in ("running", "queued", "cancelling")
     took = None if active or runs is None else wall_seconds(runs)
     if took is not None:
         parts.append(f"took {duration(took)}")
     elif active and progress.get("elapsed_seconds"):
         parts.append(f"{duration(progress['elapsed_seconds'])} elapsed")
-    if active:
+    if active and not stopped:
         eta = progress.get("eta_seconds")
         parts.append("estimating time left…" if eta is None else f"about {duration(eta)} left")
     return " · ".join(parts)
+
+
+def cancelled_note(runs: list[dict]) -> str:
+    """What a cancelled experiment has, in one line: 'Cancelled: 1 of 2 runs finished; ...'."""
+    done = sum(1 for r in runs if r["status"] in ("done", "diverged"))
+    cancelled = sum(1 for r in runs if r["status"] == "cancelled")
+    kept = "their results are kept and shown" if done else "no run finished before the cancel"
+    return (f"Cancelled: {done} of {len(runs)} runs finished; {kept}. Resume queues the {cancelled} cancelled "
+            f"run{'s' if cancelled != 1 else ''} again and keeps the finished ones.")

@@ -19,12 +19,26 @@ def remember_child(proc: subprocess.Popen) -> None:
     _children[proc.pid] = proc
 
 
+def reap_children() -> None:
+    """Collect every worker this process started that has exited (it is a zombie until then).
+
+    A worker that leaves on its own (idle exit, stop) is marked exited in the store and never
+    asked about by pid again, so waiting only in ``pid_alive`` would leave it a zombie.
+    """
+    for pid, child in list(_children.items()):
+        if child.poll() is not None:
+            del _children[pid]
+
+
 def pid_alive(pid: int | None) -> bool:
     if not pid:
         return False
     child = _children.get(pid)
     if child is not None:
-        return child.poll() is None
+        if child.poll() is None:
+            return True
+        del _children[pid]  # reaped: from now on its pid is gone like any other
+        return False
     if sys.platform == "win32":
         return True  # os.kill(pid, 0) would terminate the process on Windows; trust the heartbeat
     try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from tlcompare.analysis import paired_differences, runs_frame, summary, variant
 from tlcompare.escape import printable
 
 if TYPE_CHECKING:
@@ -44,7 +43,7 @@ def _table(header: list[str], rows: list[list], right: set[int] = frozenset()) -
 def experiments_table(experiments: list[dict]) -> str:
     if not experiments:
         return "no experiments yet: `tlcompare submit exp.toml` queues one"
-    rows = [[e["id"], ("* " if e["pinned"] else "") + e["name"], e["status"], f"{e['n_finished']}/{e['n_runs']}",
+    rows = [[e["id"], ("* " if e["pinned"] else "") + e["name"], e["status"], f"{e['n_done']}/{e['n_runs']}",
              _when(e["created"])] for e in experiments]
     return _table(["ID", "NAME", "STATUS", "RUNS", "CREATED"], rows, right={0, 3})
 
@@ -55,6 +54,7 @@ def _p(p: float) -> str:
 
 def _comparison_lines(frame, judged: Verdict) -> list[str]:
     """Each variant minus scratch: the seed interval, then the test over test images."""
+    from tlcompare.analysis import paired_differences  # pandas: not for `tlcompare ls`
     from tlcompare.verdict import correction_text
 
     comp = judged.comparisons
@@ -83,6 +83,7 @@ def results_lines(runs: list[dict], spec: dict | None = None, n_test: int | None
     incomplete pairs); ``spec`` names the budget; ``n_test`` names differences of a few test images.
     """
     from tlcompare import verdict  # not at the top: `tlcompare ls` needs none of it
+    from tlcompare.analysis import paired_differences, runs_frame, summary
 
     frame = runs_frame(runs) if runs else None
     if frame is None or "test_acc" not in frame:
@@ -134,6 +135,7 @@ def fairness_lines(runs: list[dict], frame) -> list[str]:
 
 
 def experiment_report(exp: dict, progress: dict, runs: list[dict]) -> str:
+    from tlcompare.analysis import variant
     counts = ", ".join(f"{n} {s}" for s, n in sorted(progress["counts"].items()))
     lines = [
         f"experiment {exp['id']}: {_safe(exp['name'])}" + ("  [pinned]" if exp["pinned"] else ""),
@@ -142,6 +144,8 @@ def experiment_report(exp: dict, progress: dict, runs: list[dict]) -> str:
     ]
     if progress["running"] or progress["counts"].get("queued") or progress["counts"].get("interrupted"):
         lines.append(f"elapsed {duration(progress['elapsed_seconds'])}, ETA {duration(progress['eta_seconds'])}")
+    if exp["status"] == "cancelled":
+        lines.append(f"cancelled: `tlcompare resume {exp['id']}` queues the cancelled runs again and keeps the finished ones")
     for r in progress["running"]:
         steps = f", step {r['step']}/{r['total_steps']}" if r["total_steps"] else ""
         stop = " (cancel requested)" if r["cancel_requested"] else ""

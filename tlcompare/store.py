@@ -301,6 +301,22 @@ class Store(QueueMixin):
             refresh_status(con, [experiment_id])
         return n
 
+    def resume_experiment(self, experiment_id: int) -> int:
+        """Queue the experiment's cancelled runs again; finished and failed runs stay as they are.
+
+        A resumed run starts a new attempt (its earlier epochs are kept under the old one), and one
+        whose config has finished elsewhere meanwhile is linked to that result when claimed.
+        Returns the number of runs queued.
+        """
+        with self._write() as con:
+            require_experiment(con, experiment_id)
+            n = con.execute(
+                "UPDATE runs SET status = 'queued', cancel_requested = 0, finished_at = NULL, error = NULL, step = 0, "
+                "total_steps = NULL, queued_at = ? WHERE experiment_id = ? AND status = 'cancelled'",
+                (time.time(), experiment_id)).rowcount
+            refresh_status(con, [experiment_id])
+        return n
+
     def request_cancel_run(self, run_id: int) -> int:
         with self._write() as con:
             row = con.execute("SELECT experiment_id FROM runs WHERE id = ?", (run_id,)).fetchone()
@@ -320,28 +336,75 @@ class Store(QueueMixin):
         return queued + running
 
     # -- runs ----------------------------------------------------------------------------------
-    def experiment_runs(self, experiment_id: int, test_correct: bool = False) -> list[dict]:
+    def experiment_runs(self, experiment_id: int, test_correct: bool = False, epochs: bool = True,
+                        artifacts: bool = True) -> list[dict]:
         """Every run in spec order; a finished one has RunResult.to_dict()'s keys plus store fields.
 
         ``test_correct``: also read which test images each run got right (for the verdict's
-        test-set test); the pages that poll while runs train leave it out.
+        test-set test); the pages that poll while runs train leave it out. ``epochs=False`` leaves
+        each run's epoch list empty and ``artifacts=False`` its confusion matrix and mistakes
+        (``run_artifacts`` reads them for the few runs a page shows).
         """
         with self._read() as con:
-            return self._experiment_runs(con, experiment_id, test_correct)
+            return self._experiment_runs(con, experiment_id, test_correct, epochs, artifacts)
 
-    def _experiment_runs(self, con: sqlite3.Connection, experiment_id: int, test_correct: bool = False) -> list[dict]:
+    def _experiment_runs(self, con: sqlite3.Connection, experiment_id: int, test_correct: bool = False,
+                         epochs: bool = True, artifacts: bool = True) -> list[dict]:
         runs = con.execute(
             "SELECT * FROM runs WHERE experiment_id = ? ORDER BY position, id", (experiment_id,)).fetchall()
-        epochs: dict[int, list[dict]] = {}
-        for r in con.execute(
-            "SELECT e.run_id, e.metrics FROM epochs e JOIN runs r ON r.id = e.run_id AND e.attempt = r.attempts "
-            "WHERE r.experiment_id = ? ORDER BY e.run_id, e.epoch", (experiment_id,)):
-            epochs.setdefault(r["run_id"], []).append(json.loads(r["metrics"]))
-        columns = "a.run_id, a.confusion, a.per_class_acc, a.misclassified, a.checkpoint_path" + (
-            ", a.test_correct" if test_correct else "")
-        artifacts = {r["run_id"]: r for r in con.execute(
-            f"SELECT {columns} FROM artifacts a JOIN runs r ON r.id = a.run_id WHERE r.experiment_id = ?", (experiment_id,))}
-        return [run_dict(r, epochs.get(r["id"], []), artifacts.get(r["id"])) for r in runs]
+        per_run: dict[int, list[dict]] = {}
+        if epochs:
+            for r in con.execute(
+                "SELECT e.run_id, e.metrics FROM runs r JOIN epochs e ON e.run_id = r.id AND e.attempt = r.attempts "
+                "WHERE r.experiment_id = ? ORDER BY e.run_id, e.epoch", (experiment_id,)):
+                per_run.setdefault(r["run_id"], []).append(json.loads(r["metrics"]))
+        columns = ("a.run_id, a.confusion, a.per_class_acc, a.misclassified, a.checkpoint_path" if artifacts
+                   else "a.run_id, NULL AS confusion, NULL AS per_class_acc, NULL AS misclassified, a.checkpoint_path")
+        columns += ", a.test_correct" if test_correct else ""
+        found = {r["run_id"]: r for r in con.execute(
+            f"SELECT {columns} FROM runs r JOIN artifacts a ON a.run_id = r.id WHERE r.experiment_id = ?",
+            (experiment_id,))} if artifacts or test_correct else {}
+        return [run_dict(r, per_run.get(r["id"], []), found.get(r["id"])) for r in runs]
+
+    def run_artifacts(self, run_ids: list[int]) -> dict[int, dict]:
+        """Confusion matrix, per-class accuracy and mistakes sample of these runs, by run id."""
+        ids = [int(i) for i in run_ids]
+        if not ids:
+            return {}
+        with self._read() as con:
+            rows = con.execute(
+                f"SELECT run_id, confusion, per_class_acc, misclassified FROM artifacts WHERE run_id IN "
+                f"({', '.join('?' * len(ids))})", ids).fetchall()
+        return {r["run_id"]: {k: json.loads(r[k]) for k in ("confusion", "per_class_acc", "misclassified")}
+                for r in rows}
+
+    def experiment_stamp(self, experiment_id: int) -> tuple[int, str] | None:
+        """(change stamp, status): what the Live page polls. The stamp grows with every change the
+        pages show (see store_schema); equal stamps mean nothing to read again."""
+        with store_errors(self.path):
+            row = self._con().execute("SELECT changed, status FROM experiments WHERE id = ?",
+                                      (experiment_id,)).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def experiment_finals(self, experiment_ids: list[int]) -> dict[int, list[dict]]:
+        """The runs of these experiments without epochs or artifacts (final metrics only), by
+        experiment: what a headline needs, in one query."""
+        ids = [int(i) for i in experiment_ids]
+        out: dict[int, list[dict]] = {i: [] for i in ids}
+        if not ids:
+            return out
+        with self._read() as con:
+            rows = con.execute(f"SELECT * FROM runs WHERE experiment_id IN ({', '.join('?' * len(ids))}) "
+                               "ORDER BY experiment_id, position, id", ids).fetchall()
+        for r in rows:
+            out[r["experiment_id"]].append(run_dict(r, [], None))
+        return out
+
+    def save_headline(self, experiment_id: int, text: str, stamp: int) -> None:
+        """Keep an experiment's headline with the stamp it was computed at; a change meanwhile wins."""
+        with self._write() as con:
+            con.execute("UPDATE experiments SET headline = ?, headline_stamp = ? WHERE id = ? AND changed = ?",
+                        (text, stamp, experiment_id, stamp))
 
     def get_run(self, run_id: int) -> dict | None:
         with self._read() as con:

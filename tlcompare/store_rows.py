@@ -126,7 +126,11 @@ def experiment_dict(row: sqlite3.Row, counts: dict[str, int]) -> dict:
         "dataset": spec.get("dataset"), "model": spec.get("model"),
         "environment": _loads(row["environment"], None),
         "n_runs": sum(counts.values()), "n_finished": sum(counts.get(s, 0) for s in TERMINAL),
-        "counts": dict(counts),
+        # What people read as "runs finished": with a result, so a cancelled experiment never reads 3/3.
+        "n_done": sum(counts.get(s, 0) for s in FINISHED),
+        "counts": dict(counts), "changed": row["changed"],
+        # The stored headline only while it is still true (computed at this change stamp).
+        "headline": row["headline"] if row["headline_stamp"] == row["changed"] else None,
     }
 
 

@@ -101,7 +101,30 @@ _V1 = [
 # Kept out of the run row: only the verdict reads it, the live pages never do.
 _V2 = ["ALTER TABLE artifacts ADD COLUMN test_correct TEXT"]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2]
+# A change stamp per experiment, kept by triggers so no write path can forget it: the Live page's
+# idle poll reads this one integer instead of every run. Every change the pages show bumps it (a
+# run's state or step, an epoch row, the name or spec); a heartbeat that moves nothing does not.
+# The History headline is stored with the stamp it was computed at: equal stamps mean still true.
+_RUN_COLUMNS = "status, step, total_steps, final, error, attempts, cancel_requested, position, device"
+_BUMP = "UPDATE experiments SET changed = changed + 1 WHERE id = {}"
+_V3 = [
+    "ALTER TABLE experiments ADD COLUMN changed INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE experiments ADD COLUMN headline TEXT",
+    "ALTER TABLE experiments ADD COLUMN headline_stamp INTEGER",
+    f"CREATE TRIGGER runs_added AFTER INSERT ON runs BEGIN {_BUMP.format('NEW.experiment_id')}; END",
+    f"CREATE TRIGGER runs_removed AFTER DELETE ON runs BEGIN {_BUMP.format('OLD.experiment_id')}; END",
+    f"CREATE TRIGGER runs_changed AFTER UPDATE OF {_RUN_COLUMNS} ON runs WHEN "
+    + " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in _RUN_COLUMNS.split(", "))
+    + f" BEGIN {_BUMP.format('NEW.experiment_id')}; END",
+    "CREATE TRIGGER epochs_added AFTER INSERT ON epochs BEGIN "
+    f"{_BUMP.format('(SELECT experiment_id FROM runs WHERE id = NEW.run_id)')}; END",
+    f"CREATE TRIGGER experiment_edited AFTER UPDATE OF name, spec, environment ON experiments BEGIN "
+    f"{_BUMP.format('NEW.id')}; END",
+    # History's run counts per experiment and status: read from the index alone.
+    "CREATE INDEX runs_by_experiment_status ON runs (experiment_id, status)",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

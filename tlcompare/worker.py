@@ -25,6 +25,7 @@ from tlcompare.content_keys import check_unchanged
 from tlcompare.data.splits import check_sizes
 from tlcompare.errors import UserError
 from tlcompare.experiment import environment
+from tlcompare.headlines import store_when_finished
 from tlcompare.procs import new_worker_id
 from tlcompare.spec import RunSpec, spec_from_dict
 from tlcompare.store import LostRun, Store
@@ -243,6 +244,8 @@ class Worker:
         finally:
             self._heart.set_run(None)
         self.log(f"run {run_id}: {outcome['status']}" + (f": {outcome['error']}" if outcome.get("error") else ""))
+        with contextlib.suppress(Exception):  # a headline not kept now is computed by its first reader
+            store_when_finished(self.store, claimed["experiment_id"])
         if self.hooks.on_run_end:
             self.hooks.on_run_end(claimed, outcome)
         return outcome

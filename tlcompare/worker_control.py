@@ -16,9 +16,13 @@ import time
 from pathlib import Path
 
 import tlcompare
-from tlcompare.procs import new_worker_id, remember_child
+from tlcompare.procs import new_worker_id, reap_children, remember_child
 from tlcompare.store import Store
 from tlcompare.store_queue import DEFAULT_STALE_AFTER
+
+RAY_SLOT = "ray#0"  # the dashboard's Ray driver: one per store
+DRIVER_DEVICE = "ray cluster"  # the driver's row in the workers table
+SLOT_DEVICE = "ray"  # the row of each run slot (one actor) the driver keeps on the cluster
 
 
 def default_slot(device: str | None) -> str:
@@ -27,24 +31,57 @@ def default_slot(device: str | None) -> str:
 
 def ensure_worker(device: str | None = None, slot: str | None = None, idle_exit: float | None = None,
                   store: Store | None = None, stale_after: float = DEFAULT_STALE_AFTER) -> dict:
-    """Start a worker for ``slot`` unless one is alive; return worker_state() for that slot."""
+    """Start a worker for ``slot`` unless one is alive; return worker_state() for that slot.
+
+    Without a slot (the dashboard's call when an experiment is submitted), a live Ray driver serving
+    this store counts as the worker: the user chose the cluster, so no local worker competes with it.
+    """
     store = store or Store()
+    if slot is None and device is None and ray_cluster(store, stale_after) is not None:
+        return worker_state(RAY_SLOT, store, stale_after)
     slot = slot or default_slot(device)
     worker_id = new_worker_id()
     if store.reserve_worker_slot(slot, device, worker_id, stale_after) is None:
-        _launch(store, worker_id, slot, device, idle_exit)
+        extra = (["--device", device] if device else []) + (["--idle-exit", str(idle_exit)] if idle_exit is not None else [])
+        _launch(store, worker_id, slot, extra)
     return worker_state(slot, store, stale_after)
 
 
-def _launch(store: Store, worker_id: str, slot: str, device: str | None, idle_exit: float | None) -> None:
+def ensure_ray_worker(address: str | None = None, runs_per_gpu: int = 1, store: Store | None = None,
+                      stale_after: float = DEFAULT_STALE_AFTER) -> dict:
+    """Start ``tlcompare worker --executor ray`` unless one is alive (``address``: an existing cluster;
+    none: RAY_ADDRESS, else a local cluster). This process never imports ray: the driver does."""
+    store = store or Store()
+    worker_id = new_worker_id()
+    if store.reserve_worker_slot(RAY_SLOT, DRIVER_DEVICE, worker_id, stale_after) is None:
+        extra = ["--executor", "ray", "--runs-per-gpu", str(runs_per_gpu)] + (["--address", address] if address else [])
+        _launch(store, worker_id, RAY_SLOT, extra)
+    return worker_state(RAY_SLOT, store, stale_after)
+
+
+def ray_cluster(store: Store | None = None, stale_after: float = DEFAULT_STALE_AFTER) -> dict | None:
+    """The live Ray driver and, per node, its run slots and what each runs; None without a live driver."""
+    workers = (store or Store()).list_workers(stale_after)
+    driver = next((w for w in workers if w["alive"] and (w["device"] or "").startswith(DRIVER_DEVICE)), None)
+    if driver is None:
+        return None
+    nodes: dict[str, list[dict]] = {}
+    for w in workers:
+        if w["alive"] and w["id"].startswith(driver["id"] + "-") and w["device"]:
+            words = w["device"].split()  # "ray HOST/NODE CPU pid N" or "ray HOST/NODE GPU 0 pid N"
+            host = words[1] if len(words) > 2 else "starting"
+            nodes.setdefault(host, []).append({
+                "share": " ".join(words[2:-2]) if len(words) > 4 else "", "run_id": w["run_id"],
+                "run_label": w["run_label"] if w["run_id"] else None, "state": w["state"]})
+    return {"worker_id": driver["id"], "pid": driver["pid"], "summary": driver["device"], "nodes": nodes}
+
+
+def _launch(store: Store, worker_id: str, slot: str, extra: list[str]) -> None:
     logs = store.path.parent / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"worker-{worker_id}.log"
-    cmd = [sys.executable, "-m", "tlcompare", "worker", "--db", str(store.path), "--worker-id", worker_id, "--slot", slot]
-    if device:
-        cmd += ["--device", device]
-    if idle_exit is not None:
-        cmd += ["--idle-exit", str(idle_exit)]
+    cmd = [sys.executable, "-m", "tlcompare", "worker", "--db", str(store.path), "--worker-id", worker_id, "--slot", slot,
+           *extra]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     # `-m tlcompare` must find this very package, installed or not.
     package_parent = str(Path(tlcompare.__file__).resolve().parent.parent)
@@ -67,6 +104,7 @@ def worker_state(slot: str | None = None, store: Store | None = None, stale_afte
     without, about the busiest live worker, else the most recent one.
     """
     store = store or Store()
+    reap_children()  # the dashboard asks this every few seconds: no exited worker stays a zombie under it
     workers = store.list_workers(stale_after)
     if slot is not None:
         device = slot.rsplit("#", 1)[0]

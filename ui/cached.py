@@ -1,57 +1,78 @@
 """Slow lookups the pages repeat on every rerun, cached for the Streamlit process.
 
-Run lists are keyed by a stamp that changes whenever the experiment gains a result (its status
-and number of finished runs), so a cached frame is never stale and never recomputed needlessly.
+Run lists and analysed frames are keyed by a stamp that changes whenever the experiment changes
+(the store's change stamp, see tlcompare/store_schema.py), so a cached frame is never stale and
+never recomputed needlessly.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
 from tlcompare import analysis, label_multiplier, verdict
-from tlcompare.dataset_facts import DatasetFacts, dataset_facts
-from tlcompare.estimate import Throughput, cached_throughput
-from tlcompare.gallery import ExperimentTestSet, experiment_test_set
 from ui.state import store
+
+if TYPE_CHECKING:  # these import torch: only the pages that train or show images load them
+    from tlcompare.dataset_facts import DatasetFacts
+    from tlcompare.estimate import Throughput
+    from tlcompare.gallery import ExperimentTestSet
 
 
 def stamp(experiment: dict) -> tuple:
     # The store's path is part of the key: two stores (TLCOMPARE_HOMEs) both have an experiment 1.
-    return str(store().path), experiment["id"], experiment["status"], experiment["n_finished"], experiment["n_runs"]
+    # ``changed`` is the store's change stamp of the experiment: any new result, run or edit moves it.
+    return (str(store().path), experiment["id"], experiment["status"], experiment["n_finished"], experiment["n_runs"],
+            experiment.get("changed"))
 
 
 @st.cache_data(show_spinner="Reading the dataset…", max_entries=16)
 def facts(dataset: str, data_root: str | None, val_fraction: float, test_fraction: float,
           split_seed: int) -> DatasetFacts | None:
+    from tlcompare.dataset_facts import dataset_facts
+
     return dataset_facts(dataset, data_root, val_fraction, test_fraction, split_seed)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def throughput(model: str, image_size: int, batch_size: int, device: str, remeasure: int = 0) -> Throughput:
     # ``remeasure`` is a counter: bumping it is how the "measure again" button bypasses both caches.
+    from tlcompare.estimate import cached_throughput
+
     return cached_throughput(model, image_size, batch_size, device, remeasure=remeasure > 0)
 
 
-@st.cache_data(show_spinner=False, max_entries=24)
+# The analysed view of an experiment is kept as objects, not copies (cache_resource): every rerun
+# of Results (a slider, a tab) reuses it without unpickling thousands of epoch rows. Callers must
+# treat what these return as read-only.
+@st.cache_resource(show_spinner="Reading the runs…", max_entries=8)
 def finished_runs(stamp: tuple) -> list[dict]:
-    """The runs of a finished-enough experiment; ``stamp`` is ``stamp(experiment)``."""
-    return store().experiment_runs(stamp[1])
+    """The runs of an experiment with their epochs, without confusion matrices or mistake samples
+    (``artifacts`` reads those for the runs a page shows); ``stamp`` is ``stamp(experiment)``."""
+    return store().experiment_runs(stamp[1], artifacts=False)
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
-def headline(stamp: tuple) -> str:
-    runs = [r for r in finished_runs(stamp) if r["status"] == "done"]
-    return verdict.headline(analysis.runs_frame(runs)) if runs else "no results yet"
+@st.cache_resource(show_spinner=False, max_entries=256)
+def memo(stamp: tuple, what: tuple, _build: Callable[[], Any]) -> Any:
+    """``_build()``'s result, computed once per experiment content (``stamp``) and ``what`` (a name
+    and the widget values it depends on): frames and figures of the analysed view."""
+    return _build()
+
+
+def artifacts(run_ids: list[int]) -> dict[int, dict]:
+    """Confusion matrix and mistakes sample of a few runs, read when a page shows them."""
+    return store().run_artifacts(run_ids)
 
 
 @st.cache_data(show_spinner=False, max_entries=24)
 def judged(stamp: tuple) -> verdict.Verdict:
     """The verdict of an experiment: every run (unfinished ones count as incomplete pairs) with the
-    per-image results the test-set test needs, which the other pages never load."""
+    per-image results the test-set test needs, which the other pages never load; no epochs."""
     experiment = store().get_experiment(stamp[1]) or {}
-    runs = store().experiment_runs(stamp[1], test_correct=True)
+    runs = store().experiment_runs(stamp[1], test_correct=True, epochs=False, artifacts=False)
     return verdict.build(analysis.runs_frame(runs), experiment.get("spec"),
                          (experiment.get("environment") or {}).get("n_test"))
 
@@ -65,7 +86,9 @@ def multiplier(stamp: tuple) -> label_multiplier.Multiplier:
 
 @st.cache_resource(show_spinner="Loading the test images…", max_entries=2)
 def _test_set(spec_json: str) -> ExperimentTestSet:
-    return experiment_test_set(json.loads(spec_json))
+    from tlcompare.gallery import test_set_in_child
+
+    return test_set_in_child(json.loads(spec_json))
 
 
 def test_set(spec: dict) -> ExperimentTestSet:

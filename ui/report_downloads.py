@@ -26,9 +26,10 @@ def render(experiments: list[dict], current: dict) -> None:
     by_id = {e["id"]: e for e in experiments}
     choices = [e["id"] for e in experiments if e["n_finished"] > 0 or e["id"] == current["id"]]
     key = f"report_ids_{current['id']}"  # a selection per experiment: switching experiments starts from that one
-    if key in st.session_state:  # an experiment deleted since must not linger in the selection
-        st.session_state[key] = [i for i in st.session_state[key] if i in choices]
-    ids = st.multiselect("Experiments in the report", choices, default=[current["id"]], key=key,
+    # The selection is kept in st.session_state only (no widget default as well: Streamlit warns, with a
+    # stack trace in the server log, about a widget given both); an experiment deleted since must not linger.
+    st.session_state[key] = [i for i in st.session_state.get(key, [current["id"]]) if i in choices]
+    ids = st.multiselect("Experiments in the report", choices, key=key,
                          format_func=lambda i: experiment_label(by_id[i]),
                          help="Several experiments (say two backbones on the same data) share one report, "
                               "with their comparison charts overlaid.")

@@ -2,26 +2,41 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import streamlit as st
 
 from tlcompare.escape import markdown_safe
 from tlcompare.store import default_path
 from tlcompare.worker_control import worker_state
-from ui import errors, paths, presentation
+from ui import errors, paths, presentation, ray_panel
 from ui.state import ACTIVE, store
+
+# Asked of a short-lived child process: importing torch would add about 550 MB to the dashboard's
+# memory for two lines of text, and no page that only reads the store needs torch otherwise.
+_PROBE = """
+import json, torch
+if torch.cuda.is_available():
+    p = torch.cuda.get_device_properties(0)
+    n = torch.cuda.device_count()
+    print(json.dumps({"gpu": True, "name": p.name + (f" (+{n - 1} more)" if n > 1 else ""),
+                      "detail": f"{p.total_memory / 2**30:.0f} GiB GPU memory"}))
+else:
+    t = torch.get_num_threads()
+    print(json.dumps({"gpu": False, "name": "CPU only", "detail": f"{t} thread{'s' if t > 1 else ''} · no GPU found"}))
+"""
 
 
 @st.cache_resource(show_spinner=False)
 def device_summary() -> dict:
     """Name and memory of the GPU training would use, or the CPU; looked up once per process."""
-    import torch
-
-    if torch.cuda.is_available():
-        props = torch.cuda.get_device_properties(0)
-        extra = f" (+{torch.cuda.device_count() - 1} more)" if torch.cuda.device_count() > 1 else ""
-        return {"gpu": True, "name": props.name + extra, "detail": f"{props.total_memory / 2**30:.0f} GiB GPU memory"}
-    threads = torch.get_num_threads()
-    return {"gpu": False, "name": "CPU only", "detail": f"{threads} thread{'s' if threads > 1 else ''} · no GPU found"}
+    try:
+        out = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=120, check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return {"gpu": False, "name": "unknown", "detail": "the device could not be looked up (is torch installed?)"}
 
 
 _WORKER_TEXT = {
@@ -49,6 +64,7 @@ def _worker_lines() -> None:
     if state.get("run_label"):
         detail = f"run {state['run_id']}: {state['run_label']}"
     st.caption(markdown_safe(detail))
+    ray_panel.cluster_lines()
     active = [e for e in store().list_experiments() if e["status"] in ACTIVE]
     if active:
         e = active[0]
@@ -63,6 +79,7 @@ def render() -> None:
         st.markdown(f"**Device** &nbsp; {icon} {dev['name']}")
         st.caption(dev["detail"])
         _worker_status()
+        ray_panel.controls()
         st.divider()
         presentation.toggle()
         with st.expander("Help and links", icon=":material/help:"):

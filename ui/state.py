@@ -12,7 +12,7 @@ import sqlite3
 import streamlit as st
 
 from tlcompare.errors import UserError
-from tlcompare.escape import printable
+from tlcompare.escape import markdown_safe, printable
 from tlcompare.store import Store, default_path
 from tlcompare.store_errors import StoreError, store_problem
 
@@ -53,9 +53,21 @@ def requested_experiment_id() -> int | None:
     return st.session_state.get("experiment_id")
 
 
+def not_found_note(text: str | None, asked: int | None, shown: int | None) -> str | None:
+    """Why the page shows #``shown`` (None: nothing) and not what was asked for: the address named no
+    experiment, or one that is gone. None when nothing was asked for."""
+    if text is not None and not str(text).isdigit():
+        problem = f"'{markdown_safe(printable(str(text), 40))}' in the address is not an experiment number."
+    elif asked is not None:
+        problem = f"There is no experiment #{asked}: it was deleted (perhaps in another tab) or never existed."
+    else:
+        return None
+    return problem if shown is None else f"{problem} Showing #{shown}; pick another below."
+
+
 def experiment_label(e: dict, with_status: bool = True) -> str:
     pin = " ★" if e["pinned"] else ""
-    status = f" · {e['status']} · {e['n_finished']}/{e['n_runs']} runs" if with_status else ""
+    status = f" · {e['status']} · {e['n_done']}/{e['n_runs']} runs" if with_status else ""
     return f"#{e['id']} {printable(e['name'], 80)}{pin} · {printable(e['dataset'], 80)} / {e['model']}{status}"
 
 
@@ -66,13 +78,20 @@ def pick_experiment(experiments: list[dict], key: str, prefer: str = "active", w
     ``prefer="results"``: the newest with finished runs (Results, Report).
     """
     if not experiments:
+        note = not_found_note(st.query_params.get("exp"), requested_experiment_id(), None)
+        if note:
+            st.info(note, icon=":material/search_off:")
         return None
     by_id = {e["id"]: e for e in experiments}
-    chosen = requested_experiment_id()
+    asked = chosen = requested_experiment_id()
     if chosen not in by_id:
         newest_first = sorted(experiments, key=lambda e: e["id"], reverse=True)
         wanted = [e for e in newest_first if (e["status"] in ACTIVE if prefer == "active" else e["n_finished"] > 0)]
         chosen = (wanted or newest_first)[0]["id"]
+    # Never show another experiment silently in place of the one asked for.
+    note = not_found_note(st.query_params.get("exp"), None if asked in by_id else asked, chosen)
+    if note:
+        st.info(note, icon=":material/search_off:")
     ids = [e["id"] for e in experiments]
 
     def on_change() -> None:
@@ -98,6 +117,17 @@ def experiment_or_stop(page: str, prefer: str, empty: str, with_status: bool = T
         st.page_link(paths.NEW, label="New experiment", icon=":material/add_circle:")
         st.stop()
     return experiments, experiment
+
+
+def experiment_progress(experiment_id: int) -> dict:
+    """The store's progress of an experiment. One deleted meanwhile (in another tab, from the command
+    line) reruns the whole page, which then says so calmly instead of showing an error."""
+    try:
+        return store().experiment_progress(experiment_id)
+    except UserError:
+        if store().get_experiment(experiment_id) is None:
+            st.rerun(scope="app")
+        raise
 
 
 def pinned_baseline(experiments: list[dict], current_id: int | None) -> dict | None:

@@ -5,8 +5,8 @@ writes results to the store; executors differ only in where and how many workers
 
 - ``LocalExecutor``: worker processes on this machine, one or several per device.
 - ``InProcessExecutor``: a worker inside the calling process (``tlcompare run``).
-- A Ray executor would start workers as Ray actors, one per GPU it is granted, against the same
-  store file (or a store on a shared disk); nothing else changes.
+- ``RayExecutor``: one driver process (``tlcompare worker --executor ray``) that stays the store's
+  only writer and dispatches runs to long-lived actors on a Ray cluster (docs/scale-out.md).
 """
 
 from __future__ import annotations
@@ -37,6 +37,10 @@ def get_executor(name: str = "local", **options) -> Executor:
         from tlcompare.executors.inprocess import InProcessExecutor
 
         return InProcessExecutor(**options)
+    if name == "ray":
+        from tlcompare.executors.ray_cluster import RayExecutor
+
+        return RayExecutor(**options)
     from tlcompare.errors import UserError
 
-    raise UserError(f"unknown executor '{name}': choose local or inprocess")
+    raise UserError(f"unknown executor '{name}': choose local, inprocess or ray")

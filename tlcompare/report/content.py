@@ -147,13 +147,19 @@ def _content_key_rows(spec: dict) -> list[tuple[str, str]]:
 
 
 def _budget_text(spec: dict) -> str | None:
-    from tlcompare.spec import spec_from_dict
+    from dataclasses import MISSING, fields
+    from types import SimpleNamespace
 
-    try:
-        s = spec_from_dict(spec)
-    except Exception:  # a spec this version no longer accepts: the manifest still prints
+    from tlcompare.spec import BUDGETS, ExperimentSpec
+
+    # From the stored values and the spec's defaults, not by rebuilding the spec: that validates the
+    # dataset and model, which imports torch into a page that only reads the store. A spec stored
+    # before budgets existed trained under equal epochs (as spec_from_dict reads it).
+    values = {f.name: f.default for f in fields(ExperimentSpec) if f.default is not MISSING}
+    values.update({"budget": "epochs", **{k: v for k, v in spec.items() if v is not None}})
+    if values["budget"] not in BUDGETS:  # a spec this version does not understand: say nothing
         return None
-    return f"{s.budget}: {s.budget_text()}"
+    return f"{values['budget']}: {ExperimentSpec.budget_text(SimpleNamespace(**values))}"
 
 
 def _fingerprint_now(spec: dict) -> str | None:

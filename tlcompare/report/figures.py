@@ -2,7 +2,7 @@
 so a chart in the report is the chart the reader saw on the dashboard.
 
 Only the report-specific parts live here: fixed choices where the page has a control (every size,
-both learning-curve axes, the default accuracy target, confusion matrices at the smallest and
+both learning-curve axes, overfitting at the smallest size and first seed, the default accuracy target, confusion matrices at the smallest and
 largest size), and overlays of several experiments built from the single-experiment figures.
 """
 
@@ -13,10 +13,12 @@ from dataclasses import dataclass
 
 import plotly.graph_objects as go
 
-from tlcompare import analysis, charts
+from tlcompare import analysis, charts, overfitting
 from tlcompare.escape import plotly_text
 from tlcompare.multiplier_chart import HINT as MULTIPLIER_HINT
 from tlcompare.multiplier_chart import label_multiplier_chart
+from tlcompare.overfit_chart import overfit_chart
+from tlcompare.overfitting import overfit_curves, overfit_gaps
 from tlcompare.report.content import ExperimentReport
 
 
@@ -54,6 +56,9 @@ def experiment_figures(rep: ExperimentReport) -> list[Figure]:
                charts.HINTS["freezing"]),
         Figure("curves_epoch", charts.learning_curves(curves, x="epoch", sizes=sizes), charts.HINTS["learning"]),
         Figure("curves_seconds", charts.learning_curves(curves, x="seconds", sizes=sizes), charts.HINTS["learning"]),
+        # The smallest size, where overfitting shows most, and the first seed: every variant once.
+        Figure("overfit", overfit_chart(overfit_curves(rep.finished), overfit_gaps(rep.finished), sizes[0],
+                                        int(frame["seed"].min())), overfitting.HINT),
         Figure("time_to_target", charts.time_to_target(analysis.time_to_target_summary(per_run), target),
                charts.HINTS["time_to_target"] + f" Target: {100 * target:.0f} % validation accuracy, set in the spec "
                "(target_acc)."),

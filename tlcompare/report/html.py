@@ -18,6 +18,7 @@ import plotly.offline
 import tlcompare
 from tlcompare import analysis
 from tlcompare.escape import html_text
+from tlcompare.overfitting import AUGMENTED_BELOW_VALIDATION, gaps_display, overfit_gaps
 from tlcompare.report.content import ExperimentReport, generated_line
 from tlcompare.report.figures import Figure, comparison_figures, experiment_figures
 from tlcompare.report.style import CSS, PRINT_WIDTH_PX, SMALL_PER_ROW_PRINT
@@ -26,6 +27,7 @@ SECTIONS = [  # (heading, figure keys) in the order of the Results page's tabs
     ("The answer", ("multiplier", "gap", "data_efficiency")),
     ("Freezing depth", ("freezing",)),
     ("Learning curves", ("curves_epoch", "curves_seconds")),
+    ("Overfitting", ("overfit",)),
     ("Time", ("time_to_target", "training_time")),
 ]
 
@@ -172,6 +174,15 @@ def paired_table(rep: ExperimentReport) -> str:
               "applies; ± is the spread of accuracy over seeds.</p>")
 
 
+def gaps_table(rep: ExperimentReport) -> str:
+    """Training (no augmentation) vs validation accuracy of every finished run, and the gap."""
+    shown = gaps_display(overfit_gaps(rep.finished))
+    rows = [[v, s, seed, _num(t, ".1f"), _num(val, ".1f"), _num(g, "+.1f")] for v, s, seed, t, val, g in shown.values.tolist()]
+    return (f'<h4>The gap of every run (reported model)</h4>{_table(list(shown.columns), rows, numeric={1, 2, 3, 4, 5})}'
+            f'<p class="hint">{html_text(AUGMENTED_BELOW_VALIDATION)} Here training accuracy is measured on the plain '
+            "training images instead.</p>")
+
+
 def runs_table(rep: ExperimentReport) -> str:
     rows, classes = [], []
     for r in rep.runs:
@@ -207,6 +218,8 @@ def experiment_section(rep: ExperimentReport, out: _Figures) -> str:
         if heading == "The answer":
             block += f'<h4 id="exp-{rep.id}-table">Paired differences (pretrained minus scratch, same size and seed)</h4>'
             block += paired_table(rep)
+        if heading == "Overfitting" and block:
+            block += gaps_table(rep)
         if block:
             parts.append(f"<h3>{html_text(heading)}</h3>{block}")
     small = [f for f in figs if f.small]

@@ -31,7 +31,7 @@ CSV_COLUMNS = [
     "final_train_acc_clean", "final_final_epoch", "final_train_seconds", "final_images_per_sec",
     "final_seconds_per_step", "final_best_val_acc", "final_best_epoch",
     "final_test_acc_at_best_val", "final_peak_mem_mb",
-    "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_acc", "test_balanced_acc", "test_macro_f1",
+    "epoch", "train_loss", "train_acc", "train_acc_clean", "val_loss", "val_acc", "test_acc", "test_balanced_acc", "test_macro_f1",
     "train_seconds", "elapsed_train_seconds", "eval_seconds", "images_per_sec", "lr_body", "lr_head", "batch_size",
     "peak_mem_mb", *label_multiplier.CSV_NAMES.values(),
 ]

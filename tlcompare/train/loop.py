@@ -77,6 +77,9 @@ class RunResult:
 
 
 EXPLODED_LOSS_FACTOR = 100.0
+# Training images evaluated without augmentation after every epoch (all of them when fewer): the
+# overfitting view's train accuracy. A fixed, evenly spread sample keeps it cheap on large subsets.
+PLAIN_TRAIN_SAMPLE = 1000
 # Below this a batch is too small for BatchNorm statistics to mean much; better to fail clearly.
 OOM_MIN_BATCH = 8
 
@@ -237,6 +240,8 @@ def _train_at_batch(
             return predict_features(head, x, y, device, loss)
         return predict(model, x, y, to_input, device, loss)
     n = len(train_idx)
+    plain = _even_sample(n, PLAIN_TRAIN_SAMPLE, x_train.device)
+    x_plain, y_plain = (x_train, y_train) if plain is None else (x_train[plain], y_train[plain])
     steps_per_epoch = math.ceil(n / batch)
     budget = Budget(spec, steps_per_epoch)
     total_steps = budget.total_steps
@@ -316,12 +321,16 @@ def _train_at_batch(
         t1 = time.perf_counter()
         val_loss, val_pred = evaluate(x_val, y_val, loss_fn)
         _, test_pred = evaluate(x_test, data.test_labels, None)
+        train_acc_clean = _clean_accuracy(evaluate(x_plain, y_plain, None)[1], y_plain)
         test_metrics = classification_metrics(data.test_labels, test_pred, len(data.class_names))
         eval_seconds = time.perf_counter() - t1
         record = {
             "epoch": epoch,
             "train_loss": train_loss,
             "train_acc": correct.item() / seen,
+            # This epoch's model on (up to PLAIN_TRAIN_SAMPLE of) its training images without augmentation:
+            # train_acc above is a running mean over augmented batches while the weights still change.
+            "train_acc_clean": train_acc_clean,
             "val_loss": val_loss,
             "val_acc": (val_pred == y_val).float().mean().item() if len(y_val) else float("nan"),
             "test_acc": test_metrics["acc"],
@@ -388,6 +397,14 @@ def _train_at_batch(
 
 def _clean_accuracy(pred: torch.Tensor, labels: torch.Tensor) -> float:
     return (pred == labels).float().mean().item() if len(labels) else float("nan")
+
+
+def _even_sample(n: int, limit: int, device: torch.device) -> torch.Tensor | None:
+    """Positions of at most ``limit`` of ``n`` items, evenly spread (so every class of a class-ordered
+    subset is in it); None when all ``n`` fit."""
+    if n <= limit:
+        return None
+    return torch.linspace(0, n - 1, limit, device=device).round().long()
 
 
 def _fingerprint(indices: torch.Tensor) -> str:

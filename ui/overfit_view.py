@@ -1,0 +1,39 @@
+"""Results' Overfitting tab: one size and seed at a time, a panel per variant, and the gap of every run."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from tlcompare.overfit_chart import overfit_chart
+from tlcompare.overfitting import (
+    AUGMENTED,
+    AUGMENTED_BELOW_VALIDATION,
+    HINT,
+    gaps_display,
+    overfit_curves,
+    overfit_gaps,
+)
+
+
+def render(finished: list[dict], large: bool, plot: dict) -> None:
+    curves, gaps = overfit_curves(finished), overfit_gaps(finished)
+    if gaps.empty:
+        st.info("No finished runs yet.")
+        return
+    with st.container(key="controls_overfit", horizontal=True):
+        size = st.selectbox("Size (per class)", sorted(gaps["size"].unique()), index=0, key="overfit_size")
+        seed = st.selectbox("Seed", sorted(gaps["seed"].unique()), index=0, key="overfit_seed")
+    st.plotly_chart(overfit_chart(curves, gaps, size, seed, large=large), key="overfit", **plot)
+    st.caption(f":material/lightbulb: {HINT}")
+    st.markdown("##### The gap of every run (reported model)")
+    st.dataframe(gaps_display(gaps), hide_index=True, key="overfit_table", height=min(600, 38 + 35 * len(gaps)),
+                 column_config={"gap (points)": st.column_config.NumberColumn(format="%+.1f"),
+                                "train acc (no augmentation)": st.column_config.NumberColumn(format="%.1f%%"),
+                                "val acc": st.column_config.NumberColumn(format="%.1f%%")})
+    if gaps["gap"].isna().any():
+        st.caption(":material/info: Runs trained before the plain training accuracy was recorded have no gap: "
+                   "their only training accuracy is on augmented batches, which does not measure fitting.")
+    if (curves["train_measured"] == AUGMENTED).any():
+        st.caption(":material/info: Dotted training lines: older runs, measured on augmented batches only.")
+    st.caption(f":material/help: {AUGMENTED_BELOW_VALIDATION} Here training accuracy is measured on the plain "
+               "training images instead.")
