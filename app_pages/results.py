@@ -6,6 +6,8 @@ from tlcompare import analysis, charts, controls, convergence
 from tlcompare.charts import NO_INTERVAL
 from tlcompare.escape import markdown_safe, printable
 from tlcompare.live_table import cancelled_note
+from tlcompare.multiplier_chart import HINT as MULTIPLIER_HINT
+from tlcompare.multiplier_chart import label_multiplier_chart
 from tlcompare.report.content import ExperimentReport
 from tlcompare.setup_text import WALL_VS_TRAINING, setup_line
 from tlcompare.stage_words import describe_stages
@@ -58,7 +60,13 @@ pending = experiment["n_runs"] - experiment["n_finished"]
 with st.container(border=True):
     st.markdown(f"#### {markdown_safe(setup_line(spec, environment))}")
     judged = cached.judged(key)
-    st.markdown(f"## {markdown_safe(judged.answer)}")
+    multiplier = cached.multiplier(key)
+    if multiplier.lead:  # the answer in one number first, then the verdict it rests on
+        st.markdown(f"## {markdown_safe(multiplier.lead)}")
+        st.markdown(f"#### {markdown_safe(judged.answer)}")
+    else:
+        st.markdown(f"## {markdown_safe(judged.answer)}")
+        st.caption(f":material/info: {markdown_safe(multiplier.missing)}")
     for caveat in judged.caveats:
         st.caption(f":material/info: {markdown_safe(caveat)}")
     best = judged.best
@@ -82,6 +90,11 @@ with st.container(border=True):
                         delta_color="off", delta_arrow="off")
         cols[-1].metric("Training time", duration(frame["train_seconds"].sum()), help=WALL_VS_TRAINING,
                         delta=environment.get("device"), delta_color="off", delta_arrow="off")
+    if multiplier.lines:
+        with st.expander("Label multiplier at every size, and the time saved"):
+            for line in multiplier.lines + multiplier.time_lines:
+                st.markdown(f"- {markdown_safe(line)}")
+            st.caption(markdown_safe(multiplier.method))
     with st.expander("Size by size"):
         for line in judged.lines:
             st.markdown(f"- {markdown_safe(line)}")
@@ -119,6 +132,8 @@ answer_tab, depth_tab, curves_tab, overfit_tab, time_tab, errors_tab = st.tabs(
     ["The answer", "Freezing depth", "Learning curves", "Overfitting", "Time", "Mistakes"])
 
 with answer_tab:
+    chart(cached.memo(key, ("multiplier", large), lambda: label_multiplier_chart(frame, multiplier.table, large=large)),
+          MULTIPLIER_HINT, "multiplier")
     chart(cached.memo(key, ("gap", large, baseline_key), lambda: charts.gap_chart(
         diffs, large=large, baseline=analysis.paired_differences(baseline_frame) if baseline_frame is not None else None,
         baseline_name=baseline_label)), charts.HINTS["gap"], "gap")

@@ -17,6 +17,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import sweep  # noqa: E402
 import throughput  # noqa: E402
+import validate  # noqa: E402
 
 TINY = {"dataset": "digits", "model": "efficientnet_lite0", "image_size": 16, "sizes": [3, 6], "freeze": ["all"], "seeds": 1,
         "budget": "epochs", "epochs": 2, "device": "cpu"}
@@ -44,6 +45,22 @@ def test_sweep_trains_what_tlcompare_run_trains(tmp_path, one_thread):
     assert product.keys() == bench.keys()
     for key, acc in product.items():  # the CPU path is deterministic for a seed
         assert bench[key] == pytest.approx(acc, abs=1e-9), key
+
+
+def test_validation_suite_trains_reports_and_rereads_its_runs(tmp_path, one_thread, capsys):
+    runs, md = tmp_path / "runs.jsonl", tmp_path / "validation.md"
+    assert validate.main(["--dry", "--device", "cpu", "--runs", str(runs), "--out", str(md)]) == 0
+    text = md.read_text()
+    assert len(runs.read_text().splitlines()) == 2 * 2 * 3  # sizes x seeds x arms, one line each
+    for heading in ("Test accuracy (%)", "Gain over scratch", "Literature shapes:"):
+        assert heading in text
+    assert "Label multiplier (K = n*/N" in text or "No label multiplier" in text
+    checks = [line for line in text.splitlines() if line.startswith("| ") and line.endswith(" |")
+              and any(w in line for w in ("| holds |", "| does not hold |", "| not judged |"))]
+    assert len(checks) == 4
+    capsys.readouterr()
+    assert validate.main(["--from-runs", str(runs)]) == 0
+    assert capsys.readouterr().out.strip() == text.strip()  # the tables come from the saved runs alone
 
 
 def test_plain_train_accuracy_benchmark_runs_with_and_without_the_pass(one_thread):

@@ -48,6 +48,17 @@ def test_tiny_paired_run_writes_json_and_csv(tmp_path, tlcompare_home):
     assert "Test-set test unavailable" not in p.stdout
     shown = tlcompare("show", "1", home=tlcompare_home)
     assert shown.returncode == 0 and "test-set p" in shown.stdout and "test set p" in shown.stdout
+    # the label multiplier: in the summary, in the JSON (recomputed from its runs) and on every CSV row of its pair
+    from tlcompare import analysis, label_multiplier
+
+    expected = label_multiplier.build(analysis.runs_frame(runs), analysis.epochs_frame(runs))
+    assert len(expected.lines) == 4 and "Label multiplier (images per class scratch needs" in p.stdout
+    for line in expected.lines + expected.time_lines:
+        assert line in p.stdout and line in shown.stdout
+    assert [(r["variant"], r["size"], r["case"]) for r in data["label_multiplier"]] == \
+        [(r["variant"], r["size"], r["case"]) for _, r in expected.table.iterrows()]
+    pre = csv[csv["arm"] == "pretrained"]
+    assert pre["label_multiplier_case"].notna().all() and csv.loc[csv["arm"] == "scratch", "label_multiplier_case"].isna().all()
 
 
 def test_invalid_values_get_one_line_each_and_exit_2(tlcompare_home):

@@ -254,13 +254,33 @@ def test_results_show_the_verdict_and_every_chart(use_finished):
     assert "Budget: equal epochs for both arms of every pair (2 per run)." in captions and "Holm" in captions
     assert [t.label for t in at.tabs] == ["The answer", "Freezing depth", "Learning curves", "Overfitting", "Time",
                                           "Mistakes"]
-    # gap, efficiency, freezing, learning, overfitting, time to target, training time, one confusion matrix per arm
-    assert len(at.get("plotly_chart")) == 7 + 3
+    # multiplier, gap, efficiency, freezing, learning, overfitting, time to target, training time,
+    # and the arms' confusion matrices in one figure
+    assert len(at.get("plotly_chart")) == 8 + 1
     assert len(at.image) >= 1  # the gallery of mistakes
     assert len(at.slider) == 1 and 0 < at.slider[0].value <= 100
     summary_table = at.dataframe[0]  # then the provenance table
     summary = summary_table.value
     assert {"gain vs scratch", "95% CI", "trainable params", "s per run"} <= set(summary.columns)
+
+
+def test_results_lead_with_the_label_multiplier_of_the_stored_runs(use_finished, finished_home):  # noqa: F811
+    from tlcompare import analysis, label_multiplier
+
+    home, _ = finished_home
+    store = Store(Path(home) / "tlcompare.db")
+    runs = [r for r in store.experiment_runs(use_finished) if r["status"] == "done"]
+    store.close()
+    expected = label_multiplier.build(analysis.runs_frame(runs), analysis.epochs_frame(runs))
+    assert expected.lead and len(expected.lines) == 2 * 2  # two variants at two sizes
+    at = render("app_pages/results.py", query={"exp": str(use_finished)})
+    headings = [m.value for m in at.markdown if m.value.startswith("## ")]
+    assert shown(headings[0]) == f"## {expected.lead}"  # the page leads with it
+    assert "labelled image" in shown(headings[0]) and "per class, pretrained (" in shown(headings[0])
+    text = shown(markdown_text(at))
+    for line in expected.lines + expected.time_lines:
+        assert line in text
+    assert any("Label multiplier K = n*/N" in shown(c.value) for c in at.caption)
 
 
 def test_results_have_an_overfitting_view_with_the_gap_of_every_run(use_finished):
@@ -321,7 +341,7 @@ def test_form_offers_the_budgets_and_the_random_features_control():
 def test_results_in_presentation_view_hide_nothing_essential(use_finished):
     at = render("app_pages/results.py", query={"exp": str(use_finished), "present": "1"})
     assert any(b.label == "Exit presentation view" for b in at.button)
-    assert len(at.get("plotly_chart")) == 10
+    assert len(at.get("plotly_chart")) == 8 + 1
 
 
 def test_history_lists_and_acts_on_experiments(use_finished, finished_home, tmp_path, monkeypatch):  # noqa: F811

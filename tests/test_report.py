@@ -283,7 +283,8 @@ def test_latex_escapes_names_and_compiles_to_one_table_per_metric(stored):
     tex = render_report(store, [first], "tex").decode()
     assert "<script>" not in tex and not re.search(r"(?<!\\)& co", tex)
     assert r"\textless{}script\textgreater{}alert(1)\textless{}/script\textgreater{} \& co" in tex
-    assert tex.count(r"\begin{tabular}") == 2 and tex.count(r"\toprule") == 2
+    # accuracy, gain over scratch, label multiplier
+    assert tex.count(r"\begin{tabular}") == 3 and tex.count(r"\toprule") == 3 and f"tab:tlcompare-{first}-multiplier" in tex
     body = [line for line in tex.splitlines() if line.startswith("2 & ")][0]
     assert body.count("&") == 3 and r"$\pm$" in body  # size and three arms: no stray column separator
 
@@ -305,13 +306,16 @@ def test_pdf_has_the_verdict_charts_tables_and_every_run(stored, tmp_path):
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     pages = text.split("\f")
     flat = " ".join(text.split())
-    from tlcompare import verdict
+    from tlcompare import label_multiplier, verdict
     from tlcompare.analysis import runs_frame
 
     exp = store.get_experiment(first)
     judged = verdict.build(runs_frame(store.experiment_runs(first, test_correct=True)), exp["spec"],
                            exp["environment"].get("n_test"))
     assert " ".join(judged.answer.split()) in flat
+    lead = label_multiplier.build(runs_frame(store.experiment_runs(first))).lead
+    assert lead and " ".join(lead.split()) in flat  # the label multiplier leads the verdict on paper too
+    assert "Label multiplier: images per class scratch needs" in flat  # its chart's title
     assert "Comparison of 2 experiments" in flat
     assert "labelled training images per class" in flat  # axis titles: plotly drew the charts before printing
     assert "Paired differences" in flat and "Appendix: every run" in flat

@@ -7,7 +7,9 @@ import math
 import os
 from pathlib import Path
 
-from tlcompare.analysis import epochs_frame
+import pandas as pd
+
+from tlcompare.analysis import epochs_frame, runs_frame
 
 
 def json_safe(obj):
@@ -22,12 +24,20 @@ def json_safe(obj):
 
 
 def write_results(result: dict, out: str | Path) -> tuple[Path, Path]:
-    """Write ``out`` (JSON) and the CSV beside it (same stem); return both paths."""
+    """Write ``out`` (JSON, with the label multiplier of every variant and size) and the CSV beside it
+    (same stem; each row carries its variant and size's multiplier); return both paths."""
+    from tlcompare import label_multiplier
+
+    table = label_multiplier.multipliers(runs_frame(result["runs"])) if result["runs"] else pd.DataFrame()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")
-    tmp.write_text(json.dumps(json_safe(result), indent=1))
+    doc = {**result, "label_multiplier": label_multiplier.export_rows(table) if not table.empty else []}
+    tmp.write_text(json.dumps(json_safe(doc), indent=1))
     os.replace(tmp, out)
     csv_path = out.with_suffix(".csv")
-    epochs_frame(result["runs"]).to_csv(csv_path, index=False)
+    epochs = epochs_frame(result["runs"])
+    if not table.empty and not epochs.empty:
+        epochs = epochs.merge(label_multiplier.csv_columns(table), on=["variant", "size"], how="left")
+    epochs.to_csv(csv_path, index=False)
     return out, csv_path

@@ -102,7 +102,23 @@ def results_lines(runs: list[dict], spec: dict | None = None, n_test: int | None
     lines += ["", judged.answer, *judged.lines, *judged.caveats]
     if judged.method:
         lines.append(judged.method)
-    return lines + fairness_lines(runs, frame)
+    return lines + multiplier_lines(runs, frame) + fairness_lines(runs, frame)
+
+
+def multiplier_lines(runs: list[dict], frame) -> list[str]:
+    """The label multiplier of every variant and size, and the time saved."""
+    from tlcompare import analysis, label_multiplier
+
+    done = [r for r in runs if r["status"] == "done"]
+    m = label_multiplier.build(frame, analysis.epochs_frame(done), runs=done)
+    if m.missing:
+        return ["", m.missing]
+    out = ["", "Label multiplier (images per class scratch needs to match pretrained):"]
+    out += [f"  {line}" for line in m.lines] + [f"  {m.method}"]
+    if m.time_lines:
+        out += ["", "Time saved (training seconds to the variant's final validation accuracy):"]
+        out += [f"  {line}" for line in m.time_lines]
+    return out
 
 
 def fairness_lines(runs: list[dict], frame) -> list[str]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from tlcompare import analysis, verdict
+from tlcompare import analysis, label_multiplier, verdict
 from ui.state import store
 
 if TYPE_CHECKING:  # these import torch: only the pages that train or show images load them
@@ -66,6 +66,13 @@ def judged(stamp: tuple) -> verdict.Verdict:
     runs = store().experiment_runs(stamp[1], test_correct=True, epochs=False, artifacts=False)
     return verdict.build(analysis.runs_frame(runs), experiment.get("spec"),
                          (experiment.get("environment") or {}).get("n_test"))
+
+
+@st.cache_data(show_spinner=False, max_entries=24)
+def multiplier(stamp: tuple) -> label_multiplier.Multiplier:
+    """The label multiplier and the time saved of an experiment's finished runs."""
+    runs = [r for r in finished_runs(stamp) if r["status"] == "done"]
+    return label_multiplier.build(analysis.runs_frame(runs), analysis.epochs_frame(runs), runs=runs)
 
 
 @st.cache_resource(show_spinner="Loading the test images…", max_entries=2)

@@ -12,7 +12,7 @@ from functools import cached_property
 import pandas as pd
 
 import tlcompare
-from tlcompare import analysis, verdict
+from tlcompare import analysis, label_multiplier, verdict
 from tlcompare.errors import UserError
 from tlcompare.setup_text import WALL_VS_TRAINING, seeds_text
 from tlcompare.status_text import duration
@@ -80,6 +80,11 @@ class ExperimentReport:
         if self.frame.empty:
             return []
         return [*self.judged.lines, *self.judged.caveats, *([self.judged.method] if self.judged.method else [])]
+
+    @cached_property
+    def multiplier(self) -> label_multiplier.Multiplier:
+        """How many images per class scratch needs to match each pretrained variant, and the time saved."""
+        return label_multiplier.build(self.frame, self.epochs, runs=self.finished)
 
     @cached_property
     def fairness(self) -> dict:

@@ -15,6 +15,8 @@ import plotly.graph_objects as go
 
 from tlcompare import analysis, charts, overfitting
 from tlcompare.escape import plotly_text
+from tlcompare.multiplier_chart import HINT as MULTIPLIER_HINT
+from tlcompare.multiplier_chart import label_multiplier_chart
 from tlcompare.overfit_chart import overfit_chart
 from tlcompare.overfitting import overfit_curves, overfit_gaps
 from tlcompare.report.content import ExperimentReport
@@ -48,6 +50,7 @@ def experiment_figures(rep: ExperimentReport) -> list[Figure]:
     target = analysis.default_target(rep.spec)
     per_run = analysis.time_to_target(epochs, target) if not epochs.empty else epochs
     out = [
+        Figure("multiplier", label_multiplier_chart(frame, rep.multiplier.table), MULTIPLIER_HINT),
         Figure("gap", charts.gap_chart(rep.diffs), charts.HINTS["gap"]),
         Figure("data_efficiency", charts.data_efficiency(analysis.summary(frame)), charts.HINTS["data_efficiency"]),
         Figure("freezing", charts.freezing_depth(analysis.depth_summary(frame), _stage_names(rep.spec)),

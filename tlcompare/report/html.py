@@ -25,7 +25,7 @@ from tlcompare.report.style import CSS, PRINT_WIDTH_PX
 from tlcompare.setup_text import dataset_title, model_title, setup_line, spec_word
 
 SECTIONS = [  # (heading, figure keys) in the order of the Results page's tabs
-    ("The answer", ("gap", "data_efficiency")),
+    ("The answer", ("multiplier", "gap", "data_efficiency")),
     ("Freezing depth", ("freezing",)),
     ("Learning curves", ("curves_epoch", "curves_seconds")),
     ("Overfitting", ("overfit",)),
@@ -129,8 +129,20 @@ def _describe(rep: ExperimentReport) -> str:
 
 def _verdict(rep: ExperimentReport) -> str:
     lines = "".join(f"<li>{html_text(line)}</li>" for line in rep.verdict)
-    return (f'<div class="verdict"><p class="answer">{html_text(rep.answer)}</p>'
+    return (f'<div class="verdict">{_multiplier(rep)}<p class="answer">{html_text(rep.answer)}</p>'
             + (f"<ul>{lines}</ul>" if lines else "") + _fairness(rep) + "</div>")
+
+
+def _multiplier(rep: ExperimentReport) -> str:
+    """The label multiplier first: the sentence the page leads with, then every variant and size, the time saved."""
+    m = rep.multiplier
+    if rep.frame.empty:
+        return ""
+    if m.missing:
+        return f'<p class="multiplier muted">{html_text(m.missing)}</p>'
+    items = "".join(f"<li>{html_text(line)}</li>" for line in m.lines + m.time_lines)
+    return (f'<p class="answer multiplier">{html_text(m.lead)}</p><ul class="multiplier">{items}</ul>'
+            f'<p class="hint">{html_text(m.method)}</p>')
 
 
 def _fairness(rep: ExperimentReport) -> str:

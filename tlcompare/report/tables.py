@@ -12,6 +12,7 @@ import math
 import pandas as pd
 
 import tlcompare
+from tlcompare import label_multiplier
 from tlcompare.analysis import variant, variant_order
 from tlcompare.escape import csv_text, latex_text, markdown_text
 from tlcompare.report.content import ExperimentReport, generated_line
@@ -33,7 +34,7 @@ CSV_COLUMNS = [
     "final_test_acc_at_best_val", "final_peak_mem_mb",
     "epoch", "train_loss", "train_acc", "train_acc_clean", "val_loss", "val_acc", "test_acc", "test_balanced_acc", "test_macro_f1",
     "train_seconds", "elapsed_train_seconds", "eval_seconds", "images_per_sec", "lr_body", "lr_head", "batch_size",
-    "peak_mem_mb",
+    "peak_mem_mb", *label_multiplier.CSV_NAMES.values(),
 ]
 # Run fields that an epoch record also has, with another meaning there (the epoch's learning rate
 # of the schedule vs the run's peak rate): the run's value goes in a run_ column.
@@ -45,6 +46,9 @@ def csv_rows(reports: list[ExperimentReport]) -> pd.DataFrame:
     """One row per run and epoch; a run without epochs (queued, failed) still gets one row."""
     rows = []
     for rep in reports:
+        table = rep.multiplier.table
+        multiplier = {(r["variant"], r["size"]): {k: v for k, v in r.items() if k not in ("variant", "size")}
+                      for r in label_multiplier.csv_columns(table).to_dict("records")} if not table.empty else {}
         for run in rep.export_runs():
             base = {"experiment_id": rep.id, "experiment_name": rep.name}
             for k, v in run.items():
@@ -55,6 +59,7 @@ def csv_rows(reports: list[ExperimentReport]) -> pd.DataFrame:
                     base[_RUN_PREFIXED.get(k, k)] = v
             base.update({f"final_{k}": v for k, v in (run.get("final") or {}).items()})
             base = {k: csv_text(v) for k, v in base.items()}  # every text cell: names, paths, error messages
+            base.update(multiplier.get((base.get("variant"), run.get("size")), {}))
             rows.extend([{**base, **e} for e in run.get("epochs") or []] or [base])
     frame = pd.DataFrame(rows, dtype=object)  # object: a count stays 3, not 3.0, beside a run without it
     # The documented columns always, in their order, so files of queued and finished experiments line up;
@@ -74,7 +79,8 @@ def to_json(reports: list[ExperimentReport]) -> str:
         "format": "tlcompare-report", "format_version": JSON_FORMAT_VERSION, "generated": generated_line(),
         "tlcompare": tlcompare.__version__,
         "experiments": [{"id": r.id, "name": r.name, "notes": r.notes, "created": r.created, "status": r.status,
-                         "spec": r.spec, "environment": r.environment, "runs": r.export_runs()} for r in reports],
+                         "spec": r.spec, "environment": r.environment, "runs": r.export_runs(),
+                         "label_multiplier": label_multiplier.export_rows(r.multiplier.table)} for r in reports],
     }
     # ASCII only: the exact text survives, and no control or bidi character reaches a terminal raw.
     return json.dumps(json_safe(doc), indent=1, ensure_ascii=True)
@@ -134,11 +140,54 @@ def to_markdown(reports: list[ExperimentReport]) -> str:
             out += ["Gain over scratch (accuracy points, paired on size and seed), with the 95 % CI over seeds.", ""]
             out += _md_table(["size / class", *pre], sizes, pre, gain, bold=False)
         out += [f"**{markdown_text(rep.answer)}**", ""]
+        out += _md_multiplier(rep)
         notes = rep.fairness
         out += [markdown_text(line) for line in (notes["budget"], notes["flags_summary"]) if line] + [""]
         out += [f"- {markdown_text(line)}" for line in notes["flags"] + notes["controls"]]
         out += [""] if notes["flags"] or notes["controls"] else []
     return "\n".join(out)
+
+
+def multiplier_grid(rep: ExperimentReport) -> tuple[list[str], list[int], dict]:
+    """Pretrained variants (columns), sizes (rows) and per (size, variant) K with its interval and case."""
+    table = rep.multiplier.table
+    if table.empty:
+        return [], [], {}
+    cells = {(int(r["size"]), r["variant"]): (_k_cell(r), None, 0.0) for _, r in table.iterrows()}
+    return variant_order(table["variant"]), sorted(int(s) for s in table["size"].unique()), cells
+
+
+def _k_cell(r) -> str:
+    def k(x: float) -> str:
+        if x == math.inf:
+            return "unbounded"
+        if x == -math.inf:
+            return f"< {k(r['scratch_min_size'] / r['size'])}"
+        return f"{x:.2g}" if x < 10 else f"{x:.0f}"
+
+    if r["case"] == "flat":
+        return "flat"
+    if r["case"] == "not reached":
+        return "not reached"
+    if r["case"] == "above range":
+        return f"> {k(r['scratch_max_size'] / r['size'])}"
+    if r["case"] == "below range":
+        return f"< {k(r['scratch_min_size'] / r['size'])}"
+    ci = "" if math.isnan(r["k_low"]) else f" [{k(r['k_low'])}, {k(r['k_high'])}]"
+    return f"{k(r['k'])}{ci}" + (" (extrapolated)" if r["case"] == "extrapolated" else "")
+
+
+def _md_multiplier(rep: ExperimentReport) -> list[str]:
+    m = rep.multiplier
+    if m.missing:
+        return [markdown_text(m.missing), ""]
+    variants, sizes, cells = multiplier_grid(rep)
+    out = [f"**{markdown_text(m.lead)}**", "",
+           "Label multiplier K (images per class scratch needs, over the images per class given), with its 95 % "
+           "interval over seeds.", ""]
+    out += _md_table(["size / class", *variants], sizes, variants, cells, bold=False)
+    out += [f"- {markdown_text(line)}" for line in m.lines + m.time_lines] + ["", markdown_text(m.method), ""]
+    return out
 
 
 def _md_table(header, sizes, variants, cells, bold: bool) -> list[str]:
@@ -166,6 +215,12 @@ def to_latex(reports: list[ExperimentReport]) -> str:
             caption = (f"Gain over training from scratch (accuracy points) of {latex_text(rep.label)}, paired on "
                        f"training set and seed, with the 95\\% confidence interval over seeds.")
             out += _latex_table(caption, f"tab:tlcompare-{rep.id}-gain", sizes, pre, gain, bold=False)
+        k_variants, k_sizes, k_cells = multiplier_grid(rep)
+        if k_cells:
+            caption = (f"Label multiplier of {latex_text(rep.label)}: images per class training from scratch needs to "
+                       "match the pretrained variant, over the images per class given, with the 95\\% interval over "
+                       f"seeds. {latex_text(rep.multiplier.lead)}")
+            out += _latex_table(caption, f"tab:tlcompare-{rep.id}-multiplier", k_sizes, k_variants, k_cells, bold=False)
     return "\n".join(out)
 
 
