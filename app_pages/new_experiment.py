@@ -2,22 +2,21 @@
 
 import streamlit as st
 
+from tlcompare import estimate_text
 from tlcompare.data import DATASETS
 from tlcompare.dataset_facts import clamp_sizes
 from tlcompare.errors import UserError
 from tlcompare.escape import markdown_safe
-from tlcompare.estimate import estimate
 from tlcompare.models import list_models, model_info
-from tlcompare.presets import PRESETS, default_preset
+from tlcompare.presets import PRESETS, default_preset, matching_preset
 from tlcompare.spec import AUGMENTS, BUDGETS, OPTIMIZERS, ExperimentSpec, build_spec
-from tlcompare.status_text import duration
-from tlcompare.worker_control import ensure_worker, worker_state
-from ui import cached, errors, own_data, paths
+from tlcompare.spec import doubts as spec_doubts
+from tlcompare.worker_control import ensure_worker
+from ui import cached, errors, estimate_panel, own_data, paths
 from ui import experiment_form as form
 from ui.sidebar import device_summary
 from ui.state import remember_experiment, store
 
-SIZE_CHOICES = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000]
 IMAGE_SIZES = [16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256]
 BATCH_SIZES = [8, 16, 32, 64, 128, 256, 512]
 AUGMENT_TEXT = {
@@ -53,12 +52,9 @@ with st.container(key="controls_presets"):
     st.pills("Start from a story", list(PRESETS), format_func=lambda p: PRESETS[p].title, key="preset",
              on_change=lambda: st.session_state["preset"] and form.load_preset(st.session_state["preset"]))
     chosen = st.session_state.get("preset")
+    preset_caption = st.empty()  # the story now; with the estimate's figure once the page has it
     if chosen:
-        p = PRESETS[chosen]
-        minutes = p.gpu_minutes if gpu else p.cpu_minutes
-        cost = (f" (about {minutes:g} min on {'a GPU' if gpu else 'a laptop CPU'}.)" if minutes is not None
-                else " (Its time on this machine: the estimate beside the form.)")
-        st.caption(f"{p.story}{cost}")
+        preset_caption.caption(PRESETS[chosen].story)
 
 form_col, cost_col = st.columns([3, 2], gap="large")
 
@@ -129,13 +125,14 @@ with form_col:
     # -- the grid -------------------------------------------------------------------------------------
     st.subheader("3 · What to compare")
     max_size = facts.max_size if facts else None
-    current = [s for s in st.session_state[k("sizes")] if isinstance(s, int)]
-    choices = [s for s in SIZE_CHOICES if max_size is None or s < max_size] + ([max_size] if max_size else [])
-    st.multiselect("Training-set sizes (labelled images per class)", sorted(set(choices + current)), key=k("sizes"),
-                   accept_new_options=True, placeholder="Choose or type a number",
-                   select_all=False,
-                   help="Type any number and press Enter to add it. Each size is a nested subset: the 5-per-class "
-                        "images of a seed are inside its 20-per-class images.")
+    # No options, only what is typed: with suggestions such as 122 or 10 in the list, typing 12 or 0
+    # and pressing Enter picked the first suggestion matching the text instead of the number typed
+    # (and the chosen sizes as options would do the same until the rerun after removing one).
+    form.normalise_sizes()
+    st.multiselect("Training-set sizes (labelled images per class)", [], key=k("sizes"),
+                   accept_new_options=True, placeholder="Type a number and press Enter", select_all=False,
+                   help="Type any number and press Enter to add it; × removes one. Each size is a nested subset: "
+                        "the 5-per-class images of a seed are inside its 20-per-class images.")
     sizes, size_notes = form.parse_sizes(st.session_state[k("sizes")])
     sizes, clamp_notes = clamp_sizes(sizes, max_size)
     for note in size_notes + clamp_notes:
@@ -234,29 +231,16 @@ with cost_col, st.container(border=True):
         st.caption(f"{_n(len(spec.sizes), 'size')} × {_n(len(spec.seeds), 'seed')} × {_n(arms, 'arm')}, {length}")
         if facts is None:
             st.caption("The time estimate needs the dataset on this machine.")
+            est = None
         else:
-            st.session_state.setdefault("remeasure", 0)
-            models_needed = sorted({r.model for r in runs})
-            with st.spinner("Measuring this machine's speed: a few training steps, once per model and image size…"):
-                tps = {m: cached.throughput(m, spec.image_size, spec.batch_size, spec.device,
-                                            st.session_state["remeasure"]) for m in models_needed}
-            worker_up = worker_state(store=store())["alive"]
-            est = estimate(spec, tps, facts.num_classes, facts.n_val, facts.n_test, len(model.stage_names),
-                           worker_running=worker_up,
-                           n_images=sum(facts.pool_counts) + facts.n_val + facts.n_test)
-            st.metric("Estimated time", f"{'at least' if spec.budget == 'converged' else 'about'} {duration(est.seconds)}",
-                      help="Under 'until converged' the estimate counts the minimum epochs: how long each run goes "
-                           "on is what the experiment finds out." if spec.budget == "converged" else None)
-            tp = tps[spec.model]
-            st.caption(f"Measured here ({tp.device}, {spec.image_size} px): {tp.images_per_second(0.0):,.0f} "
-                       f"training images/s fine-tuning everything, {tp.images_per_second(1.0):,.0f} as a linear "
-                       f"probe. Identical runs finished earlier are reused, which makes it faster.")
-            if est.seconds > 1800 and not gpu:
-                st.warning("Long on this CPU: try the quick preset, fewer sizes or a smaller image size, or run "
-                           "it on a GPU machine.", icon=":material/schedule:")
-            st.button("Measure again", type="tertiary", icon=":material/speed:",
-                      on_click=lambda: st.session_state.update(remeasure=st.session_state["remeasure"] + 1))
-    if st.button("Start experiment", type="primary", icon=":material/play_arrow:", disabled=spec is None,
+            est = estimate_panel.render(spec, runs, facts, len(model.stage_names), gpu)
+    # Valid but doubtful values (the CLI's warnings) and a run time nobody means: ask before starting.
+    doubts = [*spec_doubts(spec), *filter(None, [estimate_text.too_long(est)])] if spec is not None else []
+    for line in doubts:
+        st.warning(markdown_safe(errors.readable(line)), icon=":material/warning:")
+    confirmed = not doubts or st.checkbox("Start anyway: I have read the warnings above",
+                                          key="start_anyway_" + "_".join(sorted(d.split()[0].rstrip(":") for d in doubts)))
+    if st.button("Start experiment", type="primary", icon=":material/play_arrow:", disabled=spec is None or not confirmed,
                  width="stretch", key="start"):
         with errors.shown_as_message():
             experiment_id = store().create_experiment(spec, name=spec.name or None)
@@ -264,3 +248,14 @@ with cost_col, st.container(border=True):
             remember_experiment(experiment_id)
             st.switch_page(paths.LIVE, query_params={"exp": str(experiment_id)})
     st.caption("Training runs in a background worker: closing or refreshing this tab never stops it.")
+
+if chosen:
+    # The preset's time is the cost panel's own estimate, never a stored number: one source of truth.
+    story = PRESETS[chosen].story
+    if spec is None or matching_preset(spec) != chosen:
+        preset_caption.caption(f"{story} (Changed since: the cost panel shows the time of your version.)")
+    elif facts is not None:
+        preset_caption.caption(f"{story} (On this machine: {estimate_text.figure(est)}.)" if est else
+                               f"{story} (Time on this machine: measuring…)")
+    else:
+        preset_caption.caption(story)

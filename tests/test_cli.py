@@ -69,6 +69,15 @@ def test_invalid_values_get_one_line_each_and_exit_2(tlcompare_home):
     assert "Traceback" not in p.stderr
 
 
+def test_absurd_settings_exit_2_and_doubtful_ones_warn(tlcompare_home):
+    p = tlcompare("submit", "--weight-decay", "9", "--label-smoothing", "0.9", home=tlcompare_home)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert "weight_decay: 9 would shrink the weights" in p.stderr and "label_smoothing: 0.9" in p.stderr
+    p = tlcompare("submit", "--lr-scratch", "10", "--sizes", "5", "--seeds", "1", home=tlcompare_home)
+    assert p.returncode == 0, p.stderr
+    assert "warning: lr_scratch: 10 is far above what adamw trains with" in p.stderr
+
+
 def test_size_too_large_names_the_class(tlcompare_home):
     p = tlcompare("run", "--sizes", "500", "--seeds", "1", "--budget", "epochs", "--epochs", "1", "--image-size", "16", "--device", "cpu", home=tlcompare_home)
     assert p.returncode == 2 and "Traceback" not in p.stderr

@@ -122,6 +122,12 @@ def runs_finished(page) -> tuple[int, int]:
     return int(done), int(total)
 
 
+def wait_for_estimate(page, expect) -> None:
+    """The form shows "measuring…" while the throughput probe runs in the background; then the figure."""
+    expect(page.get_by_text(re.compile(r"On this machine: (about|at least) "))).to_be_visible(timeout=240_000)
+    settle(page)
+
+
 def multiselect(page, label: str):
     return page.locator("[data-testid=stMultiSelect]").filter(has_text=label)
 
@@ -155,8 +161,7 @@ def _walk_through(page, url: str, expect) -> bool:
     # -- design: a tiny digits experiment, typed into the form -------------------------------
     page.goto(url)
     expect(page.get_by_role("heading", name="New experiment")).to_be_visible()
-    expect(page.get_by_text("Estimated time")).to_be_visible(timeout=120_000)
-    settle(page)
+    wait_for_estimate(page, expect)
     shot(page, "01-new-experiment")
     sizes = multiselect(page, "Training-set sizes")
     sizes.locator('button[aria-label="Clear all"]').click()
@@ -165,7 +170,7 @@ def _walk_through(page, url: str, expect) -> bool:
         box = sizes.get_by_role("combobox")
         box.click()
         box.fill(value)
-        page.get_by_role("option", name=value, exact=True).wait_for()
+        page.get_by_role("option", name=f"Add: {value}", exact=True).wait_for()
         box.press("Enter")
         settle(page)
     page.keyboard.press("Escape")  # close the sizes' option list: it covers the freezing depths below
@@ -265,3 +270,78 @@ def _walk_through(page, url: str, expect) -> bool:
     settle(page)
     shot(page, "12-history")
     return mid_run
+
+
+@contextlib.contextmanager
+def chromium_page(failure_shot: str):
+    """A headless Chromium page (skips without Debian's chromium); screenshots the page when the test fails."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (.ci/system-deps.sh installs it)")
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 2000})
+        page.set_default_timeout(60_000)
+        try:
+            yield page, expect
+        except BaseException:
+            shot(page, failure_shot)
+            raise
+        finally:
+            browser.close()
+
+
+def test_typing_a_size_adds_that_number(dashboard):
+    """The sizes box keeps its help text's promise: type a number, press Enter, that number is added."""
+    url, _ = dashboard
+    with chromium_page("failure-sizes") as (page, expect):
+        page.goto(url)
+        expect(page.get_by_role("heading", name="New experiment")).to_be_visible(timeout=120_000)
+        wait_for_estimate(page, expect)
+        sizes = multiselect(page, "Training-set sizes")
+        chips = sizes.locator("[data-tag]")
+        expect(chips).to_have_count(2)  # the quick preset: 5 and 20
+        for typed, expected in (("12", ["5", "12", "20"]), ("1", ["1", "5", "12", "20"]), ("0", ["0", "1", "5", "12", "20"])):
+            box = sizes.get_by_role("combobox")
+            box.click()
+            box.fill(typed)
+            # The only thing Enter can pick is the number typed, never another size containing it.
+            expect(page.get_by_role("option").first).to_have_text(f"Add: {typed}")
+            box.press("Enter")
+            settle(page)
+            page.keyboard.press("Escape")
+            expect(chips).to_have_count(len(expected))
+            assert sorted((t.strip() for t in chips.all_inner_texts()), key=int) == expected
+        expect(page.get_by_text("0 is not a size: dropped")).to_be_visible()
+        shot(page, "13-sizes-typed")
+
+
+def test_the_form_stays_usable_while_the_speed_is_measured(dashboard):
+    """Changing the backbone starts a measurement in the background: the form answers at once, shows
+    "measuring…", and fills in the estimate when the measurement is done."""
+    url, _ = dashboard
+    with chromium_page("failure-measuring") as (page, expect):
+        page.goto(url)
+        expect(page.get_by_role("heading", name="New experiment")).to_be_visible(timeout=120_000)
+        wait_for_estimate(page, expect)
+        shot(page, "14-new-experiment-estimate")
+        page.get_by_role("combobox", name="Backbone").click()
+        page.get_by_role("option", name=re.compile("ResNet-50")).click()
+        expect(page.get_by_text("measuring…").first).to_be_visible()
+        # Usable meanwhile: another field changes, and the run summary follows it.
+        epochs = page.get_by_label("Epochs", exact=True)
+        epochs.fill("3")
+        epochs.press("Enter")
+        expect(page.get_by_text("2 sizes × 2 seeds × 3 arms, 3 epochs each")).to_be_visible()
+        expect(page.get_by_text("measuring…").first).to_be_visible()
+        shot(page, "15-new-experiment-measuring")
+        expect(page.get_by_text(re.compile(r"^about \d+"))).to_be_visible(timeout=240_000)
+        settle(page)
+        expect(page.get_by_text("Changed since: the cost panel shows the time of your version.", exact=False)).to_be_visible()
+        page.get_by_text("500 labelled photos").click()
+        expect(page.get_by_role("combobox", name="Dataset")).to_have_value("Fashion-MNIST", timeout=60_000)
+        wait_for_estimate(page, expect)  # a new image size (64 px): measured, then the caption's figure
+        expect(page.get_by_text("4 sizes × 3 seeds × 4 arms, 15 epochs each")).to_be_visible()
+        shot(page, "16-new-experiment-photos-preset")

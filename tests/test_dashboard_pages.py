@@ -417,3 +417,128 @@ def test_pages_log_no_streamlit_warnings(use_finished):
         logger.removeHandler(handler)
     warnings = [r.getMessage() for r in records if r.levelno >= logging.WARNING and "ScriptRunContext" not in r.getMessage()]
     assert warnings == []
+
+
+# -- time figures: one estimate, measured without holding the page -----------------------------------
+def _metric(at: AppTest, label: str) -> str:
+    return {m.label: m.value for m in at.metric}[label]
+
+
+def _preset_caption(at: AppTest) -> str:
+    return next(c.value for c in at.caption if c.value.startswith(PRESETS_STORY))
+
+
+PRESETS_STORY = "Handwritten digits at 32 px"
+
+
+def test_the_preset_caption_is_the_live_estimate():
+    seed_throughput()
+    at = render(PAGES[0])
+    figure = _metric(at, "Estimated time")
+    assert figure.startswith("about")
+    assert f"(On this machine: {figure}.)" in _preset_caption(at)
+    assert "min on a laptop CPU" not in _preset_caption(at)  # no stored time left to contradict it
+    at.number_input(key="f_epochs").set_value(3).run()  # edited: the caption says so instead of a stale figure
+    assert "Changed since" in _preset_caption(at)
+
+
+def test_the_estimate_is_measured_in_the_background_and_the_form_stays_usable():
+    import time
+
+    from tlcompare.estimate import cached_entry
+
+    at = render(PAGES[0])  # nothing measured yet in this TLCOMPARE_HOME
+    assert _metric(at, "Estimated time") == "measuring…"
+    assert "(Time on this machine: measuring…)" in _preset_caption(at)
+    at.selectbox(key="f_model").set_value("resnet18").run()  # changing the backbone: the page answers at once
+    assert not at.exception and _metric(at, "Estimated time") == "measuring…"
+    at.selectbox(key="f_model").set_value("efficientnet_lite0").run()
+    deadline = time.time() + 240
+    while time.time() < deadline and cached_entry("efficientnet_lite0", 32, 64, "auto") is None:
+        time.sleep(1)
+    at.run()
+    figure = _metric(at, "Estimated time")
+    assert figure.startswith("about"), figure
+    assert f"(On this machine: {figure}.)" in _preset_caption(at)
+    # Measure again: the cached figure is dropped and measured anew, in the background again.
+    at.button(key="remeasure").click().run()
+    assert _metric(at, "Estimated time") == "measuring…"
+    deadline = time.time() + 240
+    while time.time() < deadline and cached_entry("efficientnet_lite0", 32, 64, "auto") is None:
+        time.sleep(1)
+    at.run()
+    assert _metric(at, "Estimated time").startswith("about")
+
+
+def test_runs_finished_before_are_reused_in_the_estimate(use_finished):
+    from dashboard_fixtures import TINY
+
+    seed_throughput(image_size=16)
+    at = render(PAGES[0])
+    at.multiselect(key="f_sizes").set_value([2, 5, 10]).run()
+    at.number_input(key="f_seeds").set_value(2).run()
+    at.number_input(key="f_epochs").set_value(TINY["epochs"]).run()
+    at.selectbox(key="f_image_size").set_value(16).run()
+    assert not at.exception
+    captions = " ".join(c.value for c in at.caption)
+    assert "12 of 18 runs already finished with identical settings" in captions, captions
+
+
+def test_doubtful_advanced_values_warn_and_ask_before_starting():
+    seed_throughput()
+    at = render(PAGES[0])
+    at.number_input(key="f_lr_scratch").set_value(10.0).run()
+    warnings = " ".join(w.value for w in at.warning)
+    assert ": 10 is far above what adamw trains with" in shown(warnings) and "lr_scratch" not in warnings
+    assert at.button(key="start").disabled
+    (confirm,) = [c for c in at.checkbox if c.key.startswith("start_anyway")]
+    confirm.check().run()
+    assert at.button(key="start").disabled is False
+
+
+def test_absurd_advanced_values_are_refused_with_the_reason():
+    seed_throughput()
+    at = render(PAGES[0])
+    at.number_input(key="f_weight_decay").set_value(9.0).run()
+    at.number_input(key="f_label_smoothing").set_value(0.9).run()
+    at.number_input(key="f_epochs").set_value(5).run()
+    at.number_input(key="f_warmup_epochs").set_value(100.0).run()
+    text = shown("\n".join(e.value for e in at.error))
+    assert ": 9 would shrink the weights faster than training moves them" in text
+    assert ": 0.9 leaves the true class barely ahead" in text
+    assert ": 100 warm-up epochs with 5 epochs" in text
+    assert at.button(key="start").disabled and not at.exception
+
+
+def test_an_experiment_of_hundreds_of_hours_asks_before_starting():
+    from tlcompare.estimate import Throughput, save_throughput
+
+    save_throughput(Throughput(device="test", model="efficientnet_lite0", image_size=32, batch_size=64, step_overhead=2.0,
+                               image_seconds_full=2.0, image_seconds_head=1.0, eval_image_seconds=0.5, build_seconds=1.0))
+    at = render(PAGES[0])
+    at.number_input(key="f_seeds").set_value(20).run()
+    warnings = shown(" ".join(w.value for w in at.warning))
+    assert "This experiment would train for about" in warnings and "days" in warnings
+    assert "fewer seeds" in warnings  # the advice names what would shorten it
+    assert at.button(key="start").disabled
+
+
+def test_typed_sizes_become_numbers_and_nothing_is_suggested():
+    seed_throughput()
+    at = render(PAGES[0])
+    at.multiselect(key="f_sizes").set_value([5, 20, "12", "12"]).run()
+    assert at.session_state["f_sizes"] == [5, 12, 20]  # numbers, sorted, each once
+    # No suggestions: Enter after typing can only add the number typed (see the browser test).
+    assert at.multiselect(key="f_sizes").options == []
+    assert {m.label: m.value for m in at.metric}["Runs"] == "18"  # 3 sizes x 2 seeds x 3 arms
+
+
+def test_the_sidebar_polls_rarely_while_nothing_trains():
+    from dashboard_fixtures import TINY
+
+    from tlcompare.spec import build_spec
+    from ui import sidebar
+
+    assert sidebar._poll_seconds() == sidebar.POLL_IDLE_SECONDS  # an idle tab: one look a minute
+    Store().create_experiment(build_spec(TINY))  # queued: the worker's state matters again
+    assert sidebar._poll_seconds() == sidebar.POLL_BUSY_SECONDS

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from dashboard_fixtures import finished_home  # noqa: F401  (fixture)
 
 from tlcompare.dataset_facts import clamp_sizes, dataset_facts
 from tlcompare.estimate import Throughput, cached_throughput, estimate, run_seconds
@@ -88,3 +89,143 @@ def test_gallery_rebuilds_the_test_set_the_runs_were_scored_on():
     assert [m.index for m in items] == [3, 1]  # mistakes only this run made come first
     assert items[1].also_wrong_elsewhere and items[0].true == test.class_names[test.labels[3]]
     assert display_image(test.images[0]).shape == (96, 96)
+
+
+# -- one source of truth for time figures -------------------------------------------------------------
+SLOW = Throughput(device="test", model="efficientnet_lite0", image_size=32, batch_size=64, step_overhead=0.5,
+                  image_seconds_full=0.5, image_seconds_head=0.2, eval_image_seconds=0.05, build_seconds=1.0)
+
+
+def test_runs_that_finished_before_are_counted_as_reused_not_estimated(finished_home, monkeypatch):  # noqa: F811
+    from dashboard_fixtures import TINY
+
+    import tlcompare
+    from tlcompare.estimate_text import counted, figure
+    from tlcompare.store import Store
+
+    home, _ = finished_home
+    monkeypatch.setenv("TLCOMPARE_HOME", str(home))
+    store = Store()
+    same = build_spec(TINY)
+    wider = build_spec({**TINY, "sizes": [2, 5, 10]})  # one new size: its 6 runs train, the 12 others are reused
+    for spec, reused in ((same, 12), (wider, 12)):
+        finished = store.reusable([r.config_hash() for r in spec.runs()])
+        est = estimate(spec, {"efficientnet_lite0": TP}, 10, 40, 60, 9, finished=finished)
+        fresh = estimate(spec, {"efficientnet_lite0": TP}, 10, 40, 60, 9)
+        assert est.n_reused == reused and est.n_runs == len(spec.runs())
+        assert est.seconds < fresh.seconds
+    assert figure(estimate(same, {"efficientnet_lite0": TP}, 10, 40, 60, 9,
+                           finished=store.reusable([r.config_hash() for r in same.runs()]))) == "nothing to train"
+    est = estimate(wider, {"efficientnet_lite0": TP}, 10, 40, 60, 9,
+                   finished=store.reusable([r.config_hash() for r in wider.runs()]))
+    assert "12 of 18 runs already finished" in " ".join(counted(est, wider))
+    # A run trained by another tlcompare version is not reused: its result may differ.
+    con = store._con()
+    try:
+        con.execute("UPDATE runs SET version = 'older'")
+        con.commit()
+        assert store.reusable([r.config_hash() for r in same.runs()]) == set()
+    finally:
+        con.execute("UPDATE runs SET version = ?", (tlcompare.__version__,))
+        con.commit()
+        store.close()
+
+
+def test_advice_never_points_at_what_is_already_chosen():
+    from tlcompare.estimate_text import advice
+    from tlcompare.presets import matching_preset
+
+    quick = PRESETS["cpu_quick"].spec()
+    assert matching_preset(quick) == "cpu_quick"
+    est = estimate(quick, {"efficientnet_lite0": SLOW}, 10, 40, 60, 9)
+    assert est.seconds > 1800  # slow enough for advice
+    text = advice(quick, est, matching_preset(quick), gpu=False, busy=None)
+    assert "quick preset" not in text and "fewer sizes" in text and "fewer seeds" in text
+    photos = PRESETS["photos_500"].spec()
+    text = advice(photos, estimate(photos, {"efficientnet_lite0": SLOW}, 10, 40, 60, 9), "photos_500", False, None)
+    assert "the quick preset" in text and "fewer seeds" in text and "a smaller image size" in text
+    edited = build_spec({**PRESETS["cpu_quick"].values, "budget": "epochs", "epochs": 200})
+    assert matching_preset(edited) is None  # changed: the quick preset is worth naming again
+    assert advice(quick, est, "cpu_quick", gpu=True, busy=None) is None
+
+
+def test_a_busy_machine_is_named_as_the_cause():
+    from tlcompare.estimate import machine_busy_note
+    from tlcompare.estimate_text import advice
+
+    assert machine_busy_note(0.2, cores=2) is None
+    note = machine_busy_note(1.6, cores=2)
+    assert "1.6 of this machine's 2 cores" in note and "Measure again" in note
+    assert machine_busy_note(1.6, cores=16) is None  # a quarter of 16 cores is 4
+    quick = PRESETS["cpu_quick"].spec()
+    text = advice(quick, estimate(quick, {"efficientnet_lite0": SLOW}, 10, 40, 60, 9), "cpu_quick", False, note)
+    assert text.startswith("Other programs kept 1.6")
+
+
+def test_the_probe_records_how_busy_the_machine_was(one_thread):
+    import os
+    import subprocess
+    import sys
+
+    # Another program keeps a core busy for the whole probe: the probe must see it (its own CPU aside).
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        tp = cached_throughput("small_cnn", 16, 16, "cpu", remeasure=True)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert 0.3 <= tp.others_busy_cores <= (os.cpu_count() or 1)
+
+
+def test_under_the_converged_budget_the_estimate_says_it_is_a_minimum():
+    from tlcompare.estimate_text import counted, figure
+
+    spec = build_spec(dict(sizes=[5], seeds=1, freeze=["all"], budget="converged", epochs=3, max_epochs=50))
+    est = estimate(spec, {"efficientnet_lite0": TP}, 10, 40, 60, 9)
+    assert est.minimum and figure(est).startswith("at least")
+    assert any(line.startswith("A minimum") and "at least 3 epochs" in line and "at most 50" in line
+               for line in counted(est, spec))
+    plain = build_spec(dict(sizes=[5], seeds=1, freeze=["all"], budget="epochs", epochs=3))
+    assert figure(estimate(plain, {"efficientnet_lite0": TP}, 10, 40, 60, 9)).startswith("about")
+
+
+# -- the probe in the background ----------------------------------------------------------------------
+def test_the_probe_runs_in_the_background_once_and_fills_the_cache():
+    import time
+    from pathlib import Path
+
+    from tlcompare.probe_background import throughput_or_start
+    from tlcompare.procs import pid_alive
+
+    first = throughput_or_start("small_cnn", 16, 16, "cpu")
+    assert first.throughput is None and first.failed is None  # answered at once: measuring
+    locks = list((cache_dir() / "probes").glob("*.lock"))
+    assert len(locks) == 1
+    pid = int(locks[0].read_text())
+    assert throughput_or_start("small_cnn", 16, 16, "cpu").throughput is None  # the same probe, not a second
+    assert len(list((cache_dir() / "probes").glob("*.lock"))) <= 1
+    deadline = time.time() + 180
+    ready = throughput_or_start("small_cnn", 16, 16, "cpu")
+    while time.time() < deadline and ready.throughput is None:
+        time.sleep(0.5)
+        ready = throughput_or_start("small_cnn", 16, 16, "cpu")
+    assert ready.throughput is not None and ready.throughput.model == "small_cnn"
+    assert not list((cache_dir() / "probes").glob("*"))  # lock and log removed after success
+    while time.time() < deadline and pid_alive(pid):
+        time.sleep(0.2)
+        throughput_or_start("small_cnn", 16, 16, "cpu")
+    assert not Path(f"/proc/{pid}").exists(), "the finished probe was left a zombie"
+
+
+def test_a_failed_background_probe_says_why():
+    import time
+
+    from tlcompare.probe_background import throughput_or_start
+
+    assert throughput_or_start("no_such_model", 16, 16, "cpu").throughput is None
+    deadline = time.time() + 120
+    state = throughput_or_start("no_such_model", 16, 16, "cpu")
+    while time.time() < deadline and state.failed is None:
+        time.sleep(0.5)
+        state = throughput_or_start("no_such_model", 16, 16, "cpu")
+    assert state.failed and "no_such_model" in state.failed

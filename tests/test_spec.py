@@ -52,3 +52,26 @@ def test_every_invalid_value_gets_its_own_line():
     with pytest.raises(SpecError) as e:
         build_spec({"dataset": "nope", "epochs": 0, "augment": "mixup", "image_size": 4})
     assert len(e.value.problems) == 4
+
+
+# -- values no training can use, and values that are almost always typos --------------------------
+def test_absurd_training_settings_are_refused_with_the_reason():
+    with pytest.raises(SpecError) as e:
+        build_spec({"weight_decay": 9, "label_smoothing": 0.9, "budget": "epochs", "epochs": 5, "warmup_epochs": 100})
+    text = str(e.value)
+    assert "weight_decay: 9 would shrink the weights faster than training moves them" in text
+    assert "label_smoothing: 0.9 leaves the true class barely ahead" in text
+    assert "warmup_epochs: 100 warm-up epochs with 5 epochs: the learning rate would still be rising when training ends" in text
+    # The defaults and the ends of the allowed ranges still pass.
+    build_spec({"weight_decay": 1.0, "label_smoothing": 0.5, "budget": "epochs", "epochs": 1, "warmup_epochs": 1})
+
+
+def test_doubtful_settings_are_warnings_the_form_and_the_cli_share():
+    from tlcompare.spec import doubts
+
+    assert doubts(build_spec({})) == []
+    lines = doubts(build_spec({"lr_scratch": 10, "weight_decay": 0.5, "label_smoothing": 0.4, "budget": "epochs",
+                               "epochs": 10, "warmup_epochs": 6}))
+    assert [line.split(":")[0] for line in lines] == ["lr_scratch", "weight_decay", "label_smoothing", "warmup_epochs"]
+    assert "the default is 0.002" in lines[0]
+    assert doubts(build_spec({"optimizer": "sgd", "lr_scratch": 0.1, "lr_pretrained": 0.01, "weight_decay": 5e-4})) == []

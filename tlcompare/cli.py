@@ -66,7 +66,7 @@ def _add_spec_flags(p: argparse.ArgumentParser) -> None:
 def spec_from_args(args: argparse.Namespace):
     """The spec of the flags and --config, refused whole (exit 2) before anything is stored."""
     from tlcompare.dataset_facts import pool_problem
-    from tlcompare.spec import ExperimentSpec, build_spec, load_toml
+    from tlcompare.spec import ExperimentSpec, build_spec, doubts, load_toml
 
     values = load_toml(args.config) if args.config else {}
     for f in fields(ExperimentSpec):
@@ -77,6 +77,8 @@ def spec_from_args(args: argparse.Namespace):
     problem = pool_problem(spec)
     if problem:
         raise SpecError([problem])
+    for line in doubts(spec):  # valid, so it runs; but say what looks like a typo
+        print(f"warning: {printable(line)}", file=sys.stderr)
     return spec
 
 

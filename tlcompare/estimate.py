@@ -36,6 +36,8 @@ class Throughput:
     eval_image_seconds: float  # seconds per evaluated image
     build_seconds: float  # building the model and its optimizer for one run
     measured_at: float = 0.0
+    # Cores other processes kept busy while the probe ran: a busy machine makes every figure slower.
+    others_busy_cores: float = 0.0
 
     def step_seconds(self, batch: int, frozen_fraction: float) -> float:
         per_image = self.image_seconds_full + (self.image_seconds_head - self.image_seconds_full) * frozen_fraction
@@ -47,10 +49,41 @@ class Throughput:
 
 @dataclass
 class Estimate:
-    n_runs: int
-    seconds: float
+    n_runs: int  # every run of the experiment, reused ones included
+    seconds: float  # the runs that will train, plus starting the worker; 0 when every run is reused
     seconds_by_variant: dict[str, float] = field(default_factory=dict)
     startup_seconds: float = 0.0
+    n_reused: int = 0  # runs whose identical config already finished: copied, not trained
+    minimum: bool = False  # budget "converged": each run trains at least ``epochs``; how long beyond is measured
+
+
+# -- how busy this machine is -------------------------------------------------------------------------
+def _busy_cpu_seconds() -> float | None:
+    """Busy CPU seconds of the whole machine so far, from /proc/stat (None where there is none)."""
+    try:
+        with open("/proc/stat") as f:
+            user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, f.readline().split()[1:9])
+    except (OSError, ValueError):
+        return None
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def machine_busy_note(others_busy_cores: float, cores: int | None = None) -> str | None:
+    """One sentence naming other programs as the cause of slow figures, or None when they are not.
+
+    Busy means at least half a core and a quarter of the machine: on two cores, one other training
+    process qualifies, a browser redrawing a page does not.
+    """
+    cores = cores or os.cpu_count() or 1
+    if others_busy_cores < max(0.5, cores / 4):
+        return None
+    return (f"Other programs kept {others_busy_cores:.1f} of this machine's {cores} cores busy while its speed was "
+            "measured: the estimate is slower than this machine is on its own. Measure again when they have finished.")
 
 
 # -- the probe ----------------------------------------------------------------------------------------
@@ -87,6 +120,7 @@ def probe_throughput(model: str, image_size: int, batch_size: int, device: str =
         if cuda:
             torch.cuda.synchronize(dev)
 
+    busy0, own0, wall0 = _busy_cpu_seconds(), _own_cpu_seconds(), time.perf_counter()
     t0 = time.perf_counter()
     backbone = create_backbone(model, num_classes=10, pretrained=False, in_chans=3)
     net = backbone.model.to(dev)
@@ -135,11 +169,13 @@ def probe_throughput(model: str, image_size: int, batch_size: int, device: str =
     eval_images = torch.randint(0, 256, (n_eval, 3, image_size, image_size), dtype=torch.uint8, generator=gen).to(dev)
     eval_labels = torch.randint(0, 10, (n_eval,), generator=gen).to(dev)
     eval_seconds = _time_steps(lambda: predict(net, eval_images, eval_labels, lambda x: x, dev), steps, budget / 4, sync)
+    busy1, wall = _busy_cpu_seconds(), time.perf_counter() - wall0
+    others = 0.0 if busy0 is None or busy1 is None else max(0.0, (busy1 - busy0 - (_own_cpu_seconds() - own0)) / wall)
     return Throughput(
         device=describe_device(dev), model=model, image_size=image_size, batch_size=batch_size,
         step_overhead=(fits[0][1] + fits["all"][1]) / 2, image_seconds_full=fits[0][0],
         image_seconds_head=fits["all"][0], eval_image_seconds=eval_seconds / n_eval,
-        build_seconds=build_seconds, measured_at=time.time(),
+        build_seconds=build_seconds, measured_at=time.time(), others_busy_cores=round(others, 2),
     )
 
 
@@ -147,7 +183,7 @@ def _cache_file():
     return cache_dir() / "throughput.json"
 
 
-def _cache_key(model: str, image_size: int, batch_size: int, device: str) -> str:
+def cache_key(model: str, image_size: int, batch_size: int, device: str) -> str:
     import torch
 
     from tlcompare.train.device import describe_device, resolve_device
@@ -164,24 +200,38 @@ def _read_cache() -> dict:
 
 def save_throughput(tp: Throughput, device: str = "auto") -> None:
     """Remember a probe's result (also how a test or a benchmark seeds the cache)."""
-    path = _cache_file()
     cache = _read_cache()
-    cache[_cache_key(tp.model, tp.image_size, tp.batch_size, device)] = asdict(tp)
+    cache[cache_key(tp.model, tp.image_size, tp.batch_size, device)] = asdict(tp)
+    _write_cache(cache)
+
+
+def _write_cache(cache: dict) -> None:
+    path = _cache_file()
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(fd, "w") as f:
         json.dump(cache, f, indent=1)
     os.replace(tmp, path)  # atomic: two dashboards probing at once never leave half a file
 
 
+def cached_entry(model: str, image_size: int, batch_size: int, device: str = "auto") -> Throughput | None:
+    """The probe's result from the disk cache; None when this combination was never measured here."""
+    entry = _read_cache().get(cache_key(model, image_size, batch_size, device))
+    try:
+        return None if entry is None else Throughput(**entry)
+    except TypeError:
+        return None  # written by another version: measure again
+
+
+def forget_throughput(model: str, image_size: int, batch_size: int, device: str = "auto") -> None:
+    _write_cache({k: v for k, v in _read_cache().items() if k != cache_key(model, image_size, batch_size, device)})
+
+
 def cached_throughput(model: str, image_size: int, batch_size: int, device: str = "auto",
                       remeasure: bool = False) -> Throughput:
-    """The probe's result from the disk cache, measuring only when this combination is new."""
-    entry = _read_cache().get(_cache_key(model, image_size, batch_size, device))
-    if entry is not None and not remeasure:
-        try:
-            return Throughput(**entry)
-        except TypeError:
-            pass  # written by another version: measure again
+    """The probe's result from the disk cache, measuring (here, now) only when this combination is new."""
+    tp = None if remeasure else cached_entry(model, image_size, batch_size, device)
+    if tp is not None:
+        return tp
     tp = probe_throughput(model, image_size, batch_size, device)
     save_throughput(tp, device)
     return tp
@@ -210,17 +260,23 @@ def run_seconds(run: RunSpec, tp: Throughput, num_classes: int, n_eval: int, n_s
 
 
 def estimate(spec: ExperimentSpec, throughputs: dict[str, Throughput], num_classes: int, n_val: int,
-             n_test: int, n_stages: int, worker_running: bool = False, n_images: int | None = None) -> Estimate:
+             n_test: int, n_stages: int, worker_running: bool = False, n_images: int | None = None,
+             finished: set[str] | frozenset[str] = frozenset()) -> Estimate:
     """Wall time of the whole experiment on one worker; ``throughputs`` maps model name to its probe.
 
     ``n_images``: every image of the dataset (for the one feature pass of cached linear probes).
+    ``finished``: config hashes with a reusable result in the store; those runs are copied, not trained.
     """
     from tlcompare.analysis import variant
 
     runs = spec.runs()
     by_variant: dict[str, float] = {}
     features_done: set = set()
+    reused = 0
     for run in runs:
+        if run.config_hash() in finished:
+            reused += 1
+            continue
         tp = throughputs[run.model]
         if run.caches_features:
             # One forward pass of the body over the experiment's images, by the first such run (per
@@ -232,6 +288,6 @@ def estimate(spec: ExperimentSpec, throughputs: dict[str, Throughput], num_class
             seconds = run_seconds(run, tp, num_classes, n_val + n_test, n_stages)
         name = variant(run.arm, run.freeze)
         by_variant[name] = by_variant.get(name, 0.0) + seconds
-    startup = 0.0 if worker_running else WORKER_START_SECONDS
-    return Estimate(n_runs=len(runs), seconds=startup + sum(by_variant.values()),
-                    seconds_by_variant=by_variant, startup_seconds=startup)
+    startup = 0.0 if worker_running or reused == len(runs) else WORKER_START_SECONDS
+    return Estimate(n_runs=len(runs), seconds=startup + sum(by_variant.values()), seconds_by_variant=by_variant,
+                    startup_seconds=startup, n_reused=reused, minimum=spec.budget == "converged")

@@ -6,6 +6,7 @@ the form can start from a meaningful question instead of blank fields.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from tlcompare.spec import ExperimentSpec, build_spec
@@ -17,15 +18,27 @@ class Preset:
     title: str
     story: str
     values: dict = field(default_factory=dict)
-    # Roughly how long it takes on a CPU with two cores, or on one modern GPU; shown beside the title.
-    # None where no measurement of this preset exists: the page points at its live estimate instead.
-    cpu_minutes: float | None = None
-    gpu_minutes: float | None = None
+    # No stored run time: the form shows the estimate measured on this machine (one source of truth).
 
     def spec(self) -> ExperimentSpec:
         # The presets' times were measured under equal epochs: they say so rather than inherit the
         # open-ended "converged" default. Results flags runs that needed longer, with the fix.
         return build_spec({"budget": "epochs", **self.values})
+
+
+def matching_preset(spec: ExperimentSpec) -> str | None:
+    """The preset this spec still is (the same runs: its name and device aside), or None once changed."""
+    runs = _run_hashes(spec)
+    return next((key for key in PRESETS if _preset_run_hashes(key) == runs), None)
+
+
+def _run_hashes(spec: ExperimentSpec) -> tuple[str, ...]:
+    return tuple(r.config_hash() for r in spec.runs())
+
+
+@functools.cache  # the form asks on every rerun; a preset never changes
+def _preset_run_hashes(key: str) -> tuple[str, ...]:
+    return _run_hashes(PRESETS[key].spec())
 
 
 PRESETS: dict[str, Preset] = {
@@ -36,14 +49,11 @@ PRESETS: dict[str, Preset] = {
             title="Quick look on this computer",
             story=(
                 "Handwritten digits at 32 px with 5 and 20 labelled images per class, two seeds (so every "
-                "gain comes with an interval). Small enough for a laptop CPU in a few minutes, big enough to "
+                "gain comes with an interval). Small enough for a laptop CPU, big enough to "
                 "show the pretrained model pulling ahead when labels are scarce."
             ),
             values=dict(dataset="digits", model="efficientnet_lite0", sizes=[5, 20], freeze=[0, "all"], seeds=2,
                         epochs=15, image_size=32, batch_size=64, augment="crop", name="Quick look: digits"),
-            # 68 s was measured with one seed (docs/benchmarks.md); with two seeds the form's live estimate says it.
-            cpu_minutes=None,
-            gpu_minutes=0.5,
         ),
         Preset(
             key="photos_500",
@@ -56,8 +66,6 @@ PRESETS: dict[str, Preset] = {
             values=dict(dataset="fashion-mnist", model="efficientnet_lite0", sizes=[5, 10, 25, 50],
                         freeze=[0, 4, "all"], seeds=3, epochs=15, image_size=64, batch_size=64,
                         augment="crop_flip", name="500 labelled photos"),
-            cpu_minutes=45,
-            gpu_minutes=3,
         ),
         Preset(
             key="elpv_scans",
@@ -70,8 +78,6 @@ PRESETS: dict[str, Preset] = {
             values=dict(dataset="elpv", model="efficientnet_lite0", sizes=[10, 50, 200, 500],
                         freeze=[0, 4, "all"], seeds=3, epochs=20, image_size=128, batch_size=64,
                         augment="crop_flip", name="Solar-cell scans (ELPV)"),
-            cpu_minutes=300,
-            gpu_minutes=4,
         ),
     )
 }

@@ -45,6 +45,13 @@ MAX_SIZE = 1_000_000
 MAX_EPOCHS = 10_000
 MAX_CONFIG_BYTES = 1 << 20
 MAX_NAME = 200
+# Beyond these a value cannot train a useful model; they are refused, with the reason.
+MAX_WEIGHT_DECAY = 1.0
+MAX_LABEL_SMOOTHING = 0.5
+# Valid, but almost always a typo: each is a warning the form and the CLI show (see ``doubts``).
+DOUBTFUL_LR = {"adamw": 0.01, "sgd": 1.0}
+DOUBTFUL_WEIGHT_DECAY = {"adamw": 0.3, "sgd": 0.01}
+DOUBTFUL_LABEL_SMOOTHING = 0.3
 # Derived from the files a spec names when it is built (content keys); never set by the user.
 DERIVED = ("weights_key", "source_key")
 
@@ -435,12 +442,19 @@ def validate(spec: ExperimentSpec) -> list[str]:
         value = getattr(spec, key)
         if value is not None and not (0 < value < 100):
             p.append(f"{key}: {value} must be a positive learning rate (e.g. 1e-3)")
-    if not 0 <= spec.weight_decay < 10:
-        p.append(f"weight_decay: {spec.weight_decay} must be between 0 and 10")
+    if not 0 <= spec.weight_decay <= MAX_WEIGHT_DECAY:
+        p.append(f"weight_decay: {spec.weight_decay:g} would shrink the weights faster than training moves them; "
+                 f"use 0 to {MAX_WEIGHT_DECAY:g} (common: 0.05 with AdamW, 5e-4 with SGD)")
     if not 0 <= spec.warmup_epochs <= MAX_EPOCHS:
         p.append(f"warmup_epochs: {spec.warmup_epochs} must be between 0 and {MAX_EPOCHS}")
-    if not 0 <= spec.label_smoothing < 1:
-        p.append(f"label_smoothing: {spec.label_smoothing} must be in [0, 1)")
+    elif spec.budget in ("epochs", "converged") and spec.warmup_epochs > spec.epochs >= 1:
+        # Under "converged" a run may stop after its minimum epochs: the warm-up must end by then too.
+        ends = "ends" if spec.budget == "epochs" else "may end"
+        p.append(f"warmup_epochs: {spec.warmup_epochs:g} warm-up epochs with {spec.epochs} epochs: the learning rate "
+                 f"would still be rising when training {ends}; use at most as many warm-up epochs as epochs (default 1)")
+    if not 0 <= spec.label_smoothing <= MAX_LABEL_SMOOTHING:
+        p.append(f"label_smoothing: {spec.label_smoothing:g} leaves the true class barely ahead of the others in the "
+                 f"training targets; use 0 to {MAX_LABEL_SMOOTHING:g} (common: 0 to 0.1)")
     if not 0 < spec.head_lr_mult <= 1000:
         p.append(f"head_lr_mult: {spec.head_lr_mult} must be between 0 and 1000")
     if not 1 <= spec.min_steps_per_epoch <= 1000:
@@ -458,6 +472,30 @@ def validate(spec: ExperimentSpec) -> list[str]:
     if spec.weights is not None and not Path(spec.weights).expanduser().is_file():
         p.append(f"weights: checkpoint file '{_short(spec.weights)}' does not exist or is not a file")
     return p
+
+
+def doubts(spec: ExperimentSpec) -> list[str]:
+    """One line per value that is valid but almost never what was meant, with the reason.
+
+    The CLI prints them as warnings; the form asks for a confirmation before it starts.
+    """
+    d: list[str] = []
+    for arm, key in (("scratch", "lr_scratch"), ("pretrained", "lr_pretrained")):
+        lr, limit = spec.lr_for(arm), DOUBTFUL_LR.get(spec.optimizer, 1.0)
+        if lr > limit:
+            d.append(f"{key}: {lr:g} is far above what {spec.optimizer} trains with (above {limit:g} runs usually "
+                     f"diverge{' and wreck the pretrained weights' if arm == 'pretrained' else ''}); "
+                     f"the default is {DEFAULT_LR.get(spec.optimizer, DEFAULT_LR['adamw'])[arm]:g}")
+    wd_limit = DOUBTFUL_WEIGHT_DECAY.get(spec.optimizer, 0.3)
+    if wd_limit < spec.weight_decay <= MAX_WEIGHT_DECAY:
+        d.append(f"weight_decay: {spec.weight_decay:g} is strong for {spec.optimizer} (above {wd_limit:g}); "
+                 "the model may stay underfit")
+    if DOUBTFUL_LABEL_SMOOTHING < spec.label_smoothing <= MAX_LABEL_SMOOTHING:
+        d.append(f"label_smoothing: {spec.label_smoothing:g} is high (common: 0 to 0.1); accuracy may suffer")
+    if spec.budget == "epochs" and spec.epochs >= 4 and spec.epochs / 2 <= spec.warmup_epochs <= spec.epochs:
+        d.append(f"warmup_epochs: {spec.warmup_epochs:g} of {spec.epochs} epochs are warm-up; the full learning rate "
+                 "is reached late, if at all")
+    return d
 
 
 def _depth_problems(depths, model) -> list[str]:

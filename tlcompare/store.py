@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import tlcompare
 from tlcompare.errors import UserError
 from tlcompare.escape import printable
 from tlcompare.home import home
@@ -405,6 +406,18 @@ class Store(QueueMixin):
         with self._write() as con:
             con.execute("UPDATE experiments SET headline = ?, headline_stamp = ? WHERE id = ? AND changed = ?",
                         (text, stamp, experiment_id, stamp))
+
+    def reusable(self, config_hashes: list[str]) -> set[str]:
+        """Which of these configs already have a result a new run would copy instead of training
+        (the same rule as ``finished_source``: finished, by this tlcompare version)."""
+        found: set[str] = set()
+        with self._read() as con:
+            for i in range(0, len(config_hashes), 500):  # SQLite's limit on bound parameters
+                chunk = config_hashes[i:i + 500]
+                found.update(r[0] for r in con.execute(
+                    f"SELECT DISTINCT config_hash FROM runs WHERE config_hash IN ({','.join('?' * len(chunk))}) "
+                    f"AND status IN {FINISHED!r} AND version = ?", (*chunk, tlcompare.__version__)))
+        return found
 
     def get_run(self, run_id: int) -> dict | None:
         with self._read() as con:

@@ -18,7 +18,6 @@ from ui.state import store
 
 if TYPE_CHECKING:  # these import torch: only the pages that train or show images load them
     from tlcompare.dataset_facts import DatasetFacts
-    from tlcompare.estimate import Throughput
     from tlcompare.gallery import ExperimentTestSet
 
 
@@ -35,14 +34,6 @@ def facts(dataset: str, data_root: str | None, val_fraction: float, test_fractio
     from tlcompare.dataset_facts import dataset_facts
 
     return dataset_facts(dataset, data_root, val_fraction, test_fraction, split_seed)
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def throughput(model: str, image_size: int, batch_size: int, device: str, remeasure: int = 0) -> Throughput:
-    # ``remeasure`` is a counter: bumping it is how the "measure again" button bypasses both caches.
-    from tlcompare.estimate import cached_throughput
-
-    return cached_throughput(model, image_size, batch_size, device, remeasure=remeasure > 0)
 
 
 # The analysed view of an experiment is kept as objects, not copies (cache_resource): every rerun

@@ -66,11 +66,23 @@ def values(sizes: list[int]) -> dict:
     return out
 
 
+def normalise_sizes() -> None:
+    """Typed sizes ("12") become numbers in the form's state, sorted, once each; before the sizes widget."""
+    raw = st.session_state[key("sizes")]
+    typed = [int(_size_text(item)) if _size_text(item).isdigit() else item for item in raw]
+    numbers = sorted({t for t in typed if isinstance(t, int)})  # in order, each once, as the runs will be
+    st.session_state[key("sizes")] = numbers + list(dict.fromkeys(t for t in typed if not isinstance(t, int)))
+
+
+def _size_text(item) -> str:
+    return str(item).strip().replace(",", "").replace("_", "")
+
+
 def parse_sizes(raw: list) -> tuple[list[int], list[str]]:
     """Multiselect values (ints, or text the user typed) as whole numbers, with a note per bad entry."""
     sizes, notes = [], []
     for item in raw:
-        text = str(item).strip().replace(",", "").replace("_", "")
+        text = _size_text(item)
         if text.isdigit():
             sizes.append(int(text))
         else:

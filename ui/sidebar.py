@@ -55,10 +55,24 @@ def worker_words(state: str) -> str:
     return _WORKER_TEXT.get(state, ("", "", state, ""))[2]
 
 
-@st.fragment(run_every=5)
-def _worker_status() -> None:
+# Each poll is a script run of its own (0.15-0.2 CPU seconds of the server): every 15 s while
+# something trains or waits (about 1 % of a core), once a minute when nothing does (docs/benchmarks.md).
+# Live shows the training itself, polling on its own.
+POLL_BUSY_SECONDS = 15
+POLL_IDLE_SECONDS = 60
+
+
+def _worker_status(polling_every: int) -> None:
     with errors.shown_as_message():  # a fragment reruns on its own, outside app.py's guard
         _worker_lines()
+        if _poll_seconds() != polling_every:
+            st.rerun(scope="app")  # work started or ended elsewhere: poll at the other rate from now on
+
+
+def _poll_seconds() -> int:
+    busy = worker_state(store=store())["state"] in ("running", "starting", "stopping") or any(
+        e["status"] in ACTIVE for e in store().list_experiments())
+    return POLL_BUSY_SECONDS if busy else POLL_IDLE_SECONDS
 
 
 def _worker_lines() -> None:
@@ -83,7 +97,8 @@ def render() -> None:
         icon = ":material/memory:" if dev["gpu"] else ":material/computer:"
         st.markdown(f"**Device** &nbsp; {icon} {dev['name']}")
         st.caption(dev["detail"])
-        _worker_status()
+        every = _poll_seconds()
+        st.fragment(_worker_status, run_every=every)(every)
         ray_panel.controls()
         st.divider()
         presentation.toggle()
