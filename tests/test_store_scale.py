@@ -116,6 +116,13 @@ def test_idle_live_poll_reads_one_stamp_and_a_change_reads_again(tmp_path, state
     stamp = store.experiment_stamp(experiment_id)
     store.worker_heartbeat("bench-worker", claimed["run_id"], claimed["attempts"])
     assert store.experiment_stamp(experiment_id) == stamp
+    # A step within the epoch: the progress is read again, the runs, figure and table are not.
+    statements.clear()
+    store.worker_heartbeat("bench-worker", claimed["run_id"], claimed["attempts"], step=7, total_steps=100)
+    stepped = refresh(store, experiment_id, after, "20")
+    assert stepped.stamp != after.stamp and stepped.progress["running"][0]["step"] == 7
+    assert stepped.figure is after.figure and stepped.table is after.table and stepped.runs is after.runs
+    assert not [q for q in statements if "metrics" in q], statements  # no epoch records read
 
 
 def test_results_reads_artifacts_of_the_shown_pair_only(small_home, statements, monkeypatch):
