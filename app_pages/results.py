@@ -220,11 +220,15 @@ with errors_tab:
                         key="confusion", **PLOT)
         st.caption(f":material/lightbulb: {charts.HINTS['confusion']}")
         st.markdown("##### Test images each arm gets wrong")
+        # On demand: the images are decoded by a child process (torch stays out of the dashboard), a few
+        # seconds the first time per dataset, which the rest of the page must not wait for.
+        show = st.toggle("Show the images", key="show_mistakes",
+                         help="Reads the test images from the dataset (a few seconds the first time).")
+        test = None
         try:
-            test = cached.test_set(spec)
+            test = cached.test_set(spec) if show else None
         except Exception as e:  # the dataset may be gone from this machine; the rest of the page still works
             st.warning(f"The test images cannot be shown: {markdown_safe(e)}", icon=":material/image_not_supported:")
-            test = None
         if test is not None:
             from tlcompare import gallery  # torch: only once test images are on screen
 

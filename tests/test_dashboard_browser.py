@@ -246,9 +246,9 @@ def _walk_through(page, url: str, expect) -> bool:
         settle(page)
         shot(page, name)
     expect(page.get_by_text("Test images each arm gets wrong", exact=True)).to_be_visible()
-    # The images are decoded by a child process (torch stays out of the dashboard): they come a
-    # few seconds after the heading on the first view.
-    expect(page.locator("[data-testid=stImage]").first).to_be_visible()
+    # On demand: the images are decoded by a child process (torch stays out of the dashboard).
+    page.get_by_text("Show the images", exact=True).click()
+    expect(page.locator("[data-testid=stImage]").first).to_be_visible(timeout=60_000)
 
     page.goto(f"{url}/results?exp=1&present=1")
     expect(page.get_by_role("button", name="Exit presentation view")).to_be_visible()

@@ -244,7 +244,7 @@ def test_resume_requeues_the_cancelled_runs_and_moves_to_live(page, use_cancelle
 
 
 def test_results_show_the_verdict_and_every_chart(use_finished):
-    at = render("app_pages/results.py", query={"exp": str(use_finished)})
+    at = render("app_pages/results.py", query={"exp": str(use_finished)}, session={"show_mistakes": True})
     assert "per class" in markdown_text(at)
     # the verdict names the best of K with its correction, every variant with its own tests, and the budget
     shown = markdown_text(at).replace("\\", "")

@@ -72,6 +72,7 @@ def test_live_shows_a_failed_runs_error_as_text_not_markdown(hostile):
 def test_results_gallery_and_charts_keep_class_names_inert(hostile):
     _, trained, _ = hostile
     at = page("app_pages/results.py", trained)
+    at.toggle(key="show_mistakes").set_value(True).run()
     images = at.get("image")
     captions = [img.caption for el in images for img in el.proto.imgs if img.caption]
     assert captions, "the mistakes gallery must show captions"
@@ -161,6 +162,7 @@ def test_a_real_browser_shows_hostile_names_as_text(hostile, dashboard):  # noqa
             view.goto(f"{url}/results?exp={trained}")
             expect(view.get_by_role("heading", name="Results", exact=True)).to_be_visible()
             view.get_by_role("tab", name="Mistakes").click()
+            view.get_by_text("Show the images", exact=True).click()
             captions = view.locator("[data-testid=stImageCaption]")
             expect(captions.first).to_be_visible()
             settle(view)

@@ -183,6 +183,8 @@ def test_reading_pages_and_ls_do_not_import_torch(small_home):
         f"    at = AppTest.from_file({APP!r}, default_timeout=120)\n"
         f"    at.query_params['exp'] = '{ids[-1]}'\n"
         "    at.switch_page(f'app_pages/{page}.py').run()\n"
+        "    if page == 'results':\n"
+        "        at.toggle(key='show_mistakes').set_value(True).run()\n"
         "    assert not at.exception, [e.value for e in at.exception]\n"
         "    assert page != 'results' or at.image, 'the gallery of test images'\n"
         "print('torch' in sys.modules)\n")
