@@ -68,7 +68,8 @@ with st.container(border=True):
         st.markdown(f"## {markdown_safe(judged.answer)}")
         st.caption(f":material/info: {markdown_safe(multiplier.missing)}")
     for caveat in judged.caveats:
-        st.caption(f":material/info: {markdown_safe(caveat)}")
+        if not caveat.startswith("Budget:"):  # said once, below, with how long the runs trained and why they stopped
+            st.caption(f":material/info: {markdown_safe(caveat)}")
     best = judged.best
     if not best.empty:
         k = judged.comparisons["variant"].nunique()

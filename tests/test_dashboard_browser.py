@@ -269,6 +269,14 @@ def _walk_through(page, url: str, expect) -> bool:
     expect(page.get_by_role("heading", name="History")).to_be_visible()
     settle(page)
     shot(page, "12-history")
+    # Every page in both views, for whoever reviews the look (test-artifacts/dashboard/30-*.png).
+    for path, title in (("", "New experiment"), ("live", "Live"), ("results", "Results"), ("history", "History"),
+                        ("report", "Report")):
+        for view, query in (("normal", "exp=1"), ("presentation", "exp=1&present=1")):
+            page.goto(f"{url}/{path}?{query}")
+            expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()
+            settle(page)
+            shot(page, f"30-{path or 'new-experiment'}-{view}")
     return mid_run
 
 
