@@ -1,6 +1,6 @@
 """What the Live page shows, read once per change of the experiment and kept between polls.
 
-The page polls every two seconds. Each poll reads the experiment's change stamp (one row, see
+The page polls every five seconds. Each poll reads the experiment's change stamp (one row, see
 store_schema); only when it moved are the runs read again (without confusion matrices or mistake
 samples) and the figure and table rebuilt. An idle poll therefore reads one integer and redraws
 the figure and table it already has. While a run trains the stamp moves with every step: such a
