@@ -16,7 +16,7 @@ from tlcompare.worker_control import ensure_worker, worker_state
 from ui import errors, paths, presentation
 from ui.resume import resume_button
 from ui.sidebar import worker_words
-from ui.state import ACTIVE, experiment_or_stop, store
+from ui.state import ACTIVE, experiment_or_stop, store, unless_deleted
 
 # Each poll redraws the figure and the run table (about 0.2 CPU-seconds of the server): every 5 s keeps
 # a watching tab under 4 % of a core (docs/benchmarks.md) while a run's epochs still show as they end.
@@ -38,8 +38,9 @@ def live_view() -> None:
     with errors.shown_as_message():
         # Read again only what changed since the last poll (see tlcompare/live_view.py).
         key = f"live_view_{experiment_id}_{presentation.is_on()}"
-        view = refresh(store(), experiment_id, st.session_state.get(key), epochs_planned(experiment["spec"]),
-                       large=presentation.is_on())
+        view = unless_deleted(experiment_id, lambda: refresh(
+            store(), experiment_id, st.session_state.get(key), epochs_planned(experiment["spec"]),
+            large=presentation.is_on()))
         st.session_state[key] = view
         progress, runs = view.progress, view.runs
         status = progress["status"]

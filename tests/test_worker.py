@@ -139,7 +139,7 @@ def test_worker_results_match_tlcompare_run(tmp_path, workers):
     r = tlc("run", "--config", spec, "--out", out, env={"TLCOMPARE_HOME": str(tmp_path / "ref-home")})
     assert r.returncode == 0, r.stderr
     ref = json.loads(out.read_text())
-    assert set(ref) == {"spec", "environment", "runs"} and ref["environment"]["wall_seconds"] > 0
+    assert set(ref) == {"spec", "environment", "runs", "label_multiplier"} and ref["environment"]["wall_seconds"] > 0
     assert "test 0." in r.stderr and "Test accuracy" in r.stdout  # the same progress and summary as before
 
     exp_id = submit(spec)  # a fresh TLCOMPARE_HOME: nothing to reuse, the worker trains every run

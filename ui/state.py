@@ -124,8 +124,13 @@ def experiment_or_stop(page: str, prefer: str, empty: str, with_status: bool = T
 def experiment_progress(experiment_id: int) -> dict:
     """The store's progress of an experiment. One deleted meanwhile (in another tab, from the command
     line) reruns the whole page, which then says so calmly instead of showing an error."""
+    return unless_deleted(experiment_id, lambda: store().experiment_progress(experiment_id))
+
+
+def unless_deleted(experiment_id: int, read):
+    """``read()``; if it fails because the experiment was deleted meanwhile, rerun the whole page."""
     try:
-        return store().experiment_progress(experiment_id)
+        return read()
     except UserError:
         if store().get_experiment(experiment_id) is None:
             st.rerun(scope="app")
