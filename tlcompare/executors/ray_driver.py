@@ -214,21 +214,24 @@ class RayWorker:
             {k: claimed[k] for k in ("run_id", "spec", "arm", "size", "seed", "freeze")}, [data_ref], data_key, weights)
         reason = None
         next_probe = time.monotonic() + CLUSTER_PROBE_SECONDS
+        next_check = time.monotonic() + self.config.cancel_check_seconds
         try:
             while True:
                 ready, _ = ray.wait([stream], timeout=self.config.cancel_check_seconds)
-                if not ready and time.monotonic() > next_probe:
+                now = time.monotonic()
+                if not ready and now > next_probe:
                     # Ray notices a lost head only after about a minute, then ends this process: look first.
-                    next_probe = time.monotonic() + CLUSTER_PROBE_SECONDS
+                    next_probe = now + CLUSTER_PROBE_SECONDS
                     if _unreachable(self._address):
                         raise ActorDied("the Ray cluster stopped answering")
+                # On a clock, not only when the stream pauses: short epochs stream without a pause.
+                if reason is None and now >= next_check:
+                    next_check = now + self.config.cancel_check_seconds
+                    state = store.run_control(run_id, worker_id, attempt)
+                    reason = "stop" if self.stop.is_set() else (state if state != "ok" else None)
+                    if reason:
+                        actor.cancel.remote(run_id)
                 if not ready:
-                    if reason is None:
-                        reason = "stop" if self.stop.is_set() else None
-                        state = store.run_control(run_id, worker_id, attempt)
-                        reason = reason or (state if state != "ok" else None)
-                        if reason:
-                            actor.cancel.remote(run_id)
                     continue
                 try:
                     event = ray.get(next(stream))
