@@ -24,8 +24,10 @@ if TYPE_CHECKING:  # these import torch: only the pages that train or show image
 def stamp(experiment: dict) -> tuple:
     # The store's path is part of the key: two stores (TLCOMPARE_HOMEs) both have an experiment 1.
     # ``changed`` is the store's change stamp of the experiment: any new result, run or edit moves it.
-    return (str(store().path), experiment["id"], experiment["status"], experiment["n_finished"], experiment["n_runs"],
-            experiment.get("changed"))
+    # ``created`` too: a store file replaced at the same path (a restored backup) starts its ids and
+    # stamps again, and must not be shown another experiment's cached analysis.
+    return (str(store().path), experiment["id"], experiment["created"], experiment["status"], experiment["n_finished"],
+            experiment["n_runs"], experiment.get("changed"))
 
 
 @st.cache_data(show_spinner="Reading the dataset…", max_entries=16)
