@@ -37,8 +37,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
-PAGES = {"History": "app_pages/history.py", "Live": "app_pages/live.py", "Results": "app_pages/results.py",
-         "Report": "app_pages/report.py"}
+PAGES = {"History": "pages/history.py", "Live": "pages/live.py", "Results": "pages/results.py",
+         "Report": "pages/report.py"}
 SHAPES = {
     # name: (experiments, sizes, seeds per experiment, pretrained depths, epochs)
     "small": (3, [2, 5], 2, [0, "all"], 20),

@@ -21,8 +21,8 @@ from tlcompare.spec import build_spec
 from tlcompare.store import Store
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
-PAGES = ["app_pages/new_experiment.py", "app_pages/live.py", "app_pages/results.py", "app_pages/history.py",
-         "app_pages/report.py"]
+PAGES = ["pages/new_experiment.py", "pages/live.py", "pages/results.py", "pages/history.py",
+         "pages/report.py"]
 URLS = ["", "live", "results", "history", "report"]
 RECOVERY = {"truncated": "move the damaged file aside", "garbage": "move the damaged file aside",
             "not_sqlite": "move the damaged file aside", "future_schema": "upgrade tlcompare",

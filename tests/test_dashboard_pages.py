@@ -12,9 +12,9 @@ from streamlit.testing.v1 import AppTest
 from tlcompare.store import Store
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
-PAGES = ["app_pages/new_experiment.py", "app_pages/live.py", "app_pages/results.py", "app_pages/history.py", "app_pages/report.py"]
-TITLES = {"app_pages/new_experiment.py": "New experiment", "app_pages/live.py": "Live", "app_pages/results.py": "Results",
-          "app_pages/history.py": "History", "app_pages/report.py": "Report"}
+PAGES = ["pages/new_experiment.py", "pages/live.py", "pages/results.py", "pages/history.py", "pages/report.py"]
+TITLES = {"pages/new_experiment.py": "New experiment", "pages/live.py": "Live", "pages/results.py": "Results",
+          "pages/history.py": "History", "pages/report.py": "Report"}
 
 
 def render(page: str, query: dict | None = None, session: dict | None = None) -> AppTest:
@@ -172,7 +172,7 @@ def test_page_renders_with_a_finished_experiment(page, use_finished):
 
 
 def test_live_shows_the_finished_state(use_finished):
-    at = render("app_pages/live.py", query={"exp": str(use_finished)})
+    at = render("pages/live.py", query={"exp": str(use_finished)})
     assert "Finished" in at.success[0].value
     assert len(at.get("plotly_chart")) == 1
     (table,) = at.dataframe
@@ -193,7 +193,7 @@ def use_cancelled(cancelled_home, tmp_path, monkeypatch):  # noqa: F811
 
 
 def test_live_says_cancelled_and_what_finished(use_cancelled):
-    at = render("app_pages/live.py", query={"exp": str(use_cancelled)})
+    at = render("pages/live.py", query={"exp": str(use_cancelled)})
     assert not at.success, "a cancelled experiment must not read as finished"
     (bar,) = at.get("progress")
     assert bar.proto.text.startswith("cancelled: 2 of 3 runs finished · 1 cancelled")
@@ -203,7 +203,7 @@ def test_live_says_cancelled_and_what_finished(use_cancelled):
 
 
 def test_results_of_a_cancelled_experiment_show_what_finished(use_cancelled):
-    at = render("app_pages/results.py", query={"exp": str(use_cancelled)})
+    at = render("pages/results.py", query={"exp": str(use_cancelled)})
     (banner,) = [w.value for w in at.warning if w.value.startswith("Cancelled")]
     assert "2 of 3 runs finished; their results are kept and shown" in banner
     assert not any("has finished yet" in i.value for i in at.info)
@@ -223,14 +223,14 @@ def test_results_of_an_experiment_cancelled_before_any_run_finished(tmp_path, mo
     store = Store()
     experiment_id = store.create_experiment(build_spec(dict(TINY, sizes=[2], seeds=1)))
     assert store.request_cancel(experiment_id) == 3  # all queued: cancelled at once
-    at = render("app_pages/results.py", query={"exp": str(experiment_id)})
+    at = render("pages/results.py", query={"exp": str(experiment_id)})
     (banner,) = [w.value for w in at.warning]
     assert banner.startswith("Cancelled: 0 of 3 runs finished; no run finished before the cancel.")
     assert not at.info and not at.get("page_link") and not at.get("plotly_chart")  # no "Watch it train"
     assert at.button(key="resume")
 
 
-@pytest.mark.parametrize("page", ["app_pages/live.py", "app_pages/results.py"])
+@pytest.mark.parametrize("page", ["pages/live.py", "pages/results.py"])
 def test_resume_requeues_the_cancelled_runs_and_moves_to_live(page, use_cancelled, monkeypatch):
     started = []
     monkeypatch.setattr("tlcompare.worker_control.ensure_worker", lambda **kw: started.append(kw) or {"state": "starting"})
@@ -244,7 +244,7 @@ def test_resume_requeues_the_cancelled_runs_and_moves_to_live(page, use_cancelle
 
 
 def test_results_show_the_verdict_and_every_chart(use_finished):
-    at = render("app_pages/results.py", query={"exp": str(use_finished)}, session={"show_mistakes": True})
+    at = render("pages/results.py", query={"exp": str(use_finished)}, session={"show_mistakes": True})
     assert "per class" in markdown_text(at)
     # the verdict names the best of K with its correction, every variant with its own tests, and the budget
     shown = markdown_text(at).replace("\\", "")
@@ -274,7 +274,7 @@ def test_results_lead_with_the_label_multiplier_of_the_stored_runs(use_finished,
     store.close()
     expected = label_multiplier.build(analysis.runs_frame(runs), analysis.epochs_frame(runs))
     assert expected.lead and len(expected.lines) == 2 * 2  # two variants at two sizes
-    at = render("app_pages/results.py", query={"exp": str(use_finished)})
+    at = render("pages/results.py", query={"exp": str(use_finished)})
     headings = [m.value for m in at.markdown if m.value.startswith("## ")]
     assert shown(headings[0]) == f"## {expected.lead}"  # the page leads with it
     assert "labelled image" in shown(headings[0]) and "per class, pretrained (" in shown(headings[0])
@@ -285,7 +285,7 @@ def test_results_lead_with_the_label_multiplier_of_the_stored_runs(use_finished,
 
 
 def test_results_have_an_overfitting_view_with_the_gap_of_every_run(use_finished):
-    at = render("app_pages/results.py", query={"exp": str(use_finished)})
+    at = render("pages/results.py", query={"exp": str(use_finished)})
     (gaps,) = [d.value for d in at.dataframe if "gap (points)" in d.value.columns]
     runs = Store().experiment_runs(use_finished)
     assert len(gaps) == len(runs) == 12
@@ -301,7 +301,7 @@ def test_results_have_an_overfitting_view_with_the_gap_of_every_run(use_finished
 
 
 def test_results_say_names_in_words_and_every_gain_names_its_variant(use_finished):
-    at = render("app_pages/results.py", query={"exp": str(use_finished)})
+    at = render("pages/results.py", query={"exp": str(use_finished)})
     text = shown(markdown_text(at))
     assert "Handwritten digits (scikit-learn) · EfficientNet-Lite0 · 16 px images · 2 seeds" in text
     assert "efficientnet_lite0" not in text and "digits ·" not in text
@@ -315,7 +315,7 @@ def test_results_say_names_in_words_and_every_gain_names_its_variant(use_finishe
 
 
 def test_results_show_the_budget_the_convergence_flags_and_a_target_from_the_spec(use_finished):
-    at = render("app_pages/results.py", query={"exp": str(use_finished)})
+    at = render("pages/results.py", query={"exp": str(use_finished)})
     captions = "\n".join(c.value for c in at.caption)
     assert "Budget: epochs (equal epochs); 2 epochs per run" in captions
     # Two epochs on 20 to 50 images cannot fit them from scratch: Results says so, with the fix.
@@ -340,7 +340,7 @@ def test_form_offers_the_budgets_and_the_random_features_control():
 
 
 def test_results_in_presentation_view_hide_nothing_essential(use_finished):
-    at = render("app_pages/results.py", query={"exp": str(use_finished), "present": "1"})
+    at = render("pages/results.py", query={"exp": str(use_finished), "present": "1"})
     assert any(b.label == "Exit presentation view" for b in at.button)
     assert len(at.get("plotly_chart")) == 8 + 1
 
@@ -353,7 +353,7 @@ def test_history_lists_and_acts_on_experiments(use_finished, finished_home, tmp_
     for f in Path(home).glob("tlcompare.db*"):
         shutil.copy(f, tmp_path / f.name)
     monkeypatch.setenv("TLCOMPARE_HOME", str(tmp_path))
-    at = render("app_pages/history.py", session={"experiment_id": use_finished})
+    at = render("pages/history.py", session={"experiment_id": use_finished})
     (table,) = at.dataframe
     assert table.value["headline"][0].startswith("best of 2 pretrained vs scratch")
     at.text_input(key=f"rename_{use_finished}").set_value("Digits, renamed").run()
@@ -369,12 +369,12 @@ def test_history_lists_and_acts_on_experiments(use_finished, finished_home, tmp_
 
 
 def test_report_offers_every_run_as_files(use_finished):
-    at = render("app_pages/report.py", query={"exp": str(use_finished)})
+    at = render("pages/report.py", query={"exp": str(use_finished)})
     assert len(at.get("download_button")) == 6  # one per report format
 
 
 # -- what the address asks for ------------------------------------------------------------------------
-@pytest.mark.parametrize("page", ["app_pages/live.py", "app_pages/results.py", "app_pages/report.py"])
+@pytest.mark.parametrize("page", ["pages/live.py", "pages/results.py", "pages/report.py"])
 @pytest.mark.parametrize("exp", ["3", "abc"])
 def test_an_address_naming_no_experiment_says_so(page, exp, use_finished):
     at = render(page, query={"exp": exp})
@@ -387,7 +387,7 @@ def test_an_address_naming_no_experiment_says_so(page, exp, use_finished):
 
 
 def test_an_experiment_deleted_in_another_tab_gets_a_calm_message(use_cancelled):
-    at = render("app_pages/live.py", query={"exp": str(use_cancelled)})
+    at = render("pages/live.py", query={"exp": str(use_cancelled)})
     Store().delete_experiment(use_cancelled)  # the other tab, or `tlcompare delete`
     at.run()
     assert not at.exception and not at.error

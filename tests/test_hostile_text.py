@@ -63,7 +63,7 @@ def every_text(at: AppTest) -> list[str]:
 # -- the dashboard -------------------------------------------------------------------------------------
 def test_live_shows_a_failed_runs_error_as_text_not_markdown(hostile):
     _, _, failed = hostile
-    at = page("app_pages/live.py", failed)
+    at = page("pages/live.py", failed)
     (error,) = [e.value for e in at.error]
     assert "![pic]" in error.replace("\\", "")  # the path is quoted...
     assert not unescaped_markdown(error), error  # ...but no image or link is made of it
@@ -71,7 +71,7 @@ def test_live_shows_a_failed_runs_error_as_text_not_markdown(hostile):
 
 def test_results_gallery_and_charts_keep_class_names_inert(hostile):
     _, trained, _ = hostile
-    at = page("app_pages/results.py", trained)
+    at = page("pages/results.py", trained)
     at.toggle(key="show_mistakes").set_value(True).run()
     images = at.get("image")
     captions = [img.caption for el in images for img in el.proto.imgs if img.caption]
@@ -87,7 +87,7 @@ def test_results_gallery_and_charts_keep_class_names_inert(hostile):
         assert not raw_controls(blob) and "<b>" not in blob, [c for c in raw_controls(blob)]
 
 
-@pytest.mark.parametrize("path", ["app_pages/history.py", "app_pages/live.py", "app_pages/report.py"])
+@pytest.mark.parametrize("path", ["pages/history.py", "pages/live.py", "pages/report.py"])
 def test_other_pages_show_the_experiment_name_as_text(hostile, path):
     _, trained, _ = hostile
     at = page(path, trained)

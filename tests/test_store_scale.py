@@ -55,7 +55,7 @@ def test_history_reads_no_epoch_rows(small_home, statements, monkeypatch):
     home, ids = small_home
     monkeypatch.setenv("TLCOMPARE_HOME", str(home))
     at = AppTest.from_file(APP, default_timeout=120)
-    at.switch_page("app_pages/history.py")
+    at.switch_page("pages/history.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert [t.value for t in at.title] == ["History"]
@@ -130,7 +130,7 @@ def test_results_reads_artifacts_of_the_shown_pair_only(small_home, statements, 
     monkeypatch.setenv("TLCOMPARE_HOME", str(home))
     at = AppTest.from_file(APP, default_timeout=120)
     at.query_params["exp"] = str(ids[-1])
-    at.switch_page("app_pages/results.py")
+    at.switch_page("pages/results.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     blobs = [s for s in statements if re.search(r"\bmisclassified\b", s) and "NULL AS misclassified" not in s
@@ -182,7 +182,7 @@ def test_reading_pages_and_ls_do_not_import_torch(small_home):
         "for page in ('history', 'live', 'results', 'report'):\n"
         f"    at = AppTest.from_file({APP!r}, default_timeout=120)\n"
         f"    at.query_params['exp'] = '{ids[-1]}'\n"
-        "    at.switch_page(f'app_pages/{page}.py').run()\n"
+        "    at.switch_page(f'pages/{page}.py').run()\n"
         "    if page == 'results':\n"
         "        at.toggle(key='show_mistakes').set_value(True).run()\n"
         "    assert not at.exception, [e.value for e in at.exception]\n"

@@ -5,7 +5,10 @@ import streamlit as st
 from tlcompare import analysis, charts
 from tlcompare.escape import markdown_safe
 from ui import cached, paths, presentation, report_downloads
+from ui.frame import ensure_frame
 from ui.state import experiment_or_stop, store
+
+ensure_frame()
 
 st.title("Report")
 experiments, experiment = experiment_or_stop("report", prefer="results",

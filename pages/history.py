@@ -12,8 +12,11 @@ from tlcompare.escape import markdown_safe, printable
 from tlcompare.headlines import headlines
 from tlcompare.setup_text import dataset_title, model_title, plural, setup_line
 from ui import errors, paths
+from ui.frame import ensure_frame
 from ui.history_filter import matching
 from ui.state import remember_experiment, requested_experiment_id, store
+
+ensure_frame()
 
 PAGE_ROWS = 50
 

@@ -14,8 +14,11 @@ from tlcompare.spec import doubts as spec_doubts
 from tlcompare.worker_control import ensure_worker
 from ui import cached, errors, estimate_panel, own_data, paths
 from ui import experiment_form as form
+from ui.frame import ensure_frame
 from ui.sidebar import device_summary
 from ui.state import remember_experiment, store
+
+ensure_frame()
 
 IMAGE_SIZES = [16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256]
 BATCH_SIZES = [8, 16, 32, 64, 128, 256, 512]

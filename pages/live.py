@@ -14,9 +14,12 @@ from tlcompare.live_view import refresh
 from tlcompare.store_rows import epochs_planned
 from tlcompare.worker_control import ensure_worker, worker_state
 from ui import errors, paths, presentation
+from ui.frame import ensure_frame
 from ui.resume import resume_button
 from ui.sidebar import worker_words
 from ui.state import ACTIVE, experiment_or_stop, store, unless_deleted
+
+ensure_frame()
 
 # Each poll redraws the figure and the run table (about 0.2 CPU-seconds of the server): every 5 s keeps
 # a watching tab under 4 % of a core (docs/benchmarks.md) while a run's epochs still show as they end.

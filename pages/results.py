@@ -13,8 +13,11 @@ from tlcompare.setup_text import WALL_VS_TRAINING, setup_line
 from tlcompare.stage_words import describe_stages
 from tlcompare.status_text import duration
 from ui import cached, overfit_view, paths, presentation
+from ui.frame import ensure_frame
 from ui.resume import resume_button
 from ui.state import experiment_or_stop, pinned_baseline
+
+ensure_frame()
 
 large = presentation.is_on()
 # theme=None: the figures keep their own look, the same as in an exported report.
