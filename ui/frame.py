@@ -16,13 +16,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import streamlit as st
 
 from ui import errors, paths, presentation, sidebar, state
+from ui.paths import ASSETS
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
 # Files shipped with the app: a Material icon as page icon is fetched from a font host on the
 # internet, which an offline machine cannot reach (an error in the browser console on every page).
 ICON = ASSETS / "favicon.png"

@@ -17,7 +17,11 @@ from tlcompare.data.torchvision_sets import TORCHVISION_SETS
 from tlcompare.data.upload import receive_upload
 from tlcompare.errors import UserError
 from tlcompare.escape import markdown_safe, printable
+from ui.paths import ASSETS
 
+# Drawn shapes in three class folders (assets/README.md): the zip path tried offline, without images
+# of one's own at hand.
+SAMPLE = ASSETS / "sample-shapes.zip"
 KINDS = {"zip": "Upload a zip", "folder": "A folder on this machine", "torchvision": "A torchvision dataset"}
 
 
@@ -38,11 +42,25 @@ def _zip() -> str | None:
                "WebP. Unreadable files are skipped and listed. Nothing leaves this machine.")
     upload = st.file_uploader("Zip of your images", type=["zip"], key="own_zip")
     if upload is None:
+        if SAMPLE.is_file() and st.toggle(
+                "Try it with the sample zip: 72 drawn circles, squares and triangles", key="own_sample",
+                help=f"{SAMPLE.name} in the assets folder of tlcompare; it goes through the same checks as an upload."):
+            return _sample()
         st.session_state.pop("own_data", None)
         return None
     if st.session_state.get("own_data", {}).get("file_id") != upload.file_id:
         _check(upload.file_id, lambda progress: receive_upload(upload, upload.name, progress=progress))
     return _show_checked(upload.file_id)
+
+
+def _sample() -> str | None:
+    key = f"sample:{SAMPLE}"
+    if st.session_state.get("own_data", {}).get("file_id") != key:
+        def load(progress):
+            with SAMPLE.open("rb") as f:
+                return receive_upload(f, SAMPLE.name, progress=progress)
+        _check(key, load)
+    return _show_checked(key)
 
 
 def _folder() -> str | None:

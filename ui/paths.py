@@ -1,13 +1,15 @@
-"""The dashboard's pages, by file: one place to name them for navigation and links.
+"""The dashboard's files: its pages, for navigation and links, and the folder of its static files.
 
-They live in ``pages/``, not ``pages/``: Streamlit still treats a folder named ``pages``
-next to the main script as the old automatic multipage layout on a process's first run (and on
-every AppTest run), and then runs a bookmarked page without app.py, so without the sidebar,
-the wide layout or the presentation view.
+Page paths are relative to app.py, as ``st.Page`` and ``st.page_link`` take them.
 """
+
+from pathlib import Path
 
 NEW = "pages/new_experiment.py"
 LIVE = "pages/live.py"
 RESULTS = "pages/results.py"
 HISTORY = "pages/history.py"
 REPORT = "pages/report.py"
+
+# Logo, page icon, the presentation view's stylesheet, the sample zip (assets/README.md).
+ASSETS = Path(__file__).resolve().parent.parent / "assets"

@@ -9,19 +9,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-_CSS = """
-<style>
-  html { font-size: 21px; }
-  [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stExpandSidebarButton"],
-  [data-testid="stHeader"], [data-testid="stToolbar"], [class*="st-key-controls"] { display: none !important; }
-  .block-container, [data-testid="stMainBlockContainer"] { max-width: 100% !important; padding: 1.2rem 2.5rem !important; }
-  h1 { font-size: 2.4rem !important; }
-  [data-testid="stCaptionContainer"] { font-size: 1rem !important; }
-  [data-testid="stMetricLabel"] p { font-size: 1.05rem !important; }
-  [data-testid="stMetricValue"] { font-size: 2.6rem !important; }
-  [data-testid="stMetricDelta"] { font-size: 0.95rem !important; }
-</style>
-"""
+from ui.paths import ASSETS
+
+# st.html puts a .css file given as a Path into a <style> element.
+CSS = ASSETS / "presentation.css"
 
 
 def is_on() -> bool:
@@ -42,7 +33,7 @@ def apply() -> None:
     """Call once per run, before the page: styles the page and offers the way back."""
     if not is_on():
         return
-    st.html(_CSS)
+    st.html(CSS)
     with st.container(key="presentation_exit", horizontal=True, horizontal_alignment="right"):
         st.button("Exit presentation view", icon=":material/close_fullscreen:", type="tertiary",
                   on_click=set_on, args=(False,))
