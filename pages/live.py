@@ -7,12 +7,12 @@ nothing here holds a training thread.
 
 import streamlit as st
 
-from tlcompare import charts
-from tlcompare.escape import markdown_safe
-from tlcompare.live_table import bar_fraction, cancelled_note, progress_line
-from tlcompare.live_view import refresh
-from tlcompare.store_rows import epochs_planned
-from tlcompare.worker_control import ensure_worker, worker_state
+from tlcompare.charts import figures as charts
+from tlcompare.live.table import bar_fraction, cancelled_note, progress_line
+from tlcompare.live.view import refresh
+from tlcompare.store.rows import epochs_planned
+from tlcompare.text.escape import markdown_safe
+from tlcompare.worker.control import ensure_worker, worker_state
 from ui import errors, paths, presentation
 from ui.frame import ensure_frame
 from ui.resume import resume_button
@@ -39,7 +39,7 @@ active_at_load = experiment["status"] in ACTIVE
 
 def live_view() -> None:
     with errors.shown_as_message():
-        # Read again only what changed since the last poll (see tlcompare/live_view.py).
+        # Read again only what changed since the last poll (see tlcompare/live/view.py).
         key = f"live_view_{experiment_id}_{presentation.is_on()}"
         view = unless_deleted(experiment_id, lambda: refresh(
             store(), experiment_id, st.session_state.get(key), epochs_planned(experiment["spec"]),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tlcompare.estimate import Throughput, save_throughput
+from tlcompare.estimate.runtime import Throughput, save_throughput
 
 # Two sizes for the curves, two seeds for intervals, two depths for the freezing chart; 16 px and
 # two epochs keep it to seconds per run on a laptop CPU.
@@ -31,7 +31,7 @@ def train_in(home: Path, queue) -> int:
     import torch
 
     from tlcompare.store import Store
-    from tlcompare.worker import Worker, WorkerConfig
+    from tlcompare.worker.process import Worker, WorkerConfig
 
     # One thread: these runs are tiny, and on a busy CI machine OpenMP threads that wait for each
     # other's cores make them twenty times slower.
@@ -79,7 +79,7 @@ def hostile_home(tmp_path_factory) -> tuple[Path, int, int]:
 
     from tlcompare.spec import build_spec
     from tlcompare.store import Store
-    from tlcompare.worker import Worker, WorkerConfig
+    from tlcompare.worker.process import Worker, WorkerConfig
 
     home = tmp_path_factory.mktemp("hostile-home")
     photos = good_folder(home / "photos", classes=HOSTILE_CLASSES, per_class=12)

@@ -40,9 +40,9 @@ def test_the_sample_zip_holds_24_pngs_of_each_shape_and_stays_small():
 def test_the_sample_zip_from_the_own_images_tab_trains_end_to_end(monkeypatch, tlcompare_home):
     from dashboard_fixtures import seed_throughput
 
-    from tlcompare.worker import Worker, WorkerConfig
+    from tlcompare.worker.process import Worker, WorkerConfig
 
-    monkeypatch.setattr("tlcompare.worker_control.ensure_worker", lambda **kw: {"state": "starting", "alive": True})
+    monkeypatch.setattr("tlcompare.worker.control.ensure_worker", lambda **kw: {"state": "starting", "alive": True})
     seed_throughput(image_size=16)
     at = render("pages/new_experiment.py")
     at.toggle(key="own_sample").set_value(True).run()
