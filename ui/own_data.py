@@ -1,5 +1,5 @@
-"""The "Your own images" tab of New experiment: a zip upload, a folder on this machine, or a
-torchvision dataset. Returns the dataset string the experiment will use, or None.
+"""The "Your own images" tab of New experiment: a zip upload (or the sample zip in assets/), a folder
+on this machine, or a torchvision dataset. Returns the dataset string the experiment will use, or None.
 
 An upload is untrusted: tlcompare.data.upload extracts it safely, decodes and checks it. A folder
 on this machine is decoded and checked the same way (large datasets never pass through the
