@@ -31,7 +31,8 @@ LOGO = ASSETS / "logo.png"
 _inside = threading.local()
 
 
-def navigation() -> st.navigation:
+def navigation() -> st.Page:
+    """The page list, grouped as the sidebar shows it; returns the page the address names."""
     return st.navigation({
         "Experiment": [
             st.Page(paths.NEW, title="New experiment", icon=":material/add_circle:", default=True),
