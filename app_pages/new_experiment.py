@@ -219,7 +219,8 @@ with cost_col, st.container(border=True):
     st.subheader("Cost on this machine")
     spec = None
     try:
-        spec = build_spec({**form.values(sizes), **({"dataset": own_source} if own_source else {})})
+        # The pools measured above: the sizes are checked against them without reading the data again.
+        spec = build_spec({**form.values(sizes), **({"dataset": own_source} if own_source else {})}, facts=facts)
     except UserError as e:  # a SpecError, or a checkpoint outside the data roots
         errors.show(e)
     if spec is not None:

@@ -65,7 +65,6 @@ def _add_spec_flags(p: argparse.ArgumentParser) -> None:
 
 def spec_from_args(args: argparse.Namespace):
     """The spec of the flags and --config, refused whole (exit 2) before anything is stored."""
-    from tlcompare.data.facts import pool_problem
     from tlcompare.spec import ExperimentSpec, build_spec, doubts, load_toml
 
     values = load_toml(args.config) if args.config else {}
@@ -73,10 +72,7 @@ def spec_from_args(args: argparse.Namespace):
         flag_value = getattr(args, f.name, None)
         if flag_value is not None:
             values[f.name] = flag_value
-    spec = build_spec(values)
-    problem = pool_problem(spec)
-    if problem:
-        raise SpecError([problem])
+    spec = build_spec(values)  # refuses depths deeper than the model and sizes over the pools
     for line in doubts(spec):  # valid, so it runs; but say what looks like a typo
         print(f"warning: {printable(line)}", file=sys.stderr)
     return spec

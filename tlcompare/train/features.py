@@ -31,7 +31,7 @@ def head_dropout(backbone) -> float | None:
 
     None when more than one dropout acts above the frozen body: caching could not reproduce it.
     """
-    set_train_mode(backbone, "all")
+    set_train_mode(backbone, len(backbone.stages))
     rates = [m.p for m in backbone.model.modules() if isinstance(m, nn.Dropout) and m.training and m.p > 0]
     functional = float(getattr(backbone.model, "drop_rate", 0.0) or 0.0)  # timm applies it in forward_head
     if functional > 0:

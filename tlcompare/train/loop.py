@@ -205,8 +205,7 @@ def _train_at_batch(
         weights=spec.weights if run.pretrained else None,
         in_chans=data.images.shape[1],
     )
-    depth = run.depth
-    freeze = apply_freeze(backbone, depth)
+    freeze = apply_freeze(backbone, run.depth)  # resolved once: freeze.depth is a stage count
     model = backbone.model.to(device)
     if cuda:
         model = model.to(memory_format=torch.channels_last)
@@ -279,7 +278,7 @@ def _train_at_batch(
     chosen = None  # (epoch record, test predictions, test metrics, weights) of the model the run reports
     for epoch in range(1, budget.max_epochs + 1):
         steps_now = budget.steps_in_epoch(epoch)
-        set_train_mode(backbone, depth)
+        set_train_mode(backbone, freeze.depth)
         perm = torch.randperm(n, generator=gen)
         if n % batch:  # wrap around so every batch has the same shape (no recompiles, steady kernels)
             perm = torch.cat([perm, perm[: batch - n % batch]])
