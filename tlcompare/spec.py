@@ -22,7 +22,7 @@ import tomllib
 from tlcompare.errors import SpecError, UserError
 from tlcompare.text.escape import printable
 from tlcompare.text.stages import STAGE_SHAPES, stage_count
-from tlcompare.text.variants import run_label
+from tlcompare.text.variants import depth_order, run_label
 
 ARMS = ("scratch", "pretrained", "small_cnn", "random")
 # How long each run trains. "epochs": the same number of passes over its training subset;
@@ -379,12 +379,11 @@ def build_spec(values: dict[str, Any], facts=None) -> ExperimentSpec:
     if problems:
         raise SpecError(problems[:50])
     # Sorted, de-duplicated grids make the run order and the charts predictable.
-    depth_key = lambda d: (1, 0) if d == "all" else (0, d)  # noqa: E731
     spec = replace(
         spec,
         sizes=tuple(sorted(set(spec.sizes))),
         seeds=tuple(sorted(set(spec.seeds))),
-        freeze=tuple(sorted(set(spec.freeze), key=depth_key)),
+        freeze=tuple(sorted(set(spec.freeze), key=depth_order)),
     )
     from tlcompare.data.facts import pool_problem
 
