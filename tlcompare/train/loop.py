@@ -25,6 +25,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
@@ -94,6 +95,15 @@ def train_run(
     return result
 
 
+class _Chosen(NamedTuple):
+    """The model a run reports: the last epoch's, or under ``converged`` the best validation epoch's."""
+
+    record: dict
+    test_pred: torch.Tensor
+    test: dict  # its test metrics
+    weights: dict | None  # kept only when a later epoch may be worse (converged)
+
+
 @dataclass
 class _Progress:
     total_steps: int  # the budget's, for progress bars (an upper bound under ``converged``)
@@ -128,7 +138,7 @@ def _train_at_batch(
         torch.cuda.reset_peak_memory_stats(device)
 
     progress = _Progress(budget.total_steps)
-    chosen = None  # (epoch record, test predictions, test metrics, weights or None) of the model to report
+    chosen = None
     try:
         for epoch in range(1, budget.max_epochs + 1):
             set_train_mode(backbone, run.depth)
@@ -160,7 +170,7 @@ def _train_at_batch(
             improved, stop = budget.end_epoch(epoch, record["val_acc"])
             if not budget.selects_best or improved:
                 weights = _weights(backbone.model) if budget.selects_best else None
-                chosen = (record, test_pred, test, weights)
+                chosen = _Chosen(record, test_pred, test, weights)
             if stop is not None:
                 result.stop_reason = stop
                 break
@@ -257,9 +267,8 @@ def check_diverged(train_loss: float, epoch: int, num_classes: int) -> None:
         raise Diverged(f"training loss became {train_loss:.4g} in epoch {epoch}; try a lower learning rate")
 
 
-def finish(result: RunResult, chosen: tuple, inputs: Inputs, model: nn.Module, progress: _Progress) -> None:
-    """The reported model's final metrics: the last epoch's, or under ``converged`` the best validation
-    epoch's, with its weights restored."""
+def finish(result: RunResult, chosen: _Chosen, inputs: Inputs, model: nn.Module, progress: _Progress) -> None:
+    """The reported model's final metrics, its weights restored when they are not the last epoch's."""
     record, test_pred, test, weights = chosen
     if weights is not None:
         model.load_state_dict(weights)
