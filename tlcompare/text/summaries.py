@@ -121,7 +121,9 @@ def fairness_lines(view: ResultsView) -> list[str]:
 
 
 def experiment_report(exp: dict, progress: dict, runs: list[dict]) -> str:
-    from tlcompare.analysis.frames import variant
+    from tlcompare.analysis.frames import variant  # pandas: not for `tlcompare ls`
+    from tlcompare.analysis.view import analyse
+
     counts = ", ".join(f"{n} {s}" for s, n in sorted(progress["counts"].items()))
     lines = [
         f"experiment {exp['id']}: {_safe(exp['name'])}" + ("  [pinned]" if exp["pinned"] else ""),
@@ -150,8 +152,6 @@ def experiment_report(exp: dict, progress: dict, runs: list[dict]) -> str:
                      f"{final['train_seconds']:.1f}" if "train_seconds" in final else None, note[:70]])
     lines += ["", _table(["RUN", "VARIANT", "SIZE", "SEED", "STATUS", "EPOCHS", "TEST_ACC", "TRAIN_S", "NOTE"], rows,
                          right={0, 2, 3, 5, 6, 7})]
-    from tlcompare.analysis.view import analyse  # pandas: not for `tlcompare ls`
-
     lines += results_lines(analyse(runs, exp.get("spec"), exp.get("environment")))
     return "\n".join(lines)
 
