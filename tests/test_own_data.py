@@ -257,7 +257,7 @@ def test_a_zip_of_own_photos_runs_end_to_end_on_the_cli(tmp_path, tlcompare_home
                         "--seeds", "1", "--freeze", "all", "--budget", "epochs", "--epochs", "2", "--image-size", "16", "--device", "cpu",
                         "--out", str(out)], capture_output=True, text=True, env=env, timeout=600)
     assert p.returncode == 0, p.stderr
-    data = json.loads(out.read_text())
+    (data,) = json.loads(out.read_text())["experiments"]
     assert data["environment"]["class_names"] == ["défaut", "ok part"]
     assert [r["status"] for r in data["runs"]] == ["done", "done"]
     assert data["spec"]["dataset"] == f"zip:{archive.resolve()}"

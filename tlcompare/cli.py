@@ -114,7 +114,8 @@ class Progress:
 
 
 def cmd_run(args) -> int:
-    from tlcompare.results_io import write_results
+    from tlcompare.report import write_run_files
+    from tlcompare.report.content import load_experiment
     from tlcompare.store import Store
     from tlcompare.text.summaries import results_lines
     from tlcompare.worker.inprocess import InProcessExecutor
@@ -160,14 +161,16 @@ def cmd_run(args) -> int:
     if user_errors and len(user_errors) == len(runs):
         raise UserError(user_errors[0])  # e.g. the dataset is missing: say it once, as before
 
-    data = store.export_experiment(exp_id)
-    data["environment"]["wall_seconds"] = time.perf_counter() - started
-    json_path, csv_path = write_results(data, args.out)
-    for line in results_lines(data["runs"], data["spec"], data["environment"].get("n_test")):
+    # The same files `tlcompare report --format json|csv` writes, read back from the store; only the
+    # wall time is this command's own (the store keeps training time, not how long the command took).
+    rep = load_experiment(store, exp_id, fingerprint_fallback=False)
+    wall = rep.environment["wall_seconds"] = time.perf_counter() - started
+    json_path, csv_path = write_run_files(rep, args.out)
+    for line in results_lines(rep.view):
         print(line)
-    failed = [r for r in data["runs"] if r["status"] in ("failed", "cancelled")]
-    device = data["environment"].get("device", "?")
-    print(f"\nwrote {json_path} and {csv_path} ({data['environment']['wall_seconds']:.0f} s on {device}; "
+    failed = [r for r in rep.runs if r["status"] in ("failed", "cancelled")]
+    device = rep.environment.get("device", "?")
+    print(f"\nwrote {json_path} and {csv_path} ({wall:.0f} s on {device}; "
           f"experiment {exp_id} in the store: `tlcompare show {exp_id}`)")
     if failed:
         print(f"tlcompare: {len(failed)} of {len(runs)} runs did not finish; see `tlcompare show {exp_id}`", file=sys.stderr)
@@ -368,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="run a paired comparison in this process and write JSON + CSV")
     _add_spec_flags(p)
-    p.add_argument("--out", default="results.json", help="JSON output path; the CSV goes beside it")
+    p.add_argument("--out", default="results.json", help="JSON output path (the report's JSON); the CSV goes beside it")
     p.add_argument("--force", action="store_true", help="train runs again even when identical ones finished before")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("submit", help="queue an experiment in the store and print its id")

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from tlcompare.analysis.overfitting import (
-    AUGMENTED,
-    AUGMENTED_BELOW_VALIDATION,
-    HINT,
-    gaps_display,
-    overfit_curves,
-    overfit_gaps,
-)
+from tlcompare.analysis.overfitting import AUGMENTED, AUGMENTED_BELOW_VALIDATION, HINT, gaps_display
+from tlcompare.analysis.view import ResultsView
 from tlcompare.charts.overfit import overfit_chart
 
 
-def render(finished: list[dict], large: bool, plot: dict) -> None:
-    curves, gaps = overfit_curves(finished), overfit_gaps(finished)
+def render(view: ResultsView, large: bool, plot: dict) -> None:
+    curves, gaps = view.overfit_curves, view.overfit_gaps
     if gaps.empty:
         st.info("No finished runs yet.")
         return
