@@ -12,7 +12,7 @@ from tlcompare.presets import PRESETS, default_preset, matching_preset
 from tlcompare.spec import AUGMENTS, BUDGETS, OPTIMIZERS, ExperimentSpec, build_spec
 from tlcompare.spec import doubts as spec_doubts
 from tlcompare.worker_control import ensure_worker
-from ui import cached, errors, estimate_panel, own_data, paths
+from ui import errors, estimate_panel, facts_panel, own_data, paths
 from ui import experiment_form as form
 from ui.sidebar import device_summary
 from ui.state import remember_experiment, store
@@ -83,8 +83,7 @@ with form_col:
     with own_tab:
         own_source = own_data.render()
     facts_of = own_source or (None if data_missing else info.name)
-    facts = cached.facts(facts_of, None, DEFAULTS.val_fraction, DEFAULTS.test_fraction,
-                         DEFAULTS.split_seed) if facts_of else None
+    facts, reading_facts = facts_panel.render(facts_of) if facts_of else (None, False)
 
     # -- model ----------------------------------------------------------------------------------------
     st.subheader("2 · Backbone and pretrained weights")
@@ -176,9 +175,12 @@ with form_col:
         a3, b1 = st.columns(2)
         a3.number_input("Learning rate, pretrained", min_value=1e-6, max_value=10.0, step=1e-4, format="%.5f",
                         key=k("lr_pretrained"))
-        b1.number_input("Head learning-rate multiplier", min_value=0.1, max_value=1000.0, step=1.0, key=k("head_lr_mult"),
-                        help="The new classifier of a pretrained model learns this many "
-                                                         "times faster than the body under it.")
+        # A short label: "Head learning-rate multiplier" took two lines beside the pretrained rate on a
+        # laptop screen; the help says it in full.
+        b1.number_input("Head LR multiplier", min_value=0.1, max_value=1000.0, step=1.0, key=k("head_lr_mult"),
+                        help="Head learning-rate multiplier: the new classifier (the head) of a pretrained model "
+                             "learns this many times faster than the body under it (the pretrained learning rate "
+                             "times this).")
         b2, b3 = st.columns(2)
         b2.selectbox("Batch size", sorted(set(BATCH_SIZES + [st.session_state[k("batch_size")]])), key=k("batch_size"),
                      help="Small training sets use smaller batches so every epoch has "
@@ -229,7 +231,10 @@ with cost_col, st.container(border=True):
                                           + (", small CNN" if spec.small_cnn else "") + ").")
         length = f"{_n(spec.epochs, 'epoch')} each" if spec.budget == "epochs" else spec.budget_text()
         st.caption(f"{_n(len(spec.sizes), 'size')} × {_n(len(spec.seeds), 'seed')} × {_n(arms, 'arm')}, {length}")
-        if facts is None:
+        if reading_facts:
+            st.metric("Estimated time", "reading the dataset…")
+            est = None
+        elif facts is None:
             st.caption("The time estimate needs the dataset on this machine.")
             est = None
         else:
@@ -240,7 +245,10 @@ with cost_col, st.container(border=True):
         st.warning(markdown_safe(errors.readable(line)), icon=":material/warning:")
     confirmed = not doubts or st.checkbox("Start anyway: I have read the warnings above",
                                           key="start_anyway_" + "_".join(sorted(d.split()[0].rstrip(":") for d in doubts)))
-    if st.button("Start experiment", type="primary", icon=":material/play_arrow:", disabled=spec is None or not confirmed,
+    if reading_facts:
+        st.caption("Start waits for the dataset's split sizes: the sizes it queues are checked against them.")
+    if st.button("Start experiment", type="primary", icon=":material/play_arrow:",
+                 disabled=spec is None or not confirmed or reading_facts,
                  width="stretch", key="start"):
         with errors.shown_as_message():
             experiment_id = store().create_experiment(spec, name=spec.name or None)
