@@ -166,13 +166,15 @@ with form_col:
                     help="Under the 'until converged' budget, each run trains at least this many epochs.")
 
     with st.expander("Advanced: training budget, learning rates, batch size, image size, augmentation, optimizer"):
-        # Two to a row: three made the labels wrap and the number boxes lose their buttons on a laptop screen.
-        a1, a2 = st.columns(2)
+        # Two to a row: three made the labels wrap and the number boxes lose their buttons on a laptop
+        # screen. Boxes aligned at the bottom: where one label of a row still takes two lines (a narrow
+        # window), the two boxes stay level.
+        a1, a2 = st.columns(2, vertical_alignment="bottom")
         a1.selectbox("Optimizer", OPTIMIZERS, key=k("optimizer"), on_change=form.on_optimizer_change,
                      format_func=lambda o: {"adamw": "AdamW", "sgd": "SGD with Nesterov momentum"}[o])
         a2.number_input("Learning rate, scratch", min_value=1e-6, max_value=10.0, step=1e-4, format="%.5f",
                         key=k("lr_scratch"))
-        a3, b1 = st.columns(2)
+        a3, b1 = st.columns(2, vertical_alignment="bottom")
         a3.number_input("Learning rate, pretrained", min_value=1e-6, max_value=10.0, step=1e-4, format="%.5f",
                         key=k("lr_pretrained"))
         # A short label: "Head learning-rate multiplier" took two lines beside the pretrained rate on a
@@ -181,17 +183,17 @@ with form_col:
                         help="Head learning-rate multiplier: the new classifier (the head) of a pretrained model "
                              "learns this many times faster than the body under it (the pretrained learning rate "
                              "times this).")
-        b2, b3 = st.columns(2)
+        b2, b3 = st.columns(2, vertical_alignment="bottom")
         b2.selectbox("Batch size", sorted(set(BATCH_SIZES + [st.session_state[k("batch_size")]])), key=k("batch_size"),
                      help="Small training sets use smaller batches so every epoch has "
                                                       "several steps.")
         b3.selectbox("Image size (pixels)", sorted(set(IMAGE_SIZES + [st.session_state[k("image_size")]])),
                      key=k("image_size"),
                      help=f"{model.title} was made for {model.default_image_size} px; smaller trains much faster.")
-        c1, c2 = st.columns(2)
+        c1, c2 = st.columns(2, vertical_alignment="bottom")
         c1.selectbox("Augmentation", AUGMENTS, format_func=AUGMENT_TEXT.get, key=k("augment"))
         c2.number_input("Weight decay", min_value=0.0, max_value=9.0, step=0.01, key=k("weight_decay"))
-        c3, d1 = st.columns(2)
+        c3, d1 = st.columns(2, vertical_alignment="bottom")
         c3.number_input("Warm-up epochs", min_value=0.0, max_value=100.0, step=0.5, key=k("warmup_epochs"))
         d1.number_input("Label smoothing", min_value=0.0, max_value=0.9, step=0.05, key=k("label_smoothing"))
         d2, d3 = st.columns(2)[0], st.container()  # the checkbox's label needs the whole row
@@ -200,7 +202,7 @@ with form_col:
         d3.checkbox("Cache frozen features", key=k("feature_cache"),
                     help="A linear probe without augmentation sees the same features every epoch: run the frozen "
                          "network once over the images and train only the head (same results, far faster).")
-        e1, e2 = st.columns(2)
+        e1, e2 = st.columns(2, vertical_alignment="bottom")
         e1.selectbox("Training budget", BUDGETS, key=k("budget"), format_func=BUDGET_TEXT.get,
                      help="Equal short schedules make training from scratch look worse than it is: 'until converged' "
                           "trains every arm until its validation accuracy stops improving.")
