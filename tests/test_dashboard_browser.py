@@ -260,9 +260,11 @@ def _walk_through(page, url: str, expect) -> bool:
     page.goto(f"{url}/live?exp=1&present=1")
     expect(page.get_by_role("heading", name="Live", exact=True)).to_be_visible()
     settle(page)
-    # Presentation view shows every run's row, without a scrolling box around a few of them.
-    table = page.locator("[data-testid=stDataFrame]").first
+    # Presentation view shows every run's row, without a scrolling box around a few of them, in
+    # large type (an HTML table: tests/test_dashboard_states.py measures its font).
+    table = page.locator("[data-testid=stTable]").first
     expect(table).to_be_visible()
+    expect(table.locator("tbody tr")).to_have_count(4)
     assert table.bounding_box()["height"] >= 44 * (4 + 1)
     shot(page, "11b-live-presentation")
     page.goto(f"{url}/history")
