@@ -7,10 +7,10 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from tlcompare.baseline import pin_baseline
-from tlcompare.escape import markdown_safe, printable
-from tlcompare.headlines import headlines
-from tlcompare.setup_text import dataset_title, model_title, plural, setup_line
+from tlcompare.store.baseline import pin_baseline
+from tlcompare.store.headlines import headlines
+from tlcompare.text.escape import markdown_safe, printable
+from tlcompare.text.setup import dataset_title, model_title, plural, setup_line
 from ui import errors, paths
 from ui.history_filter import matching
 from ui.state import remember_experiment, requested_experiment_id, store

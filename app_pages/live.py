@@ -5,17 +5,17 @@ and nothing here holds a training thread. Two polls, because every redraw is a s
 server's: the progress (bar, epoch and step) every five seconds, small and cheap; the curves and the
 run table every fifteen, as rebuilding and sending the figure and the table costs about ten times
 as much. Each reads the experiment's change stamp first and nothing more while it has not moved
-(tlcompare/live_view.py).
+(tlcompare/live/view.py).
 """
 
 import streamlit as st
 
-from tlcompare import charts
-from tlcompare.escape import markdown_safe
-from tlcompare.live_table import bar_fraction, cancelled_note, progress_line
-from tlcompare.live_view import poll_progress, refresh
-from tlcompare.store_rows import epochs_planned
-from tlcompare.worker_control import ensure_worker, worker_state
+from tlcompare.charts import figures as charts
+from tlcompare.live.table import bar_fraction, cancelled_note, progress_line
+from tlcompare.live.view import poll_progress, refresh
+from tlcompare.store.rows import epochs_planned
+from tlcompare.text.escape import markdown_safe
+from tlcompare.worker.control import ensure_worker, worker_state
 from ui import errors, paths, presentation
 from ui.resume import resume_button
 from ui.sidebar import worker_words

@@ -2,16 +2,16 @@
 
 import streamlit as st
 
-from tlcompare import estimate_text
 from tlcompare.data import DATASETS
-from tlcompare.dataset_facts import clamp_sizes
+from tlcompare.data.facts import clamp_sizes
 from tlcompare.errors import UserError
-from tlcompare.escape import markdown_safe
+from tlcompare.estimate import words as estimate_text
 from tlcompare.models import list_models, model_info
 from tlcompare.presets import PRESETS, default_preset, matching_preset
 from tlcompare.spec import AUGMENTS, BUDGETS, OPTIMIZERS, ExperimentSpec, build_spec
 from tlcompare.spec import doubts as spec_doubts
-from tlcompare.worker_control import ensure_worker
+from tlcompare.text.escape import markdown_safe
+from tlcompare.worker.control import ensure_worker
 from ui import errors, estimate_panel, facts_panel, own_data, paths
 from ui import experiment_form as form
 from ui.sidebar import device_summary

@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from tlcompare import analysis, charts
-from tlcompare.escape import markdown_safe
+from tlcompare.analysis import frames as analysis
+from tlcompare.charts import figures as charts
+from tlcompare.text.escape import markdown_safe
 from ui import cached, paths, presentation, report_downloads
 from ui.state import experiment_or_stop, store
 

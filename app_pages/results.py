@@ -2,16 +2,18 @@
 
 import streamlit as st
 
-from tlcompare import analysis, charts, controls, convergence
-from tlcompare.charts import NO_INTERVAL
-from tlcompare.escape import markdown_safe, printable
-from tlcompare.live_table import cancelled_note
-from tlcompare.multiplier_chart import HINT as MULTIPLIER_HINT
-from tlcompare.multiplier_chart import label_multiplier_chart
+from tlcompare.analysis import controls, convergence
+from tlcompare.analysis import frames as analysis
+from tlcompare.charts import figures as charts
+from tlcompare.charts.figures import NO_INTERVAL
+from tlcompare.charts.multiplier import HINT as MULTIPLIER_HINT
+from tlcompare.charts.multiplier import label_multiplier_chart
+from tlcompare.live.table import cancelled_note
 from tlcompare.report.content import ExperimentReport
-from tlcompare.setup_text import WALL_VS_TRAINING, setup_line
-from tlcompare.stage_words import describe_stages
-from tlcompare.status_text import duration
+from tlcompare.text.escape import markdown_safe, printable
+from tlcompare.text.setup import WALL_VS_TRAINING, setup_line
+from tlcompare.text.stages import describe_stages
+from tlcompare.text.summaries import duration
 from ui import cached, overfit_view, paths, presentation
 from ui.resume import resume_button
 from ui.state import experiment_or_stop, pinned_baseline
@@ -231,7 +233,7 @@ with errors_tab:
         except Exception as e:  # the dataset may be gone from this machine; the rest of the page still works
             st.warning(f"The test images cannot be shown: {markdown_safe(e)}", icon=":material/image_not_supported:")
         if test is not None:
-            from tlcompare import gallery  # torch: only once test images are on screen
+            from tlcompare.analysis import mistakes as gallery  # torch: only once test images are on screen
 
             wrong = {r["run_id"]: {m["index"] for m in r["misclassified"] or []} for r in pair}
             scratch = next((r for r in pair if r["arm"] == "scratch"), None)

@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from tlcompare.analysis import runs_frame, summary
+from tlcompare.analysis.frames import runs_frame, summary
 from tlcompare.spec import build_spec
 from tlcompare.train import describe_device, prepare, resolve_device, train_run
 

@@ -23,8 +23,8 @@ from tlcompare.store import Store
 
 def main() -> None:
     if len(sys.argv) > 1:
-        tlcompare.store.QUEUE_BATCH = int(sys.argv[1])
-    batch = tlcompare.store.QUEUE_BATCH
+        tlcompare.store.db.QUEUE_BATCH = int(sys.argv[1])
+    batch = tlcompare.store.db.QUEUE_BATCH
     path = Path(tempfile.mkdtemp()) / "bench.db"
     store = Store(path)
     store.create_experiment(build_spec({"sizes": [2]}), name="other")

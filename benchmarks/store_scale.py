@@ -57,7 +57,7 @@ def _metrics(arm: str, size: int, epoch: int, rng: random.Random) -> float:
 
 def _result(claimed: dict, epochs: int, rng: random.Random) -> tuple[list[dict], dict]:
     """Epoch records and a RunResult dict with every field a trained run has, sizes as on digits."""
-    from tlcompare.correct_bits import pack_correct
+    from tlcompare.store.correct_bits import pack_correct
 
     arm, size = claimed["arm"], claimed["size"]
     rows, elapsed = [], 0.0
@@ -105,7 +105,7 @@ def fill(path: Path, shape: str, leave_running: int = 0) -> list[int]:
     from tlcompare.store import Store
 
     try:
-        from tlcompare.headlines import store_when_finished
+        from tlcompare.store.headlines import store_when_finished
     except ImportError:  # before headlines were kept in the store
         store_when_finished = None
 
@@ -195,14 +195,14 @@ def idle_poll_seconds(home: Path, experiment_id: int, repeats: int = 20) -> floa
 
 def _idle_poll(store, experiment_id: int):
     """What one poll of the Live page does when nothing changed (the worker check included)."""
-    from tlcompare.worker_control import worker_state
+    from tlcompare.worker.control import worker_state
 
     try:
-        from tlcompare.live_view import refresh
+        from tlcompare.live.view import refresh
     except ImportError:  # before the change stamp: every poll read and drew everything again
-        from tlcompare import charts
-        from tlcompare.analysis import epochs_frame
-        from tlcompare.live_table import runs_table
+        from tlcompare.analysis.frames import epochs_frame
+        from tlcompare.charts import figures as charts
+        from tlcompare.live.table import runs_table
 
         def poll():
             store.experiment_progress(experiment_id)

@@ -24,10 +24,10 @@ import time
 
 import torch
 
-from tlcompare.analysis import runs_frame, summary
-from tlcompare.experiment import run_experiment
+from tlcompare.analysis.frames import runs_frame, summary
 from tlcompare.spec import build_spec
 from tlcompare.train import describe_device, resolve_device
+from tlcompare.train.experiment import run_experiment
 
 GPU_DEMO = {"dataset": "elpv", "model": "efficientnet_lite0", "image_size": 128, "sizes": [10, 25, 50, 100, 250, 500],
             "freeze": [0, "all"], "seeds": 3, "epochs": 20, "budget": "epochs", "augment": "crop_flip", "batch_size": 256}
@@ -74,8 +74,8 @@ class GpuSampler:
 
 def estimated_seconds(spec) -> float:
     """What the New experiment page shows before Start: a measured probe, then arithmetic per run."""
-    from tlcompare.dataset_facts import dataset_facts
-    from tlcompare.estimate import cached_throughput, estimate
+    from tlcompare.data.facts import dataset_facts
+    from tlcompare.estimate.runtime import cached_throughput, estimate
     from tlcompare.models import model_info
 
     facts = dataset_facts(spec.dataset, spec.data_root, spec.val_fraction, spec.test_fraction, spec.split_seed)

@@ -31,9 +31,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from tlcompare import analysis, label_multiplier
+from tlcompare.analysis import frames as analysis
+from tlcompare.analysis import label_multiplier
+from tlcompare.analysis.verdict import best_per_size, comparisons
 from tlcompare.results_io import json_safe
-from tlcompare.verdict import best_per_size, comparisons
 
 # Sized for a shared 2-core CPU: no augmentation (so the linear probe trains on cached features), each
 # run until validation accuracy stops improving for 5 epochs (at least 10, at most 40).
@@ -47,8 +48,8 @@ FINE_TUNE, PROBE = "pretrained, fine-tune all", "pretrained, linear probe"
 
 def train(values: dict, runs_path: Path | None, device: str, log=print) -> list[dict]:
     """Every run of ``values``, seed by seed; each finished run appended to ``runs_path``."""
-    from tlcompare.experiment import run_experiment
     from tlcompare.spec import build_spec
+    from tlcompare.train.experiment import run_experiment
 
     out: list[dict] = []
     for seed in values["seeds"]:

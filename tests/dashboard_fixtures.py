@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tlcompare.estimate import Throughput, save_throughput
+from tlcompare.estimate.runtime import Throughput, save_throughput
 
 # Two sizes for the curves, two seeds for intervals, two depths for the freezing chart; 16 px and
 # two epochs keep it to seconds per run on a laptop CPU.
@@ -29,8 +29,8 @@ def seed_facts(dataset: str = "digits") -> None:
     """The dataset's facts, read here on its real split, in the cache the form reads (this process's,
     whatever TLCOMPARE_HOME a test sets later): a page test never waits for the background read
     (tests/test_facts_background.py and the form's own test exercise that read)."""
-    from tlcompare.dataset_facts import dataset_facts
-    from tlcompare.facts_background import question, save_facts
+    from tlcompare.data.facts import dataset_facts
+    from tlcompare.data.facts_background import question, save_facts
     from tlcompare.spec import ExperimentSpec
 
     split = ExperimentSpec()
@@ -49,7 +49,7 @@ def train_in(home: Path, queue) -> int:
     import torch
 
     from tlcompare.store import Store
-    from tlcompare.worker import Worker, WorkerConfig
+    from tlcompare.worker.process import Worker, WorkerConfig
 
     # One thread: these runs are tiny, and on a busy CI machine OpenMP threads that wait for each
     # other's cores make them twenty times slower.
@@ -97,7 +97,7 @@ def hostile_home(tmp_path_factory) -> tuple[Path, int, int]:
 
     from tlcompare.spec import build_spec
     from tlcompare.store import Store
-    from tlcompare.worker import Worker, WorkerConfig
+    from tlcompare.worker.process import Worker, WorkerConfig
 
     home = tmp_path_factory.mktemp("hostile-home")
     photos = good_folder(home / "photos", classes=HOSTILE_CLASSES, per_class=12)

@@ -44,7 +44,7 @@ def runs_with_images(accuracies: dict, n_test: int = 400, statuses: dict | None 
     """
     import numpy as np
 
-    from tlcompare.correct_bits import pack_correct
+    from tlcompare.store.correct_bits import pack_correct
 
     rng = np.random.default_rng(seed)
     difficulty = rng.random(n_test)

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tlcompare.convergence import flags_frame
+from tlcompare.analysis.convergence import flags_frame
 from tlcompare.store import Store
 
 pytestmark = pytest.mark.slow

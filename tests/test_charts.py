@@ -8,7 +8,10 @@ import pandas as pd
 import pytest
 from synthetic_runs import synth_runs
 
-from tlcompare import analysis, charts, palette, verdict
+from tlcompare.analysis import frames as analysis
+from tlcompare.analysis import verdict
+from tlcompare.charts import figures as charts
+from tlcompare.charts import palette
 
 
 @pytest.fixture(scope="module")

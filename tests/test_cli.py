@@ -8,7 +8,7 @@ import sys
 import pandas as pd
 import pytest
 
-from tlcompare.correct_bits import unpack_correct
+from tlcompare.store.correct_bits import unpack_correct
 
 
 def tlcompare(*args, home, timeout=600):
@@ -49,7 +49,8 @@ def test_tiny_paired_run_writes_json_and_csv(tmp_path, tlcompare_home):
     shown = tlcompare("show", "1", home=tlcompare_home)
     assert shown.returncode == 0 and "test-set p" in shown.stdout and "test set p" in shown.stdout
     # the label multiplier: in the summary, in the JSON (recomputed from its runs) and on every CSV row of its pair
-    from tlcompare import analysis, label_multiplier
+    from tlcompare.analysis import frames as analysis
+    from tlcompare.analysis import label_multiplier
 
     expected = label_multiplier.build(analysis.runs_frame(runs), analysis.epochs_frame(runs))
     assert len(expected.lines) == 4 and "Label multiplier (images per class scratch needs" in p.stdout

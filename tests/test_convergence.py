@@ -6,9 +6,10 @@ import math
 import pandas as pd
 import pytest
 
-from tlcompare import analysis, verdict
-from tlcompare.controls import control_differences, control_lines
-from tlcompare.convergence import (
+from tlcompare.analysis import frames as analysis
+from tlcompare.analysis import verdict
+from tlcompare.analysis.controls import control_differences, control_lines
+from tlcompare.analysis.convergence import (
     budget_line,
     fairness_notes,
     flag_lines,

@@ -129,7 +129,7 @@ def test_sizes_are_clamped_to_what_the_dataset_has():
 def test_start_enqueues_the_experiment_and_starts_a_worker(monkeypatch):
     seed_throughput()
     started = []
-    monkeypatch.setattr("tlcompare.worker_control.ensure_worker", lambda **kw: started.append(kw) or {"state": "starting", "alive": True})
+    monkeypatch.setattr("tlcompare.worker.control.ensure_worker", lambda **kw: started.append(kw) or {"state": "starting", "alive": True})
     at = render(PAGES[0])
     at.multiselect(key="f_sizes").set_value([2, 5]).run()
     at.multiselect(key="f_freeze").set_value(["all"]).run()
@@ -147,7 +147,7 @@ def test_a_folder_on_this_machine_is_checked_and_used(tmp_path, monkeypatch):
 
     monkeypatch.setenv("TLCOMPARE_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("TLCOMPARE_DATA_ROOTS", str(tmp_path))
-    monkeypatch.setattr("tlcompare.worker_control.ensure_worker", lambda **kw: {"state": "starting", "alive": True})
+    monkeypatch.setattr("tlcompare.worker.control.ensure_worker", lambda **kw: {"state": "starting", "alive": True})
     seed_throughput()
     folder = good_folder(tmp_path / "parts", classes=("good", "scratched"), per_class=30)
     truncated_jpeg(folder / "good" / "broken.jpg")
@@ -253,7 +253,7 @@ def test_results_of_an_experiment_cancelled_before_any_run_finished(tmp_path, mo
 @pytest.mark.parametrize("page", ["app_pages/live.py", "app_pages/results.py"])
 def test_resume_requeues_the_cancelled_runs_and_moves_to_live(page, use_cancelled, monkeypatch):
     started = []
-    monkeypatch.setattr("tlcompare.worker_control.ensure_worker", lambda **kw: started.append(kw) or {"state": "starting"})
+    monkeypatch.setattr("tlcompare.worker.control.ensure_worker", lambda **kw: started.append(kw) or {"state": "starting"})
     at = render(page, query={"exp": str(use_cancelled)})
     at.button(key="resume").click().run()
     assert not at.exception, [e.value for e in at.exception]
@@ -286,7 +286,8 @@ def test_results_show_the_verdict_and_every_chart(use_finished):
 
 
 def test_results_lead_with_the_label_multiplier_of_the_stored_runs(use_finished, finished_home):  # noqa: F811
-    from tlcompare import analysis, label_multiplier
+    from tlcompare.analysis import frames as analysis
+    from tlcompare.analysis import label_multiplier
 
     home, _ = finished_home
     store = Store(Path(home) / "tlcompare.db")
@@ -466,7 +467,7 @@ def test_the_preset_caption_is_the_live_estimate():
 def test_the_estimate_is_measured_in_the_background_and_the_form_stays_usable():
     import time
 
-    from tlcompare.estimate import cached_entry
+    from tlcompare.estimate.runtime import cached_entry
 
     at = render(PAGES[0])  # nothing measured yet in this TLCOMPARE_HOME
     assert _metric(at, "Estimated time") == "measuring…"
@@ -494,7 +495,7 @@ def test_the_estimate_is_measured_in_the_background_and_the_form_stays_usable():
 def test_a_dataset_read_for_the_first_time_never_holds_the_form():
     import time
 
-    from tlcompare import facts_background
+    from tlcompare.data import facts_background
 
     facts_background.forget("digits", None, 0.1, 0.2, 0)  # as on a machine that never read digits
     seed_throughput()
@@ -554,7 +555,7 @@ def test_absurd_advanced_values_are_refused_with_the_reason():
 
 
 def test_an_experiment_of_hundreds_of_hours_asks_before_starting():
-    from tlcompare.estimate import Throughput, save_throughput
+    from tlcompare.estimate.runtime import Throughput, save_throughput
 
     save_throughput(Throughput(device="test", model="efficientnet_lite0", image_size=32, batch_size=64, step_overhead=2.0,
                                image_seconds_full=2.0, image_seconds_head=1.0, eval_image_seconds=0.5, build_seconds=1.0))

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from tlcompare import facts_background as fb
-from tlcompare.dataset_facts import dataset_facts
+from tlcompare.data import facts_background as fb
+from tlcompare.data.facts import dataset_facts
 
 SPLIT = ("digits", None, 0.1, 0.2, 0)
 

@@ -108,7 +108,7 @@ def test_linear_probes_reuse_features_cached_on_the_gpu():
 
 
 def test_the_estimate_probes_the_gpu():
-    from tlcompare.estimate import probe_throughput
+    from tlcompare.estimate.runtime import probe_throughput
 
     tp = probe_throughput("efficientnet_lite0", 32, 64, "cuda", steps=2, budget=2.0)
     assert torch.cuda.get_device_name() in tp.device

@@ -105,7 +105,7 @@ for name in ("streamlit", "plotly", "elpv_dataset"):
 sys.path.insert(0, {bench!r})
 import torch
 torch.set_num_threads(1)
-import tlcompare.cli, tlcompare.worker, tlcompare.verdict  # noqa: F401
+import tlcompare.cli, tlcompare.worker.process, tlcompare.analysis.verdict  # noqa: F401
 import sweep, throughput  # noqa: F401
 out = sweep.run_sweep({{"dataset": "digits", "model": "efficientnet_lite0", "image_size": 16, "sizes": [3], "freeze": [0],
                        "seeds": 1, "epochs": 1, "device": "cpu"}})

@@ -13,8 +13,9 @@ import pytest
 from dashboard_fixtures import finished_home  # noqa: F401  (fixture)
 from synthetic_runs import runs_with_images, synth_runs
 
-from tlcompare import analysis, curve_fits, label_multiplier, time_saved
-from tlcompare.multiplier_chart import label_multiplier_chart
+from tlcompare.analysis import curve_fits, label_multiplier, time_saved
+from tlcompare.analysis import frames as analysis
+from tlcompare.charts.multiplier import label_multiplier_chart
 
 SIZES = np.array([5, 10, 20, 50, 100.0])
 

@@ -9,8 +9,8 @@ import math
 import pytest
 from dashboard_fixtures import finished_home  # noqa: F401  (fixture)
 
-from tlcompare.overfit_chart import overfit_chart
-from tlcompare.overfitting import AUGMENTED, PLAIN, gaps_display, overfit_curves, overfit_gaps
+from tlcompare.analysis.overfitting import AUGMENTED, PLAIN, gaps_display, overfit_curves, overfit_gaps
+from tlcompare.charts.overfit import overfit_chart
 from tlcompare.store import Store
 
 

@@ -7,9 +7,9 @@ import json
 import pytest
 from dashboard_fixtures import finished_home  # noqa: F401  (fixture)
 
-from tlcompare.dataset_facts import clamp_sizes, dataset_facts
-from tlcompare.estimate import Throughput, cached_throughput, estimate, run_seconds
-from tlcompare.gallery import display_image, experiment_test_set, mistakes
+from tlcompare.analysis.mistakes import display_image, experiment_test_set, mistakes
+from tlcompare.data.facts import clamp_sizes, dataset_facts
+from tlcompare.estimate.runtime import Throughput, cached_throughput, estimate, run_seconds
 from tlcompare.home import cache_dir
 from tlcompare.presets import PRESETS, default_preset
 from tlcompare.spec import build_spec
@@ -59,7 +59,7 @@ def test_probe_measures_this_device_and_is_cached(monkeypatch, one_thread):
     assert first.images_per_second(0.0) > 0 and first.images_per_second(1.0) > 0 and first.eval_image_seconds > 0
     assert first.model == "small_cnn" and first.device.startswith("CPU")
     calls = []
-    monkeypatch.setattr("tlcompare.estimate.probe_throughput", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr("tlcompare.estimate.runtime.probe_throughput", lambda *a, **k: calls.append(a))
     assert cached_throughput("small_cnn", 16, 16, "cpu") == first and not calls  # from the disk cache
     assert len(json.loads((cache_dir() / "throughput.json").read_text())) == 1
 
@@ -100,7 +100,7 @@ def test_runs_that_finished_before_are_counted_as_reused_not_estimated(finished_
     from dashboard_fixtures import TINY
 
     import tlcompare
-    from tlcompare.estimate_text import counted, figure
+    from tlcompare.estimate.words import counted, figure
     from tlcompare.store import Store
 
     home, _ = finished_home
@@ -132,7 +132,7 @@ def test_runs_that_finished_before_are_counted_as_reused_not_estimated(finished_
 
 
 def test_advice_never_points_at_what_is_already_chosen():
-    from tlcompare.estimate_text import advice
+    from tlcompare.estimate.words import advice
     from tlcompare.presets import matching_preset
 
     quick = PRESETS["cpu_quick"].spec()
@@ -150,8 +150,8 @@ def test_advice_never_points_at_what_is_already_chosen():
 
 
 def test_a_busy_machine_is_named_as_the_cause():
-    from tlcompare.estimate import machine_busy_note
-    from tlcompare.estimate_text import advice
+    from tlcompare.estimate.runtime import machine_busy_note
+    from tlcompare.estimate.words import advice
 
     assert machine_busy_note(0.2, cores=2) is None
     note = machine_busy_note(1.6, cores=2)
@@ -178,7 +178,7 @@ def test_the_probe_records_how_busy_the_machine_was(one_thread):
 
 
 def test_under_the_converged_budget_the_estimate_says_it_is_a_minimum():
-    from tlcompare.estimate_text import counted, figure
+    from tlcompare.estimate.words import counted, figure
 
     spec = build_spec(dict(sizes=[5], seeds=1, freeze=["all"], budget="converged", epochs=3, max_epochs=50))
     est = estimate(spec, {"efficientnet_lite0": TP}, 10, 40, 60, 9)
@@ -194,8 +194,8 @@ def test_the_probe_runs_in_the_background_once_and_fills_the_cache():
     import time
     from pathlib import Path
 
-    from tlcompare.probe_background import throughput_or_start
-    from tlcompare.procs import pid_alive
+    from tlcompare.estimate.background import throughput_or_start
+    from tlcompare.worker.procs import pid_alive
 
     first = throughput_or_start("small_cnn", 16, 16, "cpu")
     assert first.throughput is None and first.failed is None  # answered at once: measuring
@@ -220,7 +220,7 @@ def test_the_probe_runs_in_the_background_once_and_fills_the_cache():
 def test_a_failed_background_probe_says_why():
     import time
 
-    from tlcompare.probe_background import throughput_or_start
+    from tlcompare.estimate.background import throughput_or_start
 
     assert throughput_or_start("no_such_model", 16, 16, "cpu").throughput is None
     deadline = time.time() + 120

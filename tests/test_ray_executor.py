@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tlcompare.store import Store
-from tlcompare.worker_control import ray_cluster, stop_worker
+from tlcompare.worker.control import ray_cluster, stop_worker
 
 pytest.importorskip("ray")
 pytestmark = pytest.mark.slow

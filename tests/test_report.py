@@ -26,13 +26,13 @@ import pytest
 from corpus import good_folder
 
 from tlcompare import cli
-from tlcompare.analysis import variant
-from tlcompare.escape import latex_text, markdown_text
+from tlcompare.analysis.frames import variant
 from tlcompare.report import file_name, render_report, resolve_format
 from tlcompare.report.pdf import find_browser
 from tlcompare.spec import build_spec
 from tlcompare.store import Store
-from tlcompare.worker import Worker, WorkerConfig
+from tlcompare.text.escape import latex_text, markdown_text
+from tlcompare.worker.process import Worker, WorkerConfig
 
 pytestmark = pytest.mark.slow
 
@@ -184,8 +184,8 @@ def test_html_is_self_contained_and_holds_every_chart_and_the_stores_numbers(sto
         assert appendix[r["run_id"]]["subset"] == r["subset_hash"]
 
     visible = " ".join(" ".join(doc.text).split())
-    from tlcompare import verdict
-    from tlcompare.analysis import runs_frame
+    from tlcompare.analysis import verdict
+    from tlcompare.analysis.frames import runs_frame
 
     judged = verdict.build(runs_frame(store.experiment_runs(first, test_correct=True)),
                            store.get_experiment(first)["spec"], env.get("n_test"))
@@ -306,8 +306,8 @@ def test_pdf_has_the_verdict_charts_tables_and_every_run(stored, tmp_path):
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     pages = text.split("\f")
     flat = " ".join(text.split())
-    from tlcompare import label_multiplier, verdict
-    from tlcompare.analysis import runs_frame
+    from tlcompare.analysis import label_multiplier, verdict
+    from tlcompare.analysis.frames import runs_frame
 
     exp = store.get_experiment(first)
     judged = verdict.build(runs_frame(store.experiment_runs(first, test_correct=True)), exp["spec"],

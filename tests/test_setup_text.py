@@ -2,7 +2,7 @@
 
 from tlcompare.data import DATASETS
 from tlcompare.models import list_models
-from tlcompare.setup_text import DATASET_TITLES, MODEL_TITLES, dataset_title, model_title
+from tlcompare.text.setup import DATASET_TITLES, MODEL_TITLES, dataset_title, model_title
 
 
 def test_titles_match_the_registries():

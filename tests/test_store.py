@@ -15,14 +15,14 @@ from dataclasses import fields
 
 import pytest
 
-from tlcompare.correct_bits import pack_correct
 from tlcompare.errors import UserError
-from tlcompare.procs import HOST
 from tlcompare.spec import build_spec
 from tlcompare.store import LostRun, Store
-from tlcompare.store_queue import MAX_CRASHES
-from tlcompare.store_rows import RESULT_KEYS
-from tlcompare.store_schema import SCHEMA_VERSION
+from tlcompare.store.correct_bits import pack_correct
+from tlcompare.store.queue import MAX_CRASHES
+from tlcompare.store.rows import RESULT_KEYS
+from tlcompare.store.schema import SCHEMA_VERSION
+from tlcompare.worker.procs import HOST
 
 
 def make_spec(**overrides):
@@ -141,7 +141,7 @@ def test_per_image_results_are_read_only_when_asked_for_and_travel_with_reuse(st
 
 
 def test_a_store_from_before_per_image_results_is_upgraded_in_place(tmp_path):
-    from tlcompare.store_schema import MIGRATIONS
+    from tlcompare.store.schema import MIGRATIONS
 
     path = tmp_path / "old.db"
     con = sqlite3.connect(path)
@@ -159,7 +159,7 @@ def test_a_store_from_before_per_image_results_is_upgraded_in_place(tmp_path):
 
 
 def test_analysis_reads_store_runs(store):
-    from tlcompare.analysis import runs_frame, summary
+    from tlcompare.analysis.frames import runs_frame, summary
 
     exp_id = store.create_experiment(make_spec(sizes=[2], freeze=["all"]))
     drain(store)

@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tlcompare import analysis, store_schema, verdict
-from tlcompare.headlines import headlines, store_when_finished
-from tlcompare.live_view import refresh
+from tlcompare.analysis import frames as analysis
+from tlcompare.analysis import verdict
+from tlcompare.live.view import refresh
 from tlcompare.store import Store
+from tlcompare.store import schema as store_schema
+from tlcompare.store.headlines import headlines, store_when_finished
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -201,7 +203,7 @@ def test_reading_pages_and_ls_do_not_import_torch(small_home):
 def test_live_curves_of_hundreds_of_runs_are_bands_plus_the_runs_in_flight():
     from synthetic_runs import synth_runs
 
-    from tlcompare import charts
+    from tlcompare.charts import figures as charts
 
     runs = synth_runs(seeds=10, epochs=5)  # 3 variants x 8 sizes x 10 seeds = 240 runs
     runs[0]["status"] = "running"

@@ -3,7 +3,7 @@ its runs train now, not a copy from the experiment it reuses."""
 
 from test_store import fake_result, make_spec
 
-from tlcompare import analysis
+from tlcompare.analysis import frames as analysis
 from tlcompare.store import Store
 
 

@@ -8,10 +8,11 @@ import pytest
 from scipy import stats
 from synthetic_runs import runs_with_images, synth_runs
 
-from tlcompare import analysis, verdict
-from tlcompare.correct_bits import pack_correct, unpack_correct
-from tlcompare.paired_stats import holm, mcnemar, sign_flip_p, t_interval
-from tlcompare.status_text import results_lines
+from tlcompare.analysis import frames as analysis
+from tlcompare.analysis import verdict
+from tlcompare.analysis.paired_stats import holm, mcnemar, sign_flip_p, t_interval
+from tlcompare.store.correct_bits import pack_correct, unpack_correct
+from tlcompare.text.summaries import results_lines
 
 
 def judged(runs, spec=None, n_test=None):

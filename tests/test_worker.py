@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tlcompare.store import Store
-from tlcompare.worker_control import ensure_worker, stop_worker, worker_state
+from tlcompare.worker.control import ensure_worker, stop_worker, worker_state
 
 pytestmark = pytest.mark.slow
 

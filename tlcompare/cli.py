@@ -15,7 +15,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from tlcompare.errors import SpecError, UserError
-from tlcompare.escape import printable
+from tlcompare.text.escape import printable
 
 EXIT_USER_ERROR = 2
 
@@ -65,7 +65,7 @@ def _add_spec_flags(p: argparse.ArgumentParser) -> None:
 
 def spec_from_args(args: argparse.Namespace):
     """The spec of the flags and --config, refused whole (exit 2) before anything is stored."""
-    from tlcompare.dataset_facts import pool_problem
+    from tlcompare.data.facts import pool_problem
     from tlcompare.spec import ExperimentSpec, build_spec, doubts, load_toml
 
     values = load_toml(args.config) if args.config else {}
@@ -118,11 +118,11 @@ class Progress:
 
 
 def cmd_run(args) -> int:
-    from tlcompare.executors.inprocess import InProcessExecutor
     from tlcompare.results_io import write_results
-    from tlcompare.status_text import results_lines
     from tlcompare.store import Store
-    from tlcompare.worker import WorkerHooks
+    from tlcompare.text.summaries import results_lines
+    from tlcompare.worker.inprocess import InProcessExecutor
+    from tlcompare.worker.process import WorkerHooks
 
     spec = spec_from_args(args)
     runs = spec.runs()
@@ -181,7 +181,7 @@ def cmd_run(args) -> int:
 
 def cmd_submit(args) -> int:
     from tlcompare.store import Store
-    from tlcompare.worker_control import describe, ensure_worker, worker_state
+    from tlcompare.worker.control import describe, ensure_worker, worker_state
 
     if args.file:
         args.config = args.file
@@ -209,10 +209,10 @@ def cmd_submit(args) -> int:
 
 def cmd_worker(args) -> int:
     from tlcompare.store import Store
-    from tlcompare.worker import Worker, WorkerConfig
+    from tlcompare.worker.process import Worker, WorkerConfig
 
     if args.executor == "ray":
-        from tlcompare.executors.ray_driver import RayWorker
+        from tlcompare.worker.ray_driver import RayWorker
 
         worker = RayWorker(Store(args.db), address=args.address, runs_per_gpu=args.runs_per_gpu, actors=args.actors,
                            worker_id=args.worker_id, slot=args.slot,
@@ -238,8 +238,8 @@ def cmd_worker(args) -> int:
 
 
 def cmd_workers(args) -> int:
-    from tlcompare.status_text import workers_table
     from tlcompare.store import Store
+    from tlcompare.text.summaries import workers_table
 
     store = Store()
     if args.stop is not None:
@@ -247,7 +247,7 @@ def cmd_workers(args) -> int:
         print(f"asked {n} worker(s) to stop; a run in progress goes back to the queue", file=sys.stderr)
         return 0
     if args.start:
-        from tlcompare.executors.local import LocalExecutor
+        from tlcompare.worker.local import LocalExecutor
 
         devices = [d.strip() for d in args.devices.split(",")] if args.devices else [None]
         LocalExecutor(devices, args.per_device, store=store).submit()
@@ -257,16 +257,16 @@ def cmd_workers(args) -> int:
 
 
 def cmd_ls(args) -> int:
-    from tlcompare.status_text import experiments_table
     from tlcompare.store import Store
+    from tlcompare.text.summaries import experiments_table
 
     print(experiments_table(Store().list_experiments()))
     return 0
 
 
 def cmd_show(args) -> int:
-    from tlcompare.status_text import experiment_report
     from tlcompare.store import Store
+    from tlcompare.text.summaries import experiment_report
 
     store = Store()
     exp = store.get_experiment(args.id)
@@ -286,7 +286,7 @@ def cmd_cancel(args) -> int:
 
 def cmd_resume(args) -> int:
     from tlcompare.store import Store
-    from tlcompare.worker_control import describe, ensure_worker
+    from tlcompare.worker.control import describe, ensure_worker
 
     store = Store()
     n = store.resume_experiment(args.id)
@@ -458,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except sqlite3.DatabaseError as e:  # the store file, met outside the store's own translation
         from tlcompare.store import default_path
-        from tlcompare.store_errors import translate
+        from tlcompare.store.errors import translate
 
         message = translate(Path(getattr(args, "db", None) or default_path()), e)
         if message is None or os.environ.get("TLCOMPARE_DEBUG"):

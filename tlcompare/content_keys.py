@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 from tlcompare.errors import UserError
-from tlcompare.escape import printable
+from tlcompare.text.escape import printable
 
 _file_memo: dict[tuple, str] = {}
 

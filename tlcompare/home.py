@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 
 from tlcompare.errors import UserError
-from tlcompare.escape import printable
+from tlcompare.text.escape import printable
 
 
 def home() -> Path:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tlcompare.analysis import epochs_frame, runs_frame
+from tlcompare.analysis.frames import epochs_frame, runs_frame
 
 
 def json_safe(obj):
@@ -26,7 +26,7 @@ def json_safe(obj):
 def write_results(result: dict, out: str | Path) -> tuple[Path, Path]:
     """Write ``out`` (JSON, with the label multiplier of every variant and size) and the CSV beside it
     (same stem; each row carries its variant and size's multiplier); return both paths."""
-    from tlcompare import label_multiplier
+    from tlcompare.analysis import label_multiplier
 
     table = label_multiplier.multipliers(runs_frame(result["runs"])) if result["runs"] else pd.DataFrame()
     out = Path(out)

@@ -20,8 +20,8 @@ from typing import Any
 import tomllib
 
 from tlcompare.errors import SpecError, UserError
-from tlcompare.escape import printable
-from tlcompare.variants import run_label
+from tlcompare.text.escape import printable
+from tlcompare.text.variants import run_label
 
 ARMS = ("scratch", "pretrained", "small_cnn", "random")
 # How long each run trains. "epochs": the same number of passes over its training subset;

@@ -1,7 +1,7 @@
 """Slow lookups the pages repeat on every rerun, cached for the Streamlit process.
 
 Run lists and analysed frames are keyed by a stamp that changes whenever the experiment changes
-(the store's change stamp, see tlcompare/store_schema.py), so a cached frame is never stale and
+(the store's change stamp, see tlcompare/store/schema.py), so a cached frame is never stale and
 never recomputed needlessly.
 """
 
@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from tlcompare import analysis, label_multiplier, verdict
+from tlcompare.analysis import frames as analysis
+from tlcompare.analysis import label_multiplier, verdict
 from ui.state import store
 
 if TYPE_CHECKING:  # these import torch: only the pages that train or show images load them
-    from tlcompare.gallery import ExperimentTestSet
+    from tlcompare.analysis.mistakes import ExperimentTestSet
 
 
 def stamp(experiment: dict) -> tuple:
@@ -70,7 +71,7 @@ def multiplier(stamp: tuple) -> label_multiplier.Multiplier:
 
 @st.cache_resource(show_spinner="Loading the test images…", max_entries=2)
 def _test_set(spec_json: str) -> ExperimentTestSet:
-    from tlcompare.gallery import test_set_in_child
+    from tlcompare.analysis.mistakes import test_set_in_child
 
     return test_set_in_child(json.loads(spec_json))
 

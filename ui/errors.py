@@ -9,9 +9,9 @@ from contextlib import contextmanager
 import streamlit as st
 
 from tlcompare.errors import SpecError, UserError
-from tlcompare.escape import markdown_safe
-from tlcompare.setup_text import SPEC_WORDS, spec_word
-from tlcompare.store_errors import store_problem
+from tlcompare.store.errors import store_problem
+from tlcompare.text.escape import markdown_safe
+from tlcompare.text.setup import SPEC_WORDS, spec_word
 from ui.state import store_path
 
 

@@ -1,6 +1,6 @@
 """The time estimate of the New experiment form, which never holds the page.
 
-The throughput probe runs in its own process (``tlcompare.probe_background``). Until its result is
+The throughput probe runs in its own process (``tlcompare.estimate.background``). Until its result is
 in the cache, the panel says "measuring…" inside a fragment that looks again every second and
 reruns the page once the figure is there; the rest of the form stays usable meanwhile.
 """
@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from tlcompare import estimate_text
-from tlcompare.dataset_facts import DatasetFacts
-from tlcompare.escape import markdown_safe
-from tlcompare.estimate import Estimate, estimate, machine_busy_note
+from tlcompare.data.facts import DatasetFacts
+from tlcompare.estimate import words as estimate_text
+from tlcompare.estimate.background import ProbeState, throughput_or_start
+from tlcompare.estimate.runtime import Estimate, estimate, machine_busy_note
 from tlcompare.presets import matching_preset
-from tlcompare.probe_background import ProbeState, throughput_or_start
 from tlcompare.spec import ExperimentSpec, RunSpec
-from tlcompare.worker_control import worker_state
+from tlcompare.text.escape import markdown_safe
+from tlcompare.worker.control import worker_state
 from ui.state import store
 
 POLL_SECONDS = 1.0

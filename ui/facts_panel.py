@@ -3,7 +3,7 @@ read for the first time.
 
 Decoding a dataset (a folder of photos, a download's archive) can take seconds to minutes; the
 facts (split sizes, the largest size per class) are read in their own process
-(``tlcompare.facts_background``). Until they are in, a fragment says "reading…" and looks again every
+(``tlcompare.data.facts_background``). Until they are in, a fragment says "reading…" and looks again every
 second, then reruns the page; the rest of the form stays usable meanwhile, only Start waits (the
 sizes it would queue are checked against the facts).
 """
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from tlcompare.dataset_facts import DatasetFacts
-from tlcompare.escape import markdown_safe
-from tlcompare.facts_background import facts_or_start, forget
+from tlcompare.data.facts import DatasetFacts
+from tlcompare.data.facts_background import facts_or_start, forget
 from tlcompare.spec import ExperimentSpec
+from tlcompare.text.escape import markdown_safe
 
 POLL_SECONDS = 1.0
 _SPLIT = ExperimentSpec()  # the form's split: the defaults

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from tlcompare.overfit_chart import overfit_chart
-from tlcompare.overfitting import (
+from tlcompare.analysis.overfitting import (
     AUGMENTED,
     AUGMENTED_BELOW_VALIDATION,
     HINT,
@@ -13,6 +12,7 @@ from tlcompare.overfitting import (
     overfit_curves,
     overfit_gaps,
 )
+from tlcompare.charts.overfit import overfit_chart
 from ui import presentation
 
 

@@ -16,7 +16,7 @@ from tlcompare.data.sources import source_info
 from tlcompare.data.torchvision_sets import TORCHVISION_SETS
 from tlcompare.data.upload import receive_upload
 from tlcompare.errors import UserError
-from tlcompare.escape import markdown_safe, printable
+from tlcompare.text.escape import markdown_safe, printable
 
 KINDS = {"zip": "Upload a zip", "folder": "A folder on this machine", "torchvision": "A torchvision dataset"}
 

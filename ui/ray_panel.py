@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from tlcompare.escape import markdown_safe
-from tlcompare.worker_control import ensure_ray_worker, ray_cluster, stop_worker
+from tlcompare.text.escape import markdown_safe
+from tlcompare.worker.control import ensure_ray_worker, ray_cluster, stop_worker
 from ui.state import store
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from tlcompare import worker_control
+from tlcompare.worker import control as worker_control
 from ui import errors, paths
 from ui.state import remember_experiment, store
 

@@ -8,9 +8,9 @@ import sys
 
 import streamlit as st
 
-from tlcompare.escape import markdown_safe
 from tlcompare.store import default_path
-from tlcompare.worker_control import worker_state
+from tlcompare.text.escape import markdown_safe
+from tlcompare.worker.control import worker_state
 from ui import errors, paths, presentation, ray_panel
 from ui.state import ACTIVE, store
 

@@ -12,10 +12,10 @@ import sqlite3
 import streamlit as st
 
 from tlcompare.errors import UserError
-from tlcompare.escape import markdown_safe, printable
-from tlcompare.setup_text import dataset_title, model_title
 from tlcompare.store import Store, default_path
-from tlcompare.store_errors import StoreError, store_problem
+from tlcompare.store.errors import StoreError, store_problem
+from tlcompare.text.escape import markdown_safe, printable
+from tlcompare.text.setup import dataset_title, model_title
 
 ACTIVE = ("running", "queued", "cancelling")
 

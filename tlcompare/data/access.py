@@ -17,8 +17,8 @@ import os
 from pathlib import Path
 
 from tlcompare.errors import UserError
-from tlcompare.escape import printable
 from tlcompare.home import subdir
+from tlcompare.text.escape import printable
 
 ROOTS_ENV = "TLCOMPARE_DATA_ROOTS"
 MAX_FILES_ENV = "TLCOMPARE_MAX_FILES"

@@ -33,7 +33,7 @@ from tlcompare.data.decode import (
     resize_square,
 )
 from tlcompare.errors import UserError
-from tlcompare.escape import printable
+from tlcompare.text.escape import printable
 
 # Stored resolution: training at any image_size up to this reuses one cache; larger sizes get
 # their own. 256 is what the ImageNet evaluation transform crops 224 from.

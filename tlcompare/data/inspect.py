@@ -21,7 +21,7 @@ import torch
 from tlcompare.data.base import ImageDataset
 from tlcompare.data.splits import make_splits
 from tlcompare.errors import UserError
-from tlcompare.escape import printable
+from tlcompare.text.escape import printable
 
 IMBALANCE_WARNING = 10.0  # largest class / smallest class
 FEW_IMAGES = 10  # below this a class's validation and test sets are one image each

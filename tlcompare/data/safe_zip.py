@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from tlcompare.errors import UnsafeArchive, UserError
-from tlcompare.escape import printable
 from tlcompare.home import subdir
+from tlcompare.text.escape import printable
 
 MiB = 2**20
 GiB = 2**30

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tlcompare.data.base import DatasetInfo, ImageDataset
 from tlcompare.errors import UserError
-from tlcompare.escape import printable
+from tlcompare.text.escape import printable
 
 KINDS = ("imagefolder", "zip", "torchvision")
 FORMS = "imagefolder:PATH (one sub-folder per class), zip:PATH or torchvision:NAME"

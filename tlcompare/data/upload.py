@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 from tlcompare.data.inspect import DatasetReport, inspect_source
 from tlcompare.data.safe_zip import DEFAULT_LIMITS, MiB, ZipLimits, extract_zip
-from tlcompare.escape import printable
+from tlcompare.text.escape import printable
 
 # The server keeps an upload in memory while it arrives: keep this equal to server.maxUploadSize
 # in .streamlit/config.toml, which refuses larger files before they are read.

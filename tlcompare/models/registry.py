@@ -19,7 +19,7 @@ from tlcompare.models import efficientnet_lite, small_cnn
 from tlcompare.models import torchvision_models as tv
 from tlcompare.models.backbone import Backbone
 from tlcompare.models.checkpoint import load_checkpoint, read_state_dict
-from tlcompare.stage_words import STAGE_SHAPES, describe_stages
+from tlcompare.text.stages import STAGE_SHAPES, describe_stages
 
 
 def _scratch_only() -> str:

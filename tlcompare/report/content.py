@@ -12,11 +12,12 @@ from functools import cached_property
 import pandas as pd
 
 import tlcompare
-from tlcompare import analysis, label_multiplier, verdict
+from tlcompare.analysis import frames as analysis
+from tlcompare.analysis import label_multiplier, verdict
 from tlcompare.errors import UserError
-from tlcompare.setup_text import WALL_VS_TRAINING, seeds_text
-from tlcompare.status_text import duration
-from tlcompare.store_rows import result_keys
+from tlcompare.store.rows import result_keys
+from tlcompare.text.setup import WALL_VS_TRAINING, seeds_text
+from tlcompare.text.summaries import duration
 
 FINISHED = ("done", "diverged")
 # Store bookkeeping worth keeping in an export beside the RunResult fields; the rest (heartbeats,
@@ -89,7 +90,7 @@ class ExperimentReport:
     @cached_property
     def fairness(self) -> dict:
         """The budget, the convergence flags and the random-features control (convergence.fairness_notes)."""
-        from tlcompare.convergence import fairness_notes
+        from tlcompare.analysis.convergence import fairness_notes
 
         return fairness_notes(self.finished, self.frame)
 

@@ -1,4 +1,4 @@
-"""The report's charts: the Results page's figures from tlcompare.charts, built from the same frames,
+"""The report's charts: the Results page's figures from tlcompare.charts.figures, built from the same frames,
 so a chart in the report is the chart the reader saw on the dashboard.
 
 Only the report-specific parts live here: fixed choices where the page has a control (every size,
@@ -13,13 +13,15 @@ from dataclasses import dataclass
 
 import plotly.graph_objects as go
 
-from tlcompare import analysis, charts, overfitting
-from tlcompare.escape import plotly_text
-from tlcompare.multiplier_chart import HINT as MULTIPLIER_HINT
-from tlcompare.multiplier_chart import label_multiplier_chart
-from tlcompare.overfit_chart import overfit_chart
-from tlcompare.overfitting import overfit_curves, overfit_gaps
+from tlcompare.analysis import frames as analysis
+from tlcompare.analysis import overfitting
+from tlcompare.analysis.overfitting import overfit_curves, overfit_gaps
+from tlcompare.charts import figures as charts
+from tlcompare.charts.multiplier import HINT as MULTIPLIER_HINT
+from tlcompare.charts.multiplier import label_multiplier_chart
+from tlcompare.charts.overfit import overfit_chart
 from tlcompare.report.content import ExperimentReport
+from tlcompare.text.escape import plotly_text
 
 
 @dataclass

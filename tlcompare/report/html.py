@@ -16,13 +16,13 @@ import plotly.io as pio
 import plotly.offline
 
 import tlcompare
-from tlcompare import analysis
-from tlcompare.escape import html_text
-from tlcompare.overfitting import AUGMENTED_BELOW_VALIDATION, gaps_display, overfit_gaps
+from tlcompare.analysis import frames as analysis
+from tlcompare.analysis.overfitting import AUGMENTED_BELOW_VALIDATION, gaps_display, overfit_gaps
 from tlcompare.report.content import ExperimentReport, generated_line
 from tlcompare.report.figures import Figure, comparison_figures, experiment_figures
 from tlcompare.report.style import CSS, PRINT_WIDTH_PX
-from tlcompare.setup_text import dataset_title, model_title, setup_line, spec_word
+from tlcompare.text.escape import html_text
+from tlcompare.text.setup import dataset_title, model_title, setup_line, spec_word
 
 SECTIONS = [  # (heading, figure keys) in the order of the Results page's tabs
     ("The answer", ("multiplier", "gap", "data_efficiency")),

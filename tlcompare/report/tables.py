@@ -12,12 +12,12 @@ import math
 import pandas as pd
 
 import tlcompare
-from tlcompare import label_multiplier
-from tlcompare.analysis import variant, variant_order
-from tlcompare.escape import csv_text, latex_text, markdown_text
+from tlcompare.analysis import label_multiplier
+from tlcompare.analysis.frames import variant, variant_order
 from tlcompare.report.content import ExperimentReport, generated_line
 from tlcompare.results_io import json_safe
-from tlcompare.setup_text import plural
+from tlcompare.text.escape import csv_text, latex_text, markdown_text
+from tlcompare.text.setup import plural
 
 JSON_FORMAT_VERSION = 1
 # Lists and matrices do not fit a cell: they are in the JSON export.

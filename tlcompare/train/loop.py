@@ -19,10 +19,10 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn as nn
 
-from tlcompare.correct_bits import pack_correct
 from tlcompare.errors import UserError
 from tlcompare.models import apply_freeze, create_backbone, set_train_mode
 from tlcompare.spec import RunSpec
+from tlcompare.store.correct_bits import pack_correct
 from tlcompare.train.augment import augment
 from tlcompare.train.budget import Budget
 from tlcompare.train.data import DeviceData

@@ -1,0 +1,98 @@
+"""The label multiplier's figure: fitted learning curves over the measured points, and an arrow from each
+pretrained point to where scratch's curve matches it, labelled "x K". Plotly only, in the style of
+``tlcompare.charts.figures`` (its colours and layout), for Results and the report alike.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from tlcompare.analysis import curve_fits
+from tlcompare.analysis.frames import variant_order
+from tlcompare.charts.figures import _empty, _layout, _size_ticks, variant_colors
+
+HINT = ("Each arrow runs from a pretrained result to the number of labelled images scratch needs for the same "
+        "accuracy: \"x 5\" means pretraining is worth five times your labels. A dotted curve is projected beyond "
+        "the measured sizes; trust it less the further it goes.")
+TITLE = "Label multiplier: images per class scratch needs to match pretrained"
+_MAX_PROJECTION = 10.0  # the drawn projection stops this many times past the largest measured size
+
+
+def _means(done: pd.DataFrame, metric: str) -> pd.DataFrame:
+    return done.groupby("size")[metric].agg(["mean", "count"]).reset_index().sort_values("size")
+
+
+def _curve(fig: go.Figure, m: pd.DataFrame, name: str, color: str, form: str, hi: float) -> None:
+    n, y, w = m["size"].to_numpy(float), m["mean"].to_numpy(float), m["count"].to_numpy(float)
+    top = n[-1]
+    xs, ys = curve_fits.curve_points(form, n, y, w, n[0], top)
+    fig.add_scatter(x=xs, y=100 * ys, mode="lines", line={"color": color, "width": 2.5}, name=f"{name} (fit)",
+                    legendgroup=name, showlegend=False, hoverinfo="skip")
+    if form == "power" and hi > top:
+        xs, ys = curve_fits.curve_points(form, n, y, w, top, hi)
+        fig.add_scatter(x=xs, y=100 * ys, mode="lines", line={"color": color, "width": 2, "dash": "dot"},
+                        legendgroup=name, showlegend=False, hoverinfo="skip")
+
+
+def label_multiplier_chart(frame: pd.DataFrame, table: pd.DataFrame, metric: str = "test_acc",
+                           large: bool = False) -> go.Figure:
+    """``frame``: runs (``analysis.runs_frame``); ``table``: ``label_multiplier.multipliers(frame)``."""
+    if table.empty:
+        return _empty(TITLE, "Needs scratch at two or more sizes and a pretrained run", large)
+    done = frame[(frame["status"] == "done") & frame[metric].notna()]
+    shown = ["scratch", *variant_order(table["variant"])]
+    colors = variant_colors(shown)
+    scratch = _means(done[done["arm"] == "scratch"], metric)
+    top = float(scratch["size"].max())
+    finite = table["n_star"][np.isfinite(table["n_star"].to_numpy(float))]
+    hi = min(max([top, *finite]), _MAX_PROJECTION * top)
+    fig = go.Figure()
+    for var in shown:
+        runs = done[done["variant"] == var]
+        color = colors[var]
+        fig.add_scatter(x=runs["size"], y=100 * runs[metric], mode="markers", name=var, legendgroup=var,
+                        marker={"color": color, "size": 7, "opacity": 0.45},
+                        hovertemplate="%{x} per class: %{y:.1f}% (one seed)<extra>" + var + "</extra>")
+        m = _means(runs, metric)
+        if len(m) >= 2:
+            form = table["form"].iloc[0] if var == "scratch" else curve_fits.choose_form(
+                m["size"].to_numpy(float), m["mean"].to_numpy(float), m["count"].to_numpy(float))[0]
+            _curve(fig, m, var, color, form, hi if var == "scratch" else m["size"].max())
+    order = {v: i for i, v in enumerate(variant_order(table["variant"]))}
+    for _, r in table.iterrows():  # labels above the arrow for the first variant, below for the next, ...
+        _arrow(fig, r, colors[r["variant"]], hi, shift=11 if order[r["variant"]] % 2 == 0 else -11)
+    sizes = list(done["size"].unique())
+    fig.update_xaxes(type="log", title="labelled training images per class (log scale)", **_size_ticks(sizes))
+    fig.update_yaxes(title="test accuracy (%)", ticksuffix="%")
+    return _layout(fig, TITLE, large, height=460)
+
+
+def _arrow(fig: go.Figure, r, color: str, hi: float, shift: int = 11) -> None:
+    """From (N, the variant's accuracy) to (n*, the same accuracy), labelled with K; to the end of the
+    measured sizes, labelled '> x K' or '< x K', where interpolation cannot say more, and to the edge of
+    the drawn range where scratch gets there beyond it or never."""
+    size, y = float(r["size"]), 100 * float(r["target_acc"])
+    n_star, case = float(r["n_star"]), r["case"]
+    if case == "flat" or math.isnan(n_star):
+        return
+    if case == "below range":
+        end, label = float(r["scratch_min_size"]), f"< x {r['scratch_min_size'] / size:.2g}"
+    elif case == "above range":
+        end, label = float(r["scratch_max_size"]), f"> x {r['scratch_max_size'] / size:.2g}"
+    elif case == "not reached":
+        end, label = hi, "not reached"
+    elif n_star > hi:
+        end, label = hi, f"x {n_star / size:.0f} (beyond the chart)"
+    else:
+        k = n_star / size
+        end, label = n_star, f"x {k:.2g}" if k < 10 else f"x {k:.0f}"
+    if abs(math.log(end / size)) > 1e-6:
+        fig.add_annotation(x=math.log10(end), y=y, ax=math.log10(size), ay=y, xref="x", yref="y", axref="x",
+                           ayref="y", showarrow=True, arrowhead=2, arrowsize=1.2, arrowwidth=2, arrowcolor=color,
+                           text="")
+    fig.add_annotation(x=math.log10(math.sqrt(size * end)), y=y, text=label, showarrow=False, yshift=shift,
+                       font={"color": color}, xref="x", yref="y")

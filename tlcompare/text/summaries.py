@@ -1,0 +1,183 @@
+"""Terminal text for the store: the experiment list, one experiment in detail, results, workers."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from tlcompare.text.escape import printable
+
+if TYPE_CHECKING:
+    from tlcompare.analysis.verdict import Verdict
+
+
+def _safe(value) -> str:
+    """User text (names, notes, errors, folder paths) with control and bidi characters shown as
+    escapes: raw, an ESC recolours the terminal and a newline forges table rows."""
+    return printable(str(value), limit=10_000)
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    seconds = max(0, int(round(seconds)))
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def _when(t: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if t else "-"
+
+
+def _table(header: list[str], rows: list[list], right: set[int] = frozenset()) -> str:
+    cells = [[str(c) for c in header]] + [["-" if c is None else _safe(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+             for r in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def experiments_table(experiments: list[dict]) -> str:
+    if not experiments:
+        return "no experiments yet: `tlcompare submit exp.toml` queues one"
+    rows = [[e["id"], ("* " if e["pinned"] else "") + e["name"], e["status"], f"{e['n_done']}/{e['n_runs']}",
+             _when(e["created"])] for e in experiments]
+    return _table(["ID", "NAME", "STATUS", "RUNS", "CREATED"], rows, right={0, 3})
+
+
+def _p(p: float) -> str:
+    return "-" if p != p else "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _comparison_lines(frame, judged: Verdict) -> list[str]:
+    """Each variant minus scratch: the seed interval, then the test over test images."""
+    from tlcompare.analysis.frames import paired_differences  # pandas: not for `tlcompare ls`
+    from tlcompare.analysis.verdict import correction_text
+
+    comp = judged.comparisons
+    others = paired_differences(frame)
+    others = others[~others["variant"].str.startswith("pretrained")] if not others.empty else others
+    family = correction_text(comp)
+    corrected = f"; p {family}" if family else ""
+    lines = ["", f"Paired difference vs scratch (points; 95% CI over seeds, test set fixed{corrected}):",
+             f"  {'size':>5}  {'variant':<28} {'diff':>6}  {'95% CI':<16} {'seeds p':>8}  {'test-set p':>10}  McNemar p per seed (uncorrected)"]
+    for _, d in comp.iterrows():
+        ci = f"[{100 * d['ci_low']:+.1f}, {100 * d['ci_high']:+.1f}]" if d["ci95"] == d["ci95"] else "no interval"
+        per_seed = ", ".join(_p(p) for _, _, p in d["mcnemar"]) or "-"
+        images = f" ({d['test_images']} images)" if d["test_images"] else ""
+        lines.append(f"  {d['size']:>5}  {d['variant']:<28} {100 * d['mean_diff']:+6.1f}  {ci:<16} {_p(d['p_holm']):>8}  "
+                     f"{_p(d['test_p_holm']):>10}  {per_seed}{images}")
+    for _, d in others.iterrows():
+        ci = f"[{100 * d['ci_low']:+.1f}, {100 * d['ci_high']:+.1f}]" if d["ci95"] == d["ci95"] else "no interval"
+        lines.append(f"  {d['size']:>5}  {d['variant']:<28} {100 * d['mean_diff']:+6.1f}  {ci}")
+    return lines
+
+
+def results_lines(runs: list[dict], spec: dict | None = None, n_test: int | None = None) -> list[str]:
+    """The summary `tlcompare run` and `show` print: accuracy table, paired differences, verdict.
+
+    ``runs``: every run of the experiment, finished or not (the unfinished ones are counted as
+    incomplete pairs); ``spec`` names the budget; ``n_test`` names differences of a few test images.
+    """
+    from tlcompare.analysis import verdict  # not at the top: `tlcompare ls` needs none of it
+    from tlcompare.analysis.frames import paired_differences, runs_frame, summary
+
+    frame = runs_frame(runs) if runs else None
+    if frame is None or "test_acc" not in frame:
+        return ["No finished runs yet."]
+    lines = []
+    table = summary(frame)
+    if not table.empty:
+        table = table.assign(test_acc=[f"{m:.3f} +/- {s:.3f}" if s == s else f"{m:.3f}"
+                                       for m, s in zip(table["mean"], table["std"], strict=True)])
+        lines += ["", "Test accuracy (mean +/- std over seeds):",
+                  table.pivot(index="size", columns="variant", values="test_acc").to_string()]
+    judged = verdict.build(frame, spec, n_test)
+    if paired_differences(frame).empty:
+        return [*lines, "", "No finished scratch/pretrained pairs yet.", *judged.caveats, *fairness_lines(runs, frame)]
+    lines += _comparison_lines(frame, judged)
+    lines += ["", judged.answer, *judged.lines, *judged.caveats]
+    if judged.method:
+        lines.append(judged.method)
+    return lines + multiplier_lines(runs, frame) + fairness_lines(runs, frame)
+
+
+def multiplier_lines(runs: list[dict], frame) -> list[str]:
+    """The label multiplier of every variant and size, and the time saved."""
+    from tlcompare.analysis import frames as analysis
+    from tlcompare.analysis import label_multiplier
+
+    done = [r for r in runs if r["status"] == "done"]
+    m = label_multiplier.build(frame, analysis.epochs_frame(done), runs=done)
+    if m.missing:
+        return ["", m.missing]
+    out = ["", "Label multiplier (images per class scratch needs to match pretrained):"]
+    out += [f"  {line}" for line in m.lines] + [f"  {m.method}"]
+    if m.time_lines:
+        out += ["", "Time saved (training seconds to the variant's final validation accuracy):"]
+        out += [f"  {line}" for line in m.time_lines]
+    return out
+
+
+def fairness_lines(runs: list[dict], frame) -> list[str]:
+    """What the numbers above rest on: the budget, runs that did not finish learning, the random-features control."""
+    from tlcompare.analysis.convergence import fairness_notes
+
+    notes = fairness_notes(runs, frame)
+    out = ["", notes["budget"]] + ([notes["flags_summary"]] if notes["flags_summary"] else [])
+    out += [f"  {line}" for line in notes["flags"]]
+    if notes["controls"]:
+        out += ["", "Pretrained vs random features (same freezing depth, paired on size and seed):"]
+        out += [f"  {line}" for line in notes["controls"]]
+    return out
+
+
+def experiment_report(exp: dict, progress: dict, runs: list[dict]) -> str:
+    from tlcompare.analysis.frames import variant
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(progress["counts"].items()))
+    lines = [
+        f"experiment {exp['id']}: {_safe(exp['name'])}" + ("  [pinned]" if exp["pinned"] else ""),
+        f"status: {exp['status']}   created {_when(exp['created'])}   {_safe(exp['dataset'])} / {_safe(exp['model'])}",
+        f"progress: {progress['finished']}/{progress['total']} runs ended ({100 * progress['fraction']:.0f}%): {counts}",
+    ]
+    if progress["running"] or progress["counts"].get("queued") or progress["counts"].get("interrupted"):
+        lines.append(f"elapsed {duration(progress['elapsed_seconds'])}, ETA {duration(progress['eta_seconds'])}")
+    if exp["status"] == "cancelled":
+        lines.append(f"cancelled: `tlcompare resume {exp['id']}` queues the cancelled runs again and keeps the finished ones")
+    for r in progress["running"]:
+        steps = f", step {r['step']}/{r['total_steps']}" if r["total_steps"] else ""
+        stop = " (cancel requested)" if r["cancel_requested"] else ""
+        lines.append(f"  running: run {r['run_id']} {_safe(r['label'])}: epoch {r['epoch']}/{r['epochs']}{steps} "
+                     f"on {_safe(r['device'] or '?')} by worker {_safe(r['worker_id'])}{stop}")
+    if exp["notes"]:
+        lines.append(f"notes: {_safe(exp['notes'])}")
+    rows = []
+    for r in runs:
+        final = r["final"] or {}
+        note = f"reused run {r['reused_from']}" if r["reused_from"] else (r["error"] or "")
+        if r["attempts"] > 1:
+            note = f"attempt {r['attempts']}; {note}".rstrip("; ")
+        rows.append([r["run_id"], variant(r["arm"], r["freeze"]), r["size"], r["seed"], r["status"], len(r["epochs"]),
+                     f"{final['test_acc']:.3f}" if "test_acc" in final else None,
+                     f"{final['train_seconds']:.1f}" if "train_seconds" in final else None, note[:70]])
+    lines += ["", _table(["RUN", "VARIANT", "SIZE", "SEED", "STATUS", "EPOCHS", "TEST_ACC", "TRAIN_S", "NOTE"], rows,
+                         right={0, 2, 3, 5, 6, 7})]
+    lines += results_lines(runs, exp.get("spec"), (exp.get("environment") or {}).get("n_test"))
+    return "\n".join(lines)
+
+
+def workers_table(workers: list[dict]) -> str:
+    if not workers:
+        return "no workers yet: `tlcompare worker` starts one"
+    rows = []
+    for w in workers:
+        state = w["state"] if w["alive"] else ("stopped" if w["state"] == "exited" else "dead")
+        if w["alive"] and w["stop_requested"]:
+            state = "stopping"
+        doing = f"run {w['run_id']} ({w['run_label']})" if w["alive"] and w["run_id"] else ""
+        age = f"{time.time() - w['heartbeat']:.0f} s ago" if w["heartbeat"] else "-"
+        rows.append([w["id"], w["pid"], w["host"], w["device"] or "auto", state, age, doing, w["log_path"] or ""])
+    return _table(["WORKER", "PID", "HOST", "DEVICE", "STATE", "HEARTBEAT", "DOING", "LOG"], rows, right={1})
