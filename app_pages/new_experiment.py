@@ -139,6 +139,8 @@ with form_col:
     if facts:
         st.caption(f"This dataset allows up to {facts.max_size} per class (its smallest class, after holding out "
                    f"{facts.n_val} validation and {facts.n_test} test images).")
+    elif reading_facts:
+        st.caption("The largest size per class this dataset allows follows once it is read.")
 
     stage_names = model.stage_names
     stage_words = model.stage_descriptions(st.session_state[k("image_size")])
@@ -258,6 +260,8 @@ with cost_col, st.container(border=True):
             remember_experiment(experiment_id)
             st.switch_page(paths.LIVE, query_params={"exp": str(experiment_id)})
     st.caption("Training runs in a background worker: closing or refreshing this tab never stops it.")
+    if reading_facts:
+        facts_panel.wait(facts_of)  # after every widget of the form (see there)
 
 if chosen:
     # The preset's time is the cost panel's own estimate, never a stored number: one source of truth.
