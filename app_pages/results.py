@@ -139,7 +139,7 @@ with answer_tab:
         st.caption(baseline_note)
     st.markdown("##### Paired differences (pretrained minus scratch, same size and seed)")
     shown_table = cached.memo(key, ("table",), lambda: analysis.results_display(view.table))
-    st.dataframe(shown_table, hide_index=True, key="summary_table", **presentation.table_size(len(shown_table)))
+    presentation.table(shown_table, key="summary_table")
     st.caption("Gain: pretrained minus scratch on the same training images and seed, averaged over seeds. The 95% CI is "
                "a t-interval over those per-seed differences with the test set held fixed (none with one seed, or when "
                "all seeds agree); p is its t-test before the Holm correction the verdict applies; ± is the spread of "
@@ -244,7 +244,7 @@ with errors_tab:
 with st.expander("Provenance: what these numbers were measured on", icon=":material/fingerprint:"):
     report = ExperimentReport(id=experiment["id"], name=experiment["name"], notes="", created=experiment["created"],
                               status=experiment["status"], spec=spec, environment=environment, runs=runs)
-    st.dataframe({"": [k for k, _ in report.manifest()], "value": [printable(v, None) for _, v in report.manifest()]},
-                 hide_index=True, width="stretch")
+    presentation.table({"": [k for k, _ in report.manifest()], "value": [printable(v, None) for _, v in report.manifest()]},
+                       width="stretch")
     st.caption("Finished runs are reused by content: own images by their files' names, sizes and times, a "
                "checkpoint by the hash of its bytes. An edited folder or a replaced checkpoint gets new runs.")

@@ -18,7 +18,6 @@ from ui.state import store
 
 if TYPE_CHECKING:  # these import torch: only the pages that train or show images load them
     from tlcompare.analysis.mistakes import ExperimentTestSet
-    from tlcompare.data.facts import DatasetFacts
 
 
 def stamp(experiment: dict) -> tuple:
@@ -28,14 +27,6 @@ def stamp(experiment: dict) -> tuple:
     # stamps again, and must not be shown another experiment's cached analysis.
     return (str(store().path), experiment["id"], experiment["created"], experiment["status"], experiment["n_finished"],
             experiment["n_runs"], experiment.get("changed"))
-
-
-@st.cache_data(show_spinner="Reading the dataset…", max_entries=16)
-def facts(dataset: str, data_root: str | None, val_fraction: float, test_fraction: float,
-          split_seed: int) -> DatasetFacts | None:
-    from tlcompare.data.facts import dataset_facts
-
-    return dataset_facts(dataset, data_root, val_fraction, test_fraction, split_seed)
 
 
 # The analysed view of an experiment is kept as objects, not copies (cache_resource): every rerun
