@@ -119,7 +119,7 @@ def main() -> None:
     env = dict(os.environ, TLCOMPARE_HOME=str(home), PYTHONPATH=str(root), PYTHONDONTWRITEBYTECODE="1",
                OMP_NUM_THREADS="1")
     # The probe result the New experiment page needs, measured here before the server starts.
-    subprocess.run([sys.executable, "-c", "from tlcompare.estimate import cached_throughput as c;"
+    subprocess.run([sys.executable, "-c", "from tlcompare.estimate.runtime import cached_throughput as c;"
                     "c('efficientnet_lite0', 32, 64, 'auto')"], cwd=root, env=env, check=True)
     port = free_port()
     url = f"http://127.0.0.1:{port}"

@@ -34,7 +34,7 @@ import pandas as pd
 from tlcompare.analysis import frames as analysis
 from tlcompare.analysis import label_multiplier
 from tlcompare.analysis.verdict import best_per_size, comparisons
-from tlcompare.results_io import json_safe
+from tlcompare.report.tables import json_safe
 
 # Sized for a shared 2-core CPU: no augmentation (so the linear probe trains on cached features), each
 # run until validation accuracy stops improving for 5 epochs (at least 10, at most 40).

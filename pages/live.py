@@ -1,15 +1,18 @@
 """Live: how far the experiment is, how its runs are learning, and a way to stop it.
 
-Everything shown comes from the store, polled every five seconds (one change stamp; the runs are
-read again only when it moved), so a refresh or a second tab shows exactly the same state, and
-nothing here holds a training thread.
+Everything shown comes from the store, so a refresh or a second tab shows exactly the same state,
+and nothing here holds a training thread. Two polls, because every redraw is a script run of the
+server's: the progress (bar, epoch and step) every five seconds, small and cheap; the curves and the
+run table every fifteen, as rebuilding and sending the figure and the table costs about ten times
+as much. Each reads the experiment's change stamp first and nothing more while it has not moved
+(tlcompare/live/view.py).
 """
 
 import streamlit as st
 
 from tlcompare.charts import figures as charts
 from tlcompare.live.table import bar_fraction, cancelled_note, progress_line
-from tlcompare.live.view import refresh
+from tlcompare.live.view import poll_progress, refresh
 from tlcompare.store.rows import epochs_planned
 from tlcompare.text.escape import markdown_safe
 from tlcompare.worker.control import ensure_worker, worker_state
@@ -21,9 +24,11 @@ from ui.state import ACTIVE, experiment_or_stop, store, unless_deleted
 
 ensure_frame()
 
-# Each poll redraws the figure and the run table (about 0.2 CPU-seconds of the server): every 5 s keeps
-# a watching tab under 4 % of a core (docs/benchmarks.md) while a run's epochs still show as they end.
-POLL_SECONDS = 5.0
+# On the 2-core build VM a progress poll costs the server about 0.015 CPU-seconds, a redraw of the
+# curves and the table about 0.13: a watching tab stays near 1 % of a core (docs/benchmarks.md), the
+# step counter moves every few seconds and each epoch reaches the curves within fifteen.
+PROGRESS_SECONDS = 5.0
+CURVES_SECONDS = 15.0
 WORKER_IDLE_EXIT = 600
 STATUS_BADGE = {"running": "blue", "queued": "orange", "cancelling": "orange", "done": "green", "failed": "red",
                 "cancelled": "gray"}
@@ -37,18 +42,27 @@ experiment_id = experiment["id"]
 active_at_load = experiment["status"] in ACTIVE
 
 
-def live_view() -> None:
+def curves_view():
+    """The runs, figure and table, read again only when an epoch ended or a run changed state."""
+    key = f"live_view_{experiment_id}_{presentation.is_on()}"
+    view = unless_deleted(experiment_id, lambda: refresh(
+        store(), experiment_id, st.session_state.get(key), epochs_planned(experiment["spec"]),
+        large=presentation.is_on()))
+    st.session_state[key] = view
+    return view
+
+
+def progress_part() -> None:
     with errors.shown_as_message():
-        # Read again only what changed since the last poll (see tlcompare/live/view.py).
-        key = f"live_view_{experiment_id}_{presentation.is_on()}"
-        view = unless_deleted(experiment_id, lambda: refresh(
-            store(), experiment_id, st.session_state.get(key), epochs_planned(experiment["spec"]),
-            large=presentation.is_on()))
-        st.session_state[key] = view
-        progress, runs = view.progress, view.runs
+        key = f"live_progress_{experiment_id}"
+        polled = unless_deleted(experiment_id, lambda: poll_progress(store(), experiment_id, st.session_state.get(key)))
+        st.session_state[key] = polled
+        progress = polled.progress
         status = progress["status"]
         if active_at_load and status not in ACTIVE:
             st.rerun(scope="app")  # finished: show the final state once and stop polling
+        # The runs only for a finished experiment (how long it took, what failed): never read per poll.
+        runs = None if status in ACTIVE else curves_view().runs
 
         head, cancel_col = st.columns([4, 1], vertical_alignment="center")
         color = STATUS_BADGE.get(status, "gray")
@@ -92,14 +106,17 @@ def live_view() -> None:
                 st.page_link(paths.RESULTS, label="Open the results of the finished runs", icon=":material/insights:",
                              query_params={"exp": str(experiment_id)})
 
+
+def curves_part() -> None:
+    with errors.shown_as_message():
+        view = curves_view()
         st.plotly_chart(view.figure, key="live_chart", theme=None, config={"displaylogo": False})
         st.caption(charts.HINTS["live"])
         table = view.table
         if not table["note"].astype(bool).any():
             table = table.drop(columns="note")
-        st.dataframe(
-            table, hide_index=True, **presentation.table_size(len(table)), key="live_runs", placeholder="–",
-            column_config={
+        presentation.table(
+            table, key="live_runs", column_config={
                 "run": st.column_config.NumberColumn("run", width="small"),
                 "arm": st.column_config.TextColumn("arm"),
                 "size": st.column_config.NumberColumn("size / class", width="small"),
@@ -115,4 +132,5 @@ def live_view() -> None:
         )
 
 
-st.fragment(live_view, run_every=POLL_SECONDS if active_at_load else None)()
+st.fragment(progress_part, run_every=PROGRESS_SECONDS if active_at_load else None)()
+st.fragment(curves_part, run_every=CURVES_SECONDS if active_at_load else None)()

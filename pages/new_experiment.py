@@ -12,7 +12,7 @@ from tlcompare.spec import AUGMENTS, BUDGETS, OPTIMIZERS, ExperimentSpec, build_
 from tlcompare.spec import doubts as spec_doubts
 from tlcompare.text.escape import markdown_safe
 from tlcompare.worker.control import ensure_worker
-from ui import cached, errors, estimate_panel, own_data, paths
+from ui import errors, estimate_panel, facts_panel, own_data, paths
 from ui import experiment_form as form
 from ui.frame import ensure_frame
 from ui.sidebar import device_summary
@@ -86,8 +86,7 @@ with form_col:
     with own_tab:
         own_source = own_data.render()
     facts_of = own_source or (None if data_missing else info.name)
-    facts = cached.facts(facts_of, None, DEFAULTS.val_fraction, DEFAULTS.test_fraction,
-                         DEFAULTS.split_seed) if facts_of else None
+    facts, reading_facts = facts_panel.render(facts_of) if facts_of else (None, False)
 
     # -- model ----------------------------------------------------------------------------------------
     st.subheader("2 · Backbone and pretrained weights")
@@ -143,6 +142,8 @@ with form_col:
     if facts:
         st.caption(f"This dataset allows up to {facts.max_size} per class (its smallest class, after holding out "
                    f"{facts.n_val} validation and {facts.n_test} test images).")
+    elif reading_facts:
+        st.caption("The largest size per class this dataset allows follows once it is read.")
 
     stage_names = model.stage_names
     stage_words = model.stage_descriptions(st.session_state[k("image_size")])
@@ -170,29 +171,34 @@ with form_col:
                     help="Under the 'until converged' budget, each run trains at least this many epochs.")
 
     with st.expander("Advanced: training budget, learning rates, batch size, image size, augmentation, optimizer"):
-        # Two to a row: three made the labels wrap and the number boxes lose their buttons on a laptop screen.
-        a1, a2 = st.columns(2)
+        # Two to a row: three made the labels wrap and the number boxes lose their buttons on a laptop
+        # screen. Boxes aligned at the bottom: where one label of a row still takes two lines (a narrow
+        # window), the two boxes stay level.
+        a1, a2 = st.columns(2, vertical_alignment="bottom")
         a1.selectbox("Optimizer", OPTIMIZERS, key=k("optimizer"), on_change=form.on_optimizer_change,
                      format_func=lambda o: {"adamw": "AdamW", "sgd": "SGD with Nesterov momentum"}[o])
         a2.number_input("Learning rate, scratch", min_value=1e-6, max_value=10.0, step=1e-4, format="%.5f",
                         key=k("lr_scratch"))
-        a3, b1 = st.columns(2)
+        a3, b1 = st.columns(2, vertical_alignment="bottom")
         a3.number_input("Learning rate, pretrained", min_value=1e-6, max_value=10.0, step=1e-4, format="%.5f",
                         key=k("lr_pretrained"))
-        b1.number_input("Head learning-rate multiplier", min_value=0.1, max_value=1000.0, step=1.0, key=k("head_lr_mult"),
-                        help="The new classifier of a pretrained model learns this many "
-                                                         "times faster than the body under it.")
-        b2, b3 = st.columns(2)
+        # A short label: "Head learning-rate multiplier" took two lines beside the pretrained rate on a
+        # laptop screen; the help says it in full.
+        b1.number_input("Head LR multiplier", min_value=0.1, max_value=1000.0, step=1.0, key=k("head_lr_mult"),
+                        help="Head learning-rate multiplier: the new classifier (the head) of a pretrained model "
+                             "learns this many times faster than the body under it (the pretrained learning rate "
+                             "times this).")
+        b2, b3 = st.columns(2, vertical_alignment="bottom")
         b2.selectbox("Batch size", sorted(set(BATCH_SIZES + [st.session_state[k("batch_size")]])), key=k("batch_size"),
                      help="Small training sets use smaller batches so every epoch has "
                                                       "several steps.")
         b3.selectbox("Image size (pixels)", sorted(set(IMAGE_SIZES + [st.session_state[k("image_size")]])),
                      key=k("image_size"),
                      help=f"{model.title} was made for {model.default_image_size} px; smaller trains much faster.")
-        c1, c2 = st.columns(2)
+        c1, c2 = st.columns(2, vertical_alignment="bottom")
         c1.selectbox("Augmentation", AUGMENTS, format_func=AUGMENT_TEXT.get, key=k("augment"))
         c2.number_input("Weight decay", min_value=0.0, max_value=9.0, step=0.01, key=k("weight_decay"))
-        c3, d1 = st.columns(2)
+        c3, d1 = st.columns(2, vertical_alignment="bottom")
         c3.number_input("Warm-up epochs", min_value=0.0, max_value=100.0, step=0.5, key=k("warmup_epochs"))
         d1.number_input("Label smoothing", min_value=0.0, max_value=0.9, step=0.05, key=k("label_smoothing"))
         d2, d3 = st.columns(2)[0], st.container()  # the checkbox's label needs the whole row
@@ -201,7 +207,7 @@ with form_col:
         d3.checkbox("Cache frozen features", key=k("feature_cache"),
                     help="A linear probe without augmentation sees the same features every epoch: run the frozen "
                          "network once over the images and train only the head (same results, far faster).")
-        e1, e2 = st.columns(2)
+        e1, e2 = st.columns(2, vertical_alignment="bottom")
         e1.selectbox("Training budget", BUDGETS, key=k("budget"), format_func=BUDGET_TEXT.get,
                      help="Equal short schedules make training from scratch look worse than it is: 'until converged' "
                           "trains every arm until its validation accuracy stops improving.")
@@ -222,7 +228,8 @@ with cost_col, st.container(border=True):
     st.subheader("Cost on this machine")
     spec = None
     try:
-        spec = build_spec({**form.values(sizes), **({"dataset": own_source} if own_source else {})})
+        # The pools measured above: the sizes are checked against them without reading the data again.
+        spec = build_spec({**form.values(sizes), **({"dataset": own_source} if own_source else {})}, facts=facts)
     except UserError as e:  # a SpecError, or a checkpoint outside the data roots
         errors.show(e)
     if spec is not None:
@@ -232,7 +239,10 @@ with cost_col, st.container(border=True):
                                           + (", small CNN" if spec.small_cnn else "") + ").")
         length = f"{_n(spec.epochs, 'epoch')} each" if spec.budget == "epochs" else spec.budget_text()
         st.caption(f"{_n(len(spec.sizes), 'size')} × {_n(len(spec.seeds), 'seed')} × {_n(arms, 'arm')}, {length}")
-        if facts is None:
+        if reading_facts:
+            st.metric("Estimated time", "reading the dataset…")
+            est = None
+        elif facts is None:
             st.caption("The time estimate needs the dataset on this machine.")
             est = None
         else:
@@ -243,7 +253,10 @@ with cost_col, st.container(border=True):
         st.warning(markdown_safe(errors.readable(line)), icon=":material/warning:")
     confirmed = not doubts or st.checkbox("Start anyway: I have read the warnings above",
                                           key="start_anyway_" + "_".join(sorted(d.split()[0].rstrip(":") for d in doubts)))
-    if st.button("Start experiment", type="primary", icon=":material/play_arrow:", disabled=spec is None or not confirmed,
+    if reading_facts:
+        st.caption("Start waits for the dataset's split sizes: the sizes it queues are checked against them.")
+    if st.button("Start experiment", type="primary", icon=":material/play_arrow:",
+                 disabled=spec is None or not confirmed or reading_facts,
                  width="stretch", key="start"):
         with errors.shown_as_message():
             experiment_id = store().create_experiment(spec, name=spec.name or None)
@@ -251,6 +264,8 @@ with cost_col, st.container(border=True):
             remember_experiment(experiment_id)
             st.switch_page(paths.LIVE, query_params={"exp": str(experiment_id)})
     st.caption("Training runs in a background worker: closing or refreshing this tab never stops it.")
+    if reading_facts:
+        facts_panel.wait(facts_of)  # after every widget of the form (see there)
 
 if chosen:
     # The preset's time is the cost panel's own estimate, never a stored number: one source of truth.

@@ -2,12 +2,11 @@
 
 import streamlit as st
 
-from tlcompare.analysis import frames as analysis
 from tlcompare.charts import figures as charts
 from tlcompare.text.escape import markdown_safe
 from ui import cached, paths, presentation, report_downloads
 from ui.frame import ensure_frame
-from ui.state import experiment_or_stop, store
+from ui.state import experiment_or_stop
 
 ensure_frame()
 
@@ -17,7 +16,7 @@ experiments, experiment = experiment_or_stop("report", prefer="results",
 
 key = cached.stamp(experiment)
 # The preview needs final metrics only: no epoch rows, no confusion matrices.
-runs = cached.memo(key, ("finals",), lambda: store().experiment_runs(experiment["id"], epochs=False, artifacts=False))
+view = cached.preview(key, experiment)
 
 st.subheader("Files for the design review and your own analysis")
 report_downloads.render(experiments, experiment)
@@ -27,16 +26,13 @@ with st.container(horizontal=True):
         st.switch_page(paths.RESULTS, query_params={"exp": str(experiment["id"]), "present": "1"})
 st.caption("Opens Results in presentation view: large type, no sidebar or controls, for a projector.")
 
-done = [r for r in runs if r["status"] == "done"]
-if done:
-    frame = cached.memo(key, ("frame", "done"), lambda: analysis.runs_frame(done))
+if any(r["status"] == "done" for r in view.runs):
     with st.container(border=True):
         st.markdown(f"### {markdown_safe(experiment['name'])}")
-        judged = cached.judged(key)
-        st.markdown(f"**{markdown_safe(judged.answer)}**")
-        for line in [*judged.lines, *judged.caveats]:
+        st.markdown(f"**{markdown_safe(view.verdict.answer)}**")
+        for line in [*view.verdict.lines, *view.verdict.caveats]:
             st.markdown(f"- {markdown_safe(line)}")
-        st.plotly_chart(cached.memo(key, ("gap", "report"), lambda: charts.gap_chart(analysis.paired_differences(frame))),
+        st.plotly_chart(cached.memo(key, ("gap", "report"), lambda: charts.gap_chart(view.diffs)),
                         key="report_gap", theme=None, config={"displaylogo": False})
 else:
     st.info("The preview appears once runs finish.", icon=":material/hourglass_top:")

@@ -2,7 +2,6 @@
 
 import streamlit as st
 
-from tlcompare.analysis import controls, convergence
 from tlcompare.analysis import frames as analysis
 from tlcompare.charts import figures as charts
 from tlcompare.charts.figures import NO_INTERVAL
@@ -36,8 +35,8 @@ experiments, experiment = experiment_or_stop(
     "results", prefer="results", empty="No experiments yet: the charts appear here once runs finish.")
 
 key = cached.stamp(experiment)  # every frame and figure below is computed once per experiment content
-runs = cached.finished_runs(key)
-finished = cached.memo(key, ("finished",), lambda: [r for r in runs if r["status"] in ("done", "diverged")])
+view = cached.view(key, experiment)  # the analysed experiment: the report and `tlcompare show` read the same
+runs, finished = view.runs, view.finished
 if any(r["status"] == "cancelled" for r in runs):
     st.warning(cancelled_note(runs), icon=":material/stop_circle:")
     resume_button(experiment["id"], key="resume")
@@ -50,9 +49,7 @@ if not finished:
     st.stop()
 
 spec = experiment["spec"]
-frame = cached.memo(key, ("frame",), lambda: analysis.runs_frame(finished))
-epochs = cached.memo(key, ("epochs",), lambda: analysis.epochs_frame(finished))
-diffs = cached.memo(key, ("diffs",), lambda: analysis.paired_differences(frame))
+frame = view.frame
 environment = experiment.get("environment") or {}
 class_names = environment.get("class_names") or []
 # Stage names in words from a torch-free table (the model registry imports torch, and a page that only
@@ -64,8 +61,7 @@ stage_names = describe_stages(spec["model"], spec["image_size"]) or max(
 pending = experiment["n_runs"] - experiment["n_finished"]
 with st.container(border=True):
     st.markdown(f"#### {markdown_safe(setup_line(spec, environment))}")
-    judged = cached.judged(key)
-    multiplier = cached.multiplier(key)
+    judged, multiplier = view.verdict, view.multiplier
     if multiplier.lead:  # the answer in one number first, then the verdict it rests on
         st.markdown(f"## {markdown_safe(multiplier.lead)}")
         st.markdown(f"#### {markdown_safe(judged.answer)}")
@@ -75,7 +71,7 @@ with st.container(border=True):
     for caveat in judged.caveats:
         if not caveat.startswith("Budget:"):  # said once, below, with how long the runs trained and why they stopped
             st.caption(f":material/info: {markdown_safe(caveat)}")
-    best = judged.best
+    best = view.best
     if not best.empty:
         k = judged.comparisons["variant"].nunique()
         shown = best.iloc[[0, -1]] if len(best) > 1 else best
@@ -106,33 +102,29 @@ with st.container(border=True):
             st.markdown(f"- {markdown_safe(line)}")
         if judged.method:
             st.caption(markdown_safe(judged.method))
-    st.caption(f":material/timer: {convergence.budget_line(finished)}")
-    flags = cached.memo(key, ("flags",), lambda: convergence.flags_frame(finished))
-    flagged = convergence.flag_lines(flags)
-    if flagged:
+    st.caption(f":material/timer: {view.budget}")
+    if view.flag_lines:
         with st.container(key="convergence_flags"):
-            st.warning(convergence.flags_summary(flags), icon=":material/warning:")
-            with st.expander(f"Runs that did not finish learning ({int((flags['flag'] != '').sum())}) and the fix"):
-                for line in flagged:  # our own words: variant names, numbers, fixes
+            st.warning(view.flags_summary, icon=":material/warning:")
+            with st.expander(f"Runs that did not finish learning ({int((view.flags['flag'] != '').sum())}) and the fix"):
+                for line in view.flag_lines:  # our own words: variant names, numbers, fixes
                     st.markdown(f"- {line}")
-    control = cached.memo(key, ("control",), lambda: controls.control_lines(frame))
-    if control:
+    if view.controls:
         with st.expander("Pretrained vs random features (the control arm)", expanded=True):
-            for line in control:
+            for line in view.controls:
                 st.markdown(f"- {line}")
 
 baseline = pinned_baseline(experiments, experiment["id"])
-baseline_frame = None  # the pinned experiment's finished runs, drawn dotted on every chart where it compares
+baseline_view = None  # the pinned experiment, drawn dotted on every chart where it compares
 if baseline is not None:
-    baseline_runs = [r for r in cached.finished_runs(cached.stamp(baseline)) if r["status"] == "done"]
-    if baseline_runs:
-        baseline_frame = cached.memo(cached.stamp(baseline), ("frame",), lambda: analysis.runs_frame(baseline_runs))
-baseline_summary = (cached.memo(cached.stamp(baseline), ("summary",), lambda: analysis.summary(baseline_frame))
-                    if baseline_frame is not None else None)
+    baseline_view = cached.view(cached.stamp(baseline), baseline)
+    if not any(r["status"] == "done" for r in baseline_view.runs):
+        baseline_view = None
+baseline_summary = baseline_view.summary if baseline_view is not None else None
 baseline_key = baseline and cached.stamp(baseline)
 baseline_label = f"baseline #{baseline['id']}" if baseline else "baseline"
 baseline_note = (f"The baseline, #{baseline['id']} {markdown_safe(baseline['name'])} (pinned in History): dotted lines "
-                 "with open markers, or a diamond on the bar of the same variant.") if baseline_frame is not None else ""
+                 "with open markers, or a diamond on the bar of the same variant.") if baseline_view is not None else ""
 
 answer_tab, depth_tab, curves_tab, overfit_tab, time_tab, errors_tab = st.tabs(
     ["The answer", "Freezing depth", "Learning curves", "Overfitting", "Time", "Mistakes"])
@@ -141,16 +133,16 @@ with answer_tab:
     chart(cached.memo(key, ("multiplier", large), lambda: label_multiplier_chart(frame, multiplier.table, large=large)),
           MULTIPLIER_HINT, "multiplier")
     chart(cached.memo(key, ("gap", large, baseline_key), lambda: charts.gap_chart(
-        diffs, large=large, baseline=analysis.paired_differences(baseline_frame) if baseline_frame is not None else None,
+        view.diffs, large=large, baseline=baseline_view.diffs if baseline_view is not None else None,
         baseline_name=baseline_label)), charts.HINTS["gap"], "gap")
     chart(cached.memo(key, ("efficiency", large, baseline_key), lambda: charts.data_efficiency(
-        analysis.summary(frame), baseline_summary, baseline_label, large=large)),
+        view.summary, baseline_summary, baseline_label, large=large)),
           charts.HINTS["data_efficiency"], "efficiency")
     if baseline_note:
         st.caption(baseline_note)
     st.markdown("##### Paired differences (pretrained minus scratch, same size and seed)")
-    shown_table = cached.memo(key, ("table",), lambda: analysis.results_display(analysis.results_table(frame)))
-    st.dataframe(shown_table, hide_index=True, key="summary_table", **presentation.table_size(len(shown_table)))
+    shown_table = cached.memo(key, ("table",), lambda: analysis.results_display(view.table))
+    presentation.table(shown_table, key="summary_table")
     st.caption("Gain: pretrained minus scratch on the same training images and seed, averaged over seeds. The 95% CI is "
                "a t-interval over those per-seed differences with the test set held fixed (none with one seed, or when "
                "all seeds agree); p is its t-test before the Holm correction the verdict applies; ± is the spread of "
@@ -158,8 +150,8 @@ with answer_tab:
 
 with depth_tab:
     chart(cached.memo(key, ("freezing", large, baseline_key), lambda: charts.freezing_depth(
-        analysis.depth_summary(frame), stage_names, large=large,
-        baseline=analysis.depth_summary(baseline_frame) if baseline_frame is not None else None,
+        view.depth, stage_names, large=large,
+        baseline=baseline_view.depth if baseline_view is not None else None,
         baseline_name=baseline_label)), charts.HINTS["freezing"], "freezing")
     if baseline_note:
         st.caption(baseline_note)
@@ -171,13 +163,12 @@ with curves_tab:
                                       format_func={"epoch": "per epoch", "seconds": "per second of training"}.get)
         default_sizes = all_sizes if len(all_sizes) <= 4 else [all_sizes[0], all_sizes[len(all_sizes) // 2], all_sizes[-1]]
         chosen_sizes = st.multiselect("Sizes", all_sizes, default=default_sizes, key="curves_sizes")
-    curves = cached.memo(key, ("curves",), lambda: analysis.learning_curves(epochs))
     chart(cached.memo(key, ("learning", x_axis, tuple(chosen_sizes or default_sizes), large), lambda: charts.learning_curves(
-        curves, x=x_axis or "epoch", sizes=chosen_sizes or default_sizes, large=large)),
+        view.curves, x=x_axis or "epoch", sizes=chosen_sizes or default_sizes, large=large)),
           charts.HINTS["learning"], "curves")
 
 with overfit_tab:
-    overfit_view.render(finished, large, PLOT)
+    overfit_view.render(view, large, PLOT)
 
 with time_tab:
     default_target = analysis.default_target(spec)
@@ -186,18 +177,15 @@ with time_tab:
                            format="%.0f%%", key=f"target_{experiment['id']}",
                            help="Default: the experiment's target_acc, set before any result existed.") / 100
     def time_chart():
-        baseline_time = None
-        if baseline_frame is not None:
-            baseline_time = analysis.time_to_target_summary(
-                analysis.time_to_target(analysis.epochs_frame(baseline_runs), target))
-        return charts.time_to_target(analysis.time_to_target_summary(analysis.time_to_target(epochs, target)), target,
+        baseline_time = baseline_view.time_to_target(target) if baseline_view is not None else None
+        return charts.time_to_target(view.time_to_target(target), target,
                                      large=large, baseline=baseline_time, baseline_name=baseline_label)
 
     chart(cached.memo(key, ("time_to_target", target, large, baseline_key), time_chart),
           charts.HINTS["time_to_target"], "time_to_target")
     if baseline_note:
         st.caption(baseline_note)
-    times = cached.memo(key, ("times",), lambda: analysis.training_time(frame))
+    times = view.training_time
     chart(cached.memo(key, ("training_time", large), lambda: charts.training_time(times, large=large)),
           charts.HINTS["training_time"], "training_time")
     if times.attrs.get("left_out"):
@@ -259,7 +247,7 @@ with errors_tab:
 with st.expander("Provenance: what these numbers were measured on", icon=":material/fingerprint:"):
     report = ExperimentReport(id=experiment["id"], name=experiment["name"], notes="", created=experiment["created"],
                               status=experiment["status"], spec=spec, environment=environment, runs=runs)
-    st.dataframe({"": [k for k, _ in report.manifest()], "value": [printable(v, None) for _, v in report.manifest()]},
-                 hide_index=True, width="stretch")
+    presentation.table({"": [k for k, _ in report.manifest()], "value": [printable(v, None) for _, v in report.manifest()]},
+                       width="stretch")
     st.caption("Finished runs are reused by content: own images by their files' names, sizes and times, a "
                "checkpoint by the hash of its bytes. An edited folder or a replaced checkpoint gets new runs.")

@@ -25,6 +25,24 @@ def seed_throughput(model: str = "efficientnet_lite0", image_size: int = 32, bat
         image_seconds_full=0.003, image_seconds_head=0.001, eval_image_seconds=0.0005, build_seconds=0.3))
 
 
+def seed_facts(dataset: str = "digits") -> None:
+    """The dataset's facts, read here on its real split, in the cache the form reads (this process's,
+    whatever TLCOMPARE_HOME a test sets later): a page test never waits for the background read
+    (tests/test_facts_background.py and the form's own test exercise that read)."""
+    from tlcompare.data.facts import dataset_facts
+    from tlcompare.data.facts_background import question, save_facts
+    from tlcompare.spec import ExperimentSpec
+
+    split = ExperimentSpec()
+    asked = question(dataset, None, split.val_fraction, split.test_fraction, split.split_seed)
+    if asked not in _facts_read:
+        _facts_read[asked] = dataset_facts(dataset, None, *asked[2:])
+    save_facts(asked, _facts_read[asked])
+
+
+_facts_read: dict = {}
+
+
 def train_in(home: Path, queue) -> int:
     """Queue with ``queue(store) -> experiment id`` in a store under ``home``, then let a real worker
     train every queued run; return the id."""

@@ -207,7 +207,8 @@ def test_a_bad_checkpoint_fails_its_runs_but_not_the_experiment(tmp_path, tlcomp
     assert "failed: checkpoint file" in p.stderr and "weights_only=True" in p.stderr
     assert "1 of 2 runs did not finish" in p.stderr
     assert "6 unreadable files skipped" in p.stderr  # the skip policy is visible during training too
-    runs = json.loads(out.read_text())["runs"]
+    (experiment,) = json.loads(out.read_text())["experiments"]
+    runs = experiment["runs"]
     assert [(r["arm"], r["status"]) for r in runs] == [("scratch", "done"), ("pretrained", "failed")]
     assert not marker.exists()
     p = cli("ls", home=tlcompare_home)  # the finished run is kept in the store

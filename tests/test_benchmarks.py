@@ -40,7 +40,8 @@ def test_sweep_trains_what_tlcompare_run_trains(tmp_path, one_thread):
            "16", "--sizes", "3,6", "--freeze", "all", "--seeds", "1", "--budget", "epochs", "--epochs", "2", "--device", "cpu",
            "--out", str(tmp_path / "r.json")]
     subprocess.run(cli, check=True, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    runs = json.loads((tmp_path / "r.json").read_text())["runs"]
+    (experiment,) = json.loads((tmp_path / "r.json").read_text())["experiments"]
+    runs = experiment["runs"]
     product = {(r["arm"], r["size"]): r["final"]["test_acc"] for r in runs}
     assert product.keys() == bench.keys()
     for key, acc in product.items():  # the CPU path is deterministic for a seed

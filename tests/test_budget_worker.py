@@ -107,7 +107,8 @@ def test_random_control_runs_end_to_end_and_is_compared_with_the_pretrained_prob
             "--budget", "epochs", "--epochs", "3", "--augment", "none", "--image-size", "16", "--device", "cpu",
             "--out", out, home=tlcompare_home)
     assert p.returncode == 0, p.stderr
-    runs = json.loads(out.read_text())["runs"]
+    (experiment,) = json.loads(out.read_text())["experiments"]
+    runs = experiment["runs"]
     control = [r for r in runs if r["arm"] == "random"]
     assert len(control) == 2 and all(r["status"] == "done" and r["freeze"] == "all" for r in control)
     # Random bodies are seeded: each seed computes its own features, and they are not the pretrained ones.

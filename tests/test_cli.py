@@ -1,5 +1,6 @@
 """The command line as a user runs it: a real subprocess, real data, real weights."""
 
+import io
 import json
 import os
 import subprocess
@@ -21,8 +22,12 @@ def test_tiny_paired_run_writes_json_and_csv(tmp_path, tlcompare_home):
     p = tlcompare("run", "--dataset", "digits", "--model", "efficientnet_lite0", "--sizes", "2,4", "--freeze", "0,all",
                   "--seeds", "2", "--budget", "epochs", "--epochs", "2", "--image-size", "16", "--device", "cpu", "--out", str(out), home=tlcompare_home)
     assert p.returncode == 0, p.stderr
-    data = json.loads(out.read_text())
+    doc = json.loads(out.read_text())
+    # the report's JSON: one experiment, the file `tlcompare report 1 --format json` writes
+    assert doc["format"] == "tlcompare-report" and [e["id"] for e in doc["experiments"]] == [1]
+    data = doc["experiments"][0]
     assert data["spec"]["sizes"] == [2, 4] and data["spec"]["freeze"] == [0, "all"]
+    assert data["environment"]["wall_seconds"] > 0
     runs = data["runs"]
     assert len(runs) == 2 * 2 * 3
     assert {(r["arm"], r["freeze"]) for r in runs} == {("scratch", None), ("pretrained", 0), ("pretrained", "all")}
@@ -48,6 +53,13 @@ def test_tiny_paired_run_writes_json_and_csv(tmp_path, tlcompare_home):
     assert "Test-set test unavailable" not in p.stdout
     shown = tlcompare("show", "1", home=tlcompare_home)
     assert shown.returncode == 0 and "test-set p" in shown.stdout and "test set p" in shown.stdout
+    reported = tlcompare("report", "1", "--format", "json", "--out", "-", home=tlcompare_home)
+    assert reported.returncode == 0, reported.stderr
+    (again,) = json.loads(reported.stdout)["experiments"]
+    assert again["runs"] == runs and again["label_multiplier"] == data["label_multiplier"]
+    assert again["environment"] == {k: v for k, v in data["environment"].items() if k != "wall_seconds"}
+    assert pd.read_csv(out.with_suffix(".csv")).equals(pd.read_csv(io.StringIO(
+        tlcompare("report", "1", "--format", "csv", "--out", "-", home=tlcompare_home).stdout)))
     # the label multiplier: in the summary, in the JSON (recomputed from its runs) and on every CSV row of its pair
     from tlcompare.analysis import frames as analysis
     from tlcompare.analysis import label_multiplier

@@ -11,12 +11,12 @@ from tlcompare.analysis import verdict
 from tlcompare.analysis.controls import control_differences, control_lines
 from tlcompare.analysis.convergence import (
     budget_line,
-    fairness_notes,
     flag_lines,
     flags_frame,
     flags_summary,
     still_rising,
 )
+from tlcompare.analysis.view import analyse
 
 
 def run(arm="scratch", size=5, seed=0, freeze=None, val=(0.5,) * 10, train_acc_clean=0.99, budget="epochs",
@@ -126,10 +126,11 @@ def test_a_clear_pretrained_lead_over_random_features_is_called_a_help():
     assert "beats random features, linear probe by 41.0 points" in line and "features help" in line
 
 
-def test_fairness_notes_gather_budget_flags_and_controls():
+def test_the_view_gathers_budget_flags_and_controls():
     runs = control_runs()
-    notes = fairness_notes(runs, analysis.runs_frame(runs))
-    assert notes["budget"].startswith("Budget: epochs") and notes["controls"] and notes["flags"] == []
+    view = analyse(runs)
+    assert view.budget.startswith("Budget: epochs") and view.controls == control_lines(analysis.runs_frame(runs))
+    assert view.controls and view.flag_lines == [] and view.flags_summary.startswith("Convergence: none of")
 
 
 def test_training_time_counts_images_over_seconds_and_one_machine_only():

@@ -260,9 +260,11 @@ def _walk_through(page, url: str, expect) -> bool:
     page.goto(f"{url}/live?exp=1&present=1")
     expect(page.get_by_role("heading", name="Live", exact=True)).to_be_visible()
     settle(page)
-    # Presentation view shows every run's row, without a scrolling box around a few of them.
-    table = page.locator("[data-testid=stDataFrame]").first
+    # Presentation view shows every run's row, without a scrolling box around a few of them, in
+    # large type (an HTML table: tests/test_dashboard_states.py measures its font).
+    table = page.locator("[data-testid=stTable]").first
     expect(table).to_be_visible()
+    expect(table.locator("tbody tr")).to_have_count(4)
     assert table.bounding_box()["height"] >= 44 * (4 + 1)
     shot(page, "11b-live-presentation")
     page.goto(f"{url}/history")
@@ -353,3 +355,24 @@ def test_the_form_stays_usable_while_the_speed_is_measured(dashboard):
         wait_for_estimate(page, expect)  # a new image size (64 px): measured, then the caption's figure
         expect(page.get_by_text("4 sizes × 3 seeds × 4 arms, 15 epochs each")).to_be_visible()
         shot(page, "16-new-experiment-photos-preset")
+
+
+def test_advanced_labels_fit_and_boxes_stay_level(dashboard):
+    """The Advanced section on a laptop screen and a narrow window: the head multiplier's label
+    takes one line, and the boxes of a row stay level when a label beside them wraps."""
+    url, _ = dashboard
+    with chromium_page("failure-advanced") as (page, expect):
+        for width in (1400, 1024):
+            page.set_viewport_size({"width": width, "height": 1800})
+            page.goto(url)
+            expect(page.get_by_role("heading", name="New experiment")).to_be_visible(timeout=120_000)
+            settle(page)
+            page.get_by_text("Advanced: training budget").click()
+            settle(page)
+            label = page.get_by_text("Head LR multiplier", exact=True)
+            expect(label).to_be_visible()
+            assert label.bounding_box()["height"] < 30, label.bounding_box()  # one line (22 px), not two
+            boxes = [page.get_by_label(name, exact=True).bounding_box()
+                     for name in ("Learning rate, pretrained", "Head LR multiplier")]
+            assert abs(boxes[0]["y"] - boxes[1]["y"]) < 2, boxes
+            shot(page, f"17-advanced-{width}")

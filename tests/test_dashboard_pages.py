@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from dashboard_fixtures import cancelled_home, finished_home, seed_throughput  # noqa: F401  (fixture)
+from dashboard_fixtures import cancelled_home, finished_home, seed_facts, seed_throughput  # noqa: F401  (fixture)
 from streamlit.testing.v1 import AppTest
 
 from tlcompare.store import Store
@@ -30,6 +30,17 @@ def render(page: str, query: dict | None = None, session: dict | None = None) ->
     return at
 
 
+def wait_for_facts(at: AppTest, timeout: float = 180) -> None:
+    """Rerun, as the page's own poll does, until the dataset's facts read in the background are in."""
+    import time
+
+    deadline = time.time() + timeout
+    while any("Reading the dataset" in c.value for c in at.caption) and time.time() < deadline:
+        time.sleep(0.5)
+        at.run()
+    assert not any("Reading the dataset" in c.value for c in at.caption), "the dataset's facts never came"
+
+
 def markdown_text(at: AppTest) -> str:
     return "\n".join(m.value for m in at.markdown)
 
@@ -37,6 +48,14 @@ def markdown_text(at: AppTest) -> str:
 def shown(markdown: str) -> str:
     """Markdown source as the reader sees it: messages quote user text with its punctuation escaped."""
     return re.sub(r"\\(.)", r"\1", markdown)
+
+
+@pytest.fixture(autouse=True)
+def digits_facts_known():
+    """As with the throughput probe: the form's dataset facts are in the cache, so a page test shows
+    the form as it is once they are read (test_a_dataset_read_for_the_first_time_never_holds_the_form
+    covers the reading)."""
+    seed_facts()
 
 
 @pytest.fixture
@@ -139,6 +158,7 @@ def test_a_folder_on_this_machine_is_checked_and_used(tmp_path, monkeypatch):
     assert "**60** images" in markdown_text(at) and "**2** classes" in markdown_text(at)
     assert at.checkbox(key="use_own_data").value
     at.multiselect(key="f_sizes").set_value([2, 5]).run()
+    wait_for_facts(at)  # the folder's split is read in a process of its own; Start waits for it
     at.button(key="start").click().run()
     (experiment,) = Store().list_experiments()
     assert experiment["spec"]["dataset"] == f"imagefolder:{folder}"
@@ -470,6 +490,28 @@ def test_the_estimate_is_measured_in_the_background_and_the_form_stays_usable():
         time.sleep(1)
     at.run()
     assert _metric(at, "Estimated time").startswith("about")
+
+
+def test_a_dataset_read_for_the_first_time_never_holds_the_form():
+    import time
+
+    from tlcompare.data import facts_background
+
+    facts_background.forget("digits", None, 0.1, 0.2, 0)  # as on a machine that never read digits
+    seed_throughput()
+    at = render(PAGES[0])  # answers while a process of its own reads the dataset
+    assert _metric(at, "Estimated time") == "reading the dataset…"
+    assert any("Reading the dataset" in c.value for c in at.caption)
+    assert at.button(key="start").disabled  # the sizes it would queue are not checked yet
+    at.number_input(key="f_epochs").set_value(3).run()  # usable meanwhile
+    assert not at.exception and any("3 epochs each" in c.value for c in at.caption)
+    deadline = time.time() + 180
+    while time.time() < deadline and _metric(at, "Estimated time") == "reading the dataset…":
+        time.sleep(0.5)
+        at.run()
+    assert _metric(at, "Estimated time").startswith("about")
+    assert any("This dataset allows up to 122 per class" in c.value for c in at.caption)
+    assert at.button(key="start").disabled is False
 
 
 def test_runs_finished_before_are_reused_in_the_estimate(use_finished):

@@ -110,3 +110,45 @@ def test_an_experiment_deleted_while_live_polls_it_gets_a_calm_message(browser_p
     settle(page)
     shot(page, "23-live-deleted-meanwhile")
     store.close()
+
+
+def _font_px(locator) -> float:
+    return float(locator.evaluate("e => getComputedStyle(e).fontSize").removesuffix("px"))
+
+
+def test_presentation_view_tables_are_read_from_across_a_room(browser_page):
+    """Every table of Live and Results in presentation view is in the view's large type (the normal
+    view's interactive grid draws on a canvas that the view's stylesheet cannot enlarge)."""
+    from playwright.sync_api import expect
+
+    page, url, _, experiment_id, _, _ = browser_page
+    page.goto(f"{url}/live?exp={experiment_id}")
+    expect(page.locator("[data-testid=stDataFrame]")).to_have_count(1)  # normally: the interactive grid
+    settle(page)
+    body = _font_px(page.locator("[data-testid=stMarkdownContainer] p").first)
+
+    page.goto(f"{url}/live?exp={experiment_id}&present=1")
+    table = page.locator("[data-testid=stTable]")
+    expect(table).to_have_count(1)
+    expect(page.locator("[data-testid=stDataFrame]")).to_have_count(0)
+    expect(table.locator("tbody tr")).to_have_count(3)  # every run, no scrolling box
+    settle(page)
+    cell, head = table.locator("tbody td").first, table.locator("thead th").first
+    assert _font_px(cell) >= 20 and _font_px(head) >= 20, (_font_px(cell), _font_px(head))
+    assert _font_px(cell) >= 1.25 * body  # larger than the normal view's body text, not only as large
+    expect(table.get_by_text("val acc", exact=True)).to_be_visible()  # headed as the grid heads it
+    expect(table.get_by_text(re.compile(r"^\d+\.\d%$")).first).to_be_visible()  # and formatted alike
+    shot(page, "24-live-presentation-table")
+
+    page.goto(f"{url}/results?exp={experiment_id}&present=1")
+    expect(page.get_by_text("Paired differences (pretrained minus scratch, same size and seed)")).to_be_visible()
+    summary = page.locator("[data-testid=stTable]").first
+    summary.scroll_into_view_if_needed()
+    assert _font_px(summary.locator("tbody td").first) >= 20
+    settle(page)
+    shot(page, "25-results-presentation-table")
+    page.get_by_role("tab", name="Overfitting").click()
+    gaps = page.locator("[data-testid=stTable]").filter(has_text="val acc")
+    expect(gaps).to_be_visible()
+    assert _font_px(gaps.locator("tbody td").first) >= 20
+    expect(page.locator("[data-testid=stDataFrame]")).to_have_count(0)  # no small-type grid left on the page

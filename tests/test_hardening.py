@@ -81,14 +81,14 @@ def test_relative_checkpoint_paths_in_two_folders_never_share_runs(tmp_path, tlc
     second = tlc(*[x if x is not None else "ckpt.pt" for x in args], home=tlcompare_home, cwd=b)
     assert second.returncode == 0, second.stderr
     assert reused_runs(tlcompare_home, 2) == {"scratch": True, "pretrained": False}  # other bytes: trained again
-    r1, r2 = (json.loads((d / "r.json").read_text())["runs"] for d in (a, b))
+    r1, r2 = (json.loads((d / "r.json").read_text())["experiments"][0]["runs"] for d in (a, b))
     pre = [next(r for r in rs if r["arm"] == "pretrained")["final"]["test_acc"] for rs in (r1, r2)]
     assert stored_spec(tlcompare_home, 1)["weights_key"] != stored_spec(tlcompare_home, 2)["weights_key"]
 
     third = tlc(*[x if x is not None else "renamed.pt" for x in args], home=tlcompare_home, cwd=c)
     assert third.returncode == 0, third.stderr
     assert reused_runs(tlcompare_home, 3) == {"scratch": True, "pretrained": True}  # same bytes: reused
-    assert pre[0] == json.loads((c / "r.json").read_text())["runs"][1]["final"]["test_acc"]
+    assert pre[0] == json.loads((c / "r.json").read_text())["experiments"][0]["runs"][1]["final"]["test_acc"]
 
 
 def test_a_worker_started_in_another_folder_trains_a_relative_checkpoint(tmp_path, tlcompare_home):

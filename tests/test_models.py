@@ -163,7 +163,7 @@ def test_each_freezing_depth_trains_exactly_the_later_stages_and_the_head(name):
             assert p.requires_grad == (id(p) not in frozen)
         assert all(p.requires_grad for p in backbone.head.parameters())
 
-        set_train_mode(backbone, depth)
+        set_train_mode(backbone, info.depth)
         for i, stage in enumerate(backbone.stages):
             norms = [m for module in stage.modules for m in module.modules() if isinstance(m, BATCHNORMS)]
             assert all(bn.training == (i >= d) for bn in norms), (name, depth, stage.name)
@@ -189,8 +189,8 @@ def test_frozen_prefix_records_no_autograd_and_keeps_its_batchnorm_statistics():
     backbone = create_backbone("resnet18", num_classes=7, pretrained=False)
     model = backbone.model
     depth = 3  # stem, layer1, layer2
-    apply_freeze(backbone, depth)
-    set_train_mode(backbone, depth)
+    info = apply_freeze(backbone, depth)
+    set_train_mode(backbone, info.depth)
 
     last_frozen, first_trainable = model.layer2, model.layer3
     outputs = {}

@@ -52,7 +52,7 @@ def test_imagefolder_loads_classes_from_folder_names(tmp_path):
 def test_spec_accepts_sources_and_makes_paths_absolute(tmp_path, monkeypatch):
     root = good_folder(tmp_path / "data", per_class=3)
     monkeypatch.chdir(tmp_path)
-    spec = build_spec({"dataset": "imagefolder:data"})
+    spec = build_spec({"dataset": "imagefolder:data", "sizes": [1]})  # 3 images a class: 1 left to train on
     assert spec.dataset == f"imagefolder:{root.resolve()}"  # a worker started elsewhere finds it
     assert build_spec({"dataset": "torchvision:CIFAR10"}).dataset == "torchvision:cifar10"
     with pytest.raises(SpecError) as e:
@@ -257,7 +257,7 @@ def test_a_zip_of_own_photos_runs_end_to_end_on_the_cli(tmp_path, tlcompare_home
                         "--seeds", "1", "--freeze", "all", "--budget", "epochs", "--epochs", "2", "--image-size", "16", "--device", "cpu",
                         "--out", str(out)], capture_output=True, text=True, env=env, timeout=600)
     assert p.returncode == 0, p.stderr
-    data = json.loads(out.read_text())
+    (data,) = json.loads(out.read_text())["experiments"]
     assert data["environment"]["class_names"] == ["défaut", "ok part"]
     assert [r["status"] for r in data["runs"]] == ["done", "done"]
     assert data["spec"]["dataset"] == f"zip:{archive.resolve()}"

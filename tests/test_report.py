@@ -18,6 +18,7 @@ import subprocess
 import sys
 from collections import defaultdict
 from html.parser import HTMLParser
+from pathlib import Path
 from statistics import mean
 
 import numpy as np
@@ -40,6 +41,7 @@ NAME = "<script>alert(1)</script> & co"
 CLASS = "a<script>&b"
 NOTES = "Ask Kim & Lee about <b>augmentation</b>.\nSecond line."
 PLOTLY_BUNDLE_START = "/**\n* plotly.js v"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -258,6 +260,56 @@ def test_json_round_trips_and_keeps_the_run_shape(stored):
         assert mine["run_id"] == stored_run["run_id"]
         for k, v in theirs.items():  # every field of `tlcompare run --out`, same values
             assert mine[k] == (None if isinstance(v, float) and math.isnan(v) else v), k
+
+
+# -- one view -------------------------------------------------------------------------------------------
+def test_results_page_report_and_show_say_the_same(stored, monkeypatch, capsys):
+    """The Results page, the report and `tlcompare show` lay out one analysed experiment: the same lead,
+    verdict, best variant per size, multiplier lines, budget and flags, word for word."""
+    from streamlit.testing.v1 import AppTest
+
+    from tlcompare.analysis.view import analyse
+    from tlcompare.text.escape import markdown_safe
+
+    store, first, _ = stored
+    exp = store.get_experiment(first)
+    view = analyse(store.experiment_runs(first, test_correct=True), exp["spec"], exp["environment"])
+    assert view.multiplier.lead and view.verdict.answer.startswith("The best of 2 pretrained variants")
+    # the lead names the verdict's best variant at the smallest size: best_per_size chooses it once
+    best = view.best.iloc[0]
+    row = view.multiplier.table.set_index(["variant", "size"]).loc[(best["variant"], best["size"])]
+    assert view.multiplier.lead == label_multiplier_sentence(row, best)
+
+    monkeypatch.setenv("TLCOMPARE_HOME", str(store.path.parent))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.query_params["exp"] = str(first)
+    at.switch_page("pages/results.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    page = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    for text in (view.multiplier.lead, view.verdict.answer, *view.verdict.lines, *view.multiplier.lines):
+        assert any(markdown_safe(text) in shown for shown in page), text
+    assert any(view.budget in shown for shown in page)
+    metrics = [m.label for m in at.metric]
+    for _, r in view.best.iloc[[0, -1]].iterrows():
+        name = r["variant"].removeprefix("pretrained, ")
+        assert f"{name[0].upper() + name[1:]}, {int(r['size'])} per class" in metrics
+
+    md = " ".join(render_report(store, [first], "md").decode().split())
+    for text in (view.multiplier.lead, view.verdict.answer, view.budget, view.flags_summary):
+        assert " ".join(markdown_text(text).split()) in md, text
+
+    assert cli.main(["show", str(first)]) == 0
+    shown = capsys.readouterr().out
+    for text in (view.verdict.answer, *view.verdict.lines, *view.verdict.caveats, *view.multiplier.lines,
+                 view.budget, view.flags_summary):
+        assert text in shown, text
+
+
+def label_multiplier_sentence(row, best) -> str:
+    from tlcompare.analysis import label_multiplier
+
+    return label_multiplier.sentence({**row.to_dict(), "variant": best["variant"], "size": best["size"]})
 
 
 # -- Markdown and LaTeX ---------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ poll reads one stamp, stored headlines equal a recomputation, and older stores m
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import sys
@@ -140,6 +141,45 @@ def test_results_reads_artifacts_of_the_shown_pair_only(small_home, statements, 
     # One read, of the chosen size and seed's three arms (the trace shows the bound ids).
     assert len(blobs) == 1 and re.search(r"run_id IN \(\d+, \d+, \d+\)", blobs[0]), blobs
     assert at.get("plotly_chart"), "the Mistakes tab shows the pair's confusion matrices"
+
+
+def plotted(values) -> list[float]:
+    """A figure's array as plotly's JSON holds it: a list, or typed bytes in base64."""
+    if isinstance(values, dict):
+        import base64
+
+        import numpy as np
+
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).tolist()
+    return list(values)
+
+
+def test_results_draw_a_pinned_baseline_from_its_own_view(small_home, monkeypatch):
+    """The pinned experiment's view is the one its own Results page shows: its gains are drawn dotted on
+    the gap chart of another experiment, and the page names it."""
+    from tlcompare.analysis.view import analyse
+
+    home, ids = small_home
+    monkeypatch.setenv("TLCOMPARE_HOME", str(home))
+    store = Store(home / "tlcompare.db")
+    store.set_pinned(ids[0])
+    try:
+        at = AppTest.from_file(APP, default_timeout=120)
+        at.query_params["exp"] = str(ids[-1])
+        at.switch_page("pages/results.py")
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert any(f"The baseline, #{ids[0]}" in c.value for c in at.caption)
+        gap = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if c.proto.id.endswith("gap")
+                   or "Gain over training from scratch" in c.proto.spec)
+        drawn = {t["name"]: plotted(t["y"]) for t in gap["data"] if t.get("name", "").startswith(f"baseline #{ids[0]}: ")}
+        base = analyse(store.experiment_runs(ids[0], test_correct=True)).diffs
+        assert set(drawn) == {f"baseline #{ids[0]}: {v}" for v in base["variant"]}
+        for v, g in base.groupby("variant"):
+            assert drawn[f"baseline #{ids[0]}: {v}"] == pytest.approx(list(100 * g["mean_diff"]))
+    finally:
+        store.set_pinned(ids[0], False)
+        store.close()
 
 
 def test_a_store_of_the_previous_schema_migrates(tmp_path, monkeypatch):

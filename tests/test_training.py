@@ -96,3 +96,23 @@ def test_an_exploding_learning_rate_is_reported_as_diverged(tiny):
     res = _run(hot, data, "scratch")
     assert res.status == "diverged" and "lower learning rate" in res.error
     assert res.epochs and res.final == {}
+    assert res.stop_reason == "diverged" and res.epochs_done == len(res.epochs) < 3
+
+
+@pytest.mark.parametrize("freeze", [0, "all"])  # images; cached features
+def test_a_cancel_between_steps_ends_the_run_with_the_epochs_it_finished(tiny, freeze):
+    spec, data = tiny
+    run = next(r for r in spec.runs() if r.arm == "pretrained" and r.freeze == freeze)
+    asked, steps, epochs = [], [], []
+
+    def stop_at_sixth_ask():
+        asked.append(1)
+        return len(asked) == 6  # 30 images at batch 8: 4 steps an epoch, so one step into epoch 2
+
+    res = train_run(run, data, torch.device("cpu"), on_epoch=epochs.append, should_stop=stop_at_sixth_ask,
+                    on_step=lambda step, total: steps.append((step, total)))
+    assert res.status == "cancelled" and res.stop_reason == "cancelled" and res.error is None
+    assert steps == [(i, 8) for i in range(1, 6)] and len(asked) == 6
+    assert [e["epoch"] for e in res.epochs] == [e["epoch"] for e in epochs] == [1]
+    assert res.epochs_done == 1 and res.steps_done == 4
+    assert res.final == {} and res.confusion == [] and res.test_correct is None

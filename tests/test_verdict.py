@@ -11,6 +11,7 @@ from synthetic_runs import runs_with_images, synth_runs
 from tlcompare.analysis import frames as analysis
 from tlcompare.analysis import verdict
 from tlcompare.analysis.paired_stats import holm, mcnemar, sign_flip_p, t_interval
+from tlcompare.analysis.view import analyse
 from tlcompare.store.correct_bits import pack_correct, unpack_correct
 from tlcompare.text.summaries import results_lines
 
@@ -158,8 +159,8 @@ def test_zero_spread_says_the_seeds_agree_and_gives_no_interval():
     assert "fine-tune all: all 2 seeds agree (+0.3 points, one test image); too few to give an interval" in v.lines[0]
     assert not re.search(r"[+]/- 0\.0(?![0-9])", text) and "0 to 0" not in text and "wins" not in v.answer
     assert "cannot be judged yet (too few seeds) at 5 images per class" in v.answer
-    cli = "\n".join(results_lines(issue_runs()[:0] + runs_with_images(
-        {("scratch", None, 5): [100 / 360, 120 / 360], ("pretrained", 0, 5): [101 / 360, 121 / 360]}, n_test=360)))
+    cli = "\n".join(results_lines(analyse(issue_runs()[:0] + runs_with_images(
+        {("scratch", None, 5): [100 / 360, 120 / 360], ("pretrained", 0, 5): [101 / 360, 121 / 360]}, n_test=360))))
     assert "no interval" in cli and "[+0.3, +0.3]" not in cli and "all 2 seeds agree" in cli
 
 
@@ -205,7 +206,7 @@ def test_runs_stored_without_per_image_results_say_the_test_set_test_is_unavaila
     assert v.comparisons["test_p"].isna().all()
     assert any(c.startswith("Test-set test unavailable: their runs were stored before") for c in v.caveats)
     assert "Linear probe is significantly worse than scratch at 100" in v.answer  # the seeds still speak
-    cli = "\n".join(results_lines(runs, {"epochs": 30}))
+    cli = "\n".join(results_lines(analyse(runs, {"epochs": 30})))
     assert "Test-set test unavailable" in cli
     # a mix: only some comparisons lack it
     runs = issue_runs()

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tlcompare.report.content import STORE_FIELDS
 from tlcompare.store import Store
 from tlcompare.worker.control import ensure_worker, stop_worker, worker_state
 
@@ -138,8 +139,10 @@ def test_worker_results_match_tlcompare_run(tmp_path, workers):
     out = tmp_path / "ref.json"
     r = tlc("run", "--config", spec, "--out", out, env={"TLCOMPARE_HOME": str(tmp_path / "ref-home")})
     assert r.returncode == 0, r.stderr
-    ref = json.loads(out.read_text())
-    assert set(ref) == {"spec", "environment", "runs", "label_multiplier"} and ref["environment"]["wall_seconds"] > 0
+    doc = json.loads(out.read_text())
+    assert doc["format"] == "tlcompare-report" and len(doc["experiments"]) == 1  # the report's JSON
+    ref = doc["experiments"][0]
+    assert {"spec", "environment", "runs", "label_multiplier"} <= set(ref) and ref["environment"]["wall_seconds"] > 0
     assert "test 0." in r.stderr and "Test accuracy" in r.stdout  # the same progress and summary as before
 
     exp_id = submit(spec)  # a fresh TLCOMPARE_HOME: nothing to reuse, the worker trains every run
@@ -151,6 +154,8 @@ def test_worker_results_match_tlcompare_run(tmp_path, workers):
     runs = store.experiment_runs(exp_id, test_correct=True)  # all of RunResult, per-image results included
     assert [r["status"] for r in runs] == ["done"] * 2 and all(r["attempts"] == 1 for r in runs)
     for ref_run, run in zip(ref["runs"], runs, strict=True):
+        # what the run trained: the export's RunResult fields, without the store's bookkeeping of who and when
+        ref_run = {k: v for k, v in ref_run.items() if k not in STORE_FIELDS}
         assert list(run)[: len(ref_run)] == list(ref_run)  # RunResult's keys, in its order
         assert_same_training(ref_run, run)
     exported = store.export_experiment(exp_id)

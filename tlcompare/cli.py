@@ -65,7 +65,6 @@ def _add_spec_flags(p: argparse.ArgumentParser) -> None:
 
 def spec_from_args(args: argparse.Namespace):
     """The spec of the flags and --config, refused whole (exit 2) before anything is stored."""
-    from tlcompare.data.facts import pool_problem
     from tlcompare.spec import ExperimentSpec, build_spec, doubts, load_toml
 
     values = load_toml(args.config) if args.config else {}
@@ -73,10 +72,7 @@ def spec_from_args(args: argparse.Namespace):
         flag_value = getattr(args, f.name, None)
         if flag_value is not None:
             values[f.name] = flag_value
-    spec = build_spec(values)
-    problem = pool_problem(spec)
-    if problem:
-        raise SpecError([problem])
+    spec = build_spec(values)  # refuses depths deeper than the model and sizes over the pools
     for line in doubts(spec):  # valid, so it runs; but say what looks like a typo
         print(f"warning: {printable(line)}", file=sys.stderr)
     return spec
@@ -118,7 +114,8 @@ class Progress:
 
 
 def cmd_run(args) -> int:
-    from tlcompare.results_io import write_results
+    from tlcompare.report import write_run_files
+    from tlcompare.report.content import load_experiment
     from tlcompare.store import Store
     from tlcompare.text.summaries import results_lines
     from tlcompare.worker.inprocess import InProcessExecutor
@@ -164,14 +161,16 @@ def cmd_run(args) -> int:
     if user_errors and len(user_errors) == len(runs):
         raise UserError(user_errors[0])  # e.g. the dataset is missing: say it once, as before
 
-    data = store.export_experiment(exp_id)
-    data["environment"]["wall_seconds"] = time.perf_counter() - started
-    json_path, csv_path = write_results(data, args.out)
-    for line in results_lines(data["runs"], data["spec"], data["environment"].get("n_test")):
+    # The same files `tlcompare report --format json|csv` writes, read back from the store; only the
+    # wall time is this command's own (the store keeps training time, not how long the command took).
+    rep = load_experiment(store, exp_id, fingerprint_fallback=False)
+    wall = rep.environment["wall_seconds"] = time.perf_counter() - started
+    json_path, csv_path = write_run_files(rep, args.out)
+    for line in results_lines(rep.view):
         print(line)
-    failed = [r for r in data["runs"] if r["status"] in ("failed", "cancelled")]
-    device = data["environment"].get("device", "?")
-    print(f"\nwrote {json_path} and {csv_path} ({data['environment']['wall_seconds']:.0f} s on {device}; "
+    failed = [r for r in rep.runs if r["status"] in ("failed", "cancelled")]
+    device = rep.environment.get("device", "?")
+    print(f"\nwrote {json_path} and {csv_path} ({wall:.0f} s on {device}; "
           f"experiment {exp_id} in the store: `tlcompare show {exp_id}`)")
     if failed:
         print(f"tlcompare: {len(failed)} of {len(runs)} runs did not finish; see `tlcompare show {exp_id}`", file=sys.stderr)
@@ -372,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="run a paired comparison in this process and write JSON + CSV")
     _add_spec_flags(p)
-    p.add_argument("--out", default="results.json", help="JSON output path; the CSV goes beside it")
+    p.add_argument("--out", default="results.json", help="JSON output path (the report's JSON); the CSV goes beside it")
     p.add_argument("--force", action="store_true", help="train runs again even when identical ones finished before")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("submit", help="queue an experiment in the store and print its id")

@@ -21,7 +21,8 @@ import tomllib
 
 from tlcompare.errors import SpecError, UserError
 from tlcompare.text.escape import printable
-from tlcompare.text.variants import run_label
+from tlcompare.text.stages import STAGE_SHAPES, stage_count
+from tlcompare.text.variants import depth_order, run_label
 
 ARMS = ("scratch", "pretrained", "small_cnn", "random")
 # How long each run trains. "epochs": the same number of passes over its training subset;
@@ -304,18 +305,21 @@ def _float(value: Any, key: str, problems: list[str]) -> float | None:
     return number
 
 
-def build_spec(values: dict[str, Any], stored: bool = False) -> ExperimentSpec:
+def build_spec(values: dict[str, Any], facts=None) -> ExperimentSpec:
     """Validate loose values (from TOML, CLI flags or a form) into a spec; every problem is listed.
 
-    Paths are made absolute and the content keys of the files they name are computed, so the spec
-    means the same thing to a worker started in another folder, and reuse follows content. A
-    ``stored`` spec (read back from the store) keeps the keys it was built with.
+    Depths are checked against the model's stages and sizes against the dataset's training pools
+    (``facts``: pools the caller has measured already, see data/facts.py), so an impossible value
+    is refused here, before anything is stored, never inside a run. Paths are made absolute and
+    the content keys of the files they name are computed, so the spec means the same thing to a
+    worker started in another folder, and reuse follows content. A stored spec is read back with
+    ``spec_from_dict``, never built again.
     """
     problems: list[str] = []
     clean: dict[str, Any] = {}
     for key, value in values.items():
         key = key.replace("-", "_")
-        if key in DERIVED and not stored:
+        if key in DERIVED:
             continue  # recomputed below from the files themselves
         if value is None and key not in ("weights", "data_root", "lr_scratch", "lr_pretrained", *DERIVED):
             continue
@@ -363,12 +367,11 @@ def build_spec(values: dict[str, Any], stored: bool = False) -> ExperimentSpec:
         from tlcompare.data.sources import canonical_source
 
         clean["dataset"] = canonical_source(clean["dataset"])  # a worker started elsewhere finds the same path
-    if not stored:
-        from tlcompare.content_keys import resolve_path
+    from tlcompare.content_keys import resolve_path
 
-        for key in ("weights", "data_root"):
-            if clean.get(key):
-                clean[key] = resolve_path(clean[key])
+    for key in ("weights", "data_root"):
+        if clean.get(key):
+            clean[key] = resolve_path(clean[key])
     # Keep going after parse problems, so the user sees every invalid value at once.
     spec = replace(defaults, **clean)
     already = {p.split(":")[0] for p in problems}
@@ -376,14 +379,18 @@ def build_spec(values: dict[str, Any], stored: bool = False) -> ExperimentSpec:
     if problems:
         raise SpecError(problems[:50])
     # Sorted, de-duplicated grids make the run order and the charts predictable.
-    depth_key = lambda d: (1, 0) if d == "all" else (0, d)  # noqa: E731
     spec = replace(
         spec,
         sizes=tuple(sorted(set(spec.sizes))),
         seeds=tuple(sorted(set(spec.seeds))),
-        freeze=tuple(sorted(set(spec.freeze), key=depth_key)),
+        freeze=tuple(sorted(set(spec.freeze), key=depth_order)),
     )
-    return spec if stored else _with_content_keys(spec)
+    from tlcompare.data.facts import pool_problem
+
+    problem = pool_problem(spec, facts)
+    if problem:
+        raise SpecError([problem])
+    return _with_content_keys(spec)
 
 
 def _with_content_keys(spec: ExperimentSpec) -> ExperimentSpec:
@@ -399,18 +406,18 @@ def _with_content_keys(spec: ExperimentSpec) -> ExperimentSpec:
 def validate(spec: ExperimentSpec) -> list[str]:
     """Return one line per invalid value (empty when the spec is valid)."""
     from tlcompare.data import check_source
-    from tlcompare.models import list_models
 
     p: list[str] = []
     dataset_problem = check_source(spec.dataset)
     if dataset_problem:
         p.append(f"dataset: {dataset_problem}")
-    models = {m.name: m for m in list_models()}
-    if spec.model not in models or spec.model == "small_cnn":
-        choices = ", ".join(n for n in models if n != "small_cnn")
+    # The torch-free table of stages (a test checks it against the model registry): validating a
+    # spec never imports torch nor builds a model.
+    if spec.model not in STAGE_SHAPES or spec.model == "small_cnn":
+        choices = ", ".join(n for n in STAGE_SHAPES if n != "small_cnn")
         p.append(f"model: unknown '{_short(spec.model)}'; choose one of {choices} (small_cnn is the optional third arm: small_cnn = true)")
     else:
-        p += _depth_problems(spec.freeze, models[spec.model])
+        p += _depth_problems(spec.freeze, spec.model)
     if not spec.sizes:
         p.append("sizes: give at least one training-set size (examples per class)")
     p += [f"sizes: {s} must be at least 1 example per class" for s in spec.sizes if s < 1]
@@ -498,15 +505,11 @@ def doubts(spec: ExperimentSpec) -> list[str]:
     return d
 
 
-def _depth_problems(depths, model) -> list[str]:
-    """Depths deeper than the model's stages fail here, not inside the pretrained run."""
-    n = len(model.stage_names)
-    bad = [d for d in depths if isinstance(d, int) and d > n]
-    if not bad:
-        return []
-    stages = ", ".join(f"{i} {name}" for i, name in enumerate(model.stage_names, start=1))
-    return [f"freeze: depth {d} is deeper than {model.name}'s {n} stages; use 0 (fine-tune everything) to {n}, "
-            f"or 'all' (linear probe); depth d freezes the first d stages: {stages}" for d in bad]
+def _depth_problems(depths, model: str) -> list[str]:
+    """Depths deeper than the model's stages fail here, when the spec is built, not inside a run."""
+    n = stage_count(model)
+    return [f"freeze: depth {d} is deeper than {model}'s {n} stages; use 0 (fine-tune everything) to {n}, "
+            "or 'all' (linear probe)" for d in depths if isinstance(d, int) and d > n]
 
 
 def _budget_problems(spec: ExperimentSpec) -> list[str]:
@@ -561,8 +564,15 @@ def load_toml(path: str | Path) -> dict[str, Any]:
 
 
 def spec_from_dict(d: dict[str, Any]) -> ExperimentSpec:
-    """Rebuild a spec stored as ``to_dict()`` output (content keys as they were computed then).
+    """The spec stored as ``to_dict()`` JSON, typed back as it was built: not parsed nor validated
+    again (that happened once, when it was built), so a worker trains exactly what was stored.
 
-    A spec stored before budgets existed trained under equal epochs, whatever today's default.
+    A spec stored before budgets existed trained under equal epochs, whatever today's default;
+    settings a later version dropped are left out (the run's config hash says whether the run
+    still means the same).
     """
-    return build_spec({"budget": "epochs", **d}, stored=True)
+    values = {"budget": "epochs", **{k: v for k, v in d.items() if k in _FIELDS}}
+    for key in ("sizes", "freeze", "seeds"):
+        if key in values:
+            values[key] = tuple(values[key])
+    return ExperimentSpec(**values)

@@ -13,13 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from tlcompare.analysis import frames as analysis
-from tlcompare.analysis import label_multiplier, verdict
+from tlcompare.analysis.view import ResultsView, analyse
 from ui.state import store
 
 if TYPE_CHECKING:  # these import torch: only the pages that train or show images load them
     from tlcompare.analysis.mistakes import ExperimentTestSet
-    from tlcompare.data.facts import DatasetFacts
 
 
 def stamp(experiment: dict) -> tuple:
@@ -31,22 +29,15 @@ def stamp(experiment: dict) -> tuple:
             experiment["n_runs"], experiment.get("changed"))
 
 
-@st.cache_data(show_spinner="Reading the dataset…", max_entries=16)
-def facts(dataset: str, data_root: str | None, val_fraction: float, test_fraction: float,
-          split_seed: int) -> DatasetFacts | None:
-    from tlcompare.data.facts import dataset_facts
-
-    return dataset_facts(dataset, data_root, val_fraction, test_fraction, split_seed)
-
-
 # The analysed view of an experiment is kept as objects, not copies (cache_resource): every rerun
 # of Results (a slider, a tab) reuses it without unpickling thousands of epoch rows. Callers must
 # treat what these return as read-only.
 @st.cache_resource(show_spinner="Reading the runs…", max_entries=8)
 def finished_runs(stamp: tuple) -> list[dict]:
-    """The runs of an experiment with their epochs, without confusion matrices or mistake samples
-    (``artifacts`` reads those for the runs a page shows); ``stamp`` is ``stamp(experiment)``."""
-    return store().experiment_runs(stamp[1], artifacts=False)
+    """Every run of an experiment with its epochs and which test images it got right (the verdict's
+    test), without confusion matrices or mistake samples (``artifacts`` reads those for the runs a
+    page shows); ``stamp`` is ``stamp(experiment)``."""
+    return store().experiment_runs(stamp[1], test_correct=True, artifacts=False)
 
 
 @st.cache_resource(show_spinner=False, max_entries=256)
@@ -61,21 +52,19 @@ def artifacts(run_ids: list[int]) -> dict[int, dict]:
     return store().run_artifacts(run_ids)
 
 
-@st.cache_data(show_spinner=False, max_entries=24)
-def judged(stamp: tuple) -> verdict.Verdict:
-    """The verdict of an experiment: every run (unfinished ones count as incomplete pairs) with the
-    per-image results the test-set test needs, which the other pages never load; no epochs."""
-    experiment = store().get_experiment(stamp[1]) or {}
-    runs = store().experiment_runs(stamp[1], test_correct=True, epochs=False, artifacts=False)
-    return verdict.build(analysis.runs_frame(runs), experiment.get("spec"),
-                         (experiment.get("environment") or {}).get("n_test"))
+def view(stamp: tuple, experiment: dict) -> ResultsView:
+    """The analysed experiment (``tlcompare.analysis.view``) of ``finished_runs``: the object the
+    report and ``tlcompare show`` read too. Kept per experiment content; each part is computed when
+    the page first shows it."""
+    return memo(stamp, ("view",), lambda: analyse(finished_runs(stamp), experiment.get("spec"),
+                                                  experiment.get("environment")))
 
 
-@st.cache_data(show_spinner=False, max_entries=24)
-def multiplier(stamp: tuple) -> label_multiplier.Multiplier:
-    """The label multiplier and the time saved of an experiment's finished runs."""
-    runs = [r for r in finished_runs(stamp) if r["status"] == "done"]
-    return label_multiplier.build(analysis.runs_frame(runs), analysis.epochs_frame(runs), runs=runs)
+def preview(stamp: tuple, experiment: dict) -> ResultsView:
+    """The view of Report's preview: final metrics and per-image results, no epoch rows."""
+    return memo(stamp, ("view", "finals"), lambda: analyse(
+        store().experiment_runs(stamp[1], test_correct=True, epochs=False, artifacts=False),
+        experiment.get("spec"), experiment.get("environment")))
 
 
 @st.cache_resource(show_spinner="Loading the test images…", max_entries=2)

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from tlcompare.analysis.overfitting import (
-    AUGMENTED,
-    AUGMENTED_BELOW_VALIDATION,
-    HINT,
-    gaps_display,
-    overfit_curves,
-    overfit_gaps,
-)
+from tlcompare.analysis.overfitting import AUGMENTED, AUGMENTED_BELOW_VALIDATION, HINT, gaps_display
+from tlcompare.analysis.view import ResultsView
 from tlcompare.charts.overfit import overfit_chart
+from ui import presentation
 
 
-def render(finished: list[dict], large: bool, plot: dict) -> None:
-    curves, gaps = overfit_curves(finished), overfit_gaps(finished)
+def render(view: ResultsView, large: bool, plot: dict) -> None:
+    curves, gaps = view.overfit_curves, view.overfit_gaps
     if gaps.empty:
         st.info("No finished runs yet.")
         return
@@ -26,10 +21,10 @@ def render(finished: list[dict], large: bool, plot: dict) -> None:
     st.plotly_chart(overfit_chart(curves, gaps, size, seed, large=large), key="overfit", **plot)
     st.caption(f":material/lightbulb: {HINT}")
     st.markdown("##### The gap of every run (reported model)")
-    st.dataframe(gaps_display(gaps), hide_index=True, key="overfit_table", height=min(600, 38 + 35 * len(gaps)),
-                 column_config={"gap (points)": st.column_config.NumberColumn(format="%+.1f"),
-                                "train acc (no augmentation)": st.column_config.NumberColumn(format="%.1f%%"),
-                                "val acc": st.column_config.NumberColumn(format="%.1f%%")})
+    presentation.table(gaps_display(gaps), key="overfit_table",
+                       column_config={"gap (points)": st.column_config.NumberColumn(format="%+.1f"),
+                                      "train acc (no augmentation)": st.column_config.NumberColumn(format="%.1f%%"),
+                                      "val acc": st.column_config.NumberColumn(format="%.1f%%")})
     if gaps["gap"].isna().any():
         st.caption(":material/info: Runs trained before the plain training accuracy was recorded have no gap: "
                    "their only training accuracy is on augmented batches, which does not measure fitting.")

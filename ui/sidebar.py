@@ -55,10 +55,11 @@ def worker_words(state: str) -> str:
     return _WORKER_TEXT.get(state, ("", "", state, ""))[2]
 
 
-# Each poll is a script run of its own (0.15-0.2 CPU seconds of the server): every 15 s while
-# something trains or waits (about 1 % of a core), once a minute when nothing does (docs/benchmarks.md).
-# Live shows the training itself, polling on its own.
-POLL_BUSY_SECONDS = 15
+# Each poll is a script run of its own: about 0.015 CPU-seconds of the server since Streamlit's
+# garbage collection after every run is off (.streamlit/config.toml), 0.15-0.2 with it. Every 30 s
+# while something trains or waits, once a minute when nothing does (docs/benchmarks.md); Live shows
+# the training itself, polling on its own.
+POLL_BUSY_SECONDS = 30
 POLL_IDLE_SECONDS = 60
 
 

@@ -22,7 +22,7 @@ def control_differences(frame: pd.DataFrame, metric: str = "test_acc") -> pd.Dat
         return pd.DataFrame(columns=columns)
     done = frame[frame["status"] == "done"]
     rows = []
-    for (freeze, size), g in done[done["arm"].isin(["pretrained", "random"])].groupby(["freeze", "size"], sort=True):
+    for (_, size), g in done[done["arm"].isin(["pretrained", "random"])].groupby(["freeze", "size"], sort=True):
         pre = g[g["arm"] == "pretrained"].set_index("seed")[metric]
         ctl = g[g["arm"] == "random"].set_index("seed")[metric]
         common = pre.index.intersection(ctl.index)
@@ -31,7 +31,7 @@ def control_differences(frame: pd.DataFrame, metric: str = "test_acc") -> pd.Dat
         diffs = (pre.loc[common] - ctl.loc[common]).to_numpy(dtype=float)
         half, _ = t_interval(diffs)
         mean = float(diffs.mean())
-        depth = int(freeze) if str(freeze).isdigit() else freeze
+        depth = g["depth"].iloc[0]  # the depth as data, not read back from the text
         rows.append({"variant": variant("pretrained", depth), "control": variant("random", depth), "size": int(size),
                      "n_pairs": len(diffs), "mean_diff": mean, "ci95": half, "ci_low": mean - half,
                      "ci_high": mean + half})

@@ -136,13 +136,3 @@ def budget_line(runs: list[dict]) -> str:
     span = f"{min(epochs)}" if min(epochs) == max(epochs) else f"{min(epochs)} to {max(epochs)}"
     mixed = " Runs under different budgets do not compare." if len(budgets) > 1 else ""
     return f"Budget: {name}; {span} epochs per run; {how}.{mixed}"
-
-
-def fairness_notes(runs: list[dict], frame: pd.DataFrame) -> dict:
-    """What the comparison rests on, for the CLI, the Results page and the report alike: the budget
-    line, the flag summary and one line per flagged group, and the random-features control lines."""
-    from tlcompare.analysis.controls import control_lines
-
-    flags = flags_frame(runs)
-    return {"budget": budget_line(runs), "flags_summary": flags_summary(flags), "flags": flag_lines(flags),
-            "controls": control_lines(frame) if not frame.empty else []}

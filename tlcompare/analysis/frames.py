@@ -11,7 +11,7 @@ import pandas as pd
 from scipy import stats
 
 from tlcompare.analysis.paired_stats import t_interval
-from tlcompare.text.variants import variant
+from tlcompare.text.variants import depth_order, variant, variant_order  # noqa: F401 (variant_order: analysis's API)
 
 RUN_COLUMNS = ["arm", "variant", "size", "seed", "freeze", "model", "status", "trainable_params", "total_params", "n_train",
                "test_correct", "budget", "steps_done", "epochs_done", "stop_reason", "machine", "threads", "reused_from"]
@@ -23,10 +23,13 @@ def runs_frame(runs: list[dict]) -> pd.DataFrame:
     for r in runs:
         row = {k: r.get(k) for k in RUN_COLUMNS if k != "variant"}
         row["variant"] = variant(r["arm"], r.get("freeze"))
-        row["freeze"] = "" if r.get("freeze") is None else str(r["freeze"])
+        row["freeze"] = "" if r.get("freeze") is None else str(r["freeze"])  # the text tables show and group by
         row.update(r.get("final") or {})
         rows.append(row)
-    return pd.DataFrame(rows, columns=None if rows else [*RUN_COLUMNS, "test_acc", "train_seconds"])
+    frame = pd.DataFrame(rows, columns=None if rows else [*RUN_COLUMNS, "test_acc", "train_seconds"])
+    # The depth as data (3, "all" or None), for ordering and naming: never read back from the text.
+    frame["depth"] = pd.Series([r.get("freeze") for r in runs], index=frame.index, dtype=object)
+    return frame
 
 
 def epochs_frame(runs: list[dict]) -> pd.DataFrame:
@@ -90,24 +93,6 @@ def paired_differences(frame: pd.DataFrame, metric: str = "test_acc") -> pd.Data
 
 
 # -- tables for the dashboard and the report --------------------------------------------------------
-def _depth_key(freeze: str) -> tuple[int, int]:
-    return (1, 0) if freeze == "all" else (0, int(freeze) if str(freeze).isdigit() else 0)
-
-
-def variant_order(variants) -> list[str]:
-    """Scratch first, then pretrained from fine-tune-all to linear probe, the random-features
-    controls in the same order, then the small CNN."""
-    def key(v: str):
-        if v == "scratch":
-            return (0, (0, 0))
-        if v.startswith(("pretrained", "random features")):
-            depth = "0" if v.endswith("fine-tune all") else "all" if v.endswith("linear probe") else v.rsplit(" ", 1)[-1]
-            return (1 if v.startswith("pretrained") else 2, _depth_key(depth))
-        return (3, (0, 0))
-
-    return sorted(set(variants), key=key)
-
-
 def results_table(frame: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
     """Per variant and size: accuracy over seeds, the paired gain over scratch with its 95 % CI,
     trainable parameters and seconds per run. The one table that answers the question."""
@@ -133,12 +118,14 @@ def depth_summary(frame: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame
         vals = g[metric].to_numpy(dtype=float)
         half, sd = t_interval(vals)
         rows.append({"arm": arm, "freeze": freeze if arm == "pretrained" else "scratch", "size": int(size),
+                     "depth": g["depth"].iloc[0] if arm == "pretrained" else None,
                      "n_seeds": len(vals), "mean": float(vals.mean()), "std": sd, "ci95": half,
                      "trainable_params": int(g["trainable_params"].iloc[0])})
     out = pd.DataFrame(rows)
     if out.empty:
         return out
-    out["order"] = [(-1, 0) if f == "scratch" else _depth_key(f) for f in out["freeze"]]
+    out["depth"] = pd.Series([r["depth"] for r in rows], index=out.index, dtype=object)
+    out["order"] = [depth_order(d) for d in out["depth"]]
     return out.sort_values(["size", "order"]).drop(columns="order").reset_index(drop=True)
 
 

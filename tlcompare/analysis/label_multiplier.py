@@ -260,13 +260,19 @@ def sentence(r) -> str:
     return text + "."
 
 
-def lead(table: pd.DataFrame) -> str:
-    """The sentence that leads Results: the best variant (largest mean gain, as ``best_per_size``) at
-    the smallest size."""
+def lead(table: pd.DataFrame, best: pd.DataFrame | None = None) -> str:
+    """The sentence that leads Results: the best variant at the smallest size. ``best`` is the
+    verdict's ``best_per_size`` (the one place the best variant is chosen), so the lead and the verdict
+    name the same variant; without it, ``best_per_size`` ranks the table's own paired gains."""
     from tlcompare.analysis.verdict import best_per_size
 
     if table.empty:
         return ""
+    if best is not None and not best.empty:
+        chosen = set(zip(best["variant"], best["size"], strict=True))
+        rows = table[[(v, s) in chosen for v, s in zip(table["variant"], table["size"], strict=True)]]
+        if not rows.empty:
+            return sentence(rows.sort_values("size").iloc[0])
     known = table[table["mean_diff"].notna()]
     best = best_per_size(known) if not known.empty else table.sort_values("size")
     return sentence(best.iloc[0])
@@ -317,17 +323,17 @@ class Multiplier:
 
 
 def build(frame: pd.DataFrame, epochs: pd.DataFrame | None = None, metric: str = "test_acc",
-          runs: list[dict] | None = None) -> Multiplier:
+          runs: list[dict] | None = None, best: pd.DataFrame | None = None) -> Multiplier:
     """The multiplier of one experiment from its runs frame (``analysis.runs_frame``) and, for the time
     saved, its epochs frame (``analysis.epochs_frame``) and run records (which say where a linear probe
-    trained on cached features)."""
+    trained on cached features). ``best``: the verdict's best variant per size, for the lead."""
     from tlcompare.analysis.frames import variant
     from tlcompare.analysis.time_saved import time_line, time_saved
 
     table = multipliers(frame, metric)
     cached = {(variant(r["arm"], r.get("freeze")), r["size"]) for r in runs or [] if r.get("feature_cache")}
     times = time_saved(epochs, cached) if epochs is not None and not epochs.empty else pd.DataFrame()
-    return Multiplier(table=table, times=times, lead=lead(table), lines=lines(table),
+    return Multiplier(table=table, times=times, lead=lead(table, best), lines=lines(table),
                       time_lines=[time_line(r) for _, r in times.iterrows()], method=method_text(table),
                       missing="" if not table.empty else why_none(frame, metric))
 

@@ -14,11 +14,11 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from tlcompare.analysis.frames import _depth_key as depth_key
 from tlcompare.analysis.frames import variant_order
 from tlcompare.charts import palette
 from tlcompare.text.escape import plotly_text
 from tlcompare.text.summaries import duration
+from tlcompare.text.variants import depth_order
 
 HINTS = {
     "gap": "Bars above zero: pretrained beats scratch on the same images and seed. A bar whose whisker "
@@ -210,17 +210,17 @@ def data_efficiency(summary: pd.DataFrame, baseline: pd.DataFrame | None = None,
     return _layout(fig, title + band, large)
 
 
-def depth_label(freeze: str, stage_names: list[str]) -> str:
-    """A freezing depth on the axis: '0: fine-tune all', '3: frozen up to mid-level shapes (8 px, 40 ch)'."""
-    if freeze == "scratch":
+def depth_label(depth, stage_names: list[str]) -> str:
+    """A freezing depth (3, "all", or "scratch" for the reference) on the axis: '0: fine-tune all',
+    '3: frozen up to mid-level shapes (8 px, 40 ch)'."""
+    if depth == "scratch":
         return "scratch"
-    if freeze == "0":
+    if depth == 0:
         return "0: fine-tune all"
-    if freeze == "all":
+    if depth == "all":
         return "all: linear probe"
-    d = int(freeze)
-    last = stage_names[d - 1] if 0 < d <= len(stage_names) else f"stage {d}"
-    return f"{d}: frozen up to<br>{last}"
+    last = stage_names[depth - 1] if 0 < depth <= len(stage_names) else f"stage {depth}"
+    return f"{depth}: frozen up to<br>{last}"
 
 
 def freezing_depth(depths: pd.DataFrame, stage_names: list[str] | None = None, large: bool = False,
@@ -235,8 +235,8 @@ def freezing_depth(depths: pd.DataFrame, stage_names: list[str] | None = None, l
     stage_names = stage_names or []
     has_baseline = baseline is not None and not baseline.empty and (baseline["arm"] == "pretrained").any()
     both = pd.concat([depths, baseline]) if has_baseline else depths
-    order = ["scratch"] + [depth_label(f, stage_names) for f in
-                           sorted(set(both.loc[both["arm"] == "pretrained", "freeze"]), key=depth_key)]
+    shown = set(both.loc[both["arm"] == "pretrained", "depth"])
+    order = ["scratch"] + [depth_label(d, stage_names) for d in sorted(shown, key=depth_order)]
     styles = palette.size_styles(both["size"])
     fig = go.Figure()
     for size in sorted(depths["size"].unique()):
@@ -246,7 +246,7 @@ def freezing_depth(depths: pd.DataFrame, stage_names: list[str] | None = None, l
         interval = [f"95% CI ±{h:.1f}" if h is not None else NO_INTERVAL
                     for h in _interval(p["ci95"], p["n_seeds"])]
         fig.add_scatter(
-            x=[depth_label(f, stage_names) for f in p["freeze"]], y=100 * p["mean"], mode="lines+markers", name=name,
+            x=[depth_label(d, stage_names) for d in p["depth"]], y=100 * p["mean"], mode="lines+markers", name=name,
             legendgroup=name, line={"color": look.color, "width": 3, "dash": look.dash},
             marker={"size": 11, "symbol": look.symbol},
             error_y={"type": "data", "array": _interval(p["ci95"], p["n_seeds"]),
@@ -266,7 +266,7 @@ def freezing_depth(depths: pd.DataFrame, stage_names: list[str] | None = None, l
             if p.empty:
                 continue
             name, look = _baseline_name(baseline_name, f"{size} per class"), styles[size]
-            fig.add_scatter(x=[depth_label(f, stage_names) for f in p["freeze"]], y=100 * p["mean"], mode="lines+markers",
+            fig.add_scatter(x=[depth_label(d, stage_names) for d in p["depth"]], y=100 * p["mean"], mode="lines+markers",
                             name=name, line={"color": look.color, "width": palette.BASELINE_WIDTH,
                                              "dash": palette.BASELINE_DASH},
                             marker={"size": 11, "symbol": look.symbol + "-open", "line": {"width": 2}},

@@ -21,6 +21,8 @@ class DatasetFacts:
     n_test: int
     image_hw: tuple[int, int]
     channels: int
+    # The split the pools were measured on: (val_fraction, test_fraction, split_seed).
+    split: tuple[float, float, int] | None = None
 
     @property
     def num_classes(self) -> int:
@@ -44,6 +46,7 @@ def dataset_facts(name: str, data_root: str | None = None, val_fraction: float =
     return DatasetFacts(
         name=name, class_names=list(ds.class_names), pool_counts=splits.pool_counts(),
         n_val=int(len(splits.val)), n_test=n_test, image_hw=ds.image_hw, channels=ds.channels,
+        split=(val_fraction, test_fraction, split_seed),
     )
 
 
@@ -61,18 +64,26 @@ def clamp_sizes(sizes: list[int], max_size: int | None) -> tuple[list[int], list
     return sorted(out), notes
 
 
-def pool_problem(spec) -> str | None:
-    """Sizes larger than a class's training pool, said before anything is queued (None when they
-    fit, or when the data is not on this machine yet: the worker then says it per run)."""
-    from tlcompare.data.splits import check_sizes, make_splits
-    from tlcompare.errors import UserError
+def pool_problem(spec, facts: DatasetFacts | None = None) -> str | None:
+    """Sizes larger than a class's training pool, said when the spec is built, before anything is
+    stored (None when they fit).
 
-    facts_known = dataset_info(spec.dataset).unavailable_reason(spec.data_root) is None
-    if not facts_known:
-        return None
-    ds = load_dataset(spec.dataset, spec.data_root, image_size=spec.image_size)
-    try:
-        check_sizes(make_splits(ds, spec.val_fraction, spec.test_fraction, spec.split_seed), spec.sizes)
-    except UserError as e:
-        return f"sizes: {e}"
-    return None
+    ``facts``: the pools the caller measured already (the form keeps them), used when they were
+    measured on this spec's dataset and split. Otherwise the pools are measured here, from the
+    decoded dataset: an image folder not decoded yet is decoded now, once (the worker then finds it
+    in the cache). Data not on this machine has no known pools: the worker says it per run, as
+    soon as it has downloaded the data.
+    """
+    from tlcompare.data.splits import sizes_problem
+
+    split = (spec.val_fraction, spec.test_fraction, spec.split_seed)
+    if facts is None or facts.name != spec.dataset or facts.split != split:
+        if dataset_info(spec.dataset).unavailable_reason(spec.data_root) is not None:
+            return None
+        ds = load_dataset(spec.dataset, spec.data_root, image_size=spec.image_size)
+        splits = make_splits(ds, *split)
+        class_names, pools = list(splits.class_names), splits.pool_counts()
+    else:
+        class_names, pools = facts.class_names, facts.pool_counts
+    problem = sizes_problem(class_names, pools, spec.sizes)
+    return f"sizes: {problem}" if problem else None

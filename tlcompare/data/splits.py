@@ -66,16 +66,21 @@ def make_splits(ds: ImageDataset, val_fraction: float, test_fraction: float, spl
 
 def check_sizes(splits: Splits, sizes: list[int] | tuple[int, ...]) -> None:
     """Raise one clear error when a size asks for more images than a class has for training."""
-    counts = splits.pool_counts()
+    problem = sizes_problem(splits.class_names, splits.pool_counts(), sizes)
+    if problem:
+        raise UserError(problem)
+
+
+def sizes_problem(class_names: list[str], pool_counts: list[int], sizes) -> str | None:
+    """Why the largest size asks for more images than a class has for training (None when it fits)."""
     biggest = max(sizes)
-    short = [(name, n) for name, n in zip(splits.class_names, counts, strict=True) if n < biggest]
-    if short:
-        name, n = min(short, key=lambda t: t[1])
-        others = f" ({len(short) - 1} other classes are also too small)" if len(short) > 1 else ""
-        raise UserError(
-            f"size {biggest} per class is more than class '{name}' has for training: {n} images "
-            f"after holding out validation and test images{others}; use sizes up to {min(counts)}"
-        )
+    short = [(name, n) for name, n in zip(class_names, pool_counts, strict=True) if n < biggest]
+    if not short:
+        return None
+    name, n = min(short, key=lambda t: t[1])
+    others = f" ({len(short) - 1} other classes are also too small)" if len(short) > 1 else ""
+    return (f"size {biggest} per class is more than class '{name}' has for training: {n} images "
+            f"after holding out validation and test images{others}; use sizes up to {min(pool_counts)}")
 
 
 def train_subset(splits: Splits, size: int, seed: int) -> torch.Tensor:

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from tlcompare.home import cache_dir
 from tlcompare.spec import ExperimentSpec, RunSpec
 
-PROBE_FORMAT = 3  # 3: evaluation timed through evaluate.predict on a full batch
+PROBE_FORMAT = 4  # 3: evaluation timed through evaluate.predict on a full batch; 4: a run's own training step
 # Starting the worker process (importing torch, preparing the data) before the first run trains.
 WORKER_START_SECONDS = 8.0
 
@@ -106,12 +106,18 @@ def _time_steps(step, steps: int, budget: float, sync) -> float:
 
 def probe_throughput(model: str, image_size: int, batch_size: int, device: str = "auto",
                      steps: int = 3, budget: float = 4.0) -> Throughput:
-    """Measure training and evaluation speed of ``model`` here (a few seconds; no weights needed)."""
+    """Measure training and evaluation speed of ``model`` here (a few seconds; no weights needed).
+
+    It times a run's own step (``train.step.train_step``: the batch gathered, augmented as by
+    default and normalised, forward, backward, optimizer) on random uint8 images.
+    """
     import torch
     import torch.nn as nn
 
-    from tlcompare.models import apply_freeze, create_backbone
-    from tlcompare.train.device import describe_device, resolve_device
+    from tlcompare.models import apply_freeze, create_backbone, set_train_mode
+    from tlcompare.train.device import describe_device, mixed_precision, resolve_device
+    from tlcompare.train.inputs import image_inputs, normaliser
+    from tlcompare.train.step import make_optimizer, param_groups, train_step
 
     dev = resolve_device(device)
     cuda = dev.type == "cuda"
@@ -127,29 +133,21 @@ def probe_throughput(model: str, image_size: int, batch_size: int, device: str =
     if cuda:
         net = net.to(memory_format=torch.channels_last)
     build_seconds = time.perf_counter() - t0
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else torch.autocast("cpu", enabled=False)
     loss_fn = nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(0)
     small = min(8, batch_size)
-    data = torch.rand(batch_size, 3, image_size, image_size, generator=gen).to(dev)
+    images = torch.randint(0, 256, (batch_size, 3, image_size, image_size), dtype=torch.uint8, generator=gen).to(dev)
     labels = torch.randint(0, 10, (batch_size,), generator=gen).to(dev)
-    if cuda:
-        data = data.contiguous(memory_format=torch.channels_last)
+    to_input = normaliser(backbone, 3, dev)
+    inputs = image_inputs(net, to_input, images, labels, (images, labels), (images, labels), ExperimentSpec.augment,
+                          torch.Generator(device=dev).manual_seed(0), dev)
 
     def train_seconds(depth, batch: int) -> float:
-        apply_freeze(backbone, depth)
-        net.train()
-        opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-4)
-        x, y = data[:batch], labels[:batch]
-
-        def step():
-            with autocast:
-                loss = loss_fn(net(x).float(), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-
-        return _time_steps(step, steps, budget / 4, sync)
+        set_train_mode(backbone, apply_freeze(backbone, depth).depth)
+        opt = make_optimizer("adamw", param_groups(net, backbone.head, 1e-4, 1e-3, 0.0), 1e-4)
+        idx = torch.arange(batch, device=dev)
+        autocast = mixed_precision(dev)
+        return _time_steps(lambda: train_step(inputs, idx, opt, None, loss_fn, autocast), steps, budget / 4, sync)
 
     fits = {}
     for depth in (0, "all"):
@@ -163,12 +161,10 @@ def probe_throughput(model: str, image_size: int, batch_size: int, device: str =
 
     # Through the real evaluation path: its batch size and its layout switch on the CPU (oneDNN
     # infers about 4x faster in channels_last there) decide the cost, not the training step's.
-    from tlcompare.train.evaluate import predict
-
     n_eval = 512 if image_size <= 64 else 128  # one full evaluation batch where it is cheap: fixed costs amortise as in a run
     eval_images = torch.randint(0, 256, (n_eval, 3, image_size, image_size), dtype=torch.uint8, generator=gen).to(dev)
     eval_labels = torch.randint(0, 10, (n_eval,), generator=gen).to(dev)
-    eval_seconds = _time_steps(lambda: predict(net, eval_images, eval_labels, lambda x: x, dev), steps, budget / 4, sync)
+    eval_seconds = _time_steps(lambda: inputs.predict(eval_images, eval_labels), steps, budget / 4, sync)
     busy1, wall = _busy_cpu_seconds(), time.perf_counter() - wall0
     others = 0.0 if busy0 is None or busy1 is None else max(0.0, (busy1 - busy0 - (_own_cpu_seconds() - own0)) / wall)
     return Throughput(

@@ -1,11 +1,11 @@
 """What the Live page shows, read once per change of the experiment and kept between polls.
 
-The page polls every five seconds. Each poll reads the experiment's change stamp (one row, see
-store_schema); only when it moved are the runs read again (without confusion matrices or mistake
-samples) and the figure and table rebuilt. An idle poll therefore reads one integer and redraws
-the figure and table it already has. While a run trains the stamp moves with every step: such a
-poll reads the progress (one query) and rebuilds the figure and table only when an epoch ended or a
-run changed state, so watching a run costs little more than watching nothing.
+The page has two polls (pages/live.py): the progress (bar, step counter) every few seconds and
+the curves and run table less often. Each poll reads the experiment's change stamp first (one row,
+see store_schema) and nothing more when it has not moved. While a run trains the stamp moves with
+every step: the progress poll then reads the progress alone (``poll_progress``, one query); the
+curves' poll (``refresh``) reads the runs again (without confusion matrices or mistake samples) and
+rebuilds the figure and table only when an epoch ended or a run changed state.
 """
 
 from __future__ import annotations
@@ -27,6 +27,20 @@ class LiveView:
     figure: Any  # a plotly Figure, reused as is while nothing changes
     table: pd.DataFrame
     content: tuple = ()  # what the figure and table show: run states and epochs so far
+
+
+@dataclass(frozen=True)
+class LiveProgress:
+    stamp: tuple[int, str]
+    progress: dict
+
+
+def poll_progress(store: Store, experiment_id: int, previous: LiveProgress | None) -> LiveProgress:
+    """``previous`` when the experiment has not changed since it was read, else its progress now."""
+    stamp = store.experiment_stamp(experiment_id)
+    if previous is not None and stamp == previous.stamp:
+        return previous
+    return LiveProgress(stamp, store.experiment_progress(experiment_id))
 
 
 def _content(progress: dict) -> tuple:

@@ -54,15 +54,16 @@ def apply_freeze(backbone: Backbone, depth: int | str) -> FreezeInfo:
     )
 
 
-def set_train_mode(backbone: Backbone, depth: int | str) -> None:
-    """``model.train()``, except that frozen stages stay in eval mode.
+def set_train_mode(backbone: Backbone, frozen: int) -> None:
+    """``model.train()``, except that the first ``frozen`` stages stay in eval mode.
 
-    In train mode BatchNorm normalises with batch statistics and overwrites its running statistics,
-    so a "frozen" stage would still drift away from the pretrained model. Call this at the start of
-    every training epoch (after any ``model.eval()`` for validation).
+    ``frozen`` is a stage count as ``apply_freeze`` resolved it (``FreezeInfo.depth``): the depth is
+    resolved once per run, not at every epoch. In train mode BatchNorm normalises with batch
+    statistics and overwrites its running statistics, so a "frozen" stage would still drift away
+    from the pretrained model. Call this at the start of every training epoch (after any
+    ``model.eval()`` for validation).
     """
-    d = resolve_depth(backbone, depth)
     backbone.model.train()
-    for stage in backbone.stages[:d]:
+    for stage in backbone.stages[:frozen]:
         for module in stage.modules:
             module.eval()

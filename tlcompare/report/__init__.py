@@ -75,8 +75,26 @@ def write_report(store, ids, fmt: str | None = None, out: str | None = None) -> 
         sys.stdout.flush()
         return "stdout"
     path = Path(out) if out else Path(file_name(ids, fmt))
+    _write(path, data)
+    return str(path)
+
+
+def write_run_files(report, out: str | Path) -> tuple[Path, Path]:
+    """What ``tlcompare run --out FILE.json`` writes for its experiment (a loaded ``ExperimentReport``):
+    the report's JSON at ``out`` and its CSV beside it (same stem), so a script reads either command's files."""
+    from tlcompare.report import tables
+
+    json_path = Path(out)
+    csv_path = json_path.with_suffix(".csv")
+    if csv_path == json_path:  # --out results.csv: the JSON must not be overwritten by the CSV
+        json_path = json_path.with_suffix(".json")
+    _write(json_path, tables.to_json([report]).encode("utf-8"))
+    _write(csv_path, tables.to_csv([report]).encode("utf-8"))
+    return json_path, csv_path
+
+
+def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data)
-    os.replace(tmp, path)  # a reader never opens a half-written report
-    return str(path)
+    os.replace(tmp, path)  # a reader never opens a half-written file

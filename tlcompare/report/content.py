@@ -9,17 +9,13 @@ import time
 from dataclasses import dataclass, field
 from functools import cached_property
 
-import pandas as pd
-
 import tlcompare
-from tlcompare.analysis import frames as analysis
-from tlcompare.analysis import label_multiplier, verdict
+from tlcompare.analysis.view import FINISHED, ResultsView, analyse
 from tlcompare.errors import UserError
 from tlcompare.store.rows import result_keys
 from tlcompare.text.setup import WALL_VS_TRAINING, seeds_text
 from tlcompare.text.summaries import duration
 
-FINISHED = ("done", "diverged")
 # Store bookkeeping worth keeping in an export beside the RunResult fields; the rest (heartbeats,
 # claim state, tracebacks) says how the queue ran, not what the run measured.
 STORE_FIELDS = ("run_id", "attempts", "reused_from", "worker_id", "started_at", "finished_at")
@@ -47,52 +43,13 @@ class ExperimentReport:
         return str(self.environment.get("dataset") or self.spec.get("dataset"))
 
     @cached_property
+    def view(self) -> ResultsView:
+        """The analysed experiment, the same object the Results page and ``tlcompare show`` read."""
+        return analyse(self.runs, self.spec, self.environment)
+
+    @property
     def finished(self) -> list[dict]:
-        return [r for r in self.runs if r["status"] in FINISHED]
-
-    @cached_property
-    def frame(self) -> pd.DataFrame:
-        return analysis.runs_frame(self.finished)
-
-    @cached_property
-    def epochs(self) -> pd.DataFrame:
-        return analysis.epochs_frame(self.finished)
-
-    @cached_property
-    def diffs(self) -> pd.DataFrame:
-        return analysis.paired_differences(self.frame) if not self.frame.empty else pd.DataFrame()
-
-    @cached_property
-    def table(self) -> pd.DataFrame:
-        return analysis.results_table(self.frame) if not self.frame.empty else pd.DataFrame()
-
-    @cached_property
-    def judged(self) -> verdict.Verdict:
-        """Every variant against scratch; built from all runs, so unfinished pairs are counted too."""
-        return verdict.build(analysis.runs_frame(self.runs), self.spec, self.environment.get("n_test"))
-
-    @cached_property
-    def answer(self) -> str:
-        return self.judged.answer if not self.frame.empty else "No run of this experiment has finished yet."
-
-    @cached_property
-    def verdict(self) -> list[str]:
-        """The lines under the answer: each size, then what limits the answer, then what 'significant' means."""
-        if self.frame.empty:
-            return []
-        return [*self.judged.lines, *self.judged.caveats, *([self.judged.method] if self.judged.method else [])]
-
-    @cached_property
-    def multiplier(self) -> label_multiplier.Multiplier:
-        """How many images per class scratch needs to match each pretrained variant, and the time saved."""
-        return label_multiplier.build(self.frame, self.epochs, runs=self.finished)
-
-    @cached_property
-    def fairness(self) -> dict:
-        """The budget, the convergence flags and the random-features control (convergence.fairness_notes)."""
-        from tlcompare.analysis.convergence import fairness_notes
-
-        return fairness_notes(self.finished, self.frame)
+        return self.view.finished
 
     def export_runs(self) -> list[dict]:
         """Every run as the store holds it: RunResult fields in their order, then store bookkeeping."""
@@ -191,7 +148,7 @@ def load_experiment(store, experiment_id: int, fingerprint_fallback: bool = True
     rep = ExperimentReport(id=exp["id"], name=exp["name"], notes=exp.get("notes") or "", created=exp["created"],
                            status=exp["status"], spec=exp["spec"], environment=dict(exp.get("environment") or {}),
                            runs=store.experiment_runs(experiment_id, test_correct=True))
-    if fingerprint_fallback and rep.finished and not rep.environment.get("dataset_fingerprint"):
+    if fingerprint_fallback and any(r["status"] in FINISHED for r in rep.runs) and not rep.environment.get("dataset_fingerprint"):
         now = _fingerprint_now(rep.spec)
         if now:
             rep.environment["dataset_fingerprint"] = now

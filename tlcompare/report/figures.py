@@ -15,7 +15,6 @@ import plotly.graph_objects as go
 
 from tlcompare.analysis import frames as analysis
 from tlcompare.analysis import overfitting
-from tlcompare.analysis.overfitting import overfit_curves, overfit_gaps
 from tlcompare.charts import figures as charts
 from tlcompare.charts.multiplier import HINT as MULTIPLIER_HINT
 from tlcompare.charts.multiplier import label_multiplier_chart
@@ -44,28 +43,26 @@ def _stage_names(spec: dict) -> list[str]:
 
 def experiment_figures(rep: ExperimentReport) -> list[Figure]:
     """Every chart of the Results page for one experiment, in the page's order."""
-    if rep.frame.empty:
+    view = rep.view
+    if view.frame.empty:
         return []
-    frame, epochs = rep.frame, rep.epochs
-    curves = analysis.learning_curves(epochs)
+    frame = view.frame
     sizes = sorted(int(s) for s in frame["size"].unique())
     target = analysis.default_target(rep.spec)
-    per_run = analysis.time_to_target(epochs, target) if not epochs.empty else epochs
     out = [
-        Figure("multiplier", label_multiplier_chart(frame, rep.multiplier.table), MULTIPLIER_HINT),
-        Figure("gap", charts.gap_chart(rep.diffs), charts.HINTS["gap"]),
-        Figure("data_efficiency", charts.data_efficiency(analysis.summary(frame)), charts.HINTS["data_efficiency"]),
-        Figure("freezing", charts.freezing_depth(analysis.depth_summary(frame), _stage_names(rep.spec)),
-               charts.HINTS["freezing"]),
-        Figure("curves_epoch", charts.learning_curves(curves, x="epoch", sizes=sizes), charts.HINTS["learning"]),
-        Figure("curves_seconds", charts.learning_curves(curves, x="seconds", sizes=sizes), charts.HINTS["learning"]),
+        Figure("multiplier", label_multiplier_chart(frame, view.multiplier.table), MULTIPLIER_HINT),
+        Figure("gap", charts.gap_chart(view.diffs), charts.HINTS["gap"]),
+        Figure("data_efficiency", charts.data_efficiency(view.summary), charts.HINTS["data_efficiency"]),
+        Figure("freezing", charts.freezing_depth(view.depth, _stage_names(rep.spec)), charts.HINTS["freezing"]),
+        Figure("curves_epoch", charts.learning_curves(view.curves, x="epoch", sizes=sizes), charts.HINTS["learning"]),
+        Figure("curves_seconds", charts.learning_curves(view.curves, x="seconds", sizes=sizes), charts.HINTS["learning"]),
         # The smallest size, where overfitting shows most, and the first seed: every variant once.
-        Figure("overfit", overfit_chart(overfit_curves(rep.finished), overfit_gaps(rep.finished), sizes[0],
-                                        int(frame["seed"].min())), overfitting.HINT),
-        Figure("time_to_target", charts.time_to_target(analysis.time_to_target_summary(per_run), target),
+        Figure("overfit", overfit_chart(view.overfit_curves, view.overfit_gaps, sizes[0], int(frame["seed"].min())),
+               overfitting.HINT),
+        Figure("time_to_target", charts.time_to_target(view.time_to_target(target), target),
                charts.HINTS["time_to_target"] + f" Target: {100 * target:.0f} % validation accuracy, set in the spec "
                "(target_acc)."),
-        Figure("training_time", charts.training_time(analysis.training_time(frame)), charts.HINTS["training_time"]),
+        Figure("training_time", charts.training_time(view.training_time), charts.HINTS["training_time"]),
     ]
     return out + confusion_figures(rep)
 
@@ -156,8 +153,8 @@ def _overlay(parts: list[tuple[ExperimentReport, go.Figure]], style, title: str)
 
 def overlay_data_efficiency(reps: list[ExperimentReport]) -> go.Figure:
     """Every experiment's data-efficiency lines on one axis: colour = arm, line style = experiment."""
-    reps = [r for r in reps if not r.frame.empty]
-    parts = [(r, charts.data_efficiency(analysis.summary(r.frame))) for r in reps]
+    reps = [r for r in reps if not r.view.frame.empty]
+    parts = [(r, charts.data_efficiency(r.view.summary)) for r in reps]
     if not parts:
         return charts.data_efficiency(analysis.summary(analysis.runs_frame([])))
 
@@ -167,15 +164,15 @@ def overlay_data_efficiency(reps: list[ExperimentReport]) -> go.Figure:
             trace.marker.symbol = SYMBOLS[i % len(SYMBOLS)]
 
     fig = _overlay(parts, style, "Data efficiency of each experiment: test accuracy vs labelled images per class")
-    sizes = sorted({int(s) for r in reps for s in r.frame["size"]})
+    sizes = sorted({int(s) for r in reps for s in r.view.frame["size"]})
     fig.update_xaxes(tickvals=sizes, ticktext=[str(s) for s in sizes])
     return fig
 
 
 def overlay_gap(reps: list[ExperimentReport]) -> go.Figure:
     """Every experiment's paired gain over scratch: colour = arm, hatching = experiment."""
-    reps = [r for r in reps if not r.diffs.empty]
-    parts = [(r, charts.gap_chart(r.diffs)) for r in reps]
+    reps = [r for r in reps if not r.view.diffs.empty]
+    parts = [(r, charts.gap_chart(r.view.diffs)) for r in reps]
     if not parts:
         return charts.gap_chart(analysis.paired_differences(analysis.runs_frame([])))
 
@@ -183,7 +180,7 @@ def overlay_gap(reps: list[ExperimentReport]) -> go.Figure:
         trace.marker.pattern = {"shape": PATTERNS[i % len(PATTERNS)], "solidity": 0.35, "fgcolor": "white"}
 
     fig = _overlay(parts, style, "Gain over training from scratch in each experiment (accuracy points)")
-    sizes = sorted({int(s) for r in reps for s in r.diffs["size"]})
+    sizes = sorted({int(s) for r in reps for s in r.view.diffs["size"]})
     fig.update_xaxes(categoryarray=[str(s) for s in sizes])
     return fig
 

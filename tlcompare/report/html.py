@@ -17,7 +17,7 @@ import plotly.offline
 
 import tlcompare
 from tlcompare.analysis import frames as analysis
-from tlcompare.analysis.overfitting import AUGMENTED_BELOW_VALIDATION, gaps_display, overfit_gaps
+from tlcompare.analysis.overfitting import AUGMENTED_BELOW_VALIDATION, gaps_display
 from tlcompare.report.content import ExperimentReport, generated_line
 from tlcompare.report.figures import Figure, comparison_figures, experiment_figures
 from tlcompare.report.style import CSS, PRINT_WIDTH_PX
@@ -128,15 +128,15 @@ def _describe(rep: ExperimentReport) -> str:
 
 
 def _verdict(rep: ExperimentReport) -> str:
-    lines = "".join(f"<li>{html_text(line)}</li>" for line in rep.verdict)
-    return (f'<div class="verdict">{_multiplier(rep)}<p class="answer">{html_text(rep.answer)}</p>'
+    lines = "".join(f"<li>{html_text(line)}</li>" for line in rep.view.verdict_lines)
+    return (f'<div class="verdict">{_multiplier(rep)}<p class="answer">{html_text(rep.view.answer)}</p>'
             + (f"<ul>{lines}</ul>" if lines else "") + _fairness(rep) + "</div>")
 
 
 def _multiplier(rep: ExperimentReport) -> str:
     """The label multiplier first: the sentence the page leads with, then every variant and size, the time saved."""
-    m = rep.multiplier
-    if rep.frame.empty:
+    m = rep.view.multiplier
+    if rep.view.frame.empty:
         return ""
     if m.missing:
         return f'<p class="multiplier muted">{html_text(m.missing)}</p>'
@@ -147,24 +147,24 @@ def _multiplier(rep: ExperimentReport) -> str:
 
 def _fairness(rep: ExperimentReport) -> str:
     """The budget, the runs flagged as not finished learning (with their fix), the random-features control."""
-    notes = rep.fairness
-    out = [f'<p class="budget">{html_text(notes["budget"])}</p>'] if notes["budget"] else []
-    if notes["flags"]:
-        items = "".join(f"<li>{html_text(line)}</li>" for line in notes["flags"])
-        out.append(f'<div class="flags"><p>{html_text(notes["flags_summary"])}</p><ul>{items}</ul></div>')
-    elif notes["flags_summary"]:
-        out.append(f"<p>{html_text(notes['flags_summary'])}</p>")
-    if notes["controls"]:
-        items = "".join(f"<li>{html_text(line)}</li>" for line in notes["controls"])
+    view = rep.view
+    out = [f'<p class="budget">{html_text(view.budget)}</p>'] if view.budget else []
+    if view.flag_lines:
+        items = "".join(f"<li>{html_text(line)}</li>" for line in view.flag_lines)
+        out.append(f'<div class="flags"><p>{html_text(view.flags_summary)}</p><ul>{items}</ul></div>')
+    elif view.flags_summary:
+        out.append(f"<p>{html_text(view.flags_summary)}</p>")
+    if view.controls:
+        items = "".join(f"<li>{html_text(line)}</li>" for line in view.controls)
         out.append(f"<p>Pretrained vs random features (same freezing depth):</p><ul>{items}</ul>")
     return "".join(out)
 
 
 def paired_table(rep: ExperimentReport) -> str:
     """The Results page's table, in the page's own wording (analysis.results_display)."""
-    if rep.table.empty:
+    if rep.view.table.empty:
         return '<p class="muted">No finished runs yet.</p>'
-    shown = analysis.results_display(rep.table)
+    shown = analysis.results_display(rep.view.table)
     header = list(shown.columns)
     numeric = {i for i, c in enumerate(header) if c not in ("arm",)}
     return (_table(header, shown.values.tolist(), numeric=numeric, cls="paired", nowrap={header.index("arm")})
@@ -176,7 +176,7 @@ def paired_table(rep: ExperimentReport) -> str:
 
 def gaps_table(rep: ExperimentReport) -> str:
     """Training (no augmentation) vs validation accuracy of every finished run, and the gap."""
-    shown = gaps_display(overfit_gaps(rep.finished))
+    shown = gaps_display(rep.view.overfit_gaps)
     rows = [[v, s, seed, _num(t, ".1f"), _num(val, ".1f"), _num(g, "+.1f")] for v, s, seed, t, val, g in shown.values.tolist()]
     return (f'<h4>The gap of every run (reported model)</h4>{_table(list(shown.columns), rows, numeric={1, 2, 3, 4, 5})}'
             f'<p class="hint">{html_text(AUGMENTED_BELOW_VALIDATION)} Here training accuracy is measured on the plain '
@@ -242,7 +242,7 @@ def comparison_section(reps: list[ExperimentReport], out: _Figures) -> str:
              rep.spec.get("image_size"),
              rep.spec.get("epochs"), ", ".join(map(str, rep.spec.get("sizes", []))), len(rep.spec.get("seeds", [])),
              f"{len(rep.finished)}/{len(rep.runs)}", rep.environment.get("dataset_fingerprint") or "not recorded",
-             rep.answer] for rep in reps]
+             rep.view.answer] for rep in reps]
     header = ["experiment", "dataset", "model", "px", "epochs", "sizes / class", "seeds", "runs done",
               "data fingerprint", "verdict"]
     prints = {rep.environment.get("dataset_fingerprint") for rep in reps} - {None, ""}

@@ -15,7 +15,6 @@ import tlcompare
 from tlcompare.analysis import label_multiplier
 from tlcompare.analysis.frames import variant, variant_order
 from tlcompare.report.content import ExperimentReport, generated_line
-from tlcompare.results_io import json_safe
 from tlcompare.text.escape import csv_text, latex_text, markdown_text
 from tlcompare.text.setup import plural
 
@@ -46,7 +45,7 @@ def csv_rows(reports: list[ExperimentReport]) -> pd.DataFrame:
     """One row per run and epoch; a run without epochs (queued, failed) still gets one row."""
     rows = []
     for rep in reports:
-        table = rep.multiplier.table
+        table = rep.view.multiplier.table
         multiplier = {(r["variant"], r["size"]): {k: v for k, v in r.items() if k not in ("variant", "size")}
                       for r in label_multiplier.csv_columns(table).to_dict("records")} if not table.empty else {}
         for run in rep.export_runs():
@@ -72,15 +71,26 @@ def to_csv(reports: list[ExperimentReport]) -> str:
 
 
 # -- JSON --------------------------------------------------------------------------------------------
+def json_safe(obj):
+    """``obj`` with NaN and infinity as None: JSON has neither, and null parses everywhere."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
 def to_json(reports: list[ExperimentReport]) -> str:
-    """Each experiment keeps the shape ``tlcompare run --out`` writes (spec, environment, runs),
-    with its id, name and notes beside them, so a script reads either file."""
+    """Every experiment with its id, name, notes, spec, environment, runs and label multiplier; the
+    file ``tlcompare run --out`` writes too (one experiment), so a script reads either."""
     doc = {
         "format": "tlcompare-report", "format_version": JSON_FORMAT_VERSION, "generated": generated_line(),
         "tlcompare": tlcompare.__version__,
         "experiments": [{"id": r.id, "name": r.name, "notes": r.notes, "created": r.created, "status": r.status,
                          "spec": r.spec, "environment": r.environment, "runs": r.export_runs(),
-                         "label_multiplier": label_multiplier.export_rows(r.multiplier.table)} for r in reports],
+                         "label_multiplier": label_multiplier.export_rows(r.view.multiplier.table)} for r in reports],
     }
     # ASCII only: the exact text survives, and no control or bidi character reaches a terminal raw.
     return json.dumps(json_safe(doc), indent=1, ensure_ascii=True)
@@ -94,7 +104,7 @@ def _pct(x: float) -> str:
 def metric_grid(rep: ExperimentReport) -> tuple[list[str], list[int], dict, dict]:
     """Variants (columns), sizes (rows), and per (size, variant) the accuracy and the paired gain, each as
     (text, spread text or None, value)."""
-    table = rep.table
+    table = rep.view.table
     if table.empty:
         return [], [], {}, {}
     variants = variant_order(table["variant"])
@@ -111,7 +121,7 @@ def metric_grid(rep: ExperimentReport) -> tuple[list[str], list[int], dict, dict
 
 
 def _seed_text(rep: ExperimentReport) -> str:
-    n = sorted(set(int(x) for x in rep.table["n_seeds"]))
+    n = sorted(set(int(x) for x in rep.view.table["n_seeds"]))
     if n == [1]:
         return "1 seed: no spread, no interval"
     return plural(n[0], "seed") if len(n) == 1 else f"{n[0]} to {n[-1]} seeds"
@@ -139,18 +149,18 @@ def to_markdown(reports: list[ExperimentReport]) -> str:
         if gain and pre:
             out += ["Gain over scratch (accuracy points, paired on size and seed), with the 95 % CI over seeds.", ""]
             out += _md_table(["size / class", *pre], sizes, pre, gain, bold=False)
-        out += [f"**{markdown_text(rep.answer)}**", ""]
+        out += [f"**{markdown_text(rep.view.answer)}**", ""]
         out += _md_multiplier(rep)
-        notes = rep.fairness
-        out += [markdown_text(line) for line in (notes["budget"], notes["flags_summary"]) if line] + [""]
-        out += [f"- {markdown_text(line)}" for line in notes["flags"] + notes["controls"]]
-        out += [""] if notes["flags"] or notes["controls"] else []
+        view = rep.view
+        out += [markdown_text(line) for line in (view.budget, view.flags_summary) if line] + [""]
+        out += [f"- {markdown_text(line)}" for line in view.flag_lines + view.controls]
+        out += [""] if view.flag_lines or view.controls else []
     return "\n".join(out)
 
 
 def multiplier_grid(rep: ExperimentReport) -> tuple[list[str], list[int], dict]:
     """Pretrained variants (columns), sizes (rows) and per (size, variant) K with its interval and case."""
-    table = rep.multiplier.table
+    table = rep.view.multiplier.table
     if table.empty:
         return [], [], {}
     cells = {(int(r["size"]), r["variant"]): (_k_cell(r), None, 0.0) for _, r in table.iterrows()}
@@ -178,7 +188,7 @@ def _k_cell(r) -> str:
 
 
 def _md_multiplier(rep: ExperimentReport) -> list[str]:
-    m = rep.multiplier
+    m = rep.view.multiplier
     if m.missing:
         return [markdown_text(m.missing), ""]
     variants, sizes, cells = multiplier_grid(rep)
@@ -219,7 +229,7 @@ def to_latex(reports: list[ExperimentReport]) -> str:
         if k_cells:
             caption = (f"Label multiplier of {latex_text(rep.label)}: images per class training from scratch needs to "
                        "match the pretrained variant, over the images per class given, with the 95\\% interval over "
-                       f"seeds. {latex_text(rep.multiplier.lead)}")
+                       f"seeds. {latex_text(rep.view.multiplier.lead)}")
             out += _latex_table(caption, f"tab:tlcompare-{rep.id}-multiplier", k_sizes, k_variants, k_cells, bold=False)
     return "\n".join(out)
 

@@ -41,7 +41,7 @@ from tlcompare.store.rows import (
     add_runs,
     epochs_planned,
     experiment_dict,
-    freeze_from_text,
+    freeze_from_json,
     refresh_status,
     require_experiment,
     result_keys,
@@ -480,7 +480,7 @@ class Store(QueueMixin):
             "finished": finished,
             "fraction": (finished + sum(partial.values())) / total if total else 1.0,
             "running": [{
-                "run_id": r["id"], "label": run_label(r["arm"], r["size"], r["seed"], freeze_from_text(r["freeze"])),
+                "run_id": r["id"], "label": run_label(r["arm"], r["size"], r["seed"], freeze_from_json(r["freeze"])),
                 "worker_id": r["worker_id"], "device": r["device"], "attempt": r["attempts"],
                 "step": r["step"], "total_steps": r["total_steps"], "epoch": r["n_epochs"],
                 "epochs": epochs_planned(exp["spec"]), "cancel_requested": bool(r["cancel_requested"]),

@@ -12,13 +12,14 @@ import time
 from typing import TYPE_CHECKING
 
 import tlcompare
+from tlcompare.spec import RunSpec, spec_from_dict
 from tlcompare.store.rows import (
     FINISHED,
     PENDING,
     TERMINAL,
     LostRun,
     finished_source,
-    freeze_from_text,
+    freeze_from_json,
     link,
     refresh_status,
     split_extra,
@@ -81,12 +82,15 @@ class QueueMixin:
             exp = con.execute(
                 "SELECT spec, (SELECT COUNT(*) FROM runs WHERE experiment_id = e.id) AS n_runs "
                 "FROM experiments e WHERE id = ?", (row["experiment_id"],)).fetchone()
-        freeze = freeze_from_text(row["freeze"])
+        freeze = freeze_from_json(row["freeze"])
+        spec = json.loads(exp["spec"])
         return {
             "run_id": row["id"], "experiment_id": row["experiment_id"], "position": row["position"],
             "n_runs": exp["n_runs"], "arm": row["arm"], "size": row["size"], "seed": row["seed"],
             "freeze": freeze, "config_hash": row["config_hash"], "attempt": attempt,
-            "spec": json.loads(exp["spec"]), "label": run_label(row["arm"], row["size"], row["seed"], freeze),
+            "spec": spec, "label": run_label(row["arm"], row["size"], row["seed"], freeze),
+            # What the worker trains: the stored, typed values, never parsed or validated again.
+            "run": RunSpec(spec_from_dict(spec), row["arm"], row["size"], row["seed"], freeze),
         }
 
     # -- while training ------------------------------------------------------------------------
@@ -300,7 +304,7 @@ class QueueMixin:
         for r in rows:
             d = dict(r)
             d["alive"] = worker_alive(d, now, stale_after)
-            d["run_label"] = run_label(r["arm"], r["size"], r["seed"], freeze_from_text(r["freeze"])) if r["arm"] else None
+            d["run_label"] = run_label(r["arm"], r["size"], r["seed"], freeze_from_json(r["freeze"])) if r["arm"] else None
             for key in ("arm", "size", "seed", "freeze"):
                 d.pop(key)
             out.append(d)

@@ -51,14 +51,13 @@ class LostRun(Exception):
     """This worker no longer owns the run: it was deleted, or recovered and claimed again elsewhere."""
 
 
-def freeze_to_text(freeze: int | str | None) -> str | None:
-    return None if freeze is None else str(freeze)
+def freeze_to_json(freeze: int | str | None) -> str | None:
+    """The depth as stored (schema v4): JSON, so 3 and "all" come back as they went in."""
+    return None if freeze is None else json.dumps(freeze)
 
 
-def freeze_from_text(text: str | None) -> int | str | None:
-    if text is None:
-        return None
-    return int(text) if text.lstrip("-").isdigit() else text
+def freeze_from_json(stored: str | None) -> int | str | None:
+    return None if stored is None else json.loads(stored)
 
 
 def epochs_planned(spec: dict) -> str:
@@ -76,7 +75,7 @@ def _loads(text: str | None, default: Any) -> Any:
 
 
 def run_dict(row: sqlite3.Row, epochs: list[dict], artifacts: sqlite3.Row | None) -> dict:
-    freeze = freeze_from_text(row["freeze"])
+    freeze = freeze_from_json(row["freeze"])
     status = row["status"]
     if status in FINISHED:
         progress = 1.0
@@ -136,7 +135,7 @@ def require_experiment(con: sqlite3.Connection, experiment_id: int) -> None:
 
 def run_rows(experiment_id: int, runs: list[tuple[int, RunSpec]], force: bool, now: float) -> list[tuple]:
     """The rows ``add_runs`` inserts, made outside any transaction (hashing 10,000 configs takes a while)."""
-    return [(experiment_id, position, run.arm, run.size, run.seed, freeze_to_text(run.freeze), run.model, run.lr,
+    return [(experiment_id, position, run.arm, run.size, run.seed, freeze_to_json(run.freeze), run.model, run.lr,
              json.dumps(run.config(), sort_keys=True), run.config_hash(), int(force), now) for position, run in runs]
 
 

@@ -124,7 +124,11 @@ _V3 = [
     "CREATE INDEX runs_by_experiment_status ON runs (experiment_id, status)",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3]
+# A run's freezing depth as JSON, like every other typed value in the store: 3, "all" or NULL
+# (it was text: '3', 'all'). An integer's text is already its JSON; only 'all' changes.
+_V4 = ["UPDATE runs SET freeze = json_quote(freeze) WHERE freeze IS NOT NULL AND json_valid(freeze) = 0"]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -21,6 +21,13 @@ STAGE_SHAPES = {
 }
 
 
+def stage_count(model: str) -> int | None:
+    """How many stages a freezing depth can freeze in ``model`` (None for a model not written down):
+    what the spec checks depths against without building, or even importing, the model."""
+    shapes = STAGE_SHAPES.get(model)
+    return None if shapes is None else len(shapes)
+
+
 def describe_stages(model: str, image_size: int, stage_names: list[str] | tuple[str, ...] | None = None) -> list[str]:
     """'edges and textures (8 px, 24 channels)' per stage; the stages' own names (or nothing, without
     them) where the model's shapes are not written down (a model removed since, say)."""

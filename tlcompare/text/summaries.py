@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from tlcompare.text.escape import printable
 
 if TYPE_CHECKING:
-    from tlcompare.analysis.verdict import Verdict
+    from tlcompare.analysis.view import ResultsView
 
 
 def _safe(value) -> str:
@@ -52,13 +52,12 @@ def _p(p: float) -> str:
     return "-" if p != p else "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def _comparison_lines(frame, judged: Verdict) -> list[str]:
+def _comparison_lines(view: ResultsView) -> list[str]:
     """Each variant minus scratch: the seed interval, then the test over test images."""
-    from tlcompare.analysis.frames import paired_differences  # pandas: not for `tlcompare ls`
     from tlcompare.analysis.verdict import correction_text
 
-    comp = judged.comparisons
-    others = paired_differences(frame)
+    comp = view.verdict.comparisons
+    others = view.diffs
     others = others[~others["variant"].str.startswith("pretrained")] if not others.empty else others
     family = correction_text(comp)
     corrected = f"; p {family}" if family else ""
@@ -76,42 +75,31 @@ def _comparison_lines(frame, judged: Verdict) -> list[str]:
     return lines
 
 
-def results_lines(runs: list[dict], spec: dict | None = None, n_test: int | None = None) -> list[str]:
-    """The summary `tlcompare run` and `show` print: accuracy table, paired differences, verdict.
-
-    ``runs``: every run of the experiment, finished or not (the unfinished ones are counted as
-    incomplete pairs); ``spec`` names the budget; ``n_test`` names differences of a few test images.
-    """
-    from tlcompare.analysis import verdict  # not at the top: `tlcompare ls` needs none of it
-    from tlcompare.analysis.frames import paired_differences, runs_frame, summary
-
-    frame = runs_frame(runs) if runs else None
-    if frame is None or "test_acc" not in frame:
+def results_lines(view: ResultsView) -> list[str]:
+    """The summary `tlcompare run` and `show` print from an experiment's view (``analysis.view.analyse``):
+    accuracy table, paired differences, verdict, label multiplier, what the numbers rest on."""
+    if view.frame.empty or "test_acc" not in view.frame:
         return ["No finished runs yet."]
     lines = []
-    table = summary(frame)
+    table = view.summary
     if not table.empty:
         table = table.assign(test_acc=[f"{m:.3f} +/- {s:.3f}" if s == s else f"{m:.3f}"
                                        for m, s in zip(table["mean"], table["std"], strict=True)])
         lines += ["", "Test accuracy (mean +/- std over seeds):",
                   table.pivot(index="size", columns="variant", values="test_acc").to_string()]
-    judged = verdict.build(frame, spec, n_test)
-    if paired_differences(frame).empty:
-        return [*lines, "", "No finished scratch/pretrained pairs yet.", *judged.caveats, *fairness_lines(runs, frame)]
-    lines += _comparison_lines(frame, judged)
+    judged = view.verdict
+    if view.diffs.empty:
+        return [*lines, "", "No finished scratch/pretrained pairs yet.", *judged.caveats, *fairness_lines(view)]
+    lines += _comparison_lines(view)
     lines += ["", judged.answer, *judged.lines, *judged.caveats]
     if judged.method:
         lines.append(judged.method)
-    return lines + multiplier_lines(runs, frame) + fairness_lines(runs, frame)
+    return lines + multiplier_lines(view) + fairness_lines(view)
 
 
-def multiplier_lines(runs: list[dict], frame) -> list[str]:
+def multiplier_lines(view: ResultsView) -> list[str]:
     """The label multiplier of every variant and size, and the time saved."""
-    from tlcompare.analysis import frames as analysis
-    from tlcompare.analysis import label_multiplier
-
-    done = [r for r in runs if r["status"] == "done"]
-    m = label_multiplier.build(frame, analysis.epochs_frame(done), runs=done)
+    m = view.multiplier
     if m.missing:
         return ["", m.missing]
     out = ["", "Label multiplier (images per class scratch needs to match pretrained):"]
@@ -122,21 +110,20 @@ def multiplier_lines(runs: list[dict], frame) -> list[str]:
     return out
 
 
-def fairness_lines(runs: list[dict], frame) -> list[str]:
+def fairness_lines(view: ResultsView) -> list[str]:
     """What the numbers above rest on: the budget, runs that did not finish learning, the random-features control."""
-    from tlcompare.analysis.convergence import fairness_notes
-
-    notes = fairness_notes(runs, frame)
-    out = ["", notes["budget"]] + ([notes["flags_summary"]] if notes["flags_summary"] else [])
-    out += [f"  {line}" for line in notes["flags"]]
-    if notes["controls"]:
+    out = ["", view.budget] + ([view.flags_summary] if view.flags_summary else [])
+    out += [f"  {line}" for line in view.flag_lines]
+    if view.controls:
         out += ["", "Pretrained vs random features (same freezing depth, paired on size and seed):"]
-        out += [f"  {line}" for line in notes["controls"]]
+        out += [f"  {line}" for line in view.controls]
     return out
 
 
 def experiment_report(exp: dict, progress: dict, runs: list[dict]) -> str:
-    from tlcompare.analysis.frames import variant
+    from tlcompare.analysis.frames import variant  # pandas: not for `tlcompare ls`
+    from tlcompare.analysis.view import analyse
+
     counts = ", ".join(f"{n} {s}" for s, n in sorted(progress["counts"].items()))
     lines = [
         f"experiment {exp['id']}: {_safe(exp['name'])}" + ("  [pinned]" if exp["pinned"] else ""),
@@ -165,7 +152,7 @@ def experiment_report(exp: dict, progress: dict, runs: list[dict]) -> str:
                      f"{final['train_seconds']:.1f}" if "train_seconds" in final else None, note[:70]])
     lines += ["", _table(["RUN", "VARIANT", "SIZE", "SEED", "STATUS", "EPOCHS", "TEST_ACC", "TRAIN_S", "NOTE"], rows,
                          right={0, 2, 3, 5, 6, 7})]
-    lines += results_lines(runs, exp.get("spec"), (exp.get("environment") or {}).get("n_test"))
+    lines += results_lines(analyse(runs, exp.get("spec"), exp.get("environment")))
     return "\n".join(lines)
 
 

@@ -43,3 +43,14 @@ def _cpu_model() -> str:
         pass
     name = platform.processor()
     return f" {name}" if name else ""
+
+
+def mixed_precision(device: torch.device):
+    """The autocast context of training and evaluation steps.
+
+    bf16 on CUDA: tensor-core speed with float32's exponent range, so no loss scaling is needed.
+    The CPU computes in float32, which keeps its runs bit-for-bit repeatable for their seed.
+    """
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)

@@ -1,31 +1,45 @@
-"""Evaluation in large batches on the device, and the metrics every epoch reports."""
+"""Predictions in large batches on the device, and the metrics every epoch reports.
+
+One ``predict`` serves images and cached features alike: a ``view`` turns each chunk into what
+the model part reads (uint8 images into normalised floats; features as they are).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from sklearn.metrics import balanced_accuracy_score, confusion_matrix, f1_score
 
+from tlcompare.train.device import mixed_precision
+
+
+def image_view(to_input: Callable[[torch.Tensor], torch.Tensor], device: torch.device):
+    """Chunks of uint8 images (on the device or in pinned host memory) as a backbone reads them."""
+
+    def view(chunk: torch.Tensor) -> torch.Tensor:
+        # A no-op for images on the device; from pinned host memory the copy runs asynchronously.
+        x = to_input(chunk.to(device, non_blocking=True).float().div_(255))
+        return x.contiguous(memory_format=torch.channels_last)
+
+    return view
+
 
 @torch.no_grad()  # not inference_mode: the layout switch below must give ordinary parameters back
-def predict(model, images, labels, to_input, device, loss_fn=None, batch: int = 512):
-    """Return (mean loss or nan, predictions) for uint8 ``images`` on the device or in host memory."""
+def predict(model, inputs, labels, view, device, loss_fn=None, batch: int = 512):
+    """Return (mean loss or nan, predictions) of ``model`` on ``view`` of each chunk of ``inputs``."""
     was_training = model.training
     model.eval()
     # On the CPU, oneDNN's channels_last kernels infer about 4x faster (measured at 32 px), but
-    # train slower: switch the weights' layout for evaluation only.
+    # train slower: switch the weights' layout for evaluation only (a no-op for a linear head).
     cpu_layout_switch = device.type == "cpu"
     if cpu_layout_switch:
         model.to(memory_format=torch.channels_last)
     preds, loss_sum = [], torch.zeros((), device=device)
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
-    )
-    for start in range(0, len(images), batch):
-        # A no-op for images on the device; from pinned host memory the copy runs asynchronously.
-        x = to_input(images[start : start + batch].to(device, non_blocking=True).float().div_(255))
-        x = x.contiguous(memory_format=torch.channels_last)
-        with autocast:
+    for start in range(0, len(inputs), batch):
+        x = view(inputs[start : start + batch])
+        with mixed_precision(device):
             logits = model(x).float()
         if loss_fn is not None:
             loss_sum += loss_fn(logits, labels[start : start + batch]) * len(x)
@@ -34,7 +48,7 @@ def predict(model, images, labels, to_input, device, loss_fn=None, batch: int = 
         model.to(memory_format=torch.contiguous_format)
     model.train(was_training)
     pred = torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long, device=device)
-    loss = loss_sum.item() / max(1, len(images)) if loss_fn is not None else float("nan")
+    loss = loss_sum.item() / max(1, len(inputs)) if loss_fn is not None else float("nan")
     return loss, pred
 
 

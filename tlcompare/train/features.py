@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 
 from tlcompare.models import set_train_mode
-from tlcompare.train.evaluate import predict
+from tlcompare.train.evaluate import image_view, predict
 
 
 @dataclass
@@ -31,7 +31,7 @@ def head_dropout(backbone) -> float | None:
 
     None when more than one dropout acts above the frozen body: caching could not reproduce it.
     """
-    set_train_mode(backbone, "all")
+    set_train_mode(backbone, len(backbone.stages))
     rates = [m.p for m in backbone.model.modules() if isinstance(m, nn.Dropout) and m.training and m.p > 0]
     functional = float(getattr(backbone.model, "drop_rate", 0.0) or 0.0)  # timm applies it in forward_head
     if functional > 0:
@@ -47,10 +47,11 @@ def frozen_features(backbone, data, to_input, device: torch.device, key: tuple) 
     hook = backbone.head.register_forward_pre_hook(lambda _module, args: captured.append(args[0].float().flatten(1)))
     try:
         t0 = time.perf_counter()
-        predict(backbone.model, data.images, data.labels, to_input, device)
+        view = image_view(to_input, device)
+        predict(backbone.model, data.images, data.labels, view, device)
         images = torch.cat(captured)
         captured.clear()
-        predict(backbone.model, data.test_images, data.test_labels, to_input, device)
+        predict(backbone.model, data.test_images, data.test_labels, view, device)
         test = torch.cat(captured) if captured else images.new_zeros((0, images.shape[1]))
         if device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -60,24 +61,3 @@ def frozen_features(backbone, data, to_input, device: torch.device, key: tuple) 
     data.features[key] = features
     return features, False
 
-
-@torch.no_grad()
-def predict_features(head: nn.Module, features: torch.Tensor, labels: torch.Tensor, device: torch.device,
-                     loss_fn=None, batch: int = 4096) -> tuple[float, torch.Tensor]:
-    """Like ``evaluate.predict``, on precomputed features: (mean loss or nan, predictions)."""
-    was_training = head.training
-    head.eval()
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
-    )
-    preds, loss_sum = [], torch.zeros((), device=device)
-    for start in range(0, len(features), batch):
-        with autocast:
-            logits = head(features[start : start + batch]).float()
-        if loss_fn is not None:
-            loss_sum += loss_fn(logits, labels[start : start + batch]) * len(logits)
-        preds.append(logits.argmax(1))
-    head.train(was_training)
-    pred = torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long, device=device)
-    loss = loss_sum.item() / max(1, len(features)) if loss_fn is not None else float("nan")
-    return loss, pred

@@ -7,6 +7,9 @@ writes results to the store; executors differ only in where and how many workers
 - ``InProcessExecutor``: a worker inside the calling process (``tlcompare run``).
 - ``RayExecutor``: one driver process (``tlcompare worker --executor ray``) that stays the store's
   only writer and dispatches runs to long-lived actors on a Ray cluster (docs/scale-out.md).
+
+Each face picks its executor where it knows which one it needs (`tlcompare run`: in-process;
+`tlcompare workers --start`: local; the sidebar's Ray panel: Ray), so there is no lookup by name.
 """
 
 from __future__ import annotations
@@ -21,26 +24,8 @@ class Executor(ABC):
 
     @abstractmethod
     def workers(self) -> list[dict]:
-        """The state of each worker this executor looks after (see worker_control.worker_state)."""
+        """The state of each worker this executor looks after (see worker/control.py, worker_state)."""
 
     @abstractmethod
     def shutdown(self) -> None:
         """Stop this executor's workers; their runs in progress go back to the queue."""
-
-
-def get_executor(name: str = "local", **options) -> Executor:
-    if name == "local":
-        from tlcompare.worker.local import LocalExecutor
-
-        return LocalExecutor(**options)
-    if name == "inprocess":
-        from tlcompare.worker.inprocess import InProcessExecutor
-
-        return InProcessExecutor(**options)
-    if name == "ray":
-        from tlcompare.worker.ray_cluster import RayExecutor
-
-        return RayExecutor(**options)
-    from tlcompare.errors import UserError
-
-    raise UserError(f"unknown executor '{name}': choose local, inprocess or ray")

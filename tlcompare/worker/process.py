@@ -24,7 +24,7 @@ from pathlib import Path
 from tlcompare.content_keys import check_unchanged
 from tlcompare.data.splits import check_sizes
 from tlcompare.errors import UserError
-from tlcompare.spec import RunSpec, spec_from_dict
+from tlcompare.spec import RunSpec
 from tlcompare.store import LostRun, Store
 from tlcompare.store.headlines import store_when_finished
 from tlcompare.store.queue import DEFAULT_STALE_AFTER
@@ -252,8 +252,8 @@ class Worker:
 
     def _train(self, claimed: dict) -> dict:
         run_id, attempt = claimed["run_id"], claimed["attempt"]
-        spec = spec_from_dict(claimed["spec"])
-        run = RunSpec(spec, claimed["arm"], claimed["size"], claimed["seed"], claimed["freeze"])
+        run = claimed["run"]
+        spec = run.experiment
         if run.config_hash() != claimed["config_hash"]:
             raise UserError("this run was queued by a tlcompare version with other defaults; submit the experiment again")
         check_unchanged(spec, run.arm)

@@ -78,14 +78,13 @@ class RunActor:
         import ray
 
         from tlcompare.data.splits import check_sizes
-        from tlcompare.spec import RunSpec, spec_from_dict
         from tlcompare.train import prepare, resolve_device, train_run
         from tlcompare.train.experiment import environment
 
-        spec = spec_from_dict(claimed["spec"])
+        run = claimed["run"]  # the stored RunSpec, as the driver claimed it
         if weights is not None:
-            spec = self._place_weights(spec, weights)
-        run = RunSpec(spec, claimed["arm"], claimed["size"], claimed["seed"], claimed["freeze"])
+            run = replace(run, experiment=self._place_weights(run.experiment, weights))
+        spec = run.experiment
         device = resolve_device(spec.device)
         if self._data_key != (data_key, str(device)) or self._data is None:
             self._data_key = self._data = None  # free the old tensors before the new ones are made

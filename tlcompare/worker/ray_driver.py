@@ -27,7 +27,7 @@ from pathlib import Path
 
 from tlcompare.content_keys import check_unchanged
 from tlcompare.errors import UserError
-from tlcompare.spec import RunSpec, spec_from_dict
+from tlcompare.spec import RunSpec
 from tlcompare.store import LostRun, Store
 from tlcompare.store.queue import MAX_CRASHES
 from tlcompare.worker.control import DRIVER_DEVICE, SLOT_DEVICE
@@ -199,8 +199,8 @@ class RayWorker:
         run_id, attempt = claimed["run_id"], claimed["attempt"]
         self.log(f"run {run_id} ({claimed['label']}, experiment {claimed['experiment_id']}): attempt {attempt}")
         try:
-            spec = spec_from_dict(claimed["spec"])
-            run = RunSpec(spec, claimed["arm"], claimed["size"], claimed["seed"], claimed["freeze"])
+            run = claimed["run"]
+            spec = run.experiment
             if run.config_hash() != claimed["config_hash"]:
                 raise UserError("this run was queued by a tlcompare version with other defaults; "
                                 "submit the experiment again")
@@ -211,7 +211,7 @@ class RayWorker:
             self._record_failure(store, claimed, worker_id, _one_line(str(e)), traceback.format_exc())
             return
         stream = actor.train.options(num_returns="streaming").remote(
-            {k: claimed[k] for k in ("run_id", "spec", "arm", "size", "seed", "freeze")}, [data_ref], data_key, weights)
+            {k: claimed[k] for k in ("run_id", "run")}, [data_ref], data_key, weights)
         reason = None
         next_probe = time.monotonic() + CLUSTER_PROBE_SECONDS
         next_check = time.monotonic() + self.config.cancel_check_seconds

@@ -1,0 +1,146 @@
+"""The analysed experiment: what the Results page, the report and ``tlcompare show`` all read.
+
+``analyse(runs, spec, environment)`` gives one ``ResultsView`` of an experiment: the verdict, the
+label multiplier (its lead naming the verdict's best variant), the paired table, the convergence
+flags, the random-features control and the frames behind every chart. Each face only lays it out,
+so the page, the report and the terminal cannot tell two stories about one experiment.
+
+Each part is computed the first time it is read and then kept: a CSV export never pays for the
+charts' frames, Report's preview never for the epochs, and the Results page, which keeps the view
+per experiment content (ui/cached.py), computes each part once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import pandas as pd
+
+from tlcompare.analysis import controls, convergence, label_multiplier, overfitting, verdict
+from tlcompare.analysis import frames as analysis
+
+FINISHED = ("done", "diverged")
+NOTHING_FINISHED = "No run of this experiment has finished yet."
+
+
+@dataclass(frozen=True)
+class ResultsView:
+    """One experiment's results. Each part is computed the first time it is read, then kept; every
+    frame is read-only (the page's cache hands the same object to every session)."""
+    spec: dict = field(repr=False)
+    environment: dict = field(repr=False)
+    runs: list[dict] = field(repr=False)  # every run, any status
+
+    @cached_property
+    def finished(self) -> list[dict]:
+        """Done and diverged runs (a diverged run is a result too)."""
+        return [r for r in self.runs if r["status"] in FINISHED]
+
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        """One row per finished run with its final metrics."""
+        return analysis.runs_frame(self.finished)
+
+    @cached_property
+    def epochs(self) -> pd.DataFrame:
+        """One row per finished run and epoch."""
+        return analysis.epochs_frame(self.finished)
+
+    @cached_property
+    def diffs(self) -> pd.DataFrame:
+        """Every other variant minus scratch, paired on size and seed."""
+        return analysis.paired_differences(self.frame) if not self.frame.empty else pd.DataFrame()
+
+    @cached_property
+    def table(self) -> pd.DataFrame:
+        """Accuracy and paired gain per variant and size: the table that answers the question."""
+        return analysis.results_table(self.frame) if not self.frame.empty else pd.DataFrame()
+
+    @cached_property
+    def verdict(self) -> verdict.Verdict:
+        """Every pretrained variant against scratch, from every run: unfinished pairs are counted too."""
+        return verdict.build(analysis.runs_frame(self.runs), self.spec, self.environment.get("n_test"))
+
+    @cached_property
+    def multiplier(self) -> label_multiplier.Multiplier:
+        """The label multiplier and the time saved; its lead names the verdict's best variant."""
+        return label_multiplier.build(self.frame, self.epochs, runs=self.finished, best=self.best)
+
+    @property
+    def best(self) -> pd.DataFrame:
+        """The best pretrained variant per size (``verdict.best_per_size``): the metrics under the answer."""
+        return self.verdict.best
+
+    @property
+    def answer(self) -> str:
+        return self.verdict.answer if not self.frame.empty else NOTHING_FINISHED
+
+    @property
+    def verdict_lines(self) -> list[str]:
+        """The lines under the answer: each size, what limits the answer, what 'significant' means."""
+        if self.frame.empty:
+            return []
+        v = self.verdict
+        return [*v.lines, *v.caveats, *([v.method] if v.method else [])]
+
+    # -- what the comparison rests on -------------------------------------------------------------------
+    @cached_property
+    def flags(self) -> pd.DataFrame:
+        """Convergence flags, one row per done run, with the fix for each flagged one."""
+        return convergence.flags_frame(self.finished)
+
+    @cached_property
+    def flag_lines(self) -> list[str]:
+        return convergence.flag_lines(self.flags)
+
+    @cached_property
+    def flags_summary(self) -> str:
+        return convergence.flags_summary(self.flags)
+
+    @cached_property
+    def budget(self) -> str:
+        """Which budget the runs had, how long they trained and why they stopped."""
+        return convergence.budget_line(self.finished)
+
+    @cached_property
+    def controls(self) -> list[str]:
+        """Pretrained vs random features at the same freezing depth."""
+        return controls.control_lines(self.frame) if not self.frame.empty else []
+
+    # -- the frames behind the charts ---------------------------------------------------------------------
+    @cached_property
+    def summary(self) -> pd.DataFrame:
+        return analysis.summary(self.frame)
+
+    @cached_property
+    def depth(self) -> pd.DataFrame:
+        return analysis.depth_summary(self.frame)
+
+    @cached_property
+    def curves(self) -> pd.DataFrame:
+        return analysis.learning_curves(self.epochs)
+
+    @cached_property
+    def training_time(self) -> pd.DataFrame:
+        return analysis.training_time(self.frame)
+
+    @cached_property
+    def overfit_curves(self) -> pd.DataFrame:
+        return overfitting.overfit_curves(self.finished)
+
+    @cached_property
+    def overfit_gaps(self) -> pd.DataFrame:
+        return overfitting.overfit_gaps(self.finished)
+
+    def time_to_target(self, target: float) -> pd.DataFrame:
+        """Seconds to reach ``target`` validation accuracy per variant and size (the Time tab's slider)."""
+        per_run = analysis.time_to_target(self.epochs, target) if not self.epochs.empty else self.epochs
+        return analysis.time_to_target_summary(per_run)
+
+
+def analyse(runs: list[dict], spec: dict | None = None, environment: dict | None = None) -> ResultsView:
+    """The view of an experiment from every one of its runs (unfinished ones count as incomplete
+    pairs in the verdict). Runs read with ``test_correct`` get the verdict's test over test images;
+    ``environment["n_test"]`` names differences of a few test images for runs without it."""
+    return ResultsView(spec=spec or {}, environment=environment if environment is not None else {}, runs=runs)
