@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from test_dashboard_pages import markdown_text, render
+from test_dashboard_pages import markdown_text, render, wait_for_facts
 
 from tlcompare.store import Store
 
@@ -48,13 +48,15 @@ def test_the_sample_zip_from_the_own_images_tab_trains_end_to_end(monkeypatch, t
     at.toggle(key="own_sample").set_value(True).run()
     assert not at.exception, [e.value for e in at.exception]
     assert "**72** images" in markdown_text(at) and "**3** classes" in markdown_text(at)
-    assert at.checkbox(key="use_own_data").value and not at.error
-    at.multiselect(key="f_sizes").set_value([2]).run()
+    assert at.checkbox(key="use_own_data").value
+    at.multiselect(key="f_sizes").set_value([2]).run()  # the default sizes are more than 17 a class
     at.multiselect(key="f_freeze").set_value(["all"]).run()
     at.number_input(key="f_seeds").set_value(1).run()
     at.number_input(key="f_epochs").set_value(1).run()
     at.selectbox(key="f_image_size").set_value(16).run()
     at.selectbox(key="f_device").set_value("cpu").run()
+    wait_for_facts(at)  # the sample's split is read in a process of its own; Start waits for it
+    assert not at.error, [e.value for e in at.error]
     at.button(key="start").click().run()
     assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
 
