@@ -110,9 +110,10 @@ def test_sizes_are_checked_against_the_pools_the_form_measured(monkeypatch):
 
 
 def test_the_form_offers_no_depth_the_backbone_lacks_and_stores_sizes_within_the_pools(monkeypatch, tlcompare_home):
-    from dashboard_fixtures import seed_throughput
+    from dashboard_fixtures import seed_facts, seed_throughput
 
     seed_throughput()
+    seed_facts()
     monkeypatch.setattr("tlcompare.worker.control.ensure_worker", lambda **kw: {"state": "starting", "alive": True})
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
     at.run()

@@ -68,7 +68,9 @@ def _read_result(path: Path) -> tuple[bool, DatasetFacts | None]:
         data = raw["facts"]
         if data is None:
             return True, None
-        return True, DatasetFacts(**{**data, "image_hw": tuple(data["image_hw"])})
+        # JSON has no tuples: the split and the image size come back as lists
+        split = tuple(data["split"]) if data.get("split") is not None else None
+        return True, DatasetFacts(**{**data, "image_hw": tuple(data["image_hw"]), "split": split})
     except (OSError, ValueError, KeyError, TypeError):
         return False, None
 
