@@ -228,8 +228,10 @@ with cost_col, st.container(border=True):
     st.subheader("Cost on this machine")
     spec = None
     try:
-        # The pools measured above: the sizes are checked against them without reading the data again.
-        spec = build_spec({**form.values(sizes), **({"dataset": own_source} if own_source else {})}, facts=facts)
+        # The pools measured above: the sizes are checked against them without reading the data again
+        # (while they are still being read, Start waits for them).
+        spec = build_spec({**form.values(sizes), **({"dataset": own_source} if own_source else {})}, facts=facts,
+                          pools_pending=reading_facts)
     except UserError as e:  # a SpecError, or a checkpoint outside the data roots
         errors.show(e)
     if spec is not None:

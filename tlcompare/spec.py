@@ -305,7 +305,7 @@ def _float(value: Any, key: str, problems: list[str]) -> float | None:
     return number
 
 
-def build_spec(values: dict[str, Any], facts=None) -> ExperimentSpec:
+def build_spec(values: dict[str, Any], facts=None, pools_pending: bool = False) -> ExperimentSpec:
     """Validate loose values (from TOML, CLI flags or a form) into a spec; every problem is listed.
 
     Depths are checked against the model's stages and sizes against the dataset's training pools
@@ -313,7 +313,9 @@ def build_spec(values: dict[str, Any], facts=None) -> ExperimentSpec:
     is refused here, before anything is stored, never inside a run. Paths are made absolute and
     the content keys of the files they name are computed, so the spec means the same thing to a
     worker started in another folder, and reuse follows content. A stored spec is read back with
-    ``spec_from_dict``, never built again.
+    ``spec_from_dict``, never built again. ``pools_pending``: the caller is still measuring the
+    pools in the background (the form, which keeps Start disabled until they are in and then builds
+    the spec again with them), so the data is not read here: reading it would hold the page.
     """
     problems: list[str] = []
     clean: dict[str, Any] = {}
@@ -385,6 +387,8 @@ def build_spec(values: dict[str, Any], facts=None) -> ExperimentSpec:
         seeds=tuple(sorted(set(spec.seeds))),
         freeze=tuple(sorted(set(spec.freeze), key=depth_order)),
     )
+    if pools_pending:
+        return _with_content_keys(spec)
     from tlcompare.data.facts import pool_problem
 
     problem = pool_problem(spec, facts)

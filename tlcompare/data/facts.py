@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from tlcompare.data import dataset_info, load_dataset
 from tlcompare.data.splits import make_splits
+from tlcompare.data.sources import canonical_source
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def pool_problem(spec, facts: DatasetFacts | None = None) -> str | None:
     from tlcompare.data.splits import sizes_problem
 
     split = (spec.val_fraction, spec.test_fraction, spec.split_seed)
-    if facts is None or facts.name != spec.dataset or facts.split != split:
+    if facts is None or canonical_source(facts.name) != spec.dataset or facts.split != split:
         if dataset_info(spec.dataset).unavailable_reason(spec.data_root) is not None:
             return None
         ds = load_dataset(spec.dataset, spec.data_root, image_size=spec.image_size)
