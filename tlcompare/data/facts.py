@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tlcompare.data import dataset_info, load_dataset
-from tlcompare.data.splits import make_splits
 from tlcompare.data.sources import canonical_source
+from tlcompare.data.splits import make_splits
 
 
 @dataclass(frozen=True)
