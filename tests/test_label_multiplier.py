@@ -13,7 +13,7 @@ import pytest
 from dashboard_fixtures import finished_home  # noqa: F401  (fixture)
 from synthetic_runs import runs_with_images, synth_runs
 
-from tlcompare.analysis import curve_fits, label_multiplier, time_saved
+from tlcompare.analysis import convergence, curve_fits, label_multiplier, time_saved
 from tlcompare.analysis import frames as analysis
 from tlcompare.charts.multiplier import label_multiplier_chart
 
@@ -221,6 +221,9 @@ def test_a_real_experiment_shows_its_multiplier_in_every_report_format(finished_
         runs = [r for r in store.experiment_runs(experiment_id) if r["status"] == "done"]
         m = label_multiplier.build(analysis.runs_frame(runs), analysis.epochs_frame(runs))
         assert m.lead and len(m.table) == 4  # fine-tune all and linear probe at 2 and 5 per class
+        # These tiny runs end underfit: every face's lead says so after the sentence.
+        caveat = convergence.lead_caveat(convergence.flags_frame(runs))
+        assert caveat.startswith("(Careful: ")
         formats = {fmt: render_report(store, [experiment_id], fmt).decode() for fmt in ("csv", "json", "md", "tex", "html")}
         store.close()
 
@@ -232,7 +235,7 @@ def test_a_real_experiment_shows_its_multiplier_in_every_report_format(finished_
         cells = csv.loc[(csv["variant"] == r["variant"]) & (csv["size"] == r["size"]), "label_multiplier_case"]
         assert len(cells) and (cells == r["case"]).all()
     assert csv.loc[csv["arm"] == "scratch", "label_multiplier_case"].isna().all()
-    assert f"**{m.lead}**" in markdown_plain(formats["md"])  # in bold above the table of K
+    assert f"**{m.lead} {caveat}**" in markdown_plain(formats["md"])  # in bold above the table of K
     assert "tab:tlcompare-1-multiplier" in formats["tex"] or f"tab:tlcompare-{experiment_id}-multiplier" in formats["tex"]
     html = formats["html"]
     assert 'class="answer multiplier"' in html and html.index("answer multiplier") < html.index('class="answer"')

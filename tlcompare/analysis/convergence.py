@@ -120,6 +120,18 @@ _STOP_WORDS = {"plateau": "stopped on a plateau", "cap": "stopped at max_epochs"
                "steps": "ran their steps"}
 
 
+def lead_caveat(flags: pd.DataFrame) -> str:
+    """What the headline must carry when runs did not finish learning: a gap between underfit runs
+    measures the training budget as much as the data ('' when every run finished learning)."""
+    if flags.empty:
+        return ""
+    n = int((flags["underfit"] | flags["still_improving"]).sum())
+    if not n:
+        return ""
+    return (f"(Careful: {n} of {len(flags)} runs did not finish learning, so this may show the training budget "
+            "more than the data; see Convergence.)")
+
+
 def budget_line(runs: list[dict]) -> str:
     """Which training budget the finished runs had, how long they trained and why they stopped."""
     done = [r for r in runs if r.get("status") == "done"]

@@ -12,7 +12,7 @@ per experiment content (ui/cached.py), computes each part once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import pandas as pd
@@ -64,8 +64,11 @@ class ResultsView:
 
     @cached_property
     def multiplier(self) -> label_multiplier.Multiplier:
-        """The label multiplier and the time saved; its lead names the verdict's best variant."""
-        return label_multiplier.build(self.frame, self.epochs, runs=self.finished, best=self.best)
+        """The label multiplier and the time saved; its lead names the verdict's best variant, and says
+        so when runs did not finish learning (the figure may then measure the budget, not the data)."""
+        m = label_multiplier.build(self.frame, self.epochs, runs=self.finished, best=self.best)
+        caveat = convergence.lead_caveat(self.flags)
+        return replace(m, lead=f"{m.lead} {caveat}") if m.lead and caveat else m
 
     @property
     def best(self) -> pd.DataFrame:
