@@ -224,7 +224,7 @@ with errors_tab:
         except Exception as e:  # the dataset may be gone from this machine; the rest of the page still works
             st.warning(f"The test images cannot be shown: {markdown_safe(e)}", icon=":material/image_not_supported:")
         if test is not None:
-            from tlcompare.analysis import mistakes as gallery  # torch: only once test images are on screen
+            from tlcompare.analysis import mistakes  # torch: only once test images are on screen
 
             wrong = {r["run_id"]: {m["index"] for m in r["misclassified"] or []} for r in pair}
             scratch = next((r for r in pair if r["arm"] == "scratch"), None)
@@ -232,7 +232,7 @@ with errors_tab:
                 name = analysis.variant(run["arm"], run["freeze"])
                 other = scratch if run["arm"] != "scratch" else next((r for r in pair if r["arm"] == "pretrained"), None)
                 other_name = analysis.variant(other["arm"], other["freeze"]) if other else ""
-                items = gallery.mistakes(run, test, wrong.get(other["run_id"]) if other else None, limit=12)
+                items = mistakes.mistakes(run, test, wrong.get(other["run_id"]) if other else None, limit=12)
                 st.markdown(f"**{name}**: {len(run['misclassified'] or [])}"
                             f"{'+' if len(run['misclassified'] or []) >= 32 else ''} wrong in this sample")
                 if not items:
