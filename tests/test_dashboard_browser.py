@@ -196,13 +196,14 @@ def _walk_through(page, url: str, expect) -> bool:
     seeds.press("Enter")
     settle(page)
     epochs = page.get_by_label("Epochs", exact=True)
-    epochs.fill("2")
+    # Long enough that the Live page (progress polled every 5 s) sees the experiment part-way through
+    epochs.fill("5")
     epochs.press("Enter")
     settle(page)
     page.get_by_label("Name", exact=True).fill("Browser test: digits")
     page.get_by_label("Name", exact=True).press("Enter")
     settle(page)
-    expect(page.get_by_text("2 sizes × 1 seed × 2 arms, 2 epochs each")).to_be_visible()
+    expect(page.get_by_text("2 sizes × 1 seed × 2 arms, 5 epochs each")).to_be_visible()
     shot(page, "02-form-filled")
     page.get_by_role("button", name="Start experiment").click()
 
