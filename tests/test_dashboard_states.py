@@ -142,7 +142,9 @@ def test_presentation_view_tables_are_read_from_across_a_room(browser_page):
 
     page.goto(f"{url}/results?exp={experiment_id}&present=1")
     expect(page.get_by_text("Paired differences (pretrained minus scratch, same size and seed)")).to_be_visible()
-    summary = page.locator("[data-testid=stTable]").first
+    # the paired-differences table itself (tables inside closed expanders are not on screen)
+    summary = page.locator("[data-testid=stTable]").filter(has_text="gain vs scratch").first
+    expect(summary).to_be_visible()
     summary.scroll_into_view_if_needed()
     assert _font_px(summary.locator("tbody td").first) >= 20
     settle(page)
