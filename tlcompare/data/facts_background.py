@@ -6,7 +6,8 @@ datasets only: their files do not change, while a folder of your own may gain im
 looks), or by starting ``python -m tlcompare.data.facts_background ...`` and answering "reading". The
 caller shows that and asks again later. A lock file per question keeps two tabs from reading the
 same dataset twice; a failed read leaves its last line in a log beside the lock, which the caller
-shows instead of waiting forever. The same scheme as the throughput probe (probe_background).
+shows instead of waiting forever. The same scheme as the throughput probe (estimate/background.py),
+through `worker/procs.LockedJobs`.
 """
 
 from __future__ import annotations
@@ -14,24 +15,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import tlcompare
 from tlcompare.data.facts import DatasetFacts
 from tlcompare.home import subdir
-from tlcompare.worker.procs import pid_alive
+from tlcompare.worker.procs import LockedJobs, last_line
 
 # Decoding a large folder of photos can take minutes; a lock older than this was left by a process
 # that died with its machine.
 STALE_LOCK_SECONDS = 1800
 FORMAT = 1
 _known: dict[tuple, DatasetFacts | None] = {}
-_started: dict[int, subprocess.Popen] = {}
+_jobs = LockedJobs(STALE_LOCK_SECONDS)
+_started = _jobs.started  # the reads this process started
 
 
 @dataclass(frozen=True)
@@ -86,26 +85,11 @@ def save_facts(asked: tuple, facts: DatasetFacts | None) -> None:
     os.replace(tmp, path)
 
 
-def _running(lock: Path) -> bool:
-    try:
-        pid = int(lock.read_text() or 0)
-        age = time.time() - lock.stat().st_mtime
-    except (OSError, ValueError):
-        return False
-    alive = _started[pid].poll() is None if pid in _started else pid_alive(pid)
-    return age < STALE_LOCK_SECONDS and (pid == 0 and age < 10 or alive)
-
-
-def _reap() -> None:
-    for pid, proc in list(_started.items()):
-        if proc.poll() is not None:
-            del _started[pid]
-
 
 def facts_or_start(name: str, data_root: str | None, val_fraction: float, test_fraction: float,
                    split_seed: int) -> FactsState:
     """The facts when known, else start reading them in the background and say so."""
-    _reap()
+    _jobs.reap()
     asked = question(name, data_root, val_fraction, test_fraction, split_seed)
     if asked in _known:
         return FactsState(_known[asked])
@@ -116,7 +100,7 @@ def facts_or_start(name: str, data_root: str | None, val_fraction: float, test_f
         if not _builtin(name):
             path.unlink(missing_ok=True)  # a folder's facts hold for this process only: it may change
         return FactsState(facts)
-    if _running(lock):
+    if _jobs.running(lock):
         return FactsState(None, reading=True)
     from tlcompare.data import dataset_info
 
@@ -124,22 +108,8 @@ def facts_or_start(name: str, data_root: str | None, val_fraction: float, test_f
         return FactsState(None)  # not on this machine (a look at its files): nothing to read, nothing downloads
     if log.exists() and not lock.exists():
         return FactsState(None, failed=_last_line(log))
-    lock.unlink(missing_ok=True)  # a stale lock of a process that died
-    try:
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        return FactsState(None, reading=True)  # another tab started it just now
-    os.close(fd)
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    package_parent = str(Path(tlcompare.__file__).resolve().parent.parent)  # `-m` finds this very package
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
-    cmd = [sys.executable, "-m", "tlcompare.data.facts_background", json.dumps(list(asked))]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
-    _started[proc.pid] = proc
-    lock.write_text(str(proc.pid))
-    return FactsState(None, reading=True)
+    _jobs.start(lock, log, "tlcompare.data.facts_background", json.dumps(list(asked)))
+    return FactsState(None, reading=True)  # started here, or by another tab just now
 
 
 def forget(name: str, data_root: str | None, val_fraction: float, test_fraction: float, split_seed: int) -> None:
@@ -151,8 +121,7 @@ def forget(name: str, data_root: str | None, val_fraction: float, test_fraction:
 
 
 def _last_line(log: Path) -> str:
-    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
-    return lines[-1][:300] if lines else "reading the dataset stopped without a message"
+    return last_line(log, "reading the dataset stopped without a message")
 
 
 def _main(question_json: str) -> int:

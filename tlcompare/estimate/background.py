@@ -11,14 +11,10 @@ log beside the lock, and the caller shows it instead of measuring forever.
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import tlcompare
 from tlcompare.estimate.runtime import (
     Throughput,
     cache_key,
@@ -27,12 +23,12 @@ from tlcompare.estimate.runtime import (
     forget_throughput,
 )
 from tlcompare.home import subdir
-from tlcompare.worker.procs import pid_alive
+from tlcompare.worker.procs import LockedJobs, last_line
 
 # A probe takes seconds; one older than this was killed with its machine and is measured again.
 STALE_LOCK_SECONDS = 300
-# Probes this process started: polled on every call, so a finished one is reaped, never a zombie.
-_started: dict[int, subprocess.Popen] = {}
+_jobs = LockedJobs(STALE_LOCK_SECONDS)
+_started = _jobs.started  # the probes this process started
 
 
 @dataclass(frozen=True)
@@ -47,59 +43,27 @@ def _paths(model: str, image_size: int, batch_size: int, device: str) -> tuple[P
     return folder / f"{name}.lock", folder / f"{name}.log"
 
 
-def _running(lock: Path) -> bool:
-    try:
-        pid = int(lock.read_text() or 0)
-        age = time.time() - lock.stat().st_mtime
-    except (OSError, ValueError):
-        return False
-    # Just created by another tab, pid not written yet: running; otherwise the pid decides.
-    alive = _started[pid].poll() is None if pid in _started else pid_alive(pid)
-    return age < STALE_LOCK_SECONDS and (pid == 0 and age < 10 or alive)
-
-
-def _reap() -> None:
-    for pid, proc in list(_started.items()):
-        if proc.poll() is not None:
-            del _started[pid]
-
 
 def throughput_or_start(model: str, image_size: int, batch_size: int, device: str = "auto",
                         remeasure: bool = False) -> ProbeState:
     """The cached probe result, or start measuring it in the background and say so (``None``)."""
-    _reap()
+    _jobs.reap()
     lock, log = _paths(model, image_size, batch_size, device)
-    if remeasure and not _running(lock):
+    if remeasure and not _jobs.running(lock):
         forget_throughput(model, image_size, batch_size, device)
     tp = cached_entry(model, image_size, batch_size, device)
     if tp is not None:
         return ProbeState(tp)
-    if _running(lock):
+    if _jobs.running(lock):
         return ProbeState(None)
     if log.exists() and not remeasure and not lock.exists():
         return ProbeState(None, failed=_last_line(log))
-    lock.unlink(missing_ok=True)  # a stale lock of a process that died
-    try:
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        return ProbeState(None)  # another tab started it just now
-    os.close(fd)
-    log.unlink(missing_ok=True)
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    package_parent = str(Path(tlcompare.__file__).resolve().parent.parent)  # `-m` finds this very package
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
-    cmd = [sys.executable, "-m", "tlcompare.estimate.background", model, str(image_size), str(batch_size), device]
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
-    _started[proc.pid] = proc
-    lock.write_text(str(proc.pid))
-    return ProbeState(None)
+    _jobs.start(lock, log, "tlcompare.estimate.background", model, str(image_size), str(batch_size), device)
+    return ProbeState(None)  # started here, or by another tab just now
 
 
 def _last_line(log: Path) -> str:
-    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
-    return lines[-1][:300] if lines else "the measurement stopped without a message"
+    return last_line(log, "the measurement stopped without a message")
 
 
 def _main(model: str, image_size: str, batch_size: str, device: str) -> int:

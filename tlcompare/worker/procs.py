@@ -6,7 +6,9 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import uuid
+from pathlib import Path
 
 HOST = socket.gethostname()
 
@@ -64,3 +66,57 @@ def worker_alive(row: dict, now: float, stale_after: float, start_grace: float =
 
 def new_worker_id() -> str:
     return f"{HOST}-{uuid.uuid4().hex[:8]}"
+
+
+class LockedJobs:
+    """Child processes that each answer one question (a throughput probe, a dataset's facts), at most
+    one per lock file, so two tabs or two reruns asking the same question start one process. The
+    child removes its lock when done; a failed one leaves its output in the log beside the lock.
+    Children this process started are polled on every look, so a finished one is reaped, never a
+    zombie."""
+
+    def __init__(self, stale_seconds: float):
+        self.stale_seconds = stale_seconds  # a lock older than this was left by a process that died with its machine
+        self.started: dict[int, subprocess.Popen] = {}
+
+    def reap(self) -> None:
+        for pid, proc in list(self.started.items()):
+            if proc.poll() is not None:
+                del self.started[pid]
+
+    def running(self, lock: Path) -> bool:
+        try:
+            pid = int(lock.read_text() or 0)
+            age = time.time() - lock.stat().st_mtime
+        except (OSError, ValueError):
+            return False
+        # Just created by another tab, pid not written yet: running; otherwise the pid decides.
+        alive = self.started[pid].poll() is None if pid in self.started else pid_alive(pid)
+        return age < self.stale_seconds and (pid == 0 and age < 10 or alive)
+
+    def start(self, lock: Path, log: Path, module: str, *args: str) -> bool:
+        """Run ``python -m module args`` in the background, its output in ``log``; False when another
+        process took the lock first (it is answering the same question)."""
+        import tlcompare
+
+        lock.unlink(missing_ok=True)  # a stale lock of a process that died
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return False
+        os.close(fd)
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        package_parent = str(Path(tlcompare.__file__).resolve().parent.parent)  # `-m` finds this very package
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
+        with open(log, "wb") as out:
+            proc = subprocess.Popen([sys.executable, "-m", module, *args], stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        self.started[proc.pid] = proc
+        lock.write_text(str(proc.pid))
+        return True
+
+
+def last_line(log: Path, silent: str) -> str:
+    """The last line a failed job printed (``silent`` when it printed nothing)."""
+    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    return lines[-1][:300] if lines else silent
