@@ -12,7 +12,7 @@ import statistics
 
 import torch
 
-import tlcompare.train.loop as loop
+from tlcompare import evaluation_plan as plan
 from tlcompare.spec import build_spec
 from tlcompare.train import describe_device, prepare, resolve_device, train_run
 
@@ -23,17 +23,17 @@ def measure(size: int, image_size: int, epochs: int, repeats: int, device: str) 
     dev = resolve_device(spec.device)
     data = prepare(spec, dev)
     run = next(r for r in spec.runs() if r.arm == "pretrained")
-    rows, default = [], loop.PLAIN_TRAIN_SAMPLE
+    rows, default = [], plan.PLAIN_TRAIN_SAMPLE
     try:
         for _ in range(repeats):
             for limit in (default, 0):  # 0: an empty sample, so the plain pass does no work
-                loop.PLAIN_TRAIN_SAMPLE = limit
+                plan.PLAIN_TRAIN_SAMPLE = limit
                 res = train_run(run, data, dev)
                 rows.append({"plain_pass": limit > 0, "n_train": res.n_train,
                              "eval_s": statistics.mean(e["eval_seconds"] for e in res.epochs),
                              "train_s": statistics.mean(e["train_seconds"] for e in res.epochs)})
     finally:
-        loop.PLAIN_TRAIN_SAMPLE = default
+        plan.PLAIN_TRAIN_SAMPLE = default
     print(f"{describe_device(dev)}, digits, {image_size} px, fine-tune all, {size} per class, {epochs} epochs per run")
     for r in rows:
         print(f"plain pass {'on ' if r['plain_pass'] else 'off'}: {r['n_train']} training images, "

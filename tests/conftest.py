@@ -10,11 +10,12 @@ def tlcompare_home(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture
-def one_thread():
+def one_thread(monkeypatch):
     """Torch on one thread: on a busy 2-core CI machine, OpenMP threads waiting for each other's
-    cores make tiny workloads many times slower."""
+    cores make tiny workloads many times slower. TLCOMPARE_THREADS keeps a worker's runs on it too."""
     import torch
 
+    monkeypatch.setenv("TLCOMPARE_THREADS", "1")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

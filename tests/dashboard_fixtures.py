@@ -58,6 +58,7 @@ def train_in(home: Path, queue) -> int:
     try:
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("TLCOMPARE_HOME", str(home))
+            mp.setenv("TLCOMPARE_THREADS", "1")  # the worker's own thread choice keeps to it
             store = Store()
             experiment_id = queue(store)
             Worker(store, config=WorkerConfig(heartbeat_seconds=0.5, poll_seconds=0.1), log=lambda m: None).serve(once=True)
@@ -107,6 +108,7 @@ def hostile_home(tmp_path_factory) -> tuple[Path, int, int]:
     torch.set_num_threads(1)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TLCOMPARE_HOME", str(home))
+        mp.setenv("TLCOMPARE_THREADS", "1")  # the worker's own thread choice keeps to it
         store = Store()
         trained = store.create_experiment(build_spec(dict(common, dataset=f"imagefolder:{photos}")), name=HOSTILE_NAME)
         failed = store.create_experiment(build_spec(dict(common, dataset=f"imagefolder:{gone}")), name="vanished folder")

@@ -70,6 +70,6 @@ def test_plain_train_accuracy_benchmark_runs_with_and_without_the_pass(one_threa
     rows = plain_train_accuracy.measure(size=2, image_size=16, epochs=1, repeats=1, device="cpu")
     assert [r["plain_pass"] for r in rows] == [True, False] and all(r["n_train"] == 20 for r in rows)
     assert all(r["eval_s"] > 0 and r["train_s"] > 0 for r in rows)
-    import tlcompare.train.loop as loop
+    from tlcompare import evaluation_plan
 
-    assert loop.PLAIN_TRAIN_SAMPLE == 1000  # put back for the runs after it
+    assert evaluation_plan.PLAIN_TRAIN_SAMPLE == 1000  # put back for the runs after it

@@ -40,7 +40,8 @@ def test_tiny_paired_run_writes_json_and_csv(tmp_path, tlcompare_home):
             assert len({r["subset_hash"] for r in runs if r["size"] == size and r["seed"] == seed}) == 1
     csv = pd.read_csv(out.with_suffix(".csv"))
     assert len(csv) == len(runs) * 2
-    assert csv["test_acc"].tolist() == [e["test_acc"] for r in runs for e in r["epochs"]]
+    assert csv["val_acc"].tolist() == [e["val_acc"] for r in runs for e in r["epochs"]]
+    assert csv["final_test_acc"].tolist() == [r["final"]["test_acc"] for r in runs for _ in r["epochs"]]
     assert "Paired difference vs scratch" in p.stdout and "images per class" in p.stdout
     # each run kept which test images it got right, and the summary tests the gap over them
     for r in runs:

@@ -38,9 +38,11 @@ def test_the_cpu_preset_is_small_and_the_default_without_a_gpu():
 def test_estimate_adds_up_runs_epochs_and_evaluation():
     spec = build_spec(dict(sizes=[5], seeds=1, freeze=["all"], budget="epochs", epochs=2, batch_size=64, min_steps_per_epoch=1))
     scratch, probe = spec.runs()
-    # 50 images in one batch of 50: per epoch 1 step + evaluating 100 images.
-    assert run_seconds(scratch, TP, 10, 100, 9) == pytest.approx(0.5 + 2 * (0.05 + 50 * 0.004 + 100 * 0.0005))
-    assert run_seconds(probe, TP, 10, 100, 9) == pytest.approx(0.5 + 2 * (0.05 + 50 * 0.001 + 100 * 0.0005))
+    # 50 images in one batch of 50: per epoch 1 step + evaluating 40 validation images and 25 of the
+    # training images (evaluation_plan); once at the end the 60 test images and all 50 training images.
+    once = (60 + 50) * 0.0005
+    assert run_seconds(scratch, TP, 10, 40, 60, 9) == pytest.approx(0.5 + 2 * (0.05 + 50 * 0.004 + 65 * 0.0005) + once)
+    assert run_seconds(probe, TP, 10, 40, 60, 9) == pytest.approx(0.5 + 2 * (0.05 + 50 * 0.001 + 65 * 0.0005) + once)
     est = estimate(spec, {"efficientnet_lite0": TP}, 10, 40, 60, 9, worker_running=False)
     assert est.n_runs == 2 and est.startup_seconds > 0
     assert est.seconds == pytest.approx(est.startup_seconds + sum(est.seconds_by_variant.values()))

@@ -38,10 +38,12 @@ def test_run_records_every_metric_per_epoch(tiny):
     spec, data = tiny
     res = _run(spec, data, "pretrained", 0)
     assert res.status == "done" and len(res.epochs) == 2
-    for key in ("train_loss", "train_acc", "val_loss", "val_acc", "test_acc", "test_balanced_acc",
-                "test_macro_f1", "train_seconds", "eval_seconds", "images_per_sec", "peak_mem_mb"):
+    for key in ("train_loss", "train_acc", "val_loss", "val_acc", "train_acc_clean", "train_seconds", "eval_seconds",
+                "val_seconds", "plain_seconds", "images_per_sec", "peak_mem_mb"):
         assert all(math.isfinite(e[key]) for e in res.epochs), key
-    assert res.final["test_acc"] == res.epochs[-1]["test_acc"]
+    # The test set is the reported model's alone: no epoch carries a test score.
+    assert not any(key.startswith("test") for e in res.epochs for key in e)
+    assert all(math.isfinite(res.final[k]) for k in ("test_acc", "test_balanced_acc", "test_macro_f1", "test_seconds"))
     cm = torch.tensor(res.confusion)
     assert cm.shape == (10, 10) and cm.sum() == len(data.test_labels)
     assert abs(cm.diag().sum().item() / cm.sum().item() - res.final["test_acc"]) < 1e-9
@@ -53,17 +55,21 @@ def test_run_records_every_metric_per_epoch(tiny):
 @pytest.mark.parametrize("freeze", [0, "all"])  # images through the whole network; cached features through the head
 def test_each_epoch_measures_training_accuracy_without_augmentation(tiny, freeze, monkeypatch):
     import tlcompare.train.loop as loop
+    from tlcompare import evaluation_plan
 
     spec, data = tiny
+    monkeypatch.setattr(evaluation_plan, "PLAIN_TRAIN_SHARE", 1.0)  # every training image, every epoch
     res = _run(spec, data, "pretrained", freeze)
     clean = [e["train_acc_clean"] for e in res.epochs]
     assert all(0 <= a <= 1 for a in clean)
     # The last epoch's model is the one reported: on all 30 images it scores what the final check does.
     assert clean[-1] == res.final["train_acc_clean"]
-    # A larger subset is measured on an evenly spread sample of it: 7 images here.
+    # By default the epochs score an evenly spread half of the subset; at most PLAIN_TRAIN_SAMPLE.
+    monkeypatch.undo()
+    assert [evaluation_plan.plain_sample_size(n) for n in (5, 30, 50, 500, 5000)] == [5, 15, 25, 250, 1000]
     measured = []
     clean_accuracy = loop._clean_accuracy
-    monkeypatch.setattr(loop, "PLAIN_TRAIN_SAMPLE", 7)
+    monkeypatch.setattr(evaluation_plan, "PLAIN_TRAIN_SAMPLE", 7)
     monkeypatch.setattr(loop, "_clean_accuracy", lambda pred, labels: measured.append(len(labels)) or clean_accuracy(pred, labels))
     sampled = _run(spec, data, "pretrained", freeze)
     assert measured == [7, 7, 30]  # each epoch on the sample, the final check on every training image
@@ -85,9 +91,9 @@ def test_cpu_runs_are_deterministic_for_their_seed(tiny):
     spec, data = tiny
     a, b = (_run(spec, data, "scratch") for _ in range(2))
     for ea, eb in zip(a.epochs, b.epochs, strict=True):
-        for key in ("train_loss", "val_loss", "test_acc"):
+        for key in ("train_loss", "val_loss", "train_acc_clean"):
             assert ea[key] == eb[key], key
-    assert a.confusion == b.confusion
+    assert a.confusion == b.confusion and a.final["test_acc"] == b.final["test_acc"]
 
 
 def test_an_exploding_learning_rate_is_reported_as_diverged(tiny):
@@ -116,3 +122,38 @@ def test_a_cancel_between_steps_ends_the_run_with_the_epochs_it_finished(tiny, f
     assert [e["epoch"] for e in res.epochs] == [e["epoch"] for e in epochs] == [1]
     assert res.epochs_done == 1 and res.steps_done == 4
     assert res.final == {} and res.confusion == [] and res.test_correct is None
+
+
+@pytest.mark.parametrize("budget", [
+    {"budget": "epochs", "epochs": 3},  # the last epoch's model is reported
+    {"budget": "converged", "epochs": 1, "patience": 1, "max_epochs": 8},  # the best validation epoch's
+])
+def test_the_test_set_is_evaluated_once_on_the_reported_model(tiny, budget, monkeypatch):
+    from tlcompare.train.inputs import Inputs
+
+    spec, data = tiny
+    run_spec = build_spec({**TINY, **budget})
+    run = next(r for r in run_spec.runs() if r.arm == "scratch")
+    seen, epochs = [], []
+    predict = Inputs.predict
+
+    def watched(self, x, y, loss_fn=None):
+        if x is self.test[0]:
+            # The model that meets the test set is the reported one: its validation accuracy is the
+            # reported epoch's, and every epoch has ended before.
+            _, val_pred = predict(self, *self.val)
+            seen.append(((val_pred == self.val[1]).float().mean().item(), len(epochs)))
+        return predict(self, x, y, loss_fn)
+
+    monkeypatch.setattr(Inputs, "predict", watched)
+    res = train_run(run, data, torch.device("cpu"), on_epoch=epochs.append)
+    assert res.status == "done" and len(seen) == 1
+    val_acc, epochs_before = seen[0]
+    assert epochs_before == len(res.epochs) and val_acc == res.final["val_acc"]
+    reported = res.final["final_epoch"]
+    if budget["budget"] == "converged":
+        assert reported == res.final["best_epoch"] < len(res.epochs)  # an earlier epoch's weights, kept in memory
+        assert val_acc == max(e["val_acc"] for e in res.epochs)
+    else:
+        assert reported == len(res.epochs) == 3
+    assert res.final["test_acc"] == pytest.approx(sum(res.confusion[i][i] for i in range(10)) / len(data.test_labels))

@@ -16,14 +16,19 @@ from pathlib import Path
 
 from tlcompare.errors import SpecError, UserError
 from tlcompare.text.escape import printable
+from tlcompare.threads import set_wait_policy
 
 EXIT_USER_ERROR = 2
 
 
 def _add_spec_flags(p: argparse.ArgumentParser) -> None:
+    from tlcompare.presets import PRESETS
     from tlcompare.spec import AUGMENTS, BUDGETS, OPTIMIZERS
 
-    g = p.add_argument_group("experiment (each flag overrides the same key in --config)")
+    g = p.add_argument_group("experiment (each flag overrides the same key in --config, which overrides --preset)")
+    g.add_argument("--preset", choices=list(PRESETS), metavar="NAME",
+                   help="start from a preset of the dashboard's form: "
+                        + "; ".join(f"{key} ({preset.title})" for key, preset in PRESETS.items()))
     g.add_argument("--config", help="TOML file whose keys mirror these flags (image_size = 32, sizes = [5, 20])")
     g.add_argument("--dataset", help="a built-in name (see `tlcompare datasets`), imagefolder:PATH, zip:PATH or torchvision:NAME; default digits")
     g.add_argument("--data-root", help="folder holding raw dataset files (torchvision layout)")
@@ -64,10 +69,14 @@ def _add_spec_flags(p: argparse.ArgumentParser) -> None:
 
 
 def spec_from_args(args: argparse.Namespace):
-    """The spec of the flags and --config, refused whole (exit 2) before anything is stored."""
+    """The spec of --preset, --config and the flags (each overriding the one before), refused whole
+    (exit 2) before anything is stored."""
+    from tlcompare.presets import PRESETS
     from tlcompare.spec import ExperimentSpec, build_spec, doubts, load_toml
 
-    values = load_toml(args.config) if args.config else {}
+    values = PRESETS[args.preset].spec_values() if getattr(args, "preset", None) else {}
+    if args.config:
+        values.update(load_toml(args.config))
     for f in fields(ExperimentSpec):
         flag_value = getattr(args, f.name, None)
         if flag_value is not None:
@@ -442,6 +451,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Before anything imports torch: OpenMP reads its wait policy once, when torch loads it.
+    set_wait_policy()
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

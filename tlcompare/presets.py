@@ -20,10 +20,14 @@ class Preset:
     values: dict = field(default_factory=dict)
     # No stored run time: the form shows the estimate measured on this machine (one source of truth).
 
-    def spec(self) -> ExperimentSpec:
+    def spec_values(self) -> dict:
+        """The ``build_spec`` values of this preset: what the form starts from and `--preset` fills in."""
         # The presets' times were measured under equal epochs: they say so rather than inherit the
         # open-ended "converged" default. Results flags runs that needed longer, with the fix.
-        return build_spec({"budget": "epochs", **self.values})
+        return {"budget": "epochs", **self.values}
+
+    def spec(self) -> ExperimentSpec:
+        return build_spec(self.spec_values())
 
 
 def matching_preset(spec: ExperimentSpec) -> str | None:

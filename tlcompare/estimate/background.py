@@ -23,6 +23,7 @@ from tlcompare.estimate.runtime import (
     forget_throughput,
 )
 from tlcompare.home import subdir
+from tlcompare.threads import set_wait_policy
 from tlcompare.worker.procs import LockedJobs, last_line
 
 # A probe takes seconds; one older than this was killed with its machine and is measured again.
@@ -80,4 +81,5 @@ def _main(model: str, image_size: str, batch_size: str, device: str) -> int:
 
 
 if __name__ == "__main__":
+    set_wait_policy()  # before the probe imports torch: the probe measures what the runs will get
     sys.exit(_main(*sys.argv[1:5]))

@@ -16,10 +16,14 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 
+from tlcompare.evaluation_plan import images_evaluated
 from tlcompare.home import cache_dir
 from tlcompare.spec import ExperimentSpec, RunSpec
+from tlcompare.threads import busy_cpu_seconds, choose_run_threads, own_cpu_seconds
 
-PROBE_FORMAT = 4  # 3: evaluation timed through evaluate.predict on a full batch; 4: a run's own training step
+# 3: evaluation timed through evaluate.predict on a full batch; 4: a run's own training step;
+# 5: threads chosen from the free cores as a run's are, and a key without the thread count.
+PROBE_FORMAT = 5
 # Starting the worker process (importing torch, preparing the data) before the first run trains.
 WORKER_START_SECONDS = 8.0
 
@@ -38,6 +42,7 @@ class Throughput:
     measured_at: float = 0.0
     # Cores other processes kept busy while the probe ran: a busy machine makes every figure slower.
     others_busy_cores: float = 0.0
+    threads: int = 0  # the intra-op threads it ran with (chosen from the free cores, as a run's are)
 
     def step_seconds(self, batch: int, frozen_fraction: float) -> float:
         per_image = self.image_seconds_full + (self.image_seconds_head - self.image_seconds_full) * frozen_fraction
@@ -58,21 +63,6 @@ class Estimate:
 
 
 # -- how busy this machine is -------------------------------------------------------------------------
-def _busy_cpu_seconds() -> float | None:
-    """Busy CPU seconds of the whole machine so far, from /proc/stat (None where there is none)."""
-    try:
-        with open("/proc/stat") as f:
-            user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, f.readline().split()[1:9])
-    except (OSError, ValueError):
-        return None
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def _own_cpu_seconds() -> float:
-    t = os.times()
-    return t.user + t.system
-
-
 def machine_busy_note(others_busy_cores: float, cores: int | None = None) -> str | None:
     """One sentence naming other programs as the cause of slow figures, or None when they are not.
 
@@ -126,7 +116,9 @@ def probe_throughput(model: str, image_size: int, batch_size: int, device: str =
         if cuda:
             torch.cuda.synchronize(dev)
 
-    busy0, own0, wall0 = _busy_cpu_seconds(), _own_cpu_seconds(), time.perf_counter()
+    # The threads a run starting now would get (the free cores, on the CPU), so the probe times what runs get.
+    choice = choose_run_threads(dev.type)
+    busy0, own0, wall0 = busy_cpu_seconds(), own_cpu_seconds(), time.perf_counter()
     t0 = time.perf_counter()
     backbone = create_backbone(model, num_classes=10, pretrained=False, in_chans=3)
     net = backbone.model.to(dev)
@@ -165,13 +157,14 @@ def probe_throughput(model: str, image_size: int, batch_size: int, device: str =
     eval_images = torch.randint(0, 256, (n_eval, 3, image_size, image_size), dtype=torch.uint8, generator=gen).to(dev)
     eval_labels = torch.randint(0, 10, (n_eval,), generator=gen).to(dev)
     eval_seconds = _time_steps(lambda: inputs.predict(eval_images, eval_labels), steps, budget / 4, sync)
-    busy1, wall = _busy_cpu_seconds(), time.perf_counter() - wall0
-    others = 0.0 if busy0 is None or busy1 is None else max(0.0, (busy1 - busy0 - (_own_cpu_seconds() - own0)) / wall)
+    busy1, wall = busy_cpu_seconds(), time.perf_counter() - wall0
+    others = 0.0 if busy0 is None or busy1 is None else max(0.0, (busy1 - busy0 - (own_cpu_seconds() - own0)) / wall)
     return Throughput(
         device=describe_device(dev), model=model, image_size=image_size, batch_size=batch_size,
         step_overhead=(fits[0][1] + fits["all"][1]) / 2, image_seconds_full=fits[0][0],
         image_seconds_head=fits["all"][0], eval_image_seconds=eval_seconds / n_eval,
         build_seconds=build_seconds, measured_at=time.time(), others_busy_cores=round(others, 2),
+        threads=choice.threads,
     )
 
 
@@ -184,7 +177,9 @@ def cache_key(model: str, image_size: int, batch_size: int, device: str) -> str:
 
     from tlcompare.train.device import describe_device, resolve_device
 
-    return f"{PROBE_FORMAT}|{describe_device(resolve_device(device))}|torch {torch.__version__}|{model}|{image_size}|{batch_size}"
+    # The machine without its thread count: that is chosen per run from the free cores (threads.py),
+    # so the dashboard asking and the probe's own process answering must agree on the key.
+    return f"{PROBE_FORMAT}|{describe_device(resolve_device(device), threads=False)}|torch {torch.__version__}|{model}|{image_size}|{batch_size}"
 
 
 def _read_cache() -> dict:
@@ -234,8 +229,9 @@ def cached_throughput(model: str, image_size: int, batch_size: int, device: str 
 
 
 # -- the arithmetic -----------------------------------------------------------------------------------
-def run_seconds(run: RunSpec, tp: Throughput, num_classes: int, n_eval: int, n_stages: int) -> float:
-    """One run: build, then per epoch the training steps and the validation + test pass.
+def run_seconds(run: RunSpec, tp: Throughput, num_classes: int, n_val: int, n_test: int, n_stages: int) -> float:
+    """One run: build, then per epoch the training steps, the validation set and the plain training
+    sample; once at the end the test set and the whole training subset (``evaluation_plan``).
 
     Under ``budget = "converged"`` this is the minimum (``epochs``): how long a run goes on is
     what the experiment finds out.
@@ -249,10 +245,11 @@ def run_seconds(run: RunSpec, tp: Throughput, num_classes: int, n_eval: int, n_s
     else:
         frozen = 1.0 if run.freeze == "all" else min(1.0, int(run.freeze) / max(1, n_stages))
     if spec.budget == "steps":
-        evals = math.ceil(spec.steps / steps)
-        return tp.build_seconds + spec.steps * tp.step_seconds(batch, frozen) + evals * n_eval * tp.eval_image_seconds
-    epoch = steps * tp.step_seconds(batch, frozen) + n_eval * tp.eval_image_seconds
-    return tp.build_seconds + spec.epochs * epoch
+        total_steps, evaluations = spec.steps, math.ceil(spec.steps / steps)
+    else:
+        total_steps, evaluations = spec.epochs * steps, spec.epochs
+    evaluated = images_evaluated(n, n_val, n_test, evaluations)
+    return tp.build_seconds + total_steps * tp.step_seconds(batch, frozen) + evaluated * tp.eval_image_seconds
 
 
 def estimate(spec: ExperimentSpec, throughputs: dict[str, Throughput], num_classes: int, n_val: int,
@@ -281,7 +278,7 @@ def estimate(spec: ExperimentSpec, throughputs: dict[str, Throughput], num_class
             seconds = tp.build_seconds + (0.0 if body in features_done else (n_images or 0) * tp.eval_image_seconds)
             features_done.add(body)
         else:
-            seconds = run_seconds(run, tp, num_classes, n_val + n_test, n_stages)
+            seconds = run_seconds(run, tp, num_classes, n_val, n_test, n_stages)
         name = variant(run.arm, run.freeze)
         by_variant[name] = by_variant.get(name, 0.0) + seconds
     startup = 0.0 if worker_running or reused == len(runs) else WORKER_START_SECONDS

@@ -24,12 +24,14 @@ def resolve_device(name: str = "auto") -> torch.device:
     raise UserError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N")
 
 
-def describe_device(device: torch.device) -> str:
+def describe_device(device: torch.device, threads: bool = True) -> str:
+    """The device in words; on the CPU with the thread count torch uses now (``threads``), which a
+    run's timings depend on as much as on the processor."""
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         return f"{props.name} ({props.total_memory / 2**30:.0f} GiB)"
     n = torch.get_num_threads()
-    return f"CPU{_cpu_model()} ({n} thread{'s' if n != 1 else ''})"
+    return f"CPU{_cpu_model()}" + (f" ({n} thread{'s' if n != 1 else ''})" if threads else "")
 
 
 def _cpu_model() -> str:

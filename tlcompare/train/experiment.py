@@ -19,6 +19,7 @@ import torchvision
 import tlcompare
 from tlcompare.data.fingerprint import dataset_fingerprint
 from tlcompare.spec import ExperimentSpec, RunSpec
+from tlcompare.threads import ThreadChoice, choose_run_threads, wait_policy
 from tlcompare.train import RunResult, describe_device, prepare, resolve_device, train_run
 
 
@@ -32,7 +33,8 @@ class ExperimentResult:
         return {"spec": self.spec.to_dict(), "environment": self.environment, "runs": [r.to_dict() for r in self.runs]}
 
 
-def environment(device: torch.device, data) -> dict:
+def environment(device: torch.device, data, threads: ThreadChoice | None = None) -> dict:
+    """Where an experiment trains; ``threads``: how the first run's threads were chosen."""
     return {
         "tlcompare": tlcompare.__version__,
         "torch": torch.__version__,
@@ -40,6 +42,8 @@ def environment(device: torch.device, data) -> dict:
         "python": platform.python_version(),
         "device": describe_device(device),
         "torch_threads": torch.get_num_threads(),
+        "omp_wait_policy": wait_policy(),
+        **({"thread_choice": threads.to_dict()} if threads is not None else {}),
         "dataset": data.dataset.name,
         "dataset_licence": data.dataset.licence,
         "dataset_fingerprint": dataset_fingerprint(data.dataset),
@@ -59,12 +63,15 @@ def run_experiment(
     device = resolve_device(spec.device)
     data = prepare(spec, device)
     runs = spec.runs()
-    result = ExperimentResult(spec, environment=environment(device, data))
+    result = ExperimentResult(spec)
     started = time.perf_counter()
     for i, run in enumerate(runs):
         if on_run_start:
             on_run_start(i, len(runs), run)
+        choice = choose_run_threads(device.type)  # as the worker does: the cores free when a run starts
+        result.environment = result.environment or environment(device, data, choice)
         res = train_run(run, data, device, on_epoch=(lambda rec, run=run: on_epoch(run, rec)) if on_epoch else None)
+        res.thread_choice = choice.to_dict()
         result.runs.append(res)
         if on_run_end:
             on_run_end(run, res)

@@ -5,10 +5,10 @@
     opt, sched = optimizer_and_schedule(...)   AdamW or SGD on the budget's schedule (step.py)
     every epoch:
         train_epoch(...)                       the budget's optimizer steps; Cancelled between two of them
-        evaluate_epoch(...)                    validation, test, and the plain training images
+        evaluate_epoch(...)                    validation and a sample of the plain training images
         check_diverged(...)                    Diverged on a NaN or exploding loss
         budget.end_epoch(...)                  keep the model to report; stop when the budget is spent
-    finish(...)                                the reported model's final metrics
+    finish(...)                                the reported model: the test set, evaluated once
 
 A step's data path: uint8 batch gathered on the device -> float -> augmentation on the device ->
 gray to RGB -> per-backbone normalisation -> (bf16 autocast, channels_last on CUDA) -> forward and
@@ -30,6 +30,7 @@ from typing import NamedTuple
 import torch
 import torch.nn as nn
 
+from tlcompare import evaluation_plan
 from tlcompare.errors import UserError
 from tlcompare.models import apply_freeze, create_backbone, set_train_mode
 from tlcompare.spec import RunSpec
@@ -43,9 +44,6 @@ from tlcompare.train.result import RunResult
 from tlcompare.train.step import optimizer_and_schedule, rates, train_step
 
 EXPLODED_LOSS_FACTOR = 100.0
-# Training images evaluated without augmentation after every epoch (all of them when fewer): the
-# overfitting view's train accuracy. A fixed, evenly spread sample keeps it cheap on large subsets.
-PLAIN_TRAIN_SAMPLE = 1000
 # Below this a batch is too small for BatchNorm statistics to mean much; better to fail clearly.
 OOM_MIN_BATCH = 8
 
@@ -96,12 +94,11 @@ def train_run(
 
 
 class _Chosen(NamedTuple):
-    """The model a run reports: the last epoch's, or under ``converged`` the best validation epoch's."""
+    """The model a run reports: the last epoch's, or under ``converged`` the best validation epoch's.
+    Only this model meets the test set, once, when the run ends (``finish``)."""
 
     record: dict
-    test_pred: torch.Tensor
-    test: dict  # its test metrics
-    weights: dict | None  # kept only when a later epoch may be worse (converged)
+    weights: dict | None  # in memory, kept only when a later epoch may be worse (converged)
 
 
 @dataclass
@@ -151,12 +148,14 @@ def _train_at_batch(
                 seconds += inputs.setup_seconds  # computing the cached features is part of training this run
             progress.train_seconds += seconds
             progress.images += steps * batch
-            scores, test_pred, test, eval_seconds = evaluate_epoch(inputs, plain, loss_fn, len(data.class_names))
+            scores, val_seconds, plain_seconds = evaluate_epoch(inputs, plain, loss_fn)
             record = {
                 "epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, **scores,
                 "train_seconds": seconds,
                 "elapsed_train_seconds": progress.train_seconds,
-                "eval_seconds": eval_seconds,
+                "eval_seconds": val_seconds + plain_seconds,
+                "val_seconds": val_seconds,
+                "plain_seconds": plain_seconds,
                 "images_per_sec": steps * batch / seconds if seconds > 0 else float("nan"),
                 **rates(opt),
                 "batch_size": batch,
@@ -170,7 +169,7 @@ def _train_at_batch(
             improved, stop = budget.end_epoch(epoch, record["val_acc"])
             if not budget.selects_best or improved:
                 weights = _weights(backbone.model) if budget.selects_best else None
-                chosen = _Chosen(record, test_pred, test, weights)
+                chosen = _Chosen(record, weights)
             if stop is not None:
                 result.stop_reason = stop
                 break
@@ -182,7 +181,7 @@ def _train_at_batch(
         result.error = str(why)
     else:
         if chosen is not None:
-            finish(result, chosen, inputs, backbone.model, progress)
+            finish(result, chosen, inputs, backbone.model, progress, len(data.class_names))
     return result
 
 
@@ -237,26 +236,22 @@ def train_epoch(inputs: Inputs, perm: torch.Tensor, steps: int, batch: int, opt,
     return loss_sum.item() / (steps * batch), correct.item() / (steps * batch), seconds
 
 
-def evaluate_epoch(inputs: Inputs, plain, loss_fn, num_classes: int) -> tuple[dict, torch.Tensor, dict, float]:
-    """This epoch's model on the validation and test sets and on its plain training sample:
-    (the epoch record's scores, test predictions, test metrics, seconds)."""
+def evaluate_epoch(inputs: Inputs, plain, loss_fn) -> tuple[dict, float, float]:
+    """This epoch's model on the validation set and on its plain training sample: (the epoch record's
+    scores, validation seconds, plain-pass seconds). No test set: it is for the reported model only."""
     t0 = time.perf_counter()
-    (x_val, y_val), (x_test, y_test), (x_plain, y_plain) = inputs.val, inputs.test, plain
+    (x_val, y_val), (x_plain, y_plain) = inputs.val, plain
     val_loss, val_pred = inputs.predict(x_val, y_val, loss_fn)
-    _, test_pred = inputs.predict(x_test, y_test)
+    t1 = time.perf_counter()
     train_acc_clean = _clean_accuracy(inputs.predict(x_plain, y_plain)[1], y_plain)
-    test = classification_metrics(y_test, test_pred, num_classes)
     scores = {
-        # This epoch's model on (up to PLAIN_TRAIN_SAMPLE of) its training images without augmentation:
+        # This epoch's model on a sample of its training images without augmentation (_plain_sample):
         # train_acc is a running mean over augmented batches while the weights still change.
         "train_acc_clean": train_acc_clean,
         "val_loss": val_loss,
         "val_acc": (val_pred == y_val).float().mean().item() if len(y_val) else float("nan"),
-        "test_acc": test["acc"],
-        "test_balanced_acc": test["balanced_acc"],
-        "test_macro_f1": test["macro_f1"],
     }
-    return scores, test_pred, test, time.perf_counter() - t0
+    return scores, t1 - t0, time.perf_counter() - t1
 
 
 def check_diverged(train_loss: float, epoch: int, num_classes: int) -> None:
@@ -267,17 +262,24 @@ def check_diverged(train_loss: float, epoch: int, num_classes: int) -> None:
         raise Diverged(f"training loss became {train_loss:.4g} in epoch {epoch}; try a lower learning rate")
 
 
-def finish(result: RunResult, chosen: _Chosen, inputs: Inputs, model: nn.Module, progress: _Progress) -> None:
-    """The reported model's final metrics, its weights restored when they are not the last epoch's."""
-    record, test_pred, test, weights = chosen
+def finish(result: RunResult, chosen: _Chosen, inputs: Inputs, model: nn.Module, progress: _Progress,
+           num_classes: int) -> None:
+    """The reported model's final metrics, its weights restored when they are not the last epoch's:
+    the one evaluation of the test set in the run."""
+    record, weights = chosen
     if weights is not None:
         model.load_state_dict(weights)
     best = max(result.epochs, key=lambda r: (r["val_acc"], -r["epoch"]))
+    t0 = time.perf_counter()
+    x_test, y_test = inputs.test
+    _, test_pred = inputs.predict(x_test, y_test)
+    test = classification_metrics(y_test, test_pred, num_classes)
+    test_seconds = time.perf_counter() - t0
     result.final = {
-        "test_acc": record["test_acc"],
+        "test_acc": test["acc"],
         "val_acc": record["val_acc"],
-        "test_balanced_acc": record["test_balanced_acc"],
-        "test_macro_f1": record["test_macro_f1"],
+        "test_balanced_acc": test["balanced_acc"],
+        "test_macro_f1": test["macro_f1"],
         "train_acc": record["train_acc"],
         # The reported model on its own training images without augmentation: what "fits the
         # training data" means (the running train_acc mixes augmented images and an older model).
@@ -288,10 +290,9 @@ def finish(result: RunResult, chosen: _Chosen, inputs: Inputs, model: nn.Module,
         "seconds_per_step": progress.step_seconds / progress.steps if progress.steps else float("nan"),
         "best_val_acc": best["val_acc"],
         "best_epoch": best["epoch"],
-        "test_acc_at_best_val": best["test_acc"],
+        "test_seconds": test_seconds,
         "peak_mem_mb": max(r["peak_mem_mb"] for r in result.epochs),
     }
-    y_test = inputs.test[1]
     result.confusion = test["confusion"]
     result.per_class_acc = test["per_class_acc"]
     result.misclassified = _misclassified_sample(y_test, test_pred)
@@ -313,7 +314,9 @@ def _new_result(run: RunSpec, backbone, freeze, inputs: Inputs, subset: torch.Te
 
 def _plain_sample(inputs: Inputs) -> tuple[torch.Tensor, torch.Tensor]:
     """The training images (or their features) measured without augmentation after every epoch."""
-    plain = _even_sample(inputs.n, PLAIN_TRAIN_SAMPLE, inputs.x.device)
+    # The sample's size is evaluation_plan's, which the estimate counts too; the module is read at
+    # call time, so a benchmark can change it.
+    plain = _even_sample(inputs.n, evaluation_plan.plain_sample_size(inputs.n), inputs.x.device)
     return (inputs.x, inputs.y) if plain is None else (inputs.x[plain], inputs.y[plain])
 
 

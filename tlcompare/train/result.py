@@ -45,6 +45,8 @@ class RunResult:
     # Where it ran, kept with the run (a reused run keeps its own): timing compares only like with like.
     machine: str | None = None
     threads: int | None = None
+    # How the threads were chosen (threads.ThreadChoice: count, OpenMP wait policy, cores others kept busy).
+    thread_choice: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

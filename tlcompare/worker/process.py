@@ -28,6 +28,7 @@ from tlcompare.spec import RunSpec
 from tlcompare.store import LostRun, Store
 from tlcompare.store.headlines import store_when_finished
 from tlcompare.store.queue import DEFAULT_STALE_AFTER
+from tlcompare.threads import choose_run_threads
 from tlcompare.train import DeviceData, prepare, resolve_device, train_run
 from tlcompare.train.experiment import environment
 from tlcompare.worker.procs import new_worker_id
@@ -259,7 +260,9 @@ class Worker:
         check_unchanged(spec, run.arm)
         device = resolve_device(self.device or spec.device)
         data = self._cache.get(run, device)
-        self.store.run_started(run_id, self.id, attempt, str(device), environment(device, data))
+        # After preparing the data (this process's own work), before the run: the cores free now.
+        choice = choose_run_threads(device.type)
+        self.store.run_started(run_id, self.id, attempt, str(device), environment(device, data, choice))
         stopper = _Stopper(self.store, run_id, self.id, attempt, self.stop, self.config.cancel_check_seconds)
 
         def on_epoch(record: dict) -> None:
@@ -268,6 +271,7 @@ class Worker:
                 self.hooks.on_epoch(claimed, record)
 
         result = train_run(run, data, device, on_epoch=on_epoch, should_stop=stopper, on_step=self._heart.progress)
+        result.thread_choice = choice.to_dict()
         if result.status == "cancelled" and stopper.reason == "lost":
             raise LostRun(run_id)
         if result.status == "cancelled" and stopper.reason == "stop":

@@ -1,0 +1,148 @@
+"""How many CPU threads a run trains with, and how its idle threads wait.
+
+On a machine that other programs keep busy, torch's OpenMP threads spin at every barrier while a
+sibling thread waits for a core: a two-core run beside two busy processes took 22x longer per step,
+where a fair share of the cores would cost 2x. Two settings make a busy core cost a share instead:
+
+- ``OMP_WAIT_POLICY=PASSIVE``: idle OpenMP threads sleep instead of spinning. OpenMP reads it once,
+  when torch loads it, so ``set_wait_policy`` runs at process start (the CLI, the worker, the
+  throughput probe) before anything imports torch;
+- at the start of each CPU run, ``choose_run_threads`` counts the cores other programs keep busy
+  (over a fifth of a second, from ``/proc/stat``, this process's own CPU time left out) and gives
+  torch the cores that are free, at least one.
+
+A user's own ``OMP_WAIT_POLICY`` and ``OMP_NUM_THREADS`` / ``TLCOMPARE_THREADS`` win over both. This
+module imports no torch: the CLI calls it before torch exists.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+WAIT_POLICY_VAR = "OMP_WAIT_POLICY"
+WAIT_POLICY = "PASSIVE"
+# A fixed thread count: the user's (TLCOMPARE_THREADS), else OpenMP's own variable, which torch reads.
+THREADS_VARS = ("TLCOMPARE_THREADS", "OMP_NUM_THREADS")
+SAMPLE_SECONDS = 0.2  # long enough for 20 clock ticks per core; short beside a run's seconds
+
+# What torch's OpenMP saw when it loaded, once set_wait_policy has run (None: not known here).
+_policy_at_start: str | None = None
+
+
+def set_wait_policy() -> None:
+    """Make idle OpenMP threads sleep rather than spin, unless the user chose otherwise.
+
+    Only before torch is imported: after, OpenMP has read its setting and changing the variable
+    would make the record (``wait_policy``) lie about what the threads do.
+    """
+    global _policy_at_start
+    if "torch" in sys.modules:
+        return
+    os.environ.setdefault(WAIT_POLICY_VAR, WAIT_POLICY)
+    _policy_at_start = os.environ[WAIT_POLICY_VAR]
+
+
+def wait_policy() -> str:
+    """How this process's OpenMP threads wait: the variable as torch read it, or 'default' (spin, then sleep)."""
+    if _policy_at_start is not None:
+        return _policy_at_start.upper()
+    # Not set here: a process that never changed the variable after torch loaded still shows what it read.
+    return os.environ.get(WAIT_POLICY_VAR, "default").upper() or "DEFAULT"
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its affinity mask: taskset and container cpusets count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def busy_cpu_seconds() -> float | None:
+    """Busy CPU seconds of the whole machine so far, from /proc/stat (None where there is none)."""
+    try:
+        with open("/proc/stat") as f:
+            user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, f.readline().split()[1:9])
+    except (OSError, ValueError):
+        return None
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def others_busy_cores(seconds: float = SAMPLE_SECONDS) -> float | None:
+    """Cores other processes keep busy now (None where the machine does not say)."""
+    busy0, own0, t0 = busy_cpu_seconds(), own_cpu_seconds(), time.perf_counter()
+    if busy0 is None:
+        return None
+    time.sleep(seconds)
+    busy1, own1, wall = busy_cpu_seconds(), own_cpu_seconds(), time.perf_counter() - t0
+    return max(0.0, (busy1 - busy0 - (own1 - own0)) / wall)
+
+
+def threads_for(cores: int, others_busy: float | None) -> int:
+    """The intra-op threads for a run: the cores others leave free (a core more than half free
+    counts), at least one, at most ``cores``; all of them when the load is not known."""
+    if others_busy is None:
+        return cores
+    return max(1, min(cores, math.floor(cores - others_busy + 0.5)))
+
+
+def fixed_threads() -> int | None:
+    """The thread count the user fixed in the environment, if any."""
+    for var in THREADS_VARS:
+        value = os.environ.get(var, "").strip()
+        if value:
+            try:
+                n = int(value.split(",")[0])  # OMP_NUM_THREADS may list one count per nesting level
+            except ValueError:
+                continue
+            if n >= 1:
+                return n
+    return None
+
+
+@dataclass(frozen=True)
+class ThreadChoice:
+    """What a run was given, recorded with it: timings mean little without it."""
+
+    threads: int
+    wait_policy: str
+    cores: int
+    others_busy_cores: float | None  # None: fixed by the user, or not measurable here
+    fixed_by_user: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def choose_run_threads(device_type: str = "cpu") -> ThreadChoice:
+    """Give torch this run's intra-op threads (CPU runs: the free cores) and say what was chosen.
+
+    A GPU run keeps torch's count: its CPU work is launching kernels, and the sampling would cost
+    every short run a fifth of a second.
+    """
+    import torch
+
+    cores = usable_cores()
+    fixed = fixed_threads()
+    others = None
+    if fixed is not None:
+        threads = fixed
+    elif device_type == "cpu":
+        others = others_busy_cores()
+        threads = threads_for(cores, others)
+    else:
+        threads = torch.get_num_threads()
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return ThreadChoice(threads=threads, wait_policy=wait_policy(), cores=cores,
+                        others_busy_cores=None if others is None else round(others, 2),
+                        fixed_by_user=fixed is not None)
