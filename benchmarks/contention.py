@@ -59,7 +59,7 @@ def child(mode: str) -> None:
 
 
 # -- the parent: no torch here, so it costs the runs nothing --------------------------------------------
-def _load() -> dict:
+def load() -> dict:
     from tlcompare.threads import others_busy_cores
 
     one, five, fifteen = os.getloadavg()
@@ -67,26 +67,41 @@ def _load() -> dict:
             "busy_cores_before": round(others_busy_cores(1.0) or 0.0, 2)}
 
 
-def measure(mode: str, hog: bool) -> dict:
+def start_hog() -> list[subprocess.Popen]:
+    """The CPU hog: HOG_PROCESSES busy-looping processes, running when this returns."""
+    hogs = [subprocess.Popen([sys.executable, "-c", HOG]) for _ in range(HOG_PROCESSES)]
+    time.sleep(1.0)  # running, not starting, before a run looks at the free cores
+    return hogs
+
+
+def stop_hog(hogs: list[subprocess.Popen]) -> None:
+    for p in hogs:  # our own hog processes, by their pids
+        p.kill()
+        p.wait()
+
+
+def clean_env() -> dict:
+    """This environment without thread settings (each mode makes its own), with this checkout importable."""
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "TLCOMPARE_THREADS")}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    hogs = [subprocess.Popen([sys.executable, "-c", HOG]) for _ in range(HOG_PROCESSES)] if hog else []
+    return env
+
+
+def measure(mode: str, hog: bool) -> dict:
+    env = clean_env()
+    hogs = start_hog() if hog else []
     try:
-        if hog:
-            time.sleep(1.0)  # the hogs are running before the run looks at the free cores
-        load = _load()
+        before = load()
         t0 = time.perf_counter()
         out = subprocess.run([sys.executable, __file__, "--child", mode], env=env, capture_output=True, text=True,
                              check=False)
         wall = time.perf_counter() - t0
     finally:
-        for p in hogs:  # our own hog processes, by their pids
-            p.kill()
-            p.wait()
+        stop_hog(hogs)
     if out.returncode != 0:
         raise SystemExit(f"the {mode} run failed:\n{out.stderr[-2000:]}")
     row = json.loads(out.stdout.strip().splitlines()[-1])
-    return {**row, "hog": hog, "wall_seconds": round(wall, 1), **load}
+    return {**row, "hog": hog, "wall_seconds": round(wall, 1), **before}
 
 
 def summarise(rows: list[dict]) -> dict:

@@ -54,3 +54,12 @@ def test_submit_queues_the_preset(tlcompare_home):
     assert p.returncode == 0, p.stderr
     n = len(PRESETS["cpu_quick"].spec().runs()) // len(PRESETS["cpu_quick"].spec().seeds)
     assert p.stdout.strip() == "1" and f"experiment 1: {n} runs" in p.stderr
+
+
+def test_the_quick_presets_caption_quotes_only_a_measured_time(monkeypatch):
+    from tlcompare import presets
+
+    story = PRESETS["cpu_quick"].story
+    assert "laptop" not in story and "minute" not in story and "estimate below" in story
+    monkeypatch.setattr(presets, "QUICK_MEASURED", "1 min 35 s")
+    assert "Measured: 1 min 35 s on a quiet 2-core CPU" in presets._quick_time()
