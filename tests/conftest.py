@@ -1,5 +1,11 @@
 import pytest
 
+from tlcompare.threads import set_wait_policy
+
+# Before any test module imports torch: on a busy machine, OpenMP threads that spin while they wait
+# for a core make every test that trains many times slower (tlcompare/threads.py).
+set_wait_policy()
+
 
 @pytest.fixture(autouse=True)
 def tlcompare_home(tmp_path_factory, monkeypatch):
