@@ -1,0 +1,120 @@
+"""The headline: the answer in one sentence a room can read from the back, and its caveats apart.
+
+    Pretrained (fine-tune all) beats scratch by 30.6 points at 5 images per class, worth about 2.1x the labels.
+    Provisional: 12 of 18 runs finished · 4 runs underfit · significance Holm-corrected over 6 comparisons
+
+The sentence names who wins at which size, by how much, and the label multiplier K; it has at most
+``MAX_WORDS`` words. It reads the verdict's outcome (Holm-corrected, the same word the size-by-size
+lines use) and the multiplier of the same variant and size, so it never says more than they do.
+Everything that limits it (too few runs yet, one seed, runs that did not finish learning, a
+multiplier read off an extrapolated curve) goes on the caveats line, in smaller type.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+MAX_WORDS = 20
+
+
+@dataclass(frozen=True)
+class Headline:
+    sentence: str
+    caveats: str  # one line, '' when nothing limits the sentence
+
+
+def _name(variant: str, k_variants: int) -> str:
+    short = variant.removeprefix("pretrained, ")
+    return "pretrained" if k_variants == 1 else f"pretrained ({short})"
+
+
+def _points(diff: float) -> str:
+    return f"{abs(100 * diff):.1f} points"
+
+
+def _k(k: float) -> str:
+    return f"{k:.2g}" if k < 10 else f"{k:.0f}"
+
+
+def multiplier_words(row, about: bool = True) -> str:
+    """'worth about 2.1x the labels' for a row of the multiplier table; '' where there is no K."""
+    if row is None:
+        return ""
+    case, k = row["case"], row["k"]
+    if case == "not reached":
+        return "scratch never reaches that accuracy"
+    if case == "above range":
+        return f"worth over {_k(row['scratch_max_size'] / row['size'])}x the labels"
+    if case == "below range":
+        return f"worth under {_k(row['scratch_min_size'] / row['size'])}x the labels"
+    if case in ("interpolated", "extrapolated") and k is not None and math.isfinite(k):
+        return f"worth {'about ' if about else ''}{_k(k)}x the labels"
+    return ""
+
+
+def _sentence(r, k_variants: int, mult) -> str:
+    name, size = _name(r["variant"], k_variants), int(r["size"])
+    at = f"at {size} image{'s' if size != 1 else ''} per class"
+    k_text = multiplier_words(mult)
+    outcome, diff = r["outcome"], r["mean_diff"]
+    if outcome == "win":
+        text = f"{name} beats scratch by {_points(diff)} {at}"
+    elif outcome == "loss":
+        text = f"scratch beats {name} by {_points(diff)} {at}"
+    elif outcome in ("tie", "test set unsure"):
+        k_text = multiplier_words(mult, about=False)
+        text = f"{at}, {name} is within noise of scratch ({100 * diff:+.1f} points)"
+    elif diff >= 0:  # one seed, or seeds that all agree: no test, so "leads", not "beats"
+        text = f"{name} leads scratch by {_points(diff)} {at}"
+    else:
+        text = f"scratch leads {name} by {_points(diff)} {at}"
+    text = text + (f", {k_text}" if k_text else "") + "."
+    return text[0].upper() + text[1:]
+
+
+def _multiplier_row(table: pd.DataFrame, variant: str, size) -> object:
+    if table is None or table.empty:
+        return None
+    rows = table[(table["variant"] == variant) & (table["size"] == size)]
+    return None if rows.empty else rows.iloc[0]
+
+
+def caveats(view, row=None, mult=None) -> str:
+    """What limits the sentence, one short clause each, joined on one line."""
+    out = []
+    statuses = [r["status"] for r in view.runs]
+    waiting = sum(s in ("queued", "running") for s in statuses)
+    if waiting:
+        out.append(f"Provisional: {len(statuses) - waiting} of {len(statuses)} runs finished")
+    if row is not None and row["n_pairs"] < 2:
+        out.append("1 seed: no interval")
+    elif row is not None and row["outcome"] == "agree":
+        out.append("seeds all agree: no interval")
+    flags = view.flags
+    if not flags.empty:
+        under, rising = int(flags["underfit"].sum()), int(flags["still_improving"].sum())
+        parts = ([f"{under} underfit"] if under else []) + ([f"{rising} still improving"] if rising else [])
+        if parts:
+            out.append(f"{' and '.join(parts)} of {len(flags)} runs: the gap may show the budget more than the data")
+    if mult is not None and mult["case"] == "extrapolated":
+        out.append("K read off an extrapolated curve" + (", unreliable" if mult["far"] else ""))
+    comp = view.verdict.comparisons
+    n = int(comp["p_holm"].notna().sum()) if not comp.empty else 0
+    if n > 1:
+        out.append(f"significance Holm-corrected over {n} comparisons")
+    return " · ".join(out)
+
+
+def headline(view) -> Headline:
+    """The headline of an analysed experiment (``analysis.view.ResultsView``): the verdict's best
+    variant at the smallest size it has a pair at."""
+    best = view.best
+    if view.frame.empty or best.empty:
+        return Headline(sentence=view.answer, caveats=caveats(view))
+    r = best.iloc[0]
+    k_variants = view.verdict.comparisons["variant"].nunique()
+    mult = _multiplier_row(view.multiplier.table, r["variant"], r["size"])
+    return Headline(sentence=_sentence(r, k_variants, mult), caveats=caveats(view, r, mult))
