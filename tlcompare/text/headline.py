@@ -1,7 +1,7 @@
 """The headline: the answer in one sentence a room can read from the back, and its caveats apart.
 
     Pretrained (fine-tune all) beats scratch by 30.6 points at 5 images per class, worth about 2.1x the labels.
-    Provisional: 12 of 18 runs finished · 4 runs underfit · significance Holm-corrected over 6 comparisons
+    Provisional: 12 of 18 runs finished · 4 of 12 runs underfit: the gap may show the budget more than the data
 
 The sentence names who wins at which size, by how much, and the label multiplier K; it has at most
 ``MAX_WORDS`` words. It reads the verdict's outcome (Holm-corrected, the same word the size-by-size
@@ -96,15 +96,12 @@ def caveats(view, row=None, mult=None) -> str:
     flags = view.flags
     if not flags.empty:
         under, rising = int(flags["underfit"].sum()), int(flags["still_improving"].sum())
-        parts = ([f"{under} underfit"] if under else []) + ([f"{rising} still improving"] if rising else [])
-        if parts:
-            out.append(f"{' and '.join(parts)} of {len(flags)} runs: the gap may show the budget more than the data")
+        if under or rising:
+            parts = ([f"{under} of {len(flags)} runs underfit"] if under else []) + (
+                [f"{rising}{'' if under else f' of {len(flags)}'} runs still improving"] if rising else [])
+            out.append(f"{', '.join(parts)}: the gap may show the budget more than the data")
     if mult is not None and mult["case"] == "extrapolated":
         out.append("K read off an extrapolated curve" + (", unreliable" if mult["far"] else ""))
-    comp = view.verdict.comparisons
-    n = int(comp["p_holm"].notna().sum()) if not comp.empty else 0
-    if n > 1:
-        out.append(f"significance Holm-corrected over {n} comparisons")
     return " · ".join(out)
 
 
@@ -118,3 +115,31 @@ def headline(view) -> Headline:
     k_variants = view.verdict.comparisons["variant"].nunique()
     mult = _multiplier_row(view.multiplier.table, r["variant"], r["size"])
     return Headline(sentence=_sentence(r, k_variants, mult), caveats=caveats(view, r, mult))
+
+
+# -- the cards under the headline ---------------------------------------------------------------------
+_OUTCOME_WORDS = {"win": "wins", "loss": "behind scratch", "tie": "within noise",
+                  "test set unsure": "within the test set's noise"}
+
+
+def card_note(r, n_comparisons: int) -> str:
+    """The line under a card's gain: the verdict's word for it (after the correction it applies) and
+    the interval, named as before correction, so a card never looks surer than the verdict."""
+    if r["n_pairs"] < 2:
+        return "1 seed: no interval"
+    if r["outcome"] == "agree":
+        return "seeds agree: no interval"
+    word = _OUTCOME_WORDS.get(r["outcome"], r["outcome"])
+    ci = f"95% CI {100 * r['ci_low']:+.1f} to {100 * r['ci_high']:+.1f}"
+    if n_comparisons > 1:
+        return f"{word} after correcting for {n_comparisons} comparisons · {ci} before correction"
+    return f"{word} · {ci}"
+
+
+def card_help(r, k_variants: int, n_comparisons: int) -> str:
+    text = f"Gain over scratch of {r['variant']}" + (f", the best of {k_variants} pretrained variants at this size"
+                                                      if k_variants > 1 else "") + "."
+    if n_comparisons > 1:
+        text += (f" The verdict tests all {n_comparisons} variant x size comparisons together (Holm): a gain whose own "
+                 "interval excludes zero can still be within noise once the number of comparisons is counted.")
+    return text
