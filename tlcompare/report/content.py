@@ -13,7 +13,7 @@ import tlcompare
 from tlcompare.analysis.view import FINISHED, ResultsView, analyse
 from tlcompare.errors import UserError
 from tlcompare.store.rows import result_keys
-from tlcompare.text.setup import WALL_VS_TRAINING, budget_words, seeds_text
+from tlcompare.text.setup import WALL_VS_TRAINING, budget_words, dataset_title, seeds_text
 from tlcompare.text.summaries import duration
 
 # Store bookkeeping worth keeping in an export beside the RunResult fields; the rest (heartbeats,
@@ -79,7 +79,7 @@ class ExperimentReport:
                 if env.get("copied_from_experiment") else "")),
             ("torch threads", env.get("torch_threads")),
             ("training budget", _budget_text(spec)),
-            ("dataset", spec.get("dataset")),
+            ("dataset", _dataset_text(spec, env)),
             ("dataset licence", env.get("dataset_licence")),
             ("dataset fingerprint", fingerprint),
             *_content_key_rows(spec),
@@ -92,6 +92,13 @@ class ExperimentReport:
         if isinstance(env.get("wall_seconds"), int | float):  # only `tlcompare run` measures it
             rows.append(("wall time", f"{duration(env['wall_seconds'])} ({WALL_VS_TRAINING})"))
         return [(k, "not recorded" if v is None or v == "" else str(v)) for k, v in rows]
+
+
+def _dataset_text(spec: dict, env: dict) -> str | None:
+    """'Handwritten digits (scikit-learn) (digits)': the title people read, then the name the command line takes."""
+    source = spec.get("dataset")
+    title = dataset_title(spec, env)
+    return source if not source or title == source else f"{title} ({source})"
 
 
 def _content_key_rows(spec: dict) -> list[tuple[str, str]]:
