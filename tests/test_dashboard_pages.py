@@ -345,7 +345,7 @@ def test_results_show_the_budget_the_convergence_flags_and_a_target_from_the_spe
     # Two epochs on 20 to 50 images cannot fit them from scratch: Results says so, with the fix.
     (warning,) = [w.value for w in at.warning if "Convergence:" in w.value]
     assert "ended underfit" in warning
-    assert "Fix: more epochs, or budget = converged." in markdown_text(at)
+    assert "Fix: more epochs, or the budget 'until converged'." in markdown_text(at)
     assert at.slider[0].label == "Target validation accuracy" and at.slider[0].value == 80.0
 
 
