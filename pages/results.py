@@ -64,11 +64,18 @@ stage_names = describe_stages(spec["model"], spec["image_size"]) or max(
 pending = experiment["n_runs"] - experiment["n_finished"]
 judged, multiplier = view.verdict, view.multiplier
 lead = headline(view)
+# Training time of the runs trained for this experiment; runs reused from another one are counted apart.
+def _seconds(r: dict) -> float:
+    return float((r.get("final") or {}).get("train_seconds") or 0)
+
+
+reused = sum(_seconds(r) for r in finished if r.get("reused_from"))
+trained_here = sum(_seconds(r) for r in finished if not r.get("reused_from"))
+time_text = duration(trained_here) + (f" (+ {duration(reused)} reused)" if reused else "")
 with st.container(border=not large, key="verdict"):
     runs_text = f"{len(finished)} runs" + (f", {pending} still to run" if pending else "")
     # On a projector the run count and training time join the setup line: the gain cards get the width.
-    st.caption(markdown_safe(setup_line(spec, environment) + (f" · {runs_text} · {duration(frame['train_seconds'].sum())} "
-                                                               "training" if large else "")))
+    st.caption(markdown_safe(setup_line(spec, environment) + (f" · {runs_text} · {time_text} training" if large else "")))
     st.markdown(f"### {markdown_safe(lead.sentence)}")
     if lead.caveats:
         st.caption(f":material/info: {markdown_safe(lead.caveats)}")
@@ -86,8 +93,10 @@ with st.container(border=not large, key="verdict"):
         if not large:
             cols[-2].metric("Runs", f"{len(finished)}", delta=f"{pending} still to run" if pending else None,
                             delta_color="off", delta_arrow="off")
-            cols[-1].metric("Training time", duration(frame["train_seconds"].sum()), help=WALL_VS_TRAINING,
-                            delta=environment.get("device"), delta_color="off", delta_arrow="off")
+            cols[-1].metric("Training time", duration(trained_here), help=WALL_VS_TRAINING + (
+                " Runs reused from earlier experiments are not counted: they trained there." if reused else ""),
+                            delta=f"{duration(reused)} more reused" if reused else environment.get("device"),
+                            delta_color="off", delta_arrow="off")
 
 baseline = pinned_baseline(experiments, experiment["id"])
 baseline_view = None  # the pinned experiment, drawn dotted on every chart where it compares

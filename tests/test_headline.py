@@ -146,3 +146,15 @@ def test_html_report_opens_on_the_headline_escapes_by_construction_and_says_the_
     assert "patience" not in setup and "optimizer steps per run" not in setup  # an epochs budget reads neither
     # Every chart reports itself drawn: the flag the PDF printer waits for.
     assert html.count('class="figure-data"') >= 5 and "window.__chartsDrawn = true" in html
+
+
+def test_a_target_no_run_reached_says_so_instead_of_drawing_an_empty_axis():
+    from tlcompare.analysis import frames as analysis
+    from tlcompare.charts import figures as charts
+
+    epochs = analysis.epochs_frame(synth_runs(sizes=(5, 20), seeds=2, epochs=3))
+    summary = analysis.time_to_target_summary(analysis.time_to_target(epochs, 0.99))
+    assert summary["median_seconds"].isna().all()
+    fig = charts.time_to_target(summary, 0.99)
+    assert not fig.data and fig.layout.annotations[0].text == ("No run reached 99% validation accuracy: choose a "
+                                                               "lower target")
