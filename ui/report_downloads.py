@@ -28,15 +28,18 @@ BUTTONS = [  # (format, label, icon); the PDF has its own two steps (print_pdf)
 
 def render(experiments: list[dict], current: dict) -> None:
     by_id = {e["id"]: e for e in experiments}
-    choices = [e["id"] for e in experiments if e["n_finished"] > 0 or e["id"] == current["id"]]
-    key = f"report_ids_{current['id']}"  # a selection per experiment: switching experiments starts from that one
-    # The selection is kept in st.session_state only (no widget default as well: Streamlit warns, with a
-    # stack trace in the server log, about a widget given both); an experiment deleted since must not linger.
-    st.session_state[key] = [i for i in st.session_state.get(key, [current["id"]]) if i in choices]
-    ids = st.multiselect("Experiments in the report", choices, key=key,
-                         format_func=lambda i: experiment_label(by_id[i]),
-                         help="Several experiments (say two backbones on the same data) share one report, "
-                              "with their comparison charts overlaid.")
+    # The experiment is the one picked at the top of the page; this box only adds others to compare with,
+    # so the page has one experiment picker, not two that can disagree.
+    others = [e["id"] for e in experiments if e["n_finished"] > 0 and e["id"] != current["id"]]
+    key = f"report_others_{current['id']}"  # a selection per experiment: switching experiments starts from that one
+    # Kept in st.session_state only (no widget default as well: Streamlit warns, with a stack trace in the
+    # server log, about a widget given both); an experiment deleted since must not linger.
+    st.session_state[key] = [i for i in st.session_state.get(key, []) if i in others]
+    added = st.multiselect("Compare with (optional)", others, key=key, format_func=lambda i: experiment_label(by_id[i]),
+                           placeholder="other experiments in the same report", disabled=not others,
+                           help="Several experiments (say two backbones on the same data) share one report, with "
+                                "their comparison charts overlaid.")
+    ids = [current["id"], *added]
     s = store()  # captured here: the builders run on another thread, outside the page script
     with st.container(horizontal=True):
         for fmt, label, icon in BUTTONS:
