@@ -23,7 +23,7 @@ def small_home(tmp_path_factory) -> tuple[Path, list[int]]:
 
 def report_page(home: Path, monkeypatch, experiment_id: int) -> AppTest:
     monkeypatch.setenv("TLCOMPARE_HOME", str(home))
-    at = AppTest.from_file(APP, default_timeout=120)
+    at = AppTest.from_file(APP, default_timeout=300)
     at.query_params["exp"] = str(experiment_id)
     at.run()
     at.switch_page("pages/report.py").run()
