@@ -3,6 +3,7 @@
 import streamlit as st
 
 from tlcompare.analysis import frames as analysis
+from tlcompare.analysis.label_multiplier import target_line
 from tlcompare.charts import figures as charts
 from tlcompare.charts.multiplier import HINT as MULTIPLIER_HINT
 from tlcompare.charts.multiplier import label_multiplier_chart
@@ -116,7 +117,7 @@ answer_tab, depth_tab, curves_tab, overfit_tab, time_tab, errors_tab = st.tabs(
 with answer_tab:
     chart(cached.memo(key, ("multiplier", large), lambda: label_multiplier_chart(frame, multiplier.table, large=large)),
           MULTIPLIER_HINT, "multiplier")
-    with st.expander("The verdict in full: every size, the label multiplier, the budget"):
+    with st.expander("The verdict in full: every size, the label multiplier, labels to a target, the budget"):
         st.markdown(f"**{markdown_safe(judged.answer)}**")
         for line in judged.lines:
             st.markdown(f"- {markdown_safe(line)}")
@@ -124,7 +125,7 @@ with answer_tab:
             st.caption(markdown_safe(judged.method))
         if multiplier.lead:
             st.markdown(f"**{markdown_safe(multiplier.lead)}**")
-            for line in multiplier.lines + multiplier.time_lines:
+            for line in multiplier.all_lines:
                 st.markdown(f"- {markdown_safe(line)}")
             st.caption(markdown_safe(multiplier.method))
         else:
@@ -143,6 +144,15 @@ with answer_tab:
             st.markdown("**Pretrained vs random features (the control arm)**")
             for line in view.controls:
                 st.markdown(f"- {line}")
+    if not multiplier.targets.empty:
+        default_goal = float(multiplier.targets["target_acc"].iloc[0])
+        with st.container(key="controls_labels_target"):
+            goal = st.number_input("Labels to reach a test accuracy of (%)", 1.0, 100.0, step=0.5, format="%.1f",
+                                   value=round(100 * default_goal, 1), key=f"labels_goal_{experiment['id']}",
+                                   help="Images per class each arm needs, read off its own learning curve. "
+                                        "Default: the best pretrained accuracy measured.") / 100
+        needs = cached.memo(key, ("labels_to_target", goal), lambda: target_line(view.labels_to_target(goal)))
+        st.markdown(markdown_safe(needs))
     chart(cached.memo(key, ("gap", large, baseline_key), lambda: charts.gap_chart(
         view.diffs, large=large, baseline=baseline_view.diffs if baseline_view is not None else None,
         baseline_name=baseline_label)), charts.HINTS["gap"], "gap")

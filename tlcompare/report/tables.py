@@ -176,11 +176,12 @@ def _k_cell(r) -> str:
         return "flat"
     if r["case"] == "not reached":
         return "not reached"
-    if r["case"] == "above range":
-        return f"> {k(r['scratch_max_size'] / r['size'])}"
+    if r["case"] in ("above range", "beyond projection"):
+        return f"> {k(r['k'])}"
     if r["case"] == "below range":
-        return f"< {k(r['scratch_min_size'] / r['size'])}"
-    ci = "" if math.isnan(r["k_low"]) else f" [{k(r['k_low'])}, {k(r['k_high'])}]"
+        return f"< {k(r['k'])}"
+    high = f"> {k(r['limit'] * r['scratch_max_size'] / r['size'])}" if r["k_high"] == math.inf else k(r["k_high"])
+    ci = "" if math.isnan(r["k_low"]) else f" [{k(r['k_low'])}, {high}]"
     return f"{k(r['k'])}{ci}" + (" (extrapolated)" if r["case"] == "extrapolated" else "")
 
 
@@ -193,7 +194,7 @@ def _md_multiplier(rep: ExperimentReport) -> list[str]:
            "Label multiplier K (images per class scratch needs, over the images per class given), with its 95 % "
            "interval over seeds.", ""]
     out += _md_table(["size / class", *variants], sizes, variants, cells, bold=False)
-    out += [f"- {markdown_text(line)}" for line in m.lines + m.time_lines] + ["", markdown_text(m.method), ""]
+    out += [f"- {markdown_text(line)}" for line in m.all_lines] + ["", markdown_text(m.method), ""]
     return out
 
 
@@ -226,7 +227,8 @@ def to_latex(reports: list[ExperimentReport]) -> str:
         if k_cells:
             caption = (f"Label multiplier of {latex_text(rep.label)}: images per class training from scratch needs to "
                        "match the pretrained variant, over the images per class given, with the 95\\% interval over "
-                       f"seeds. {latex_text(rep.view.multiplier.lead)}")
+                       f"seeds. {latex_text(rep.view.multiplier.lead)}"
+                       + "".join(f" {latex_text(line)}" for line in rep.view.multiplier.target_lines))
             out += _latex_table(caption, f"tab:tlcompare-{rep.id}-multiplier", k_sizes, k_variants, k_cells, bold=False)
     return "\n".join(out)
 
