@@ -46,11 +46,13 @@ def multiplier_words(row, about: bool = True) -> str:
     case, k = row["case"], row["k"]
     if case == "not reached":
         return "scratch never reaches that accuracy"
-    if case == "above range":
-        return f"worth over {_k(row['scratch_max_size'] / row['size'])}x the labels"
+    if not (k is not None and math.isfinite(k)):  # flat: no multiplier
+        return ""
+    if case in ("above range", "beyond projection"):  # k is the bound the multiplier's sentence names
+        return f"worth over {_k(k)}x the labels"
     if case == "below range":
-        return f"worth under {_k(row['scratch_min_size'] / row['size'])}x the labels"
-    if case in ("interpolated", "extrapolated") and k is not None and math.isfinite(k):
+        return f"worth under {_k(k)}x the labels"
+    if case in ("interpolated", "extrapolated"):
         return f"worth {'about ' if about else ''}{_k(k)}x the labels"
     return ""
 
@@ -101,7 +103,7 @@ def caveats(view, row=None, mult=None) -> str:
                 [f"{rising}{'' if under else f' of {len(flags)}'} runs still improving"] if rising else [])
             out.append(f"{', '.join(parts)}: the gap may show the budget more than the data")
     if mult is not None and mult["case"] == "extrapolated":
-        out.append("K read off an extrapolated curve" + (", unreliable" if mult["far"] else ""))
+        out.append(f"K projected {_k(mult['beyond_factor'])}x beyond the largest size measured")
     return " · ".join(out)
 
 
