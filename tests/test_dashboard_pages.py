@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from dashboard_fixtures import cancelled_home, finished_home, seed_facts, seed_throughput  # noqa: F401  (fixture)
+from dashboard_fixtures import seed_facts, seed_throughput
 from streamlit.testing.v1 import AppTest
 
 from tlcompare.store import Store
@@ -59,7 +59,7 @@ def digits_facts_known():
 
 
 @pytest.fixture
-def use_finished(finished_home, monkeypatch):  # noqa: F811
+def use_finished(finished_home, monkeypatch):
     home, experiment_id = finished_home
     monkeypatch.setenv("TLCOMPARE_HOME", str(home))
     seed_throughput()
@@ -200,7 +200,7 @@ def test_live_shows_the_finished_state(use_finished):
 
 
 @pytest.fixture
-def use_cancelled(cancelled_home, tmp_path, monkeypatch):  # noqa: F811
+def use_cancelled(cancelled_home, tmp_path, monkeypatch):
     """A copy of the cancelled experiment's store: Resume changes it."""
     import shutil
 
@@ -285,7 +285,7 @@ def test_results_show_the_verdict_and_every_chart(use_finished):
     assert {"gain vs scratch", "95% CI", "trainable params", "s per run"} <= set(summary.columns)
 
 
-def test_results_lead_with_the_label_multiplier_of_the_stored_runs(use_finished, finished_home):  # noqa: F811
+def test_results_lead_with_the_label_multiplier_of_the_stored_runs(use_finished, finished_home):
     from tlcompare.analysis import convergence, label_multiplier
     from tlcompare.analysis import frames as analysis
 
@@ -367,7 +367,7 @@ def test_results_in_presentation_view_hide_nothing_essential(use_finished):
     assert len(at.get("plotly_chart")) == 8 + 1
 
 
-def test_history_lists_and_acts_on_experiments(use_finished, finished_home, tmp_path, monkeypatch):  # noqa: F811
+def test_history_lists_and_acts_on_experiments(use_finished, finished_home, tmp_path, monkeypatch):
     # Work on a copy: renaming and deleting must not change the shared store.
     import shutil
 

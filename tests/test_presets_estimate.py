@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from dashboard_fixtures import finished_home  # noqa: F401  (fixture)
 
 from tlcompare.analysis.mistakes import display_image, experiment_test_set, mistakes
 from tlcompare.data.facts import clamp_sizes, dataset_facts
@@ -96,7 +95,7 @@ SLOW = Throughput(device="test", model="efficientnet_lite0", image_size=32, batc
                   image_seconds_full=0.5, image_seconds_head=0.2, eval_image_seconds=0.05, build_seconds=1.0)
 
 
-def test_runs_that_finished_before_are_counted_as_reused_not_estimated(finished_home, monkeypatch):  # noqa: F811
+def test_runs_that_finished_before_are_counted_as_reused_not_estimated(finished_home, monkeypatch):
     from dashboard_fixtures import TINY
 
     import tlcompare

@@ -5,12 +5,12 @@ import io
 import os
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import tomllib
 from corpus import (
     encrypted_flag_zip,
     good_folder,

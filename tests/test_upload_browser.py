@@ -1,52 +1,27 @@
 """In a real browser: upload a zip of a small real folder on the New experiment page and run it to the end."""
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from corpus import good_folder, solid, truncated_jpeg, zip_of_folder
+from helpers import streamlit_server
 
 pytestmark = pytest.mark.browser
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def dashboard(tlcompare_home):
-    port = free_port()
-    env = {**os.environ, "TLCOMPARE_HOME": str(tlcompare_home)}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port)], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://localhost:{port}"
-    try:
-        for _ in range(120):
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("the dashboard did not start")
-        yield url
-    finally:
-        from tlcompare.store import Store
+def dashboard(tlcompare_home, tmp_path):
+    """The dashboard on this test's own TLCOMPARE_HOME (the upload lands there)."""
+    with streamlit_server(tlcompare_home, tmp_path / "streamlit.log") as url:
+        try:
+            yield url
+        finally:
+            from tlcompare.store import Store
 
-        Store().request_worker_stop(None)  # the worker the page started
-        proc.terminate()
-        proc.wait(timeout=30)
+            Store().request_worker_stop(None)  # the worker the page started
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs the Debian chromium package")
