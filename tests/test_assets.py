@@ -85,8 +85,12 @@ def test_the_report_stylesheet_ships_in_the_wheel_and_loads_without_the_reposito
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
                     str(tmp_path / "dist"), str(source)], check=True, capture_output=True, timeout=300)
     (wheel,) = (tmp_path / "dist").glob("tlcompare-*.whl")
+    import tlcompare
+
+    assert wheel.name.startswith(f"tlcompare-{tlcompare.__version__}-")  # one source of the version
     with zipfile.ZipFile(wheel) as z:
         assert "tlcompare/report/report.css" in z.namelist()
+        assert any(n.endswith(".dist-info/licenses/LICENSE") for n in z.namelist())  # the licence ships too
         z.extractall(tmp_path / "site")
     # Run from elsewhere with only the unpacked wheel on the path: no copy of the repository in reach.
     probe = ("import tlcompare.report.style as s; print(s.__file__); print(len(s.CSS))")

@@ -48,6 +48,7 @@ def reused_runs(home: Path, exp_id: int) -> dict[str, bool]:
 
 
 # -- 1. reuse follows content, not names ---------------------------------------------------------------
+@pytest.mark.slow
 def test_relative_checkpoint_paths_in_two_folders_never_share_runs(tmp_path, tlcompare_home, capsys, one_thread):
     a, b, c = (tmp_path / n for n in ("a", "b", "c"))
     for d in (a, b, c):
@@ -76,6 +77,7 @@ def test_relative_checkpoint_paths_in_two_folders_never_share_runs(tmp_path, tlc
     assert pre[0] == json.loads((c / "r.json").read_text())["experiments"][0]["runs"][1]["final"]["test_acc"]
 
 
+@pytest.mark.slow
 def test_a_worker_started_in_another_folder_trains_a_relative_checkpoint(tmp_path, tlcompare_home, capsys):
     (tmp_path / "here").mkdir()
     shutil.copy(package_weights_path(0), tmp_path / "here" / "ckpt.pt")
@@ -100,6 +102,7 @@ def test_an_edited_image_folder_is_not_served_stale_runs(tmp_path):
     assert "source_key" not in build_spec({"sizes": [2]}).runs()[0].config()
 
 
+@pytest.mark.slow
 def test_a_folder_changed_after_queueing_fails_its_runs_with_the_reason(tmp_path, tlcompare_home, capsys):
     folder = good_folder(tmp_path / "parts", per_class=8)
     p = tlc("submit", "--dataset", f"imagefolder:{folder}", "--freeze", "all", *TINY, home=tlcompare_home, capsys=capsys)

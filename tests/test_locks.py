@@ -1,6 +1,7 @@
 """The background jobs' locks (worker/procs.LockedJobs) are OS file locks: of many processes asking
 at the same instant exactly one starts the job, and a holder killed with -9 lets go of its lock."""
 
+import contextlib
 import json
 import os
 import signal
@@ -37,10 +38,8 @@ def job(tmp_path, monkeypatch):
     holders: list[int] = []
     yield tmp_path / "job.lock", holders
     for pid in holders:  # whatever a test left holding a lock
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def ask(lock: Path, log: Path, go: Path) -> subprocess.Popen:

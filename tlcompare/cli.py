@@ -442,6 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from tlcompare.logs import setup
+
+    setup()  # timestamped lines for what the worker and the data cache log
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
