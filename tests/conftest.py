@@ -1,3 +1,5 @@
+import sys
+
 import pytest
 
 # The shared fixtures (trained stores, the dashboard server), registered once for the whole run: a
@@ -19,6 +21,58 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.slow)
         if used & SERVES and not item.get_closest_marker("browser"):
             item.add_marker(pytest.mark.browser)
+
+
+COSTLY = ("slow", "browser", "ray", "gpu")
+
+
+@pytest.fixture(autouse=True)
+def fast_tier_guard(request, monkeypatch):
+    """A test without any of the costly marks is in the fast tier (`make check`): it must not train
+    (an optimizer step in this process) or start the throughput probe (training steps in a child).
+    One that does fails here, naming the mark to add, so the fast tier stays fast by construction.
+    (Trainings in a subprocess the test starts itself are for the reviewer to see: they run `tlc`
+    without ``capsys`` or `python -m tlcompare worker`.)"""
+    if any(request.node.get_closest_marker(m) for m in COSTLY):
+        yield
+        return
+    seen: list[str] = []
+    handle = None
+    if "torch" in sys.modules:  # never imported here first: some tests check what a command imports
+        from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+        handle = register_optimizer_step_pre_hook(
+            lambda opt, args, kwargs: seen.append(f"an optimizer step ({type(opt).__name__})"))
+    from tlcompare.worker import procs
+
+    start = procs.LockedJobs.start
+
+    def watched(self, lock, log, module, *args):
+        if module == "tlcompare.estimate.background":
+            seen.append("the throughput probe (seed_throughput() in dashboard_fixtures avoids it)")
+        return start(self, lock, log, module, *args)
+
+    monkeypatch.setattr(procs.LockedJobs, "start", watched)
+    try:
+        yield
+    finally:
+        if handle is not None:
+            handle.remove()
+    if seen:
+        pytest.fail(f"this test is in the fast tier but ran {seen[0]} ({len(seen)} in all): "
+                    "mark it @pytest.mark.slow", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def patient_browser(request):
+    """Browser tests wait for what the page shows with one long ceiling (a loaded machine imports torch
+    for tens of seconds on a fresh server's first page), never Playwright's default of 5 s."""
+    if request.node.get_closest_marker("browser"):
+        from helpers import PAGE_TIMEOUT_MS
+        from playwright.sync_api import expect
+
+        expect.set_options(timeout=PAGE_TIMEOUT_MS)
+    yield
 
 
 def pytest_terminal_summary(terminalreporter):
