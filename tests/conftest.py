@@ -75,6 +75,22 @@ def patient_browser(request):
     yield
 
 
+_deselected = 0
+
+
+def pytest_deselected(items):
+    global _deselected
+    _deselected += len(items)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A tier with no test in the files asked for (``-m "not slow" tests/test_worker.py``) ran all it
+    had to: exit 0, not pytest's 5 ("no tests collected"), so a script running tiers file by file never
+    reads it as a failure. Files that hold no test at all still exit 5."""
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and _deselected and session.config.getoption("markexpr"):
+        session.exitstatus = pytest.ExitCode.OK
+
+
 def pytest_terminal_summary(terminalreporter):
     """How often each shared trained store was built in this run, and in how long: once each."""
     from dashboard_fixtures import BUILDS, BUILT
