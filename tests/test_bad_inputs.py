@@ -206,6 +206,7 @@ def test_a_bad_checkpoint_fails_its_runs_but_not_the_experiment(tmp_path, tlcomp
 
 
 # -- faults during training ------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_nan_inducing_learning_rate_marks_the_run_diverged(tmp_path, one_thread):
     root = good_folder(tmp_path / "data", per_class=6)
     spec = build_spec({"dataset": f"imagefolder:{root}", "image_size": 16, "sizes": [2], "seeds": 1, "freeze": ["all"],
@@ -217,6 +218,7 @@ def test_a_nan_inducing_learning_rate_marks_the_run_diverged(tmp_path, one_threa
     assert probe.status == "done"  # the other arm of the pair is unaffected
 
 
+@pytest.mark.slow
 def test_out_of_gpu_memory_retries_at_half_the_batch_and_says_so(monkeypatch, one_thread):
     spec = build_spec({"dataset": "digits", "image_size": 16, "sizes": [8], "seeds": 1, "freeze": ["all"],
                        "budget": "epochs", "epochs": 1, "batch_size": 32, "device": "cpu"})

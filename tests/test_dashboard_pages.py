@@ -465,6 +465,7 @@ def test_the_preset_caption_is_the_live_estimate():
     assert "Changed since" in _preset_caption(at)
 
 
+@pytest.mark.slow
 def test_the_estimate_is_measured_in_the_background_and_the_form_stays_usable():
     import time
 

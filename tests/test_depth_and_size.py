@@ -164,6 +164,7 @@ def test_a_worker_gets_the_stored_run_without_building_the_spec_again(tmp_path, 
     assert [r.config_hash() for r in runs] == [c["config_hash"] for c in claimed]
 
 
+@pytest.mark.slow
 def test_the_training_loop_resolves_the_depth_once_per_run(monkeypatch, one_thread):
     from tlcompare.models import freeze as freeze_module
     from tlcompare.train import prepare, train_run

@@ -53,6 +53,7 @@ def test_estimate_counts_one_feature_pass_for_cached_linear_probes():
     assert est.seconds_by_variant["pretrained, linear probe"] == pytest.approx(4 * 0.5 + 1000 * 0.0005)
 
 
+@pytest.mark.slow
 def test_probe_measures_this_device_and_is_cached(monkeypatch, one_thread):
     first = cached_throughput("small_cnn", 16, 16, "cpu")
     assert first.images_per_second(0.0) > 0 and first.images_per_second(1.0) > 0 and first.eval_image_seconds > 0
@@ -161,6 +162,7 @@ def test_a_busy_machine_is_named_as_the_cause():
     assert text.startswith("Other programs kept 1.6")
 
 
+@pytest.mark.slow
 def test_the_probe_records_how_busy_the_machine_was(one_thread):
     import os
     import subprocess
@@ -189,6 +191,7 @@ def test_under_the_converged_budget_the_estimate_says_it_is_a_minimum():
 
 
 # -- the probe in the background ----------------------------------------------------------------------
+@pytest.mark.slow
 def test_the_probe_runs_in_the_background_once_and_fills_the_cache():
     import time
     from pathlib import Path
@@ -216,6 +219,7 @@ def test_the_probe_runs_in_the_background_once_and_fills_the_cache():
     assert not Path(f"/proc/{pid}").exists(), "the finished probe was left a zombie"
 
 
+@pytest.mark.slow
 def test_a_failed_background_probe_says_why():
     import time
 
