@@ -118,6 +118,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow  # a one-epoch sweep in a process of its own
 def test_the_engine_path_runs_without_streamlit_plotly_or_the_data_package(tmp_path):
     code = BLOCKED.format(bench=str(ROOT / "benchmarks"))
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
