@@ -93,6 +93,7 @@ def test_new_experiment_form_has_every_control():
 
 
 def test_presets_fill_the_form():
+    seed_throughput()  # the form's first look
     seed_throughput(image_size=64)
     at = render(PAGES[0])
     at.pills(key="preset").set_value("photos_500").run()
@@ -166,6 +167,7 @@ def test_a_folder_on_this_machine_is_checked_and_used(tmp_path, monkeypatch):
 
 def test_a_missing_folder_gets_one_message(tmp_path, monkeypatch):
     monkeypatch.setenv("TLCOMPARE_DATA_ROOTS", str(tmp_path))
+    seed_throughput()
     at = render(PAGES[0])
     at.segmented_control(key="own_kind").set_value("folder").run()
     at.text_input(key="own_folder").input(str(tmp_path / "nowhere")).run()
@@ -175,6 +177,7 @@ def test_a_missing_folder_gets_one_message(tmp_path, monkeypatch):
 
 def test_a_torchvision_dataset_not_downloaded_says_so_and_can_still_be_queued(tmp_path, monkeypatch):
     monkeypatch.setenv("TLCOMPARE_HOME", str(tmp_path / "home"))
+    seed_throughput()
     at = render(PAGES[0])
     at.segmented_control(key="own_kind").set_value("torchvision").run()
     at.selectbox(key="own_torchvision").set_value("cifar10").run()

@@ -168,6 +168,7 @@ def test_bad_experiment_files_get_one_line(content, says, tmp_path, tlcompare_ho
     assert n_experiments(tlcompare_home) == 0
 
 
+@pytest.mark.slow  # new interpreters that import torch
 def test_a_folder_a_fifo_or_a_huge_file_as_config(tmp_path, tlcompare_home, capsys):
     assert "is a folder" in one_line_refusal(tlc("run", "--config", tmp_path, capsys=capsys))
     fifo = tmp_path / "pipe.toml"
@@ -194,6 +195,7 @@ def _damage(db: Path) -> bytes:
     return bytes(data)
 
 
+@pytest.mark.slow  # new interpreters that import torch
 def test_garbage_in_the_store_is_found_before_any_write(tmp_path, tlcompare_home, capsys):
     for name in ("first", "second", "third"):
         p = tlc("submit", "--sizes", ",".join(map(str, range(1, 60))), "--seeds", "3", "--name", name, home=tlcompare_home,
@@ -249,6 +251,7 @@ def _read_only(folder: Path) -> list[str]:
             str(folder)]
 
 
+@pytest.mark.slow  # new interpreters that import torch
 def test_a_read_only_store_can_still_be_read(tmp_path):
     home = tmp_path / "ro-home"
     env = {**os.environ, "TLCOMPARE_HOME": str(home)}
