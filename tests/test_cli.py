@@ -1,5 +1,5 @@
-"""The command line as a user runs it: real data, real weights; the end-to-end run in a real
-subprocess, the argument handling through the same entry point in this process."""
+"""The command line as a user runs it: real data, real weights, through the CLI's entry point in this
+process (a new interpreter would add a torch import to every call and test nothing more)."""
 
 import io
 import json
@@ -12,10 +12,11 @@ from tlcompare.store.correct_bits import unpack_correct
 
 
 @pytest.mark.slow
-def test_tiny_paired_run_writes_json_and_csv(tmp_path, tlcompare_home, capsys):
+def test_tiny_paired_run_writes_json_and_csv(tmp_path, tlcompare_home, capsys, one_thread):
     out = tmp_path / "res.json"
     p = tlc("run", "--dataset", "digits", "--model", "efficientnet_lite0", "--sizes", "2,4", "--freeze", "0,all",
-                  "--seeds", "2", "--budget", "epochs", "--epochs", "2", "--image-size", "16", "--device", "cpu", "--out", str(out), home=tlcompare_home)
+                  "--seeds", "2", "--budget", "epochs", "--epochs", "2", "--image-size", "16", "--device", "cpu", "--out", str(out), home=tlcompare_home,
+            capsys=capsys)
     assert p.returncode == 0, p.stderr
     doc = json.loads(out.read_text())
     # the report's JSON: one experiment, the file `tlcompare report 1 --format json` writes

@@ -1,15 +1,10 @@
 """In a real browser: upload a zip of a small real folder on the New experiment page and run it to the end."""
 
-import shutil
-from pathlib import Path
-
 import pytest
 from corpus import good_folder, solid, truncated_jpeg, zip_of_folder
-from helpers import streamlit_server
+from helpers import chromium_page, streamlit_server
 
 pytestmark = pytest.mark.browser
-REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture
@@ -24,21 +19,14 @@ def dashboard(tlcompare_home, tmp_path):
             Store().request_worker_stop(None)  # the worker the page started
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="needs the Debian chromium package")
 def test_upload_a_zip_of_photos_and_run_it_end_to_end(dashboard, tmp_path, tlcompare_home):
-    from playwright.sync_api import expect, sync_playwright
-
     root = good_folder(tmp_path / "parts", classes=("good part", "scratched"), per_class=8, size=(48, 36))
     solid(root / "good part" / "photo.jpg", (30, 90, 200), size=(64, 48))
     truncated_jpeg(root / "scratched" / "broken.jpg")
     (root / ".DS_Store").write_bytes(b"\x00junk")
     archive = zip_of_folder(root, tmp_path / "parts.zip", wrapper="parts")
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--no-first-run"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    with chromium_page("failure-upload", height=1000) as (page, expect):
         page.goto(dashboard)
         page.get_by_role("tab", name="Your own images").click()
         page.locator("input[type=file]").set_input_files(str(archive))
@@ -48,14 +36,13 @@ def test_upload_a_zip_of_photos_and_run_it_end_to_end(dashboard, tmp_path, tlcom
         epochs = page.get_by_label("Epochs", exact=True)
         epochs.fill("2")
         epochs.press("Enter")
-        expect(page.get_by_text("2 epochs each")).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("2 epochs each")).to_be_visible()
         # The button comes after the page has measured this machine's speed (a few training steps).
         start = page.get_by_role("button", name="Start experiment")
         expect(start).to_be_enabled(timeout=300_000)
         start.click()
         expect(page.get_by_text("Finished. Every run is in the store.")).to_be_visible(timeout=480_000)
         page.screenshot(path=str(tmp_path / "live.png"))
-        browser.close()
 
     from tlcompare.store import Store
 

@@ -81,8 +81,8 @@ def spec_from_args(args: argparse.Namespace):
 class Progress:
     """One line per run; on a terminal the line updates after every epoch."""
 
-    def __init__(self, stream=sys.stderr):
-        self.stream = stream
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr  # at the time of the run: a caller may have redirected it since import
         self.tty = stream.isatty()
         self.prefix = ""
 
