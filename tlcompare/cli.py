@@ -83,7 +83,7 @@ class Progress:
 
     def __init__(self, stream=None):
         self.stream = stream or sys.stderr  # at the time of the run: a caller may have redirected it since import
-        self.tty = stream.isatty()
+        self.tty = self.stream.isatty()
         self.prefix = ""
 
     def run_start(self, i, total, label):
