@@ -33,6 +33,10 @@ def test_upload_a_zip_of_photos_and_run_it_end_to_end(dashboard, tmp_path, tlcom
         expect(page.get_by_text("Use these images for this experiment")).to_be_visible(timeout=120_000)
         expect(page.get_by_text("17 images")).to_be_visible()
         expect(page.get_by_text("1 unreadable file is skipped")).to_be_visible()
+        seeds = page.get_by_label("Seeds", exact=True)
+        seeds.fill("1")  # three runs, not six: what is tested is the way from the upload to the results
+        seeds.press("Enter")
+        expect(page.get_by_text("1 seed ×", exact=False)).to_be_visible()
         epochs = page.get_by_label("Epochs", exact=True)
         epochs.fill("2")
         epochs.press("Enter")
@@ -41,7 +45,8 @@ def test_upload_a_zip_of_photos_and_run_it_end_to_end(dashboard, tmp_path, tlcom
         start = page.get_by_role("button", name="Start experiment")
         expect(start).to_be_enabled(timeout=300_000)
         start.click()
-        expect(page.get_by_text("Finished. Every run is in the store.")).to_be_visible(timeout=480_000)
+        # A ceiling for a loaded machine: three tiny runs, seconds each on a quiet one.
+        expect(page.get_by_text("Finished. Every run is in the store.")).to_be_visible(timeout=900_000)
         page.screenshot(path=str(tmp_path / "live.png"))
 
     from tlcompare.store import Store
