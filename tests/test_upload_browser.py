@@ -36,7 +36,7 @@ def test_upload_a_zip_of_photos_and_run_it_end_to_end(dashboard, tmp_path, tlcom
         seeds = page.get_by_label("Seeds", exact=True)
         seeds.fill("1")  # three runs, not six: what is tested is the way from the upload to the results
         seeds.press("Enter")
-        expect(page.get_by_text("1 seed ×", exact=False)).to_be_visible()
+        expect(page.get_by_text("1 seed ×", exact=False).first).to_be_visible()
         epochs = page.get_by_label("Epochs", exact=True)
         epochs.fill("2")
         epochs.press("Enter")
