@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from dashboard_fixtures import cancelled_home, finished_home, seed_facts, seed_throughput  # noqa: F401  (fixture)
+from dashboard_fixtures import seed_facts, seed_throughput
 from streamlit.testing.v1 import AppTest
 
 from tlcompare.store import Store
@@ -61,7 +61,7 @@ def digits_facts_known():
 
 
 @pytest.fixture
-def use_finished(finished_home, monkeypatch):  # noqa: F811
+def use_finished(finished_home, monkeypatch):
     home, experiment_id = finished_home
     monkeypatch.setenv("TLCOMPARE_HOME", str(home))
     seed_throughput()
@@ -95,6 +95,7 @@ def test_new_experiment_form_has_every_control():
 
 
 def test_presets_fill_the_form():
+    seed_throughput()  # the form's first look
     seed_throughput(image_size=64)
     at = render(PAGES[0])
     at.pills(key="preset").set_value("photos_500").run()
@@ -168,6 +169,7 @@ def test_a_folder_on_this_machine_is_checked_and_used(tmp_path, monkeypatch):
 
 def test_a_missing_folder_gets_one_message(tmp_path, monkeypatch):
     monkeypatch.setenv("TLCOMPARE_DATA_ROOTS", str(tmp_path))
+    seed_throughput()
     at = render(PAGES[0])
     at.segmented_control(key="own_kind").set_value("folder").run()
     at.text_input(key="own_folder").input(str(tmp_path / "nowhere")).run()
@@ -177,6 +179,7 @@ def test_a_missing_folder_gets_one_message(tmp_path, monkeypatch):
 
 def test_a_torchvision_dataset_not_downloaded_says_so_and_can_still_be_queued(tmp_path, monkeypatch):
     monkeypatch.setenv("TLCOMPARE_HOME", str(tmp_path / "home"))
+    seed_throughput()
     at = render(PAGES[0])
     at.segmented_control(key="own_kind").set_value("torchvision").run()
     at.selectbox(key="own_torchvision").set_value("cifar10").run()
@@ -202,7 +205,7 @@ def test_live_shows_the_finished_state(use_finished):
 
 
 @pytest.fixture
-def use_cancelled(cancelled_home, tmp_path, monkeypatch):  # noqa: F811
+def use_cancelled(cancelled_home, tmp_path, monkeypatch):
     """A copy of the cancelled experiment's store: Resume changes it."""
     import shutil
 
@@ -287,7 +290,7 @@ def test_results_show_the_verdict_and_every_chart(use_finished):
     assert {"gain vs scratch", "95% CI", "trainable params", "s per run"} <= set(summary.columns)
 
 
-def test_results_lead_with_the_label_multiplier_of_the_stored_runs(use_finished, finished_home):  # noqa: F811
+def test_results_lead_with_the_label_multiplier_of_the_stored_runs(use_finished, finished_home):
     from tlcompare.analysis import convergence, label_multiplier
     from tlcompare.analysis import frames as analysis
 
@@ -382,7 +385,7 @@ def test_results_in_presentation_view_hide_nothing_essential(use_finished):
     assert len(notes) == 2 and (n < 2 or any(f"after correcting for {n} comparisons" in c for c in notes))
 
 
-def test_history_lists_and_acts_on_experiments(use_finished, finished_home, tmp_path, monkeypatch):  # noqa: F811
+def test_history_lists_and_acts_on_experiments(use_finished, finished_home, tmp_path, monkeypatch):
     # Work on a copy: renaming and deleting must not change the shared store.
     import shutil
 
@@ -480,6 +483,7 @@ def test_the_preset_caption_is_the_live_estimate():
     assert "Changed since" in _preset_caption(at)
 
 
+@pytest.mark.slow
 def test_the_estimate_is_measured_in_the_background_and_the_form_stays_usable():
     import time
 

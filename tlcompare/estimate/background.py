@@ -25,9 +25,7 @@ from tlcompare.estimate.runtime import (
 from tlcompare.home import subdir
 from tlcompare.worker.procs import LockedJobs, last_line
 
-# A probe takes seconds; one older than this was killed with its machine and is measured again.
-STALE_LOCK_SECONDS = 300
-_jobs = LockedJobs(STALE_LOCK_SECONDS)
+_jobs = LockedJobs()
 _started = _jobs.started  # the probes this process started
 
 
