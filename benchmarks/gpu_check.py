@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unknown part '{unknown[0]}': choose from {', '.join(TIMEOUTS)}", file=sys.stderr)
         return 2
 
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
     out = (args.out or BENCH / "out" / f"gpu-check-{stamp}").resolve()
     out.mkdir(parents=True, exist_ok=True)
     # Unpacked wheels, dataset caches and the store live outside --out: only the figures come back.
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_parts(args, out: Path, env: dict, payload: list[str]) -> int:
-    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     summary = {"dry": args.dry, "started_utc": started, "device": device_line(env), "python": platform.python_version(),
                "payload": payload, "parts": {}}
     limits = DRY_TIMEOUTS if args.dry else TIMEOUTS

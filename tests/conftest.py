@@ -1,3 +1,5 @@
+import sys
+
 import pytest
 
 from tlcompare.threads import set_wait_policy
@@ -5,6 +7,104 @@ from tlcompare.threads import set_wait_policy
 # Before any test module imports torch: on a busy machine, OpenMP threads that spin while they wait
 # for a core make every test that trains many times slower (tlcompare/threads.py).
 set_wait_policy()
+
+# The shared fixtures (trained stores, the dashboard server), registered once for the whole run: a
+# session fixture is then built once, not once per module that imports it. Tests ask for them by name.
+pytest_plugins = ["dashboard_fixtures"]
+
+# Fixtures whose use decides a test's tier: they train models, or start a server a browser drives.
+TRAINS = {"finished_home", "cancelled_home", "hostile_home"}
+SERVES = {"dashboard"}
+
+
+def pytest_collection_modifyitems(items):
+    """A test that uses a trained store is slow and one that uses the dashboard server is a browser
+    test, whether or not its module says so: `make check` (the fast tier) then never trains or starts
+    a server through a fixture."""
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & TRAINS and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)
+        if used & SERVES and not item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.browser)
+
+
+COSTLY = ("slow", "browser", "ray", "gpu")
+
+
+@pytest.fixture(autouse=True)
+def fast_tier_guard(request, monkeypatch):
+    """A test without any of the costly marks is in the fast tier (`make check`): it must not train
+    (an optimizer step in this process) or start the throughput probe (training steps in a child).
+    One that does fails here, naming the mark to add, so the fast tier stays fast by construction.
+    (Trainings in a subprocess the test starts itself are for the reviewer to see: they run `tlc`
+    without ``capsys`` or `python -m tlcompare worker`.)"""
+    if any(request.node.get_closest_marker(m) for m in COSTLY):
+        yield
+        return
+    seen: list[str] = []
+    handle = None
+    if "torch" in sys.modules:  # never imported here first: some tests check what a command imports
+        from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+        handle = register_optimizer_step_pre_hook(
+            lambda opt, args, kwargs: seen.append(f"an optimizer step ({type(opt).__name__})"))
+    from tlcompare.worker import procs
+
+    start = procs.LockedJobs.start
+
+    def watched(self, lock, log, module, *args):
+        if module == "tlcompare.estimate.background":
+            seen.append("the throughput probe (seed_throughput() in dashboard_fixtures avoids it)")
+        return start(self, lock, log, module, *args)
+
+    monkeypatch.setattr(procs.LockedJobs, "start", watched)
+    try:
+        yield
+    finally:
+        if handle is not None:
+            handle.remove()
+    if seen:
+        pytest.fail(f"this test is in the fast tier but ran {seen[0]} ({len(seen)} in all): "
+                    "mark it @pytest.mark.slow", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def patient_browser(request):
+    """Browser tests wait for what the page shows with one long ceiling (a loaded machine imports torch
+    for tens of seconds on a fresh server's first page), never Playwright's default of 5 s."""
+    if request.node.get_closest_marker("browser"):
+        from helpers import PAGE_TIMEOUT_MS
+        from playwright.sync_api import expect
+
+        expect.set_options(timeout=PAGE_TIMEOUT_MS)
+    yield
+
+
+_deselected = 0
+
+
+def pytest_deselected(items):
+    global _deselected
+    _deselected += len(items)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A tier with no test in the files asked for (``-m "not slow" tests/test_worker.py``) ran all it
+    had to: exit 0, not pytest's 5 ("no tests collected"), so a script running tiers file by file never
+    reads it as a failure. Files that hold no test at all still exit 5."""
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and _deselected and session.config.getoption("markexpr"):
+        session.exitstatus = pytest.ExitCode.OK
+
+
+def pytest_terminal_summary(terminalreporter):
+    """How often each shared trained store was built in this run, and in how long: once each."""
+    from dashboard_fixtures import BUILDS, BUILT
+
+    if BUILT:
+        terminalreporter.write_sep("-", "shared fixtures built")
+        for name, (_, seconds) in sorted(BUILT.items()):
+            terminalreporter.write_line(f"{name}: built {BUILDS[name]}x, {seconds:.1f} s")
 
 
 @pytest.fixture(autouse=True)

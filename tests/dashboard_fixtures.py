@@ -1,16 +1,33 @@
-"""Stores for the dashboard tests: an empty one, and one holding a finished tiny experiment.
+"""Shared fixtures: stores trained for real (finished, cancelled, hostile names) and a dashboard server.
 
-The finished experiment is trained for real, through the worker the dashboard uses, once per
-test session: every page test then reads the same store without training again.
+Registered once for the whole run by ``pytest_plugins`` in conftest.py: a test asks for a fixture by
+its name and imports nothing. The trained stores are built through the worker the dashboard uses, once
+per pytest run (``built_once``): every test then reads the same store without training again, also
+a test module that still imports a fixture from here (pytest would register a second copy of it).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tlcompare.estimate.runtime import Throughput, save_throughput
+
+# name -> (what it built, seconds it took); conftest.py prints it at the end of the run.
+BUILT: dict[str, tuple[object, float]] = {}
+BUILDS: dict[str, int] = {}  # name -> how many times it was built: 1, whatever imports it
+
+
+def built_once(name: str, build: Callable[[], object]):
+    """``build()`` the first time ``name`` is asked for in this run, its result afterwards."""
+    if name not in BUILT:
+        BUILDS[name] = BUILDS.get(name, 0) + 1
+        started = time.monotonic()
+        BUILT[name] = (build(), time.monotonic() - started)
+    return BUILT[name][0]
 
 # Two sizes for the curves, two seeds for intervals, two depths for the freezing chart; 16 px and
 # two epochs keep it to seconds per run on a laptop CPU.
@@ -71,6 +88,10 @@ def train_in(home: Path, queue) -> int:
 @pytest.fixture(scope="session")
 def finished_home(tmp_path_factory) -> tuple[Path, int]:
     """(TLCOMPARE_HOME, experiment id) of a store with one finished experiment."""
+    return built_once("finished_home", lambda: _finished_home(tmp_path_factory))
+
+
+def _finished_home(tmp_path_factory) -> tuple[Path, int]:
     from tlcompare.spec import build_spec
     from tlcompare.store import Store
 
@@ -125,6 +146,10 @@ def hostile_home(tmp_path_factory) -> tuple[Path, int, int]:
 def cancelled_home(tmp_path_factory) -> tuple[Path, int]:
     """(TLCOMPARE_HOME, experiment id) of an experiment cancelled part-way: its linear probe was
     cancelled while queued, the worker then trained the scratch and fine-tune runs for real."""
+    return built_once("cancelled_home", lambda: _cancelled_home(tmp_path_factory))
+
+
+def _cancelled_home(tmp_path_factory) -> tuple[Path, int]:
     from tlcompare.spec import build_spec
     from tlcompare.store import Store
 
@@ -138,3 +163,53 @@ def cancelled_home(tmp_path_factory) -> tuple[Path, int]:
     experiment_id = train_in(home, queue)
     assert Store(home / "tlcompare.db").get_experiment(experiment_id)["status"] == "cancelled"
     return home, experiment_id
+
+
+@pytest.fixture
+def dashboard(tmp_path):
+    """(base URL, TLCOMPARE_HOME) of a dashboard on a free port; stops it and its worker afterwards."""
+    import shutil
+
+    from helpers import ARTIFACTS, streamlit_server
+
+    home = tmp_path / "home"
+    log = tmp_path / "streamlit.log"
+    # The runs are tiny and Streamlit, Chromium and the worker share the machine's cores: one thread
+    # per process avoids OpenMP threads spinning while they wait for a core.
+    try:
+        with streamlit_server(home, log, TLCOMPARE_POLL_SECONDS="0.2", OMP_NUM_THREADS="1") as url:
+            try:
+                yield url, home
+            finally:
+                _stop_worker(home)
+    finally:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        if log.exists():
+            shutil.copy(log, ARTIFACTS / "streamlit.log")
+
+
+def _stop_worker(home: Path) -> None:
+    """Stop the worker the dashboard started (its own process session): politely, then for sure."""
+    import contextlib
+    import os
+    import signal
+
+    from helpers import wait_for
+
+    db = home / "tlcompare.db"
+    if not db.exists():
+        return
+    from tlcompare.store import Store
+
+    store = Store(db)
+    store.request_worker_stop()
+
+    def alive() -> list[int]:
+        return [w["pid"] for w in store.list_workers() if w["alive"] and w["pid"]]
+
+    with contextlib.suppress(AssertionError):
+        wait_for(lambda: not alive(), 15, "the worker to stop", every=0.3)
+    for pid in alive():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    store.close()

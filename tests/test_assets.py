@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 from test_dashboard_pages import markdown_text, render, wait_for_facts
 
@@ -37,12 +38,14 @@ def test_the_sample_zip_holds_24_pngs_of_each_shape_and_stays_small():
     assert "sample-shapes.zip" in readme and "assets/make.py" in readme
 
 
+@pytest.mark.slow
 def test_the_sample_zip_from_the_own_images_tab_trains_end_to_end(monkeypatch, tlcompare_home):
     from dashboard_fixtures import seed_throughput
 
     from tlcompare.worker.process import Worker, WorkerConfig
 
     monkeypatch.setattr("tlcompare.worker.control.ensure_worker", lambda **kw: {"state": "starting", "alive": True})
+    seed_throughput()  # the form's first look (32 px), and the size chosen below
     seed_throughput(image_size=16)
     at = render("pages/new_experiment.py")
     at.toggle(key="own_sample").set_value(True).run()
@@ -85,8 +88,12 @@ def test_the_report_stylesheet_ships_in_the_wheel_and_loads_without_the_reposito
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
                     str(tmp_path / "dist"), str(source)], check=True, capture_output=True, timeout=300)
     (wheel,) = (tmp_path / "dist").glob("tlcompare-*.whl")
+    import tlcompare
+
+    assert wheel.name.startswith(f"tlcompare-{tlcompare.__version__}-")  # one source of the version
     with zipfile.ZipFile(wheel) as z:
         assert "tlcompare/report/report.css" in z.namelist()
+        assert any(n.endswith(".dist-info/licenses/LICENSE") for n in z.namelist())  # the licence ships too
         z.extractall(tmp_path / "site")
     # Run from elsewhere with only the unpacked wheel on the path: no copy of the repository in reach.
     probe = ("import tlcompare.report.style as s; print(s.__file__); print(len(s.CSS))")

@@ -7,10 +7,7 @@ tlcompare home. Zip archives have their own file (test_safe_zip.py).
 """
 
 import json
-import os
 import pickle
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -27,8 +24,8 @@ from corpus import (
     tree,
     truncated_jpeg,
 )
+from helpers import tlc
 
-from tlcompare.cli import main
 from tlcompare.data import load_dataset
 from tlcompare.data.inspect import inspect_source, render_text
 from tlcompare.errors import UserError
@@ -73,17 +70,6 @@ def messy(tmp_path_factory) -> Path:
     return root
 
 
-def cli(*args, home):
-    env = {**os.environ, "TLCOMPARE_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "tlcompare", *args], capture_output=True, text=True, env=env, timeout=600)
-
-
-def run_main(capsys, *args) -> tuple[int, str, str]:
-    code = main(list(args))
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 # -- every file of the corpus ---------------------------------------------------------------------------
 def test_each_bad_file_is_skipped_with_its_reason(messy):
     r = inspect_source(f"imagefolder:{messy}")
@@ -111,14 +97,14 @@ def test_names_from_the_data_are_escaped_in_the_text_report(messy):
     assert "'café au lait'" in text and "'<img src=x onerror=alert(1)>'" in text  # shown as text, quoted
 
 
-def test_cli_default_skips_and_reports_strict_stops_and_nothing_is_written_outside_home(messy, tlcompare_home):
+def test_cli_default_skips_and_reports_strict_stops_and_nothing_is_written_outside_home(messy, tlcompare_home, capsys):
     outside = messy.parent
     before = tree(outside)
-    p = cli("inspect", f"imagefolder:{messy}", "--sizes", "1", home=tlcompare_home)
+    p = tlc("inspect", f"imagefolder:{messy}", "--sizes", "1", home=tlcompare_home, capsys=capsys)
     assert p.returncode == 0, p.stderr
     assert "unreadable, skipped (6)" in p.stdout and "dog/bomb.png: 144,000,000 pixels" in p.stdout
     assert "usable: training-set sizes up to 1 per class" in p.stdout
-    p = cli("inspect", f"imagefolder:{messy}", "--strict", home=tlcompare_home)
+    p = tlc("inspect", f"imagefolder:{messy}", "--strict", home=tlcompare_home, capsys=capsys)
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert p.stderr.strip().splitlines()[-1].startswith("tlcompare: error: 6 unreadable files (--strict stops on any)")
     assert tree(outside) == before  # the user's folder is read, never written
@@ -127,7 +113,8 @@ def test_cli_default_skips_and_reports_strict_stops_and_nothing_is_written_outsi
 
 
 def test_cli_json_report(messy, capsys):
-    code, out, _ = run_main(capsys, "inspect", f"imagefolder:{messy}", "--json")
+    p = tlc("inspect", f"imagefolder:{messy}", "--json", capsys=capsys)
+    code, out = p.returncode, p.stdout
     report = json.loads(out)
     assert code == 0 and report["usable"] and len(report["unreadable"]) == 6 and "\x1b" not in out
 
@@ -149,15 +136,18 @@ def test_unusable_folders_exit_2_with_one_line(tmp_path, capsys, layout, message
             (root / rel).write_text("junk")
         else:
             noisy(root / rel, seed)
-    code, _, err = run_main(capsys, "inspect", f"imagefolder:{root}")
+    p = tlc("inspect", f"imagefolder:{root}", capsys=capsys)
+    code, err = p.returncode, p.stderr
     assert code == 2 and message in err and err.count("\n") == 1 and err.startswith("tlcompare: error: ")
 
 
 def test_an_unusable_folder_is_refused_before_any_run_is_queued(tmp_path, capsys, tlcompare_home):
     noisy(tmp_path / "one" / "cat" / "1.png", seed=1)
-    code, _, err = run_main(capsys, "submit", "--dataset", f"imagefolder:{tmp_path / 'one'}")
+    p = tlc("submit", "--dataset", f"imagefolder:{tmp_path / 'one'}", capsys=capsys)
+    code, err = p.returncode, p.stderr
     assert code == 2 and "has only one class folder ('cat')" in err
-    code, _, err = run_main(capsys, "submit", "--dataset", f"imagefolder:{tmp_path / 'none'}")
+    p = tlc("submit", "--dataset", f"imagefolder:{tmp_path / 'none'}", capsys=capsys)
+    code, err = p.returncode, p.stderr
     assert code == 2 and "image folder" in err and "does not exist" in err
     assert list(tlcompare_home.iterdir()) == []  # no store was even opened
 
@@ -196,13 +186,13 @@ def test_a_checkpoint_of_the_wrong_shape_names_the_mismatch(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_bad_checkpoint_fails_its_runs_but_not_the_experiment(tmp_path, tlcompare_home, messy):
+def test_a_bad_checkpoint_fails_its_runs_but_not_the_experiment(tmp_path, tlcompare_home, messy, capsys, one_thread):
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.pt"
     evil.write_bytes(pickle.dumps({"conv.weight": Exploit(marker)}))
     out = tmp_path / "res.json"
-    p = cli("run", "--dataset", f"imagefolder:{messy}", "--weights", str(evil), "--sizes", "1", "--seeds", "1",
-            "--freeze", "all", "--budget", "epochs", "--epochs", "1", "--image-size", "16", "--device", "cpu", "--out", str(out), home=tlcompare_home)
+    p = tlc("run", "--dataset", f"imagefolder:{messy}", "--weights", str(evil), "--sizes", "1", "--seeds", "1",
+            "--freeze", "all", "--budget", "epochs", "--epochs", "1", "--image-size", "16", "--device", "cpu", "--out", str(out), home=tlcompare_home, capsys=capsys)
     assert p.returncode == 1 and "Traceback" not in p.stderr
     assert "failed: checkpoint file" in p.stderr and "weights_only=True" in p.stderr
     assert "1 of 2 runs did not finish" in p.stderr
@@ -211,11 +201,12 @@ def test_a_bad_checkpoint_fails_its_runs_but_not_the_experiment(tmp_path, tlcomp
     runs = experiment["runs"]
     assert [(r["arm"], r["status"]) for r in runs] == [("scratch", "done"), ("pretrained", "failed")]
     assert not marker.exists()
-    p = cli("ls", home=tlcompare_home)  # the finished run is kept in the store
+    p = tlc("ls", home=tlcompare_home, capsys=capsys)  # the finished run is kept in the store
     assert p.returncode == 0 and "imagefolder" in p.stdout
 
 
 # -- faults during training ------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_nan_inducing_learning_rate_marks_the_run_diverged(tmp_path, one_thread):
     root = good_folder(tmp_path / "data", per_class=6)
     spec = build_spec({"dataset": f"imagefolder:{root}", "image_size": 16, "sizes": [2], "seeds": 1, "freeze": ["all"],
@@ -227,6 +218,7 @@ def test_a_nan_inducing_learning_rate_marks_the_run_diverged(tmp_path, one_threa
     assert probe.status == "done"  # the other arm of the pair is unaffected
 
 
+@pytest.mark.slow
 def test_out_of_gpu_memory_retries_at_half_the_batch_and_says_so(monkeypatch, one_thread):
     spec = build_spec({"dataset": "digits", "image_size": 16, "sizes": [8], "seeds": 1, "freeze": ["all"],
                        "budget": "epochs", "epochs": 1, "batch_size": 32, "device": "cpu"})

@@ -19,6 +19,8 @@ import sweep  # noqa: E402
 import throughput  # noqa: E402
 import validate  # noqa: E402
 
+pytestmark = pytest.mark.slow  # every test here trains
+
 TINY = {"dataset": "digits", "model": "efficientnet_lite0", "image_size": 16, "sizes": [3, 6], "freeze": ["all"], "seeds": 1,
         "budget": "epochs", "epochs": 2, "device": "cpu"}
 

@@ -2,11 +2,9 @@
 real `tlcompare worker` process and a real store file, and `tlcompare run` end to end."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
+from helpers import tlc
 
 from tlcompare.analysis.convergence import flags_frame
 from tlcompare.store import Store
@@ -17,17 +15,14 @@ TINY = dict(dataset="digits", model="efficientnet_lite0", sizes=[2], seeds=[0], 
             device="cpu", augment="none")
 
 
-def tlc(*args, home, timeout=600) -> subprocess.CompletedProcess:
-    # One thread, as the other worker tests: two cores shared by several processes.
-    env = {**os.environ, "TLCOMPARE_HOME": str(home), "OMP_NUM_THREADS": "1", "TLCOMPARE_POLL_SECONDS": "0.2"}
-    return subprocess.run([sys.executable, "-m", "tlcompare", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+# One thread, as the other worker tests: two cores shared by several processes.
+WORKER_ENV = {"OMP_NUM_THREADS": "1", "TLCOMPARE_POLL_SECONDS": "0.2"}
 
 
 def submit(tmp_path, home, name, **values) -> int:
     path = tmp_path / f"{name}.toml"
     path.write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in {**TINY, **values}.items()))
-    r = tlc("submit", path, home=home)
+    r = tlc("submit", path, home=home, env=WORKER_ENV)
     assert r.returncode == 0, r.stderr
     return int(r.stdout.strip())
 
@@ -43,7 +38,7 @@ def trained(tmp_path_factory):
         "converged": submit(tmp, home, "converged", freeze=["all"], budget="converged", epochs=2, patience=2,
                             max_epochs=12),
     }
-    r = tlc("worker", "--once", home=home)
+    r = tlc("worker", "--once", home=home, env=WORKER_ENV)
     assert r.returncode == 0, r.stderr
     store = Store(home / "tlcompare.db")
     yield home, {b: store.experiment_runs(i) for b, i in ids.items()}, ids
@@ -70,11 +65,11 @@ def test_epochs_budget_trains_its_epochs_and_flags_the_underfit_scratch_run(trai
     # Two epochs from random init on 20 images cannot fit them: the flag and its fix are raised.
     flags = flags_frame(runs["epochs"]).set_index("arm")
     assert flags.loc["scratch", "underfit"] and flags.loc["scratch", "train_acc"] < 0.9
-    assert flags.loc["scratch", "fix"] == "more epochs, or budget = converged"
-    show = tlc("show", ids["epochs"], home=home)
+    assert flags.loc["scratch", "fix"] == "more epochs, or the budget 'until converged'"
+    show = tlc("show", ids["epochs"], home=home, env=WORKER_ENV)
     assert show.returncode == 0, show.stderr
     assert "Budget: epochs (equal epochs); 2 epochs per run" in show.stdout
-    assert "scratch at 2/class (seed 0): underfit" in show.stdout and "Fix: more epochs, or budget = converged." in show.stdout
+    assert "scratch at 2/class (seed 0): underfit" in show.stdout and "Fix: more epochs, or the budget 'until converged'." in show.stdout
 
 
 def test_steps_budget_runs_exactly_its_steps(trained):
@@ -101,11 +96,11 @@ def test_converged_budget_stops_on_its_rule_and_reports_its_best_validation_epoc
         assert r["final"]["test_acc"] == best["test_acc"] and r["final"]["val_acc"] == best["val_acc"]
 
 
-def test_random_control_runs_end_to_end_and_is_compared_with_the_pretrained_probe(tmp_path, tlcompare_home):
+def test_random_control_runs_end_to_end_and_is_compared_with_the_pretrained_probe(tmp_path, tlcompare_home, capsys, one_thread):
     out = tmp_path / "res.json"
     p = tlc("run", "--dataset", "digits", "--sizes", "3", "--seeds", "2", "--freeze", "all", "--random-control",
             "--budget", "epochs", "--epochs", "3", "--augment", "none", "--image-size", "16", "--device", "cpu",
-            "--out", out, home=tlcompare_home)
+            "--out", out, home=tlcompare_home, capsys=capsys)
     assert p.returncode == 0, p.stderr
     (experiment,) = json.loads(out.read_text())["experiments"]
     runs = experiment["runs"]

@@ -1,26 +1,22 @@
-"""The command line as a user runs it: a real subprocess, real data, real weights."""
+"""The command line as a user runs it: real data, real weights, through the CLI's entry point in this
+process (a new interpreter would add a torch import to every call and test nothing more)."""
 
 import io
 import json
-import os
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
+from helpers import tlc
 
 from tlcompare.store.correct_bits import unpack_correct
 
 
-def tlcompare(*args, home, timeout=600):
-    env = {**os.environ, "TLCOMPARE_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "tlcompare", *args], capture_output=True, text=True, env=env, timeout=timeout)
-
-
-def test_tiny_paired_run_writes_json_and_csv(tmp_path, tlcompare_home):
+@pytest.mark.slow
+def test_tiny_paired_run_writes_json_and_csv(tmp_path, tlcompare_home, capsys, one_thread):
     out = tmp_path / "res.json"
-    p = tlcompare("run", "--dataset", "digits", "--model", "efficientnet_lite0", "--sizes", "2,4", "--freeze", "0,all",
-                  "--seeds", "2", "--budget", "epochs", "--epochs", "2", "--image-size", "16", "--device", "cpu", "--out", str(out), home=tlcompare_home)
+    p = tlc("run", "--dataset", "digits", "--model", "efficientnet_lite0", "--sizes", "2,4", "--freeze", "0,all",
+                  "--seeds", "2", "--budget", "epochs", "--epochs", "2", "--image-size", "16", "--device", "cpu", "--out", str(out), home=tlcompare_home,
+            capsys=capsys)
     assert p.returncode == 0, p.stderr
     doc = json.loads(out.read_text())
     # the report's JSON: one experiment, the file `tlcompare report 1 --format json` writes
@@ -52,15 +48,15 @@ def test_tiny_paired_run_writes_json_and_csv(tmp_path, tlcompare_home):
     assert f"({data['environment']['n_test']} images)" in p.stdout and "test set p" in p.stdout
     assert "Budget: equal epochs for both arms of every pair (2 per run)." in p.stdout
     assert "Test-set test unavailable" not in p.stdout
-    shown = tlcompare("show", "1", home=tlcompare_home)
+    shown = tlc("show", "1", home=tlcompare_home, capsys=capsys)
     assert shown.returncode == 0 and "test-set p" in shown.stdout and "test set p" in shown.stdout
-    reported = tlcompare("report", "1", "--format", "json", "--out", "-", home=tlcompare_home)
+    reported = tlc("report", "1", "--format", "json", "--out", "-", home=tlcompare_home, capsys=capsys)
     assert reported.returncode == 0, reported.stderr
     (again,) = json.loads(reported.stdout)["experiments"]
     assert again["runs"] == runs and again["label_multiplier"] == data["label_multiplier"]
     assert again["environment"] == {k: v for k, v in data["environment"].items() if k != "wall_seconds"}
     assert pd.read_csv(out.with_suffix(".csv")).equals(pd.read_csv(io.StringIO(
-        tlcompare("report", "1", "--format", "csv", "--out", "-", home=tlcompare_home).stdout)))
+        tlc("report", "1", "--format", "csv", "--out", "-", home=tlcompare_home, capsys=capsys).stdout)))
     # the label multiplier: in the summary, in the JSON (recomputed from its runs) and on every CSV row of its pair
     from tlcompare.analysis import frames as analysis
     from tlcompare.analysis import label_multiplier
@@ -75,68 +71,68 @@ def test_tiny_paired_run_writes_json_and_csv(tmp_path, tlcompare_home):
     assert pre["label_multiplier_case"].notna().all() and csv.loc[csv["arm"] == "scratch", "label_multiplier_case"].isna().all()
 
 
-def test_invalid_values_get_one_line_each_and_exit_2(tlcompare_home):
-    p = tlcompare("run", "--dataset", "nope", "--sizes", "5,x", "--freeze", "top", "--epochs", "0", home=tlcompare_home)
+def test_invalid_values_get_one_line_each_and_exit_2(tlcompare_home, capsys):
+    p = tlc("run", "--dataset", "nope", "--sizes", "5,x", "--freeze", "top", "--epochs", "0", home=tlcompare_home, capsys=capsys)
     assert p.returncode == 2
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 4 and all(line.startswith("tlcompare: error: ") for line in lines)
     assert "Traceback" not in p.stderr
 
 
-def test_absurd_settings_exit_2_and_doubtful_ones_warn(tlcompare_home):
-    p = tlcompare("submit", "--weight-decay", "9", "--label-smoothing", "0.9", home=tlcompare_home)
+def test_absurd_settings_exit_2_and_doubtful_ones_warn(tlcompare_home, capsys):
+    p = tlc("submit", "--weight-decay", "9", "--label-smoothing", "0.9", home=tlcompare_home, capsys=capsys)
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert "weight_decay: 9 would shrink the weights" in p.stderr and "label_smoothing: 0.9" in p.stderr
-    p = tlcompare("submit", "--lr-scratch", "10", "--sizes", "5", "--seeds", "1", home=tlcompare_home)
+    p = tlc("submit", "--lr-scratch", "10", "--sizes", "5", "--seeds", "1", home=tlcompare_home, capsys=capsys)
     assert p.returncode == 0, p.stderr
     assert "warning: lr_scratch: 10 is far above what adamw trains with" in p.stderr
 
 
-def test_size_too_large_names_the_class(tlcompare_home):
-    p = tlcompare("run", "--sizes", "500", "--seeds", "1", "--budget", "epochs", "--epochs", "1", "--image-size", "16", "--device", "cpu", home=tlcompare_home)
+def test_size_too_large_names_the_class(tlcompare_home, capsys):
+    p = tlc("run", "--sizes", "500", "--seeds", "1", "--budget", "epochs", "--epochs", "1", "--image-size", "16", "--device", "cpu", home=tlcompare_home, capsys=capsys)
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert "size 500 per class is more than class" in p.stderr
 
 
-def test_missing_checkpoint_and_config_are_clear(tmp_path, tlcompare_home):
-    p = tlcompare("run", "--weights", str(tmp_path / "missing.pt"), home=tlcompare_home)
+def test_missing_checkpoint_and_config_are_clear(tmp_path, tlcompare_home, capsys):
+    p = tlc("run", "--weights", str(tmp_path / "missing.pt"), home=tlcompare_home, capsys=capsys)
     assert p.returncode == 2 and "does not exist" in p.stderr and "Traceback" not in p.stderr
     bad = tmp_path / "exp.toml"
     bad.write_text("sizes = [5, \n")
-    p = tlcompare("run", "--config", str(bad), home=tlcompare_home)
+    p = tlc("run", "--config", str(bad), home=tlcompare_home, capsys=capsys)
     assert p.returncode == 2 and "not valid TOML" in p.stderr
 
 
-def test_listings_say_what_is_available_offline(tlcompare_home):
-    p = tlcompare("datasets", home=tlcompare_home)
+def test_listings_say_what_is_available_offline(tlcompare_home, capsys):
+    p = tlc("datasets", home=tlcompare_home, capsys=capsys)
     assert p.returncode == 0
     assert "digits" in p.stdout and "non-commercial" in p.stdout
-    p = tlcompare("models", home=tlcompare_home)
+    p = tlc("models", home=tlcompare_home, capsys=capsys)
     assert p.returncode == 0
     line = next(line for line in p.stdout.splitlines() if line.startswith("efficientnet_lite0"))
     assert "stem" in line
     assert "pretrained weights available offline" in p.stdout
 
 
-def test_resume_requeues_cancelled_runs_or_says_there_are_none(tlcompare_home):
+def test_resume_requeues_cancelled_runs_or_says_there_are_none(tlcompare_home, capsys):
     from tlcompare.store import Store
 
-    submitted = tlcompare("submit", "--dataset", "digits", "--sizes", "2", "--freeze", "all", "--seeds", "1",
-                          "--budget", "epochs", "--epochs", "1", "--image-size", "16", "--device", "cpu", home=tlcompare_home)
+    submitted = tlc("submit", "--dataset", "digits", "--sizes", "2", "--freeze", "all", "--seeds", "1",
+                          "--budget", "epochs", "--epochs", "1", "--image-size", "16", "--device", "cpu", home=tlcompare_home, capsys=capsys)
     assert submitted.returncode == 0, submitted.stderr
     exp_id = int(submitted.stdout.strip())
-    nothing = tlcompare("resume", str(exp_id), home=tlcompare_home)
+    nothing = tlc("resume", str(exp_id), home=tlcompare_home, capsys=capsys)
     assert nothing.returncode == 2 and nothing.stderr.strip() == (
         f"tlcompare: error: experiment {exp_id} has no cancelled runs to resume (see `tlcompare show {exp_id}`)")
-    assert tlcompare("cancel", str(exp_id), home=tlcompare_home).returncode == 0
+    assert tlc("cancel", str(exp_id), home=tlcompare_home, capsys=capsys).returncode == 0
     assert Store().get_experiment(exp_id)["status"] == "cancelled"
-    shown = tlcompare("show", str(exp_id), home=tlcompare_home).stdout
+    shown = tlc("show", str(exp_id), home=tlcompare_home, capsys=capsys).stdout
     assert f"`tlcompare resume {exp_id}` queues the cancelled runs again" in shown
-    listed = tlcompare("ls", home=tlcompare_home).stdout.splitlines()[1].split()
+    listed = tlc("ls", home=tlcompare_home, capsys=capsys).stdout.splitlines()[1].split()
     assert "cancelled" in listed and "0/2" in listed  # nothing finished, though nothing is left to run
-    resumed = tlcompare("resume", str(exp_id), home=tlcompare_home)
+    resumed = tlc("resume", str(exp_id), home=tlcompare_home, capsys=capsys)
     assert resumed.returncode == 0, resumed.stderr
     assert f"experiment {exp_id}: 2 cancelled run(s) queued again" in resumed.stderr
     assert {r["status"] for r in Store().experiment_runs(exp_id)} == {"queued"}
-    missing = tlcompare("resume", "999", home=tlcompare_home)
+    missing = tlc("resume", "999", home=tlcompare_home, capsys=capsys)
     assert missing.returncode == 2 and "no experiment 999" in missing.stderr and "Traceback" not in missing.stderr

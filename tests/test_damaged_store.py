@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 from corpus import STORE_DAMAGE, damaged_store
+from helpers import CHROMIUM_ARGS, settle, shot
 from streamlit.testing.v1 import AppTest
-from test_dashboard_browser import CHROMIUM_ARGS, dashboard, settle, shot  # noqa: F401  (fixture)
 
 from tlcompare.spec import build_spec
 from tlcompare.store import Store
@@ -70,7 +70,7 @@ def test_every_page_answers_a_damaged_store_with_one_line(sound_store, tlcompare
 
 @pytest.mark.browser
 @pytest.mark.parametrize("kind", ["truncated", "garbage", "future_schema", "unopenable"])
-def test_a_real_browser_sees_one_line_on_every_bookmarked_page(sound_store, dashboard, kind):  # noqa: F811
+def test_a_real_browser_sees_one_line_on_every_bookmarked_page(sound_store, dashboard, kind):
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.skip("Debian's chromium is not installed (.ci/system-deps.sh installs it)")

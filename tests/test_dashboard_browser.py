@@ -6,114 +6,25 @@ Chromium with Playwright. Screenshots of every step are kept in test-artifacts/d
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
+from helpers import (  # noqa: F401  (CHROMIUM_ARGS, free_port, wait_for_health: imported from here by other modules)
+    CHROMIUM_ARGS,
+    REPO,
+    chromium_page,
+    free_port,
+    open_expander,
+    settle,
+    shot,
+    wait_for,
+    wait_for_health,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+ROOT = REPO
 TRAINING_TIMEOUT_MS = 300_000
 
 pytestmark = pytest.mark.browser
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_health(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"streamlit exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError(f"streamlit did not answer within {timeout} s:\n{log.read_text()[-3000:]}")
-
-
-@pytest.fixture
-def dashboard(tmp_path):
-    """(base URL, TLCOMPARE_HOME) of a dashboard on a free port; stops it and its worker afterwards."""
-    home = tmp_path / "home"
-    log = tmp_path / "streamlit.log"
-    port = free_port()
-    env = dict(
-        os.environ, TLCOMPARE_HOME=str(home), TLCOMPARE_POLL_SECONDS="0.2",
-        # The runs are tiny and Streamlit, Chromium and the worker share the machine's cores:
-        # one thread per process avoids OpenMP threads spinning while they wait for a core.
-        OMP_NUM_THREADS="1",
-    )
-    streamlit = Path(sys.executable).with_name("streamlit")
-    cmd = [str(streamlit), "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_health(url, proc, log)
-        yield url, home
-    finally:
-        _stop_worker(home)
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(log, ARTIFACTS / "streamlit.log")
-
-
-def _stop_worker(home: Path) -> None:
-    """Stop the worker the dashboard started (its own process session): politely, then for sure."""
-    db = home / "tlcompare.db"
-    if not db.exists():
-        return
-    from tlcompare.store import Store
-
-    store = Store(db)
-    store.request_worker_stop()
-    pids = [w["pid"] for w in store.list_workers() if w["alive"] and w["pid"]]
-    deadline = time.time() + 15
-    while pids and time.time() < deadline:
-        time.sleep(0.3)
-        pids = [w["pid"] for w in store.list_workers() if w["alive"] and w["pid"]]
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    store.close()
-
-
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def settle(page, timeout: float = 60) -> None:
-    """Wait until Streamlit has finished the current script run (its status widget disappears)."""
-    deadline = time.time() + timeout
-    time.sleep(0.4)
-    while time.time() < deadline:
-        if page.locator("[data-testid=stStatusWidget]").count() == 0 and page.locator("[data-testid=stSkeleton]").count() == 0:
-            return
-        time.sleep(0.25)
 
 
 def runs_finished(page) -> tuple[int, int]:
@@ -133,24 +44,9 @@ def multiselect(page, label: str):
 
 
 def test_design_watch_reload_and_read_the_results(dashboard):
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("Debian's chromium is not installed (.ci/system-deps.sh installs it)")
-    from playwright.sync_api import expect, sync_playwright
-
     url, _ = dashboard
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 2000})
-        page.set_default_timeout(60_000)
-        expect.set_options(timeout=60_000)  # the first page load imports torch
-        try:
-            mid_run = _walk_through(page, url, expect)
-        except BaseException:
-            shot(page, "failure")
-            raise
-        finally:
-            browser.close()
+    with chromium_page("failure") as (page, expect):
+        mid_run = _walk_through(page, url, expect)
     if not mid_run:
         pytest.fail("the experiment finished before the reload: the reload was not tested mid-run")
 
@@ -210,9 +106,7 @@ def _walk_through(page, url: str, expect) -> bool:
     # -- watch it train, reload in the middle -------------------------------------------------
     expect(page.get_by_role("heading", name="Live", exact=True)).to_be_visible()
     expect(page.get_by_text(re.compile(r"of 4 runs finished"))).to_be_visible()
-    deadline = time.time() + TRAINING_TIMEOUT_MS / 1000
-    while time.time() < deadline and runs_finished(page)[0] < 1:
-        time.sleep(0.5)
+    wait_for(lambda: runs_finished(page)[0] >= 1, TRAINING_TIMEOUT_MS / 1000, "the first run to finish", every=0.5)
     before, total = runs_finished(page)
     assert total == 4 and before >= 1
     shot(page, "03-live-running")
@@ -283,27 +177,6 @@ def _walk_through(page, url: str, expect) -> bool:
     return mid_run
 
 
-@contextlib.contextmanager
-def chromium_page(failure_shot: str):
-    """A headless Chromium page (skips without Debian's chromium); screenshots the page when the test fails."""
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("Debian's chromium is not installed (.ci/system-deps.sh installs it)")
-    from playwright.sync_api import expect, sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 2000})
-        page.set_default_timeout(60_000)
-        try:
-            yield page, expect
-        except BaseException:
-            shot(page, failure_shot)
-            raise
-        finally:
-            browser.close()
-
-
 def test_typing_a_size_adds_that_number(dashboard):
     """The sizes box keeps its help text's promise: type a number, press Enter, that number is added."""
     url, _ = dashboard
@@ -367,11 +240,10 @@ def test_advanced_labels_fit_and_boxes_stay_level(dashboard):
             page.set_viewport_size({"width": width, "height": 1800})
             page.goto(url)
             expect(page.get_by_role("heading", name="New experiment")).to_be_visible(timeout=120_000)
-            settle(page)
-            page.get_by_text("Advanced: training budget").click()
-            settle(page)
+            open_expander(page, "Advanced: training budget")
             label = page.get_by_text("Head LR multiplier", exact=True)
             expect(label).to_be_visible()
+            settle(page)
             assert label.bounding_box()["height"] < 30, label.bounding_box()  # one line (22 px), not two
             boxes = [page.get_by_label(name, exact=True).bounding_box()
                      for name in ("Learning rate, pretrained", "Head LR multiplier")]

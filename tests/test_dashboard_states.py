@@ -11,8 +11,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from dashboard_fixtures import TINY, cancelled_home  # noqa: F401  (fixture)
-from test_dashboard_browser import CHROMIUM_ARGS, dashboard, settle, shot  # noqa: F401  (fixture)
+from dashboard_fixtures import TINY
+from helpers import CHROMIUM_ARGS, settle, shot
 
 from tlcompare.spec import build_spec
 from tlcompare.store import Store
@@ -22,7 +22,7 @@ LOCAL = ("127.0.0.1", "localhost")
 
 
 @pytest.fixture
-def browser_page(dashboard, cancelled_home):  # noqa: F811
+def browser_page(dashboard, cancelled_home):
     """(page, url, home, experiment id, outside requests, console errors) on a copy of the cancelled store."""
     chromium = shutil.which("chromium")
     if chromium is None:

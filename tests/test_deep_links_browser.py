@@ -9,18 +9,12 @@ whose first request was ``/``. Screenshots go to test-artifacts/dashboard/.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from dashboard_fixtures import finished_home  # noqa: F401  (fixture)
-from test_dashboard_browser import CHROMIUM_ARGS, ROOT, free_port, settle, shot, wait_for_health
+from helpers import CHROMIUM_ARGS, settle, shot, streamlit_server
 
 pytestmark = pytest.mark.browser
 
@@ -41,26 +35,9 @@ WORDS = ("els => els.map(e => { const c = e.cloneNode(true); "
          "c.querySelectorAll('[data-testid=stIconMaterial]').forEach(i => i.remove()); return c.textContent.trim(); })")
 
 
-@contextlib.contextmanager
 def fresh_server(home: Path, log: Path):
     """A dashboard process of its own (so its first request is ours) on a copy of the store."""
-    port = free_port()
-    env = dict(os.environ, TLCOMPARE_HOME=str(home), OMP_NUM_THREADS="1")
-    streamlit = Path(sys.executable).with_name("streamlit")
-    cmd = [str(streamlit), "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_health(url, proc, log)
-        yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+    return streamlit_server(home, log, OMP_NUM_THREADS="1")
 
 
 def store_copy(source: Path, home: Path) -> Path:
@@ -120,7 +97,7 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def from_root(browser, finished_home, tmp_path_factory):  # noqa: F811
+def from_root(browser, finished_home, tmp_path_factory):
     """Every address's look on one server whose first request was /."""
     source, experiment_id = finished_home
     tmp = tmp_path_factory.mktemp("from-root")
@@ -138,7 +115,7 @@ def from_root(browser, finished_home, tmp_path_factory):  # noqa: F811
 
 
 @pytest.mark.parametrize("link", list(LINKS))
-def test_a_bookmark_opened_first_looks_as_from_the_start_page(link, browser, from_root, finished_home, tmp_path):  # noqa: F811
+def test_a_bookmark_opened_first_looks_as_from_the_start_page(link, browser, from_root, finished_home, tmp_path):
     source, experiment_id = finished_home
     address = link.format(exp=experiment_id)
     with fresh_server(store_copy(source, tmp_path / "home"), tmp_path / "streamlit.log") as url:

@@ -67,6 +67,7 @@ def test_a_flag_overriding_a_good_file_is_refused_the_same_way(tmp_path, tlcompa
     assert _n_experiments(tlcompare_home) == 0
 
 
+@pytest.mark.slow  # a new interpreter that imports torch
 def test_depths_are_checked_without_importing_any_model():
     code = ("import sys\n"
             "from tlcompare.errors import SpecError\n"
@@ -113,6 +114,7 @@ def test_the_form_offers_no_depth_the_backbone_lacks_and_stores_sizes_within_the
     from dashboard_fixtures import seed_facts, seed_throughput
 
     seed_throughput()
+    seed_throughput("resnet18")  # the backbone chosen below
     seed_facts()
     monkeypatch.setattr("tlcompare.worker.control.ensure_worker", lambda **kw: {"state": "starting", "alive": True})
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
@@ -164,6 +166,7 @@ def test_a_worker_gets_the_stored_run_without_building_the_spec_again(tmp_path, 
     assert [r.config_hash() for r in runs] == [c["config_hash"] for c in claimed]
 
 
+@pytest.mark.slow
 def test_the_training_loop_resolves_the_depth_once_per_run(monkeypatch, one_thread):
     from tlcompare.models import freeze as freeze_module
     from tlcompare.train import prepare, train_run

@@ -30,6 +30,7 @@ def wait_until_read(*args, timeout: float = 180) -> fb.FactsState:
     return state
 
 
+@pytest.mark.slow  # a reader process that imports torch
 def test_facts_are_read_in_the_background_then_answered_at_once():
     started = time.monotonic()
     first = fb.facts_or_start(*SPLIT)
@@ -44,6 +45,7 @@ def test_facts_are_read_in_the_background_then_answered_at_once():
     assert done.facts == dataset_facts("digits")  # the real split's sizes, as read in this process
 
 
+@pytest.mark.slow  # a reader process that imports torch
 def test_a_builtin_dataset_is_read_once_per_machine():
     wait_until_read(*SPLIT)
     fb._known.clear()  # a new dashboard process
@@ -52,6 +54,7 @@ def test_a_builtin_dataset_is_read_once_per_machine():
     assert state.facts is not None and not state.reading and not fb._started  # from the disk cache
 
 
+@pytest.mark.slow  # a reader process that imports torch
 def test_a_failed_read_says_why_and_can_be_retried(tmp_path):
     folder = tmp_path / "photos"
     for name in ("cats", "dogs"):

@@ -18,6 +18,7 @@ def _probes(values: dict) -> list:
     return [train_run(r, data, torch.device("cpu")) for r in spec.runs() if r.arm == "pretrained"]
 
 
+@pytest.mark.slow
 def test_cached_features_train_the_same_probe_as_the_full_forward(one_thread):
     cached = _probes(BASE)
     full = _probes({**BASE, "feature_cache": False})

@@ -10,6 +10,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,6 +19,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import gpu_check  # noqa: E402
 
 
+@pytest.mark.slow
 def test_the_dry_run_writes_a_json_and_a_log_for_every_part(tmp_path):
     out = tmp_path / "check"
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--dry", "--out", str(out),
@@ -116,6 +118,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow  # a one-epoch sweep in a process of its own
 def test_the_engine_path_runs_without_streamlit_plotly_or_the_data_package(tmp_path):
     code = BLOCKED.format(bench=str(ROOT / "benchmarks"))
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,

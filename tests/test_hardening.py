@@ -1,5 +1,5 @@
 """Inputs a hostile or careless user gives the command line and the store, each as it was found:
-a real subprocess, a real store file, real weights and images. Each must be refused in one line
+the real entry point (in a subprocess where a process is what is tested), a real store file, real weights and images. Each must be refused in one line
 (exit 2) before anything is stored, or must never reuse a result that belongs to other content."""
 
 import json
@@ -13,28 +13,13 @@ from pathlib import Path
 import pytest
 import torch
 from corpus import good_folder, noisy
+from helpers import tlc
 
-from tlcompare.cli import main
 from tlcompare.models.efficientnet_lite import package_weights_path
 from tlcompare.spec import MAX_RUNS, build_spec
 from tlcompare.store import QUEUE_BATCH, Store, StoreError
 
 TINY = ("--sizes", "2", "--seeds", "1", "--budget", "epochs", "--epochs", "1", "--image-size", "16", "--device", "cpu")
-
-
-def tlc(*args, home, cwd=None, timeout=600, env=None):
-    # From another folder, `python -m tlcompare` must still find this checkout, not an installed copy.
-    repo = str(Path(__file__).resolve().parent.parent)
-    env = {**os.environ, "TLCOMPARE_HOME": str(home), "PYTHONPATH": repo, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "tlcompare", *map(str, args)], capture_output=True, text=True,
-                          env=env, cwd=cwd, timeout=timeout)
-
-
-def in_process(capsys, *args) -> subprocess.CompletedProcess:
-    """The CLI's own entry point without a new interpreter (the same code, seconds cheaper)."""
-    code = main([str(a) for a in args])
-    out = capsys.readouterr()
-    return subprocess.CompletedProcess(args, code, out.out, out.err)
 
 
 def one_line_refusal(p) -> str:
@@ -63,7 +48,8 @@ def reused_runs(home: Path, exp_id: int) -> dict[str, bool]:
 
 
 # -- 1. reuse follows content, not names ---------------------------------------------------------------
-def test_relative_checkpoint_paths_in_two_folders_never_share_runs(tmp_path, tlcompare_home):
+@pytest.mark.slow
+def test_relative_checkpoint_paths_in_two_folders_never_share_runs(tmp_path, tlcompare_home, capsys, one_thread):
     a, b, c = (tmp_path / n for n in ("a", "b", "c"))
     for d in (a, b, c):
         d.mkdir()
@@ -74,27 +60,28 @@ def test_relative_checkpoint_paths_in_two_folders_never_share_runs(tmp_path, tlc
     shutil.copy(a / "ckpt.pt", c / "renamed.pt")  # the same bytes under another name
 
     args = ("run", "--freeze", "all", "--weights", None, *TINY, "--out", "r.json")
-    first = tlc(*[x if x is not None else "ckpt.pt" for x in args], home=tlcompare_home, cwd=a)
+    first = tlc(*[x if x is not None else "ckpt.pt" for x in args], home=tlcompare_home, cwd=a, capsys=capsys)
     assert first.returncode == 0, first.stderr
     assert stored_spec(tlcompare_home, 1)["weights"] == str((a / "ckpt.pt").resolve())  # resolved when built
 
-    second = tlc(*[x if x is not None else "ckpt.pt" for x in args], home=tlcompare_home, cwd=b)
+    second = tlc(*[x if x is not None else "ckpt.pt" for x in args], home=tlcompare_home, cwd=b, capsys=capsys)
     assert second.returncode == 0, second.stderr
     assert reused_runs(tlcompare_home, 2) == {"scratch": True, "pretrained": False}  # other bytes: trained again
     r1, r2 = (json.loads((d / "r.json").read_text())["experiments"][0]["runs"] for d in (a, b))
     pre = [next(r for r in rs if r["arm"] == "pretrained")["final"]["test_acc"] for rs in (r1, r2)]
     assert stored_spec(tlcompare_home, 1)["weights_key"] != stored_spec(tlcompare_home, 2)["weights_key"]
 
-    third = tlc(*[x if x is not None else "renamed.pt" for x in args], home=tlcompare_home, cwd=c)
+    third = tlc(*[x if x is not None else "renamed.pt" for x in args], home=tlcompare_home, cwd=c, capsys=capsys)
     assert third.returncode == 0, third.stderr
     assert reused_runs(tlcompare_home, 3) == {"scratch": True, "pretrained": True}  # same bytes: reused
     assert pre[0] == json.loads((c / "r.json").read_text())["experiments"][0]["runs"][1]["final"]["test_acc"]
 
 
-def test_a_worker_started_in_another_folder_trains_a_relative_checkpoint(tmp_path, tlcompare_home):
+@pytest.mark.slow
+def test_a_worker_started_in_another_folder_trains_a_relative_checkpoint(tmp_path, tlcompare_home, capsys):
     (tmp_path / "here").mkdir()
     shutil.copy(package_weights_path(0), tmp_path / "here" / "ckpt.pt")
-    p = tlc("submit", "--freeze", "all", "--weights", "ckpt.pt", *TINY, home=tlcompare_home, cwd=tmp_path / "here")
+    p = tlc("submit", "--freeze", "all", "--weights", "ckpt.pt", *TINY, home=tlcompare_home, cwd=tmp_path / "here", capsys=capsys)
     assert p.returncode == 0, p.stderr
     w = tlc("worker", "--once", home=tlcompare_home, cwd=tmp_path)
     assert w.returncode == 0, w.stderr
@@ -115,9 +102,10 @@ def test_an_edited_image_folder_is_not_served_stale_runs(tmp_path):
     assert "source_key" not in build_spec({"sizes": [2]}).runs()[0].config()
 
 
-def test_a_folder_changed_after_queueing_fails_its_runs_with_the_reason(tmp_path, tlcompare_home):
+@pytest.mark.slow
+def test_a_folder_changed_after_queueing_fails_its_runs_with_the_reason(tmp_path, tlcompare_home, capsys):
     folder = good_folder(tmp_path / "parts", per_class=8)
-    p = tlc("submit", "--dataset", f"imagefolder:{folder}", "--freeze", "all", *TINY, home=tlcompare_home)
+    p = tlc("submit", "--dataset", f"imagefolder:{folder}", "--freeze", "all", *TINY, home=tlcompare_home, capsys=capsys)
     assert p.returncode == 0, p.stderr
     noisy(folder / "dog" / "extra.png", seed=4242)
     w = tlc("worker", "--once", home=tlcompare_home)
@@ -141,7 +129,7 @@ def test_a_folder_changed_after_queueing_fails_its_runs_with_the_reason(tmp_path
 ])
 def test_impossible_values_are_refused_before_anything_is_stored(args, says, tlcompare_home, capsys):
     for command in ("submit", "run"):
-        err = one_line_refusal(in_process(capsys, command, *args))
+        err = one_line_refusal(tlc(command, *args, capsys=capsys))
         assert says in err, err
         assert len(err.strip().splitlines()) == 1
     assert n_experiments(tlcompare_home) == 0
@@ -149,7 +137,7 @@ def test_impossible_values_are_refused_before_anything_is_stored(args, says, tlc
 
 def test_run_count_is_bounded(tlcompare_home, capsys):
     sizes = ",".join(str(s) for s in range(1, 121))
-    err = one_line_refusal(in_process(capsys, "submit", "--sizes", sizes, "--seeds", "30", "--freeze", "0,1,2,all"))
+    err = one_line_refusal(tlc("submit", "--sizes", sizes, "--seeds", "30", "--freeze", "0,1,2,all", capsys=capsys))
     assert f"at most {MAX_RUNS:,}" in err and "18,000 runs" in err
     assert n_experiments(tlcompare_home) == 0
 
@@ -175,20 +163,21 @@ def test_a_large_grid_is_queued_in_short_transactions(tmp_path):
 def test_bad_experiment_files_get_one_line(content, says, tmp_path, tlcompare_home, capsys):
     f = tmp_path / "exp.toml"
     f.write_bytes(content if isinstance(content, bytes) else content.encode())
-    err = one_line_refusal(in_process(capsys, "submit", f))
+    err = one_line_refusal(tlc("submit", f, capsys=capsys))
     assert says in err, err
     assert n_experiments(tlcompare_home) == 0
 
 
+@pytest.mark.slow  # new interpreters that import torch
 def test_a_folder_a_fifo_or_a_huge_file_as_config(tmp_path, tlcompare_home, capsys):
-    assert "is a folder" in one_line_refusal(in_process(capsys, "run", "--config", tmp_path))
+    assert "is a folder" in one_line_refusal(tlc("run", "--config", tmp_path, capsys=capsys))
     fifo = tmp_path / "pipe.toml"
     os.mkfifo(fifo)
     # Opening a FIFO for reading blocks until a writer comes: the check must not open it.
     assert "not a regular file" in one_line_refusal(tlc("run", "--config", fifo, home=tlcompare_home, timeout=120))
     huge = tmp_path / "huge.toml"
     huge.write_text("# " + "x" * (2 << 20) + "\n")
-    assert "at most 1,048,576 bytes" in one_line_refusal(in_process(capsys, "run", "--config", huge))
+    assert "at most 1,048,576 bytes" in one_line_refusal(tlc("run", "--config", huge, capsys=capsys))
 
 
 # -- 7. a damaged store is never written into ----------------------------------------------------------
@@ -206,43 +195,46 @@ def _damage(db: Path) -> bytes:
     return bytes(data)
 
 
-def test_garbage_in_the_store_is_found_before_any_write(tmp_path, tlcompare_home):
+@pytest.mark.slow  # new interpreters that import torch
+def test_garbage_in_the_store_is_found_before_any_write(tmp_path, tlcompare_home, capsys):
     for name in ("first", "second", "third"):
-        p = tlc("submit", "--sizes", ",".join(map(str, range(1, 60))), "--seeds", "3", "--name", name, home=tlcompare_home)
+        p = tlc("submit", "--sizes", ",".join(map(str, range(1, 60))), "--seeds", "3", "--name", name, home=tlcompare_home,
+                capsys=capsys)
         assert p.returncode == 0, p.stderr
     db = tlcompare_home / "tlcompare.db"
     damaged = _damage(db)
     for args in (("submit", "--sizes", "2"), ("worker", "--once"), ("cancel", "1"), ("delete", "2")):
-        err = one_line_refusal(tlc(*args, home=tlcompare_home))
+        # The worker in a process of its own: it installs signal handlers when it starts serving.
+        err = one_line_refusal(tlc(*args, home=tlcompare_home, capsys=None if args[0] == "worker" else capsys))
         assert "is damaged" in err and "tlcompare store backup" in err, err
         assert db.read_bytes() == damaged  # left untouched
-    check = tlc("store", "check", home=tlcompare_home)
+    check = tlc("store", "check", home=tlcompare_home, capsys=capsys)
     assert check.returncode == 2 and "is damaged" in check.stderr
-    backup = tlc("store", "backup", tmp_path / "copy.db", home=tlcompare_home)
+    backup = tlc("store", "backup", tmp_path / "copy.db", home=tlcompare_home, capsys=capsys)
     assert backup.returncode == 0 and (tmp_path / "copy.db").stat().st_size > 0
     assert db.read_bytes() == damaged
 
 
-def test_a_truncated_store_and_a_sound_one(tlcompare_home):
-    assert tlc("submit", "--sizes", "2", home=tlcompare_home).returncode == 0
-    ok = tlc("store", "check", home=tlcompare_home)
+def test_a_truncated_store_and_a_sound_one(tlcompare_home, capsys):
+    assert tlc("submit", "--sizes", "2", home=tlcompare_home, capsys=capsys).returncode == 0
+    ok = tlc("store", "check", home=tlcompare_home, capsys=capsys)
     assert ok.returncode == 0 and ok.stdout.strip().endswith(": ok")
     db = tlcompare_home / "tlcompare.db"
     sqlite3.connect(db).execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.write_bytes(db.read_bytes()[:100])  # the header survives, the rest is gone
     for args in (("ls",), ("show", "1"), ("submit", "--sizes", "2")):
-        err = one_line_refusal(tlc(*args, home=tlcompare_home))
+        err = one_line_refusal(tlc(*args, home=tlcompare_home, capsys=capsys))
         assert "is damaged" in err or "cannot open the store" in err, err
 
 
 # -- 9. TLCOMPARE_HOME that is empty, a file, read-only, or on a full disk -----------------------------
-def test_home_empty_or_a_file(tmp_path):
-    err = one_line_refusal(tlc("ls", home="", cwd=tmp_path))
+def test_home_empty_or_a_file(tmp_path, capsys):
+    err = one_line_refusal(tlc("ls", home="", cwd=tmp_path, capsys=capsys))
     assert "TLCOMPARE_HOME is set but empty" in err
     assert not (tmp_path / "tlcompare.db").exists()  # never a store in the current folder
     f = tmp_path / "afile"
     f.write_text("x")
-    assert "is a file, not a folder" in one_line_refusal(tlc("ls", home=f))
+    assert "is a file, not a folder" in one_line_refusal(tlc("ls", home=f, capsys=capsys))
 
 
 def _read_only(folder: Path) -> list[str]:
@@ -259,6 +251,7 @@ def _read_only(folder: Path) -> list[str]:
             str(folder)]
 
 
+@pytest.mark.slow  # new interpreters that import torch
 def test_a_read_only_store_can_still_be_read(tmp_path):
     home = tmp_path / "ro-home"
     env = {**os.environ, "TLCOMPARE_HOME": str(home)}
@@ -295,12 +288,12 @@ def test_a_full_disk_is_named_and_loses_nothing(tmp_path):
 
 
 # -- 10. text that escapes its place -------------------------------------------------------------------
-def test_names_with_escapes_reach_the_terminal_as_text(tlcompare_home):
+def test_names_with_escapes_reach_the_terminal_as_text(tlcompare_home, capsys):
     evil = "\x1b[2J\x1b[31mred\rforged\nID  NAME\u202eevil"
-    assert tlc("submit", "--sizes", "2", "--name", evil, home=tlcompare_home).returncode == 0
+    assert tlc("submit", "--sizes", "2", "--name", evil, home=tlcompare_home, capsys=capsys).returncode == 0
     for args in (("ls",), ("show", "1")):
-        out = tlc(*args, home=tlcompare_home).stdout
+        out = tlc(*args, home=tlcompare_home, capsys=capsys).stdout
         assert "\x1b" not in out and "\r" not in out and "\u202e" not in out
         assert "\\x1b[2J" in out and "\\u202e" in out
-    ls = tlc("ls", home=tlcompare_home).stdout.strip().splitlines()
+    ls = tlc("ls", home=tlcompare_home, capsys=capsys).stdout.strip().splitlines()
     assert len(ls) == 2  # the header and one row: no forged row

@@ -19,6 +19,7 @@ def test_the_budget_decides_where_the_images_live():
     assert fits_on_device(1000, torch.device("cpu"), budget_bytes=1000)
 
 
+@pytest.mark.slow
 def test_a_dataset_kept_on_the_host_trains_exactly_like_a_resident_one(one_thread):
     spec = build_spec(SPEC)
     resident = prepare(spec, torch.device("cpu"))

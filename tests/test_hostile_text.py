@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from dashboard_fixtures import HOSTILE_CLASSES, HOSTILE_NAME, hostile_home, seed_throughput  # noqa: F401
+from dashboard_fixtures import HOSTILE_CLASSES, HOSTILE_NAME, seed_throughput
+from helpers import CHROMIUM_ARGS, settle, shot
 from streamlit.testing.v1 import AppTest
-from test_dashboard_browser import CHROMIUM_ARGS, dashboard, settle, shot  # noqa: F401  (fixture)
 
 from tlcompare.report import render_report
 from tlcompare.store import Store
@@ -39,7 +39,7 @@ def unescaped_markdown(text: str) -> list[str]:
 
 
 @pytest.fixture
-def hostile(hostile_home, monkeypatch):  # noqa: F811
+def hostile(hostile_home, monkeypatch):
     home, trained, failed = hostile_home
     monkeypatch.setenv("TLCOMPARE_HOME", str(home))
     seed_throughput()
@@ -137,7 +137,7 @@ def test_csv_is_safe_and_json_keeps_the_exact_text(reports, hostile):
 
 # -- a real browser ------------------------------------------------------------------------------------
 @pytest.mark.browser
-def test_a_real_browser_shows_hostile_names_as_text(hostile, dashboard):  # noqa: F811
+def test_a_real_browser_shows_hostile_names_as_text(hostile, dashboard):
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.skip("Debian's chromium is not installed (.ci/system-deps.sh installs it)")

@@ -10,7 +10,6 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from dashboard_fixtures import finished_home  # noqa: F401  (fixture)
 from synthetic_runs import runs_with_images, synth_runs
 
 from tlcompare.analysis import anchored, convergence, curve_fits, label_multiplier, time_saved
@@ -244,7 +243,7 @@ def test_a_rise_within_seed_noise_is_flat():
 
 # -- a real digits experiment, trained by the worker, on every face ----------------------------------
 @pytest.mark.slow
-def test_a_real_experiment_shows_its_multiplier_in_every_report_format(finished_home):  # noqa: F811
+def test_a_real_experiment_shows_its_multiplier_in_every_report_format(finished_home):
     from tlcompare.report import render_report
     from tlcompare.store import Store
 

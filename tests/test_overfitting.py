@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 
 import pytest
-from dashboard_fixtures import finished_home  # noqa: F401  (fixture)
 
 from tlcompare.analysis.overfitting import AUGMENTED, PLAIN, gaps_display, overfit_curves, overfit_gaps
 from tlcompare.charts.overfit import overfit_chart
@@ -15,7 +14,7 @@ from tlcompare.store import Store
 
 
 @pytest.fixture
-def trained(finished_home):  # noqa: F811
+def trained(finished_home):
     home, experiment_id = finished_home
     return Store(home / "tlcompare.db").experiment_runs(experiment_id)
 

@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 import urllib.error
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from corpus import (
     solid,
     zip_of_folder,
 )
+from helpers import tlc
 from PIL import Image
 
 from tlcompare.data import check_source, load_dataset, torchvision_sets
@@ -227,14 +226,12 @@ def test_inspect_reports_counts_sizes_duplicates_and_imbalance(tmp_path):
     json.dumps(r.to_dict())  # the dashboard and --json take it as is
 
 
-def test_cli_inspect_prints_the_report_and_exit_codes(tmp_path, tlcompare_home):
+def test_cli_inspect_prints_the_report_and_exit_codes(tmp_path, tlcompare_home, capsys):
     root = good_folder(tmp_path / "data", per_class=6)
     (root / "dog" / "broken.png").write_text("not an image")
-    env = {**os.environ, "TLCOMPARE_HOME": str(tlcompare_home)}
 
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "tlcompare", "inspect", *args], capture_output=True, text=True,
-                              env=env, timeout=300)
+        return tlc("inspect", *args, capsys=capsys)
 
     p = cli(f"imagefolder:{root}", "--sizes", "2")
     assert p.returncode == 0, p.stderr
@@ -248,14 +245,12 @@ def test_cli_inspect_prints_the_report_and_exit_codes(tmp_path, tlcompare_home):
 
 # -- end to end ---------------------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_a_zip_of_own_photos_runs_end_to_end_on_the_cli(tmp_path, tlcompare_home):
+def test_a_zip_of_own_photos_runs_end_to_end_on_the_cli(tmp_path, tlcompare_home, capsys, one_thread):
     root = good_folder(tmp_path / "photos", classes=("ok part", "défaut"), per_class=8)
     archive = zip_of_folder(root, tmp_path / "parts.zip")
     out = tmp_path / "res.json"
-    env = {**os.environ, "TLCOMPARE_HOME": str(tlcompare_home)}
-    p = subprocess.run([sys.executable, "-m", "tlcompare", "run", "--dataset", f"zip:{archive}", "--sizes", "2",
-                        "--seeds", "1", "--freeze", "all", "--budget", "epochs", "--epochs", "2", "--image-size", "16", "--device", "cpu",
-                        "--out", str(out)], capture_output=True, text=True, env=env, timeout=600)
+    p = tlc("run", "--dataset", f"zip:{archive}", "--sizes", "2", "--seeds", "1", "--freeze", "all", "--budget", "epochs",
+            "--epochs", "2", "--image-size", "16", "--device", "cpu", "--out", out, capsys=capsys)
     assert p.returncode == 0, p.stderr
     (data,) = json.loads(out.read_text())["experiments"]
     assert data["environment"]["class_names"] == ["défaut", "ok part"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from dashboard_fixtures import finished_home  # noqa: F401  (fixture)
 
 from tlcompare.analysis.mistakes import display_image, experiment_test_set, mistakes
 from tlcompare.data.facts import clamp_sizes, dataset_facts
@@ -56,6 +55,7 @@ def test_estimate_counts_one_feature_pass_for_cached_linear_probes():
     assert est.seconds_by_variant["pretrained, linear probe"] == pytest.approx(4 * 0.5 + 1000 * 0.0005)
 
 
+@pytest.mark.slow
 def test_probe_measures_this_device_and_is_cached(monkeypatch, one_thread):
     first = cached_throughput("small_cnn", 16, 16, "cpu")
     assert first.images_per_second(0.0) > 0 and first.images_per_second(1.0) > 0 and first.eval_image_seconds > 0
@@ -98,7 +98,7 @@ SLOW = Throughput(device="test", model="efficientnet_lite0", image_size=32, batc
                   image_seconds_full=0.5, image_seconds_head=0.2, eval_image_seconds=0.05, build_seconds=1.0)
 
 
-def test_runs_that_finished_before_are_counted_as_reused_not_estimated(finished_home, monkeypatch):  # noqa: F811
+def test_runs_that_finished_before_are_counted_as_reused_not_estimated(finished_home, monkeypatch):
     from dashboard_fixtures import TINY
 
     import tlcompare
@@ -164,6 +164,7 @@ def test_a_busy_machine_is_named_as_the_cause():
     assert text.startswith("Other programs kept 1.6")
 
 
+@pytest.mark.slow
 def test_the_probe_records_how_busy_the_machine_was(one_thread):
     import os
     import subprocess
@@ -192,6 +193,7 @@ def test_under_the_converged_budget_the_estimate_says_it_is_a_minimum():
 
 
 # -- the probe in the background ----------------------------------------------------------------------
+@pytest.mark.slow
 def test_the_probe_runs_in_the_background_once_and_fills_the_cache():
     import time
     from pathlib import Path
@@ -219,6 +221,7 @@ def test_the_probe_runs_in_the_background_once_and_fills_the_cache():
     assert not Path(f"/proc/{pid}").exists(), "the finished probe was left a zombie"
 
 
+@pytest.mark.slow
 def test_a_failed_background_probe_says_why():
     import time
 

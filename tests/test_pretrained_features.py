@@ -1,5 +1,6 @@
 """The pretrained weights are real: their features separate digits far better than random ones."""
 
+import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
@@ -19,6 +20,7 @@ def _features(pretrained: bool, images: torch.Tensor) -> torch.Tensor:
         return model.forward_head(model.forward_features(x), pre_logits=True)
 
 
+@pytest.mark.slow
 def test_linear_probe_on_pretrained_features_beats_random_features():
     # 32 px and 5 images per class: random conv features are a strong baseline on digits at
     # larger sizes (0.84 at 64 px, 20 per class), so the test looks where transfer matters.

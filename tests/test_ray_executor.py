@@ -11,19 +11,19 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from helpers import free_port, tlc, wait_for
 
 from tlcompare.store import Store
 from tlcompare.worker.control import ray_cluster, stop_worker
 
 pytest.importorskip("ray")
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 TIMING = {"train_seconds", "elapsed_train_seconds", "eval_seconds", "images_per_sec", "peak_mem_mb", "seconds_per_step"}
 
@@ -38,11 +38,6 @@ def fast_env(monkeypatch):
     # process; a real cluster keeps it (docs/scale-out.md).
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-
-
-def tlc(*args, timeout=600, **popen) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tlcompare", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env=dict(os.environ), **popen)
 
 
 def submit(tmp_path: Path, **values) -> int:
@@ -68,24 +63,8 @@ def finish(proc: subprocess.Popen, timeout=600) -> str:
     return out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def runs(exp_id: int) -> list[dict]:
     return Store().experiment_runs(exp_id)
-
-
-def wait_for(predicate, timeout=300, every=0.3):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("timed out")
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +152,8 @@ def test_runs_spread_over_two_nodes_with_packed_logical_gpus(tmp_path, cluster):
     proc = driver("--address", cluster, "--runs-per-gpu", "2")
     try:
         view = wait_for(lambda: (c := ray_cluster(Store())) and sum(len(s) for s in c["nodes"].values()) == 4 and
-                        all(s["share"] for ss in c["nodes"].values() for s in ss) and c)
+                        all(s["share"] for ss in c["nodes"].values() for s in ss) and c,
+                        300, "four slots in the cluster view", every=0.3)
         assert len(view["nodes"]) == 2 and all(len(slots) == 2 for slots in view["nodes"].values())
         assert {s["share"] for ss in view["nodes"].values() for s in ss} == {"GPU 0"}  # each node's own GPU 0
         seed_throughput()
@@ -181,7 +161,7 @@ def test_runs_spread_over_two_nodes_with_packed_logical_gpus(tmp_path, cluster):
         assert not at.exception
         sidebar = "\n".join(m.value for m in at.sidebar.markdown)
         assert "Ray cluster** · 2 nodes, 4 run slots" in sidebar
-        wait_for(lambda: Store().is_finished(exp), timeout=600)
+        wait_for(lambda: Store().is_finished(exp), 600, "the experiment to finish", every=0.3)
         assert stop_worker(view["worker_id"], Store()) == 1
         out = finish(proc, timeout=120)
     finally:
@@ -202,11 +182,13 @@ def test_a_killed_ray_worker_is_retried_and_a_killed_driver_resumed(tmp_path, cl
     first = driver("--address", cluster, "--actors", "2")
     try:
         # Kill the process training a run, mid-run: the driver replaces it and the run trains again.
-        run = wait_for(lambda: next((r for r in runs(exp) if r["status"] == "running" and len(r["epochs"]) >= 1), None))
+        run = wait_for(lambda: next((r for r in runs(exp) if r["status"] == "running" and len(r["epochs"]) >= 1), None),
+                       300, "a run past its first epoch", every=0.3)
         os.kill(int(re.search(r"pid (\d+)", run["device"]).group(1)), signal.SIGKILL)
-        wait_for(lambda: next(r for r in runs(exp) if r["run_id"] == run["run_id"])["attempts"] >= 2)
+        wait_for(lambda: next(r for r in runs(exp) if r["run_id"] == run["run_id"])["attempts"] >= 2, 300,
+                 "the killed run to be taken again", every=0.3)
         # Now kill the driver itself: its runs stay 'running' until the next worker recovers them.
-        wait_for(lambda: any(r["status"] == "running" for r in runs(exp)))
+        wait_for(lambda: any(r["status"] == "running" for r in runs(exp)), 300, "a run to start", every=0.3)
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(timeout=30)
     finally:
@@ -224,7 +206,8 @@ def test_cancel_reaches_a_remote_run_within_an_epoch(tmp_path, cluster):
     exp = submit(tmp_path, epochs=300, seeds=[0], freeze=[0])
     proc = driver("--address", cluster, "--actors", "1", "--once")
     try:
-        wait_for(lambda: any(r["status"] == "running" and len(r["epochs"]) >= 2 for r in runs(exp)))
+        wait_for(lambda: any(r["status"] == "running" and len(r["epochs"]) >= 2 for r in runs(exp)), 300,
+                 "a run past its second epoch", every=0.3)
         r = tlc("cancel", exp)
         assert r.returncode == 0, r.stderr
         at_cancel = max(len(r["epochs"]) for r in runs(exp))
@@ -248,7 +231,8 @@ def test_a_cluster_that_goes_away_is_one_clear_line_and_loses_nothing(tmp_path, 
         exp = submit(tmp_path, epochs=300, seeds=[0], freeze=["all"])
         proc = driver("--address", f"127.0.0.1:{port}", "--actors", "1")
         try:
-            wait_for(lambda: any(r["status"] == "running" and len(r["epochs"]) >= 2 for r in runs(exp)))
+            wait_for(lambda: any(r["status"] == "running" and len(r["epochs"]) >= 2 for r in runs(exp)), 300,
+                 "a run past its second epoch", every=0.3)
             _stop_group(head)
             out, _ = proc.communicate(timeout=180)
         finally:

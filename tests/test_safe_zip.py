@@ -3,14 +3,12 @@
 import errno
 import io
 import os
-import subprocess
-import sys
+import tomllib
 import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import tomllib
 from corpus import (
     encrypted_flag_zip,
     good_folder,
@@ -21,6 +19,7 @@ from corpus import (
     zip_of_folder,
     zip_with_entries,
 )
+from helpers import tlc
 
 from tlcompare.data import check_source, load_dataset, safe_zip
 from tlcompare.data.safe_zip import ZipLimits, extract_zip
@@ -146,11 +145,10 @@ def test_a_full_disk_is_a_clear_message_and_leaves_nothing(tmp_path, tlcompare_h
     assert "not enough disk space to extract 'photos.zip'" in str(e.value) and "TLCOMPARE_HOME" in str(e.value)
 
 
-def test_cli_refuses_a_hostile_zip_with_exit_2(tmp_path, tlcompare_home):
+def test_cli_refuses_a_hostile_zip_with_exit_2(tmp_path, tlcompare_home, capsys):
     archive = HOSTILE["dot-dot"][0](tmp_path)
     before = tree(tmp_path)
-    p = subprocess.run([sys.executable, "-m", "tlcompare", "inspect", f"zip:{archive}"], capture_output=True, text=True,
-                       env={**os.environ, "TLCOMPARE_HOME": str(tlcompare_home)}, timeout=300)
+    p = tlc("inspect", f"zip:{archive}", capsys=capsys)
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert p.stderr.strip() == ("tlcompare: error: 'a.zip' refused: entry '../escaped.txt' points outside the "
                                 "archive's folder with '..'; nothing was extracted")

@@ -9,7 +9,6 @@ import socket
 from urllib.parse import urlparse
 
 import pytest
-from test_dashboard_browser import dashboard  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -25,7 +24,7 @@ def websocket_status(url: str, host: str, origin: str | None = None) -> str:
         return s.recv(4096).decode("latin-1").split("\r\n", 1)[0]
 
 
-def test_only_local_host_names_open_the_apps_connection(dashboard):  # noqa: F811
+def test_only_local_host_names_open_the_apps_connection(dashboard):
     url, _ = dashboard
     port = urlparse(url).port
     assert " 101 " in websocket_status(url, f"127.0.0.1:{port}")

@@ -211,6 +211,7 @@ def test_a_store_of_the_previous_schema_migrates(tmp_path, monkeypatch):
     assert store.experiment_stamp(experiment_id)[0] > before[0]
 
 
+@pytest.mark.slow  # new interpreters, timed
 def test_reading_pages_and_ls_do_not_import_torch(small_home):
     """Every page that only reads (Results with its gallery of test images, decoded by a child
     process), and `tlcompare ls` (not pandas either), in fresh processes."""

@@ -8,6 +8,8 @@ import torch
 from tlcompare.spec import build_spec
 from tlcompare.train import prepare, train_run
 
+pytestmark = pytest.mark.slow  # every test here trains
+
 TINY = {"dataset": "digits", "image_size": 16, "sizes": [3], "seeds": 1, "freeze": [0, "all"],
         "budget": "epochs", "epochs": 2, "batch_size": 16, "device": "cpu"}
 

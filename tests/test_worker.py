@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import tlc, wait_for
 
 from tlcompare.report.content import STORE_FIELDS
 from tlcompare.store import Store
@@ -44,11 +45,6 @@ def write_spec(tmp_path: Path, **values) -> Path:
     path = tmp_path / "exp.toml"
     path.write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in spec.items()))  # JSON scalars/lists are TOML
     return path
-
-
-def tlc(*args, env=None, timeout=300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tlcompare", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
 
 
 def submit(spec_path: Path) -> int:
@@ -84,16 +80,6 @@ def workers(tmp_path):
     w = Workers(tmp_path)
     yield w
     w.kill_all()
-
-
-def wait_for(check, timeout: float, what: str, poll: float = 0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = check()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def poll_while(procs, store: Store, exp_id: int) -> dict:

@@ -90,9 +90,9 @@ def spec_from_args(args: argparse.Namespace):
 class Progress:
     """One line per run; on a terminal the line updates after every epoch."""
 
-    def __init__(self, stream=sys.stderr):
-        self.stream = stream
-        self.tty = stream.isatty()
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr  # at the time of the run: a caller may have redirected it since import
+        self.tty = self.stream.isatty()
         self.prefix = ""
 
     def run_start(self, i, total, label):
@@ -463,6 +463,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     # Before anything imports torch: OpenMP reads its wait policy once, when torch loads it.
     set_wait_policy()
+    from tlcompare.logs import setup
+
+    setup()  # timestamped lines for what the worker and the data cache log
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

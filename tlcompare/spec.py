@@ -13,11 +13,10 @@ import json
 import math
 import os
 import stat
+import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from tlcompare.errors import SpecError, UserError
 from tlcompare.text.escape import printable

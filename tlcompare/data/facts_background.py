@@ -24,12 +24,9 @@ from tlcompare.data.facts import DatasetFacts
 from tlcompare.home import subdir
 from tlcompare.worker.procs import LockedJobs, last_line
 
-# Decoding a large folder of photos can take minutes; a lock older than this was left by a process
-# that died with its machine.
-STALE_LOCK_SECONDS = 1800
 FORMAT = 1
 _known: dict[tuple, DatasetFacts | None] = {}
-_jobs = LockedJobs(STALE_LOCK_SECONDS)
+_jobs = LockedJobs()
 _started = _jobs.started  # the reads this process started
 
 

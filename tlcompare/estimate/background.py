@@ -26,9 +26,7 @@ from tlcompare.home import subdir
 from tlcompare.threads import set_wait_policy
 from tlcompare.worker.procs import LockedJobs, last_line
 
-# A probe takes seconds; one older than this was killed with its machine and is measured again.
-STALE_LOCK_SECONDS = 300
-_jobs = LockedJobs(STALE_LOCK_SECONDS)
+_jobs = LockedJobs()
 _started = _jobs.started  # the probes this process started
 
 

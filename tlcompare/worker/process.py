@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sys
 import threading
 import time
 import traceback
@@ -65,7 +64,10 @@ class WorkerHooks:
 
 
 def _log_stderr(message: str) -> None:
-    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}", file=sys.stderr, flush=True)
+    """A worker's line in its log: through the one logging setup (timestamped, on stderr)."""
+    from tlcompare.logs import setup
+
+    setup().getChild("worker").info(message)
 
 
 class _Heartbeat(threading.Thread):

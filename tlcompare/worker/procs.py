@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import socket
 import subprocess
 import sys
-import time
+import threading
 import uuid
 from pathlib import Path
 
@@ -18,7 +19,15 @@ _children: dict[int, subprocess.Popen] = {}
 
 
 def remember_child(proc: subprocess.Popen) -> None:
+    """Keep a worker this process started; a thread waits on it, so it is collected the moment it exits
+    (stopped with SIGTERM, idle exit, a crash) and never stays a zombie until someone next looks."""
     _children[proc.pid] = proc
+    threading.Thread(target=_collect, args=(proc,), name=f"collect-{proc.pid}", daemon=True).start()
+
+
+def _collect(proc: subprocess.Popen) -> None:
+    proc.wait()  # Popen.wait is safe beside poll() in other threads
+    _children.pop(proc.pid, None)
 
 
 def reap_children() -> None:
@@ -68,15 +77,55 @@ def new_worker_id() -> str:
     return f"{HOST}-{uuid.uuid4().hex[:8]}"
 
 
+def acquire(lock: Path) -> int | None:
+    """An open descriptor holding an exclusive OS lock (``flock``) on ``lock``, or None when another
+    process holds it. The kernel lets go of the lock when the last descriptor of it closes, also when
+    its process dies (kill -9, a crash, the machine going down): a lock is never left stale, and two
+    callers can never both hold it, whatever they saw before."""
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        try:
+            ours = os.fstat(fd).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:
+            ours = False
+        if ours:
+            return fd
+        # The holder removed the file between our open and our lock: what we locked is no longer the
+        # lock file, and a newcomer may lock the new one. Lock that, or find it held.
+        os.close(fd)
+
+
+def held(lock: Path) -> bool:
+    """Does a process hold ``lock`` now? (A look: it takes the lock for an instant when it is free.)"""
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing lets go of our shared lock
+
+
 class LockedJobs:
     """Child processes that each answer one question (a throughput probe, a dataset's facts), at most
-    one per lock file, so two tabs or two reruns asking the same question start one process. The
-    child removes its lock when done; a failed one leaves its output in the log beside the lock.
-    Children this process started are polled on every look, so a finished one is reaped, never a
-    zombie."""
+    one per lock file, so two tabs or two reruns asking the same question start one process.
 
-    def __init__(self, stale_seconds: float):
-        self.stale_seconds = stale_seconds  # a lock older than this was left by a process that died with its machine
+    The lock is an OS file lock taken before the child starts and handed to it (an inherited
+    descriptor): it is held exactly as long as the child lives, and let go by the kernel when it
+    exits, however it exits. The child removes its lock file when done; a failed one leaves its output
+    in the log beside the lock. Children this process started are polled on every look, so a finished
+    one is reaped, never a zombie."""
+
+    def __init__(self):
         self.started: dict[int, subprocess.Popen] = {}
 
     def reap(self) -> None:
@@ -85,34 +134,30 @@ class LockedJobs:
                 del self.started[pid]
 
     def running(self, lock: Path) -> bool:
-        try:
-            pid = int(lock.read_text() or 0)
-            age = time.time() - lock.stat().st_mtime
-        except (OSError, ValueError):
-            return False
-        # Just created by another tab, pid not written yet: running; otherwise the pid decides.
-        alive = self.started[pid].poll() is None if pid in self.started else pid_alive(pid)
-        return age < self.stale_seconds and (pid == 0 and age < 10 or alive)
+        return held(lock)
 
     def start(self, lock: Path, log: Path, module: str, *args: str) -> bool:
         """Run ``python -m module args`` in the background, its output in ``log``; False when another
-        process took the lock first (it is answering the same question)."""
+        process holds the lock (it is answering the same question)."""
         import tlcompare
 
-        lock.unlink(missing_ok=True)  # a stale lock of a process that died
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
+        fd = acquire(lock)
+        if fd is None:
             return False
-        os.close(fd)
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        package_parent = str(Path(tlcompare.__file__).resolve().parent.parent)  # `-m` finds this very package
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
-        with open(log, "wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", module, *args], stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        self.started[proc.pid] = proc
-        lock.write_text(str(proc.pid))
+        try:
+            env = dict(os.environ, PYTHONUNBUFFERED="1")
+            package_parent = str(Path(tlcompare.__file__).resolve().parent.parent)  # `-m` finds this very package
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
+            with open(log, "wb") as out:
+                proc = subprocess.Popen([sys.executable, "-m", module, *args], stdin=subprocess.DEVNULL, stdout=out,
+                                        stderr=subprocess.STDOUT, env=env, start_new_session=True, pass_fds=(fd,))
+            self.started[proc.pid] = proc
+            # Which process holds it, for whoever looks at the file (through the descriptor: the child
+            # may already have removed the file, and a write by name would create a new one).
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(proc.pid).encode(), 0)
+        finally:
+            os.close(fd)  # the child's inherited copy holds the lock from here on
         return True
 
 
