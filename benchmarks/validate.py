@@ -36,11 +36,11 @@ from tlcompare.analysis import label_multiplier
 from tlcompare.analysis.verdict import best_per_size, comparisons
 from tlcompare.report.tables import json_safe
 
-# Sized for a shared 2-core CPU: no augmentation (so the linear probe trains on cached features), each
-# run until validation accuracy stops improving for 5 epochs (at least 10, at most 40).
+# No augmentation (so the linear probe trains on cached features); each run under the default step
+# budget: at least 500 optimizer steps, then until validation accuracy has not improved for 200 steps.
 DIGITS = {"dataset": "digits", "model": "efficientnet_lite0", "image_size": 32, "sizes": [5, 10, 20],
-          "freeze": [0, "all"], "seeds": [0, 1, 2], "budget": "converged", "epochs": 10, "patience": 5,
-          "max_epochs": 40, "augment": "none"}
+          "freeze": [0, "all"], "seeds": [0, 1, 2], "budget": "converged", "min_steps": 500, "patience": 200,
+          "max_epochs": 300, "augment": "none"}
 DRY = {"dataset": "digits", "model": "efficientnet_lite0", "image_size": 16, "sizes": [3, 6], "freeze": [0, "all"],
        "seeds": [0, 1], "budget": "epochs", "epochs": 1}
 FINE_TUNE, PROBE = "pretrained, fine-tune all", "pretrained, linear probe"

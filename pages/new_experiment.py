@@ -166,9 +166,9 @@ with form_col:
     c1, c2 = st.columns(2)
     c1.number_input("Seeds", min_value=1, max_value=20, step=1, key=k("seeds"),
                     help="Each seed draws other training images and initial weights; 2 or more give confidence intervals.")
-    c2.number_input("Epochs" if st.session_state[k("budget")] == "epochs" else "Epochs (minimum)", min_value=1,
-                    max_value=1000, step=1, key=k("epochs"),
-                    help="Under the 'until converged' budget, each run trains at least this many epochs.")
+    c2.number_input("Epochs", min_value=1, max_value=1000, step=1, key=k("epochs"),
+                    help="Under the 'equal epochs' budget. 'Until converged' counts optimizer steps instead "
+                         "(its minimum and patience are under Advanced).")
 
     with st.expander("Advanced: training budget, learning rates, batch size, image size, augmentation, optimizer"):
         # Two to a row: three made the labels wrap and the number boxes lose their buttons on a laptop
@@ -214,11 +214,14 @@ with form_col:
         if st.session_state[k("budget")] == "steps":
             e2.number_input("Optimizer steps per run", min_value=1, max_value=10_000_000, step=100, key=k("steps"))
         elif st.session_state[k("budget")] == "converged":
-            e2.number_input("Patience (epochs)", min_value=1, max_value=1000, step=1, key=k("patience"),
-                            help="Epochs without a new best validation accuracy before the rate drops tenfold, "
-                                 "and again before the run stops.")
-            e3, _ = st.columns(2)
-            e3.number_input("At most (epochs)", min_value=1, max_value=10_000, step=10, key=k("max_epochs"))
+            e2.number_input("Patience (optimizer steps)", min_value=1, max_value=10_000_000, step=50, key=k("patience"),
+                            help="Optimizer steps without a new best validation accuracy before the rate drops "
+                                 "tenfold, and again before the run stops. Counted in steps, not epochs, so a small "
+                                 "training set (a few steps an epoch) gets the same patience as a large one.")
+            e3, e4 = st.columns(2)
+            e3.number_input("At least (optimizer steps)", min_value=0, max_value=10_000_000, step=100,
+                            key=k("min_steps"), help="No run may stop before this many optimizer steps.")
+            e4.number_input("At most (epochs)", min_value=1, max_value=10_000, step=10, key=k("max_epochs"))
         st.number_input("Target validation accuracy for time to target", min_value=0.01, max_value=1.0, step=0.05,
                         key=k("target_acc"))
     st.text_input("Name", key=k("name"), placeholder="e.g. Digits: 5 vs 20 per class")

@@ -34,10 +34,12 @@ def _add_spec_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seeds", help="a count (3 = seeds 0,1,2) or a comma-separated list")
     g.add_argument("--budget", choices=BUDGETS,
                    help="how long each run trains: equal epochs, equal optimizer steps, or until validation accuracy "
-                        "stops improving (default converged; then --epochs is the minimum)")
-    g.add_argument("--epochs", type=int, help="epochs per run (budget epochs) or the minimum (budget converged); default 20")
+                        "stops improving (default converged; then --min-steps is the minimum)")
+    g.add_argument("--epochs", type=int, help="budget epochs: epochs per run; default 20")
     g.add_argument("--steps", type=int, help="budget steps: optimizer steps per run (default 1000)")
-    g.add_argument("--patience", type=int, help="budget converged: epochs without a new best validation accuracy (default 10)")
+    g.add_argument("--min-steps", type=int, help="budget converged: optimizer steps before a run may stop (default 500)")
+    g.add_argument("--patience", type=int,
+                   help="budget converged: optimizer steps without a new best validation accuracy (default 200)")
     g.add_argument("--max-epochs", type=int, help="budget converged: the cap (default 300)")
     g.add_argument("--batch-size", type=int)
     g.add_argument("--image-size", type=int, help="training resolution in pixels (square)")

@@ -17,7 +17,7 @@ from tlcompare.spec import DEFAULT_LR, ExperimentSpec
 FIELDS = ("dataset", "model", "weights", "small_cnn", "sizes", "freeze", "seeds", "epochs", "batch_size",
           "image_size", "augment", "optimizer", "lr_scratch", "lr_pretrained", "head_lr_mult", "weight_decay",
           "warmup_epochs", "label_smoothing", "feature_cache", "device", "name", "budget", "steps", "patience",
-          "max_epochs", "random_control", "target_acc")
+          "min_steps", "max_epochs", "random_control", "target_acc")
 
 
 def key(field: str) -> str:
@@ -32,6 +32,8 @@ def load_spec(spec: ExperimentSpec) -> None:
     values["lr_pretrained"] = spec.lr_for("pretrained")
     values["weights_source"] = "checkpoint" if spec.weights else "default"
     values["weights"] = spec.weights or ""
+    # A spec stored before converged counted steps has none: the form builds a new spec, with today's rule.
+    values["min_steps"] = spec.min_steps if spec.min_steps is not None else ExperimentSpec().min_steps
     for field in (*FIELDS, "weights_source"):
         st.session_state[key(field)] = values[field]
 

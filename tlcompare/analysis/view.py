@@ -59,8 +59,11 @@ class ResultsView:
 
     @cached_property
     def verdict(self) -> verdict.Verdict:
-        """Every pretrained variant against scratch, from every run: unfinished pairs are counted too."""
-        return verdict.build(analysis.runs_frame(self.runs), self.spec, self.environment.get("n_test"))
+        """Every pretrained variant against scratch, from every run: unfinished pairs are counted too.
+        Provisional, said first, while any run did not finish learning."""
+        judged = verdict.build(analysis.runs_frame(self.runs), self.spec, self.environment.get("n_test"))
+        first = convergence.provisional(self.flags)
+        return replace(judged, answer=f"{first} {judged.answer}") if first and judged.answer else judged
 
     @cached_property
     def multiplier(self) -> label_multiplier.Multiplier:

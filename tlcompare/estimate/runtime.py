@@ -237,8 +237,8 @@ def cached_throughput(model: str, image_size: int, batch_size: int, device: str 
 def run_seconds(run: RunSpec, tp: Throughput, num_classes: int, n_eval: int, n_stages: int) -> float:
     """One run: build, then per epoch the training steps and the validation + test pass.
 
-    Under ``budget = "converged"`` this is the minimum (``epochs``): how long a run goes on is
-    what the experiment finds out.
+    Under ``budget = "converged"`` this is the minimum (``min_steps``, in whole epochs): how long a
+    run goes on is what the experiment finds out.
     """
     spec = run.experiment
     n = run.size * num_classes
@@ -252,7 +252,10 @@ def run_seconds(run: RunSpec, tp: Throughput, num_classes: int, n_eval: int, n_s
         evals = math.ceil(spec.steps / steps)
         return tp.build_seconds + spec.steps * tp.step_seconds(batch, frozen) + evals * n_eval * tp.eval_image_seconds
     epoch = steps * tp.step_seconds(batch, frozen) + n_eval * tp.eval_image_seconds
-    return tp.build_seconds + spec.epochs * epoch
+    epochs = spec.epochs
+    if spec.budget == "converged" and spec.min_steps is not None:
+        epochs = max(1, math.ceil(spec.min_steps / steps))
+    return tp.build_seconds + epochs * epoch
 
 
 def estimate(spec: ExperimentSpec, throughputs: dict[str, Throughput], num_classes: int, n_val: int,
@@ -276,8 +279,8 @@ def estimate(spec: ExperimentSpec, throughputs: dict[str, Throughput], num_class
         tp = throughputs[run.model]
         if run.caches_features:
             # One forward pass of the body over the experiment's images, by the first such run (per
-            # seed for random bodies); after that a probe trains a linear head: building dominates.
-            body = "pretrained" if run.arm == "pretrained" else run.seed
+            # seed and size for random bodies); after that a probe trains a linear head: building dominates.
+            body = "pretrained" if run.arm == "pretrained" else (run.seed, run.size)
             seconds = tp.build_seconds + (0.0 if body in features_done else (n_images or 0) * tp.eval_image_seconds)
             features_done.add(body)
         else:

@@ -101,8 +101,9 @@ def run_inputs(run, data, backbone, subset: torch.Tensor, device: torch.device) 
         x = data.images[subset.to(data.images.device)].to(device, non_blocking=True)
         val, test = (data.val_images, data.val_labels), (data.test_images, data.test_labels)
         return image_inputs(backbone.model, to_input, x, y, val, test, spec.augment, gen, device)
-    # Random bodies differ per seed (the init is seeded): their features are cached per seed.
-    key = (run.model, spec.weights, spec.weights_key) if run.pretrained else (run.model, "random", run.seed)
+    # Random bodies differ per seed (the init is seeded) and per training subset (their BatchNorm
+    # statistics are estimated on it, bn_stats.py): their features are cached per seed and size.
+    key = (run.model, spec.weights, spec.weights_key) if run.pretrained else (run.model, "random", run.seed, run.size)
     features, reused = frozen_features(backbone, data, to_input, device, key)
     val = (features.images[data.splits.val.to(device)], data.val_labels)
     return feature_inputs(backbone.head, features.images[subset], y, val, (features.test, data.test_labels), drop,

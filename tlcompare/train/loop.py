@@ -1,6 +1,7 @@
 """One training run, top to bottom.
 
     backbone, freeze = build_model(...)        the backbone with its new head, its first stages frozen
+    estimate_bn_statistics(...)                the random-features control only: BatchNorm on its training images
     inputs = run_inputs(...)                   images, or cached features for a linear probe (inputs.py)
     opt, sched = optimizer_and_schedule(...)   AdamW or SGD on the budget's schedule (step.py)
     every epoch:
@@ -34,11 +35,12 @@ from tlcompare.errors import UserError
 from tlcompare.models import apply_freeze, create_backbone, set_train_mode
 from tlcompare.spec import RunSpec
 from tlcompare.store.correct_bits import pack_correct
+from tlcompare.train.bn_stats import estimate_bn_statistics
 from tlcompare.train.budget import Budget
 from tlcompare.train.data import DeviceData
 from tlcompare.train.device import describe_device, mixed_precision
 from tlcompare.train.evaluate import classification_metrics
-from tlcompare.train.inputs import Inputs, run_inputs
+from tlcompare.train.inputs import Inputs, normaliser, run_inputs
 from tlcompare.train.result import RunResult
 from tlcompare.train.step import optimizer_and_schedule, rates, train_step
 
@@ -126,6 +128,9 @@ def _train_at_batch(
     torch.manual_seed(run.seed)  # the new head's initial weights and every dropout mask
     backbone, freeze = build_model(run, data, device)
     subset = data.train_indices(run.size, run.seed).to(device)
+    if run.arm == "random":  # the control normalises with its own training images' statistics (bn_stats.py)
+        estimate_bn_statistics(backbone.model, data.images[subset.to(data.images.device)].to(device),
+                               normaliser(backbone, data.images.shape[1], device))
     inputs = run_inputs(run, data, backbone, subset, device)
     budget = Budget(run.experiment, math.ceil(inputs.n / batch))
     opt, sched = optimizer_and_schedule(run, backbone, budget)
