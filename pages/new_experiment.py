@@ -8,7 +8,7 @@ from tlcompare.errors import UserError
 from tlcompare.estimate import words as estimate_text
 from tlcompare.models import list_models, model_info
 from tlcompare.presets import PRESETS, default_preset, matching_preset
-from tlcompare.spec import AUGMENTS, BUDGETS, OPTIMIZERS, ExperimentSpec, build_spec
+from tlcompare.spec import AUGMENTS, BUDGETS, OPTIMIZERS, VALIDATIONS, ExperimentSpec, build_spec
 from tlcompare.spec import doubts as spec_doubts
 from tlcompare.text.escape import markdown_safe
 from tlcompare.worker.control import ensure_worker
@@ -33,6 +33,10 @@ BUDGET_TEXT = {
     "converged": "until converged (validation stops improving)",
     "epochs": "equal epochs",
     "steps": "equal optimizer steps",
+}
+VALIDATION_TEXT = {
+    "held_out": "held out from the dataset (shared by every run)",
+    "within": "within the labelled images (a fifth of each N)",
 }
 WORKER_IDLE_EXIT = 600  # a worker started from here leaves after 10 idle minutes; Start brings it back
 DEFAULTS = ExperimentSpec()
@@ -170,6 +174,11 @@ with form_col:
                     help="Under the 'equal epochs' budget. 'Until converged' counts optimizer steps instead "
                          "(its minimum and patience are under Advanced).")
 
+    st.toggle("Tune learning rates on validation", key=k("tune_lr"),
+              help="Train every arm at 4 learning rates (log-spaced over 30x around its rate below) at every size "
+                   "and seed, and keep the rate with the best validation accuracy: a fixed rate can make the gap show "
+                   "the rate rather than the pretraining. Four times the runs; the estimate counts them.")
+
     with st.expander("Advanced: training budget, learning rates, batch size, image size, augmentation, optimizer"):
         # Two to a row: three made the labels wrap and the number boxes lose their buttons on a laptop
         # screen. Boxes aligned at the bottom: where one label of a row still takes two lines (a narrow
@@ -224,6 +233,10 @@ with form_col:
             e4.number_input("At most (epochs)", min_value=1, max_value=10_000, step=10, key=k("max_epochs"))
         st.number_input("Target validation accuracy for time to target", min_value=0.01, max_value=1.0, step=0.05,
                         key=k("target_acc"))
+        st.selectbox("Validation images", VALIDATIONS, key=k("validation"), format_func=VALIDATION_TEXT.get,
+                     help="The images that choose each run's model (its best epoch). Held out: a share of the whole "
+                          "dataset, often more images than a small training set. Within: a fifth of the N labelled "
+                          "images per class (at least 1), the rest train: what you would have with N labelled.")
     st.text_input("Name", key=k("name"), placeholder="e.g. Digits: 5 vs 20 per class")
 
 # -- what it costs, and start -----------------------------------------------------------------------
@@ -239,11 +252,14 @@ with cost_col, st.container(border=True):
         errors.show(e)
     if spec is not None:
         runs = spec.runs()
-        arms = len(runs) // max(1, len(spec.sizes) * len(spec.seeds))
+        rates = len(spec.lr_rates("scratch"))
+        arms = len(runs) // max(1, len(spec.sizes) * len(spec.seeds) * rates)
         st.metric("Runs", len(runs), help="Sizes × seeds × arms (scratch, one pretrained run per freezing depth"
-                                          + (", small CNN" if spec.small_cnn else "") + ").")
+                                          + (", small CNN" if spec.small_cnn else "") + ")"
+                                          + (" × learning rates tried" if rates > 1 else "") + ".")
         length = f"{_n(spec.epochs, 'epoch')} each" if spec.budget == "epochs" else spec.budget_text()
-        st.caption(f"{_n(len(spec.sizes), 'size')} × {_n(len(spec.seeds), 'seed')} × {_n(arms, 'arm')}, {length}")
+        grid = f" × {rates} learning rates" if rates > 1 else ""
+        st.caption(f"{_n(len(spec.sizes), 'size')} × {_n(len(spec.seeds), 'seed')} × {_n(arms, 'arm')}{grid}, {length}")
         if reading_facts:
             st.metric("Estimated time", "reading the dataset…")
             est = None

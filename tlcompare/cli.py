@@ -21,7 +21,7 @@ EXIT_USER_ERROR = 2
 
 
 def _add_spec_flags(p: argparse.ArgumentParser) -> None:
-    from tlcompare.spec import AUGMENTS, BUDGETS, OPTIMIZERS
+    from tlcompare.spec import AUGMENTS, BUDGETS, OPTIMIZERS, TUNES, VALIDATIONS
 
     g = p.add_argument_group("experiment (each flag overrides the same key in --config)")
     g.add_argument("--config", help="TOML file whose keys mirror these flags (image_size = 32, sizes = [5, 20])")
@@ -47,6 +47,10 @@ def _add_spec_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--optimizer", choices=OPTIMIZERS)
     g.add_argument("--lr-scratch", type=float, help="learning rate of the random-init arms")
     g.add_argument("--lr-pretrained", type=float, help="learning rate of the pretrained arm")
+    g.add_argument("--tune", choices=TUNES,
+                   help="lr: train every arm at a grid of learning rates (4, over 30x around its rate) at every size "
+                        "and seed, and keep the rate with the best validation accuracy (default none)")
+    g.add_argument("--lr-grid", type=int, help="tune lr: rates in each arm's grid (default 4)")
     g.add_argument("--weight-decay", type=float)
     g.add_argument("--warmup-epochs", type=float)
     g.add_argument("--label-smoothing", type=float)
@@ -58,7 +62,10 @@ def _add_spec_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--random-control", action="store_true", default=None,
                    help="add a control arm per frozen depth: the same freezing on a randomly initialised body")
     g.add_argument("--target-acc", type=float, help="validation accuracy for time to target (default 0.8)")
-    g.add_argument("--val-fraction", type=float)
+    g.add_argument("--validation", choices=VALIDATIONS,
+                   help="the images that choose each run's model: held_out (a share of the dataset, default) or "
+                        "within (a fifth of the N labelled per class, at least 1: what a user with N would have)")
+    g.add_argument("--val-fraction", type=float, help="validation held_out: the share of the dataset held out")
     g.add_argument("--test-fraction", type=float, help="test share when the dataset has no official test split")
     g.add_argument("--split-seed", type=int)
     g.add_argument("--device", help="auto (GPU when present), cpu, cuda, cuda:N")

@@ -31,6 +31,24 @@ ARMS = ("scratch", "pretrained", "small_cnn", "random")
 BUDGETS = ("epochs", "steps", "converged")
 AUGMENTS = ("none", "crop", "flip", "crop_flip", "resized_crop_flip")
 OPTIMIZERS = ("adamw", "sgd")
+# Where the images that choose a run's model (early stopping, and the learning rate when tuned) come
+# from: "held_out", a validation set split off the whole dataset and shared by every run; "within",
+# a fifth of the run's own N labelled images per class (at least 1), as a user with N labelled
+# images per class would have to do it. See data/splits.py.
+VALIDATIONS = ("held_out", "within")
+# tune = "lr": every arm trains at a grid of learning rates, log-spaced over LR_SPAN around its
+# default, at every size and seed; the rate with the best mean validation accuracy over the seeds
+# is the arm's result at that size (analysis/tuning.py). A fixed rate per arm can make the gap show
+# the learning rate rather than the pretraining (Kornblith et al. 2019 tune every model).
+TUNES = ("none", "lr")
+LR_SPAN = 30.0
+MAX_LR_GRID = 12
+
+
+def within_val_count(size: int) -> int:
+    """Validation images per class out of ``size`` labelled ones under ``within``: 20 % rounded half
+    up, at least 1 (torch-free, for the texts; data/splits.py draws them)."""
+    return 0 if size <= 0 else max(1, (size + 2) // 5)
 
 # Fine-tuning starts from weights that already solve a related task, so large steps would wreck
 # them; training from random init needs larger steps to get anywhere in the same epochs. These
@@ -88,6 +106,8 @@ class ExperimentSpec:
     optimizer: str = "adamw"
     lr_scratch: float | None = None
     lr_pretrained: float | None = None
+    tune: str = "none"  # "lr": a grid of learning rates per arm and size, chosen on validation
+    lr_grid: int = 4  # tune = "lr": rates in the grid (over LR_SPAN, centred on the arm's rate)
     weight_decay: float = 0.05
     warmup_epochs: float = 1.0
     label_smoothing: float = 0.0
@@ -106,7 +126,8 @@ class ExperimentSpec:
     random_control: bool = False
     # Time to target: the validation accuracy a run must reach; set before the results exist.
     target_acc: float = 0.8
-    val_fraction: float = 0.1
+    validation: str = "held_out"
+    val_fraction: float = 0.1  # validation = "held_out": the share of the dataset held out
     test_fraction: float = 0.2
     split_seed: int = 0
     device: str = "auto"
@@ -125,18 +146,35 @@ class ExperimentSpec:
             return explicit
         return DEFAULT_LR[self.optimizer][recipe]
 
+    def lr_rates(self, arm: str) -> tuple[float, ...]:
+        """The rates an arm trains at: its own under tune = "none"; under "lr" ``lr_grid`` rates
+        log-spaced over LR_SPAN with the arm's rate at the geometric centre, to 2 significant digits."""
+        centre = self.lr_for(arm)
+        if self.tune != "lr":
+            return (centre,)
+        n = self.lr_grid
+        return tuple(float(f"{centre * LR_SPAN ** (k / (n - 1) - 0.5):.2g}") for k in range(n))
+
     def runs(self) -> list[RunSpec]:
-        """Expand into runs, ordered so that each size and seed's pair runs back to back."""
+        """Expand into runs, ordered so that each size and seed's pair runs back to back (under
+        tune = "lr", each arm's grid of rates one after the other)."""
         out = []
+
+        def arm(name: str, size: int, seed: int, freeze: int | str | None) -> list[RunSpec]:
+            if self.tune != "lr":
+                return [RunSpec(self, name, size, seed, freeze)]
+            return [RunSpec(self, name, size, seed, freeze, lr) for lr in self.lr_rates(name)]
+
         for size in self.sizes:
             for seed in self.seeds:
-                out.append(RunSpec(self, "scratch", size, seed, None))
+                out += arm("scratch", size, seed, None)
                 for depth in self.freeze:
-                    out.append(RunSpec(self, "pretrained", size, seed, depth))
+                    out += arm("pretrained", size, seed, depth)
                 if self.random_control:
-                    out += [RunSpec(self, "random", size, seed, d) for d in self.freeze if d != 0]
+                    for d in self.freeze:
+                        out += arm("random", size, seed, d) if d != 0 else []
                 if self.small_cnn:
-                    out.append(RunSpec(self, "small_cnn", size, seed, None))
+                    out += arm("small_cnn", size, seed, None)
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -170,10 +208,11 @@ class RunSpec:
     size: int
     seed: int
     freeze: int | str | None
+    lr_value: float | None = None  # one rate of a tune = "lr" grid; None: the arm's rate
 
     @property
     def lr(self) -> float:
-        return self.experiment.lr_for(self.arm)
+        return self.lr_value if self.lr_value is not None else self.experiment.lr_for(self.arm)
 
     @property
     def head_lr_mult(self) -> float:
@@ -216,6 +255,8 @@ class RunSpec:
             "test_fraction": e.test_fraction, "split_seed": e.split_seed,
             # Only where it applies, so every other run keeps its hash (and its reusable result).
             **({"feature_cache": e.feature_cache} if self.caches_features else {}),
+            # Only when within, so held-out runs keep their hashes.
+            **({"validation": e.validation} if e.validation != "held_out" else {}),
             # The random-features control's BatchNorm statistics come from its training images.
             **({"bn_stats": "train"} if self.arm == "random" else {}),
             # Only for own images, so built-in datasets keep their hashes.
@@ -246,7 +287,8 @@ class RunSpec:
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
     def label(self) -> str:
-        return run_label(self.arm, self.size, self.seed, self.freeze)
+        label = run_label(self.arm, self.size, self.seed, self.freeze)
+        return f"{label} · lr {self.lr:.2g}" if self.lr_value is not None else label
 
 
 # -- parsing and validation -------------------------------------------------------------------------
@@ -353,7 +395,7 @@ def build_spec(values: dict[str, Any], facts=None, pools_pending: bool = False) 
         clean["seeds"] = _seeds(clean["seeds"], problems)
     defaults = ExperimentSpec()
     for key in ("epochs", "batch_size", "image_size", "split_seed", "min_steps_per_epoch", "steps", "patience", "max_epochs",
-                "min_steps"):
+                "min_steps", "lr_grid"):
         if key in clean:
             ints = _int_list(clean[key], key, problems)
             if len(ints) == 1:
@@ -374,7 +416,8 @@ def build_spec(values: dict[str, Any], facts=None, pools_pending: bool = False) 
         if key in clean and not isinstance(clean[key], bool):
             problems.append(f"{key}: '{_short(clean[key])}' must be true or false (a TOML boolean, no quotes)")
             clean.pop(key)
-    for key in ("dataset", "model", "augment", "optimizer", "device", "name", "weights", "data_root", "budget"):
+    for key in ("dataset", "model", "augment", "optimizer", "device", "name", "weights", "data_root", "budget",
+                "validation", "tune"):
         if clean.get(key) is not None:
             if not isinstance(clean[key], str):
                 problems.append(f"{key}: '{_short(clean[key])}' must be text")
@@ -450,10 +493,16 @@ def validate(spec: ExperimentSpec) -> list[str]:
     if not spec.freeze:
         p.append("freeze: give at least one freezing depth (0 = fine-tune everything, 'all' = linear probe)")
     arms = 1 + len(set(spec.freeze)) + int(spec.small_cnn) + (len(set(spec.freeze) - {0}) if spec.random_control else 0)
-    n_runs = len(set(spec.sizes)) * len(set(spec.seeds)) * arms
+    if spec.tune not in TUNES:
+        p.append(f"tune: unknown '{_short(spec.tune)}'; choose none or lr (a grid of learning rates per arm and size, "
+                 "chosen on validation)")
+    if not 2 <= spec.lr_grid <= MAX_LR_GRID:
+        p.append(f"lr_grid: {spec.lr_grid} rates; use 2 to {MAX_LR_GRID} (default 4, over {LR_SPAN:g}x)")
+    grid = spec.lr_grid if spec.tune == "lr" and 2 <= spec.lr_grid <= MAX_LR_GRID else 1
+    n_runs = len(set(spec.sizes)) * len(set(spec.seeds)) * arms * grid
     if n_runs > MAX_RUNS:
-        p.append(f"sizes: {n_runs:,} runs in one experiment (sizes x seeds x arms); at most {MAX_RUNS:,}: "
-                 "use fewer sizes, seeds or freezing depths")
+        p.append(f"sizes: {n_runs:,} runs in one experiment (sizes x seeds x arms{' x rates' if grid > 1 else ''}); "
+                 f"at most {MAX_RUNS:,}: use fewer sizes, seeds or freezing depths")
     if spec.epochs < 1 or spec.epochs > MAX_EPOCHS:
         p.append(f"epochs: {spec.epochs} must be between 1 and {MAX_EPOCHS}")
     p += _budget_problems(spec)
@@ -484,6 +533,12 @@ def validate(spec: ExperimentSpec) -> list[str]:
         p.append(f"head_lr_mult: {spec.head_lr_mult} must be between 0 and 1000")
     if not 1 <= spec.min_steps_per_epoch <= 1000:
         p.append(f"min_steps_per_epoch: {spec.min_steps_per_epoch} must be between 1 and 1000")
+    if spec.validation not in VALIDATIONS:
+        p.append(f"validation: unknown '{_short(spec.validation)}'; choose held_out (a validation set split off the "
+                 "dataset) or within (a fifth of the N labelled images per class)")
+    elif spec.validation == "within" and any(s < 2 for s in spec.sizes if s >= 1):
+        p.append("sizes: 1 image per class leaves none to train on under validation = within (it validates); "
+                 "use sizes of at least 2")
     if not 0 < spec.val_fraction < 0.5:
         p.append(f"val_fraction: {spec.val_fraction} must be between 0 and 0.5")
     if not 0 < spec.test_fraction < 0.5:

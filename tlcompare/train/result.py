@@ -45,6 +45,10 @@ class RunResult:
     # Where it ran, kept with the run (a reused run keeps its own): timing compares only like with like.
     machine: str | None = None
     threads: int | None = None
+    # The validation images this run chose its model by: "held_out" (the experiment's shared
+    # validation set) or "within" (a fifth of its own labelled images), and how many.
+    validation: str | None = None
+    n_val: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
