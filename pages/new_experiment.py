@@ -8,7 +8,15 @@ from tlcompare.errors import UserError
 from tlcompare.estimate import words as estimate_text
 from tlcompare.models import list_models, model_info
 from tlcompare.presets import PRESETS, default_preset, matching_preset
-from tlcompare.spec import AUGMENTS, BUDGETS, OPTIMIZERS, VALIDATIONS, ExperimentSpec, build_spec
+from tlcompare.spec import (
+    AUGMENTS,
+    BUDGETS,
+    OPTIMIZERS,
+    VALIDATIONS,
+    ExperimentSpec,
+    build_spec,
+    resolution_notes,
+)
 from tlcompare.spec import doubts as spec_doubts
 from tlcompare.text.escape import markdown_safe
 from tlcompare.worker.control import ensure_worker
@@ -204,6 +212,10 @@ with form_col:
         b3.selectbox("Image size (pixels)", sorted(set(IMAGE_SIZES + [st.session_state[k("image_size")]])),
                      key=k("image_size"),
                      help=f"{model.title} was made for {model.default_image_size} px; smaller trains much faster.")
+        st.multiselect("Also at these image sizes (a resolution sweep)", IMAGE_SIZES, key=k("image_size_more"),
+                       help="The same experiment again at each resolution (one experiment each, on the same training "
+                            "images and seeds): whether the answer depends on resolution. Pretrained features "
+                            "far below the resolution they were trained at (224 px) are a weak start.")
         c1, c2 = st.columns(2, vertical_alignment="bottom")
         c1.selectbox("Augmentation", AUGMENTS, format_func=AUGMENT_TEXT.get, key=k("augment"))
         c2.number_input("Weight decay", min_value=0.0, max_value=9.0, step=0.01, key=k("weight_decay"))
@@ -269,6 +281,8 @@ with cost_col, st.container(border=True):
         else:
             est = estimate_panel.render(spec, runs, facts, len(model.stage_names), gpu)
     # Valid but doubtful values (the CLI's warnings) and a run time nobody means: ask before starting.
+    for line in resolution_notes(spec) if spec is not None else []:  # to know, not to confirm
+        st.info(markdown_safe(errors.readable(line)), icon=":material/photo_size_select_small:")
     doubts = [*spec_doubts(spec), *filter(None, [estimate_text.too_long(est)])] if spec is not None else []
     for line in doubts:
         st.warning(markdown_safe(errors.readable(line)), icon=":material/warning:")
@@ -280,7 +294,9 @@ with cost_col, st.container(border=True):
                  disabled=spec is None or not confirmed or reading_facts,
                  width="stretch", key="start"):
         with errors.shown_as_message():
-            experiment_id = store().create_experiment(spec, name=spec.name or None)
+            # A resolution sweep is one experiment per resolution; Live opens the first.
+            ids = [store().create_experiment(one, name=one.name or None) for one in spec.by_resolution()]
+            experiment_id = ids[0]
             ensure_worker(idle_exit=WORKER_IDLE_EXIT, store=store())
             remember_experiment(experiment_id)
             st.switch_page(paths.LIVE, query_params={"exp": str(experiment_id)})

@@ -373,10 +373,7 @@ def test_form_switch_tunes_learning_rates_and_the_validation_images_are_a_choice
     metrics = {m.label: m.value for m in at.metric}
     assert before == "12" and metrics["Runs"] == "48"  # every run at 4 learning rates: the estimate counts them
     assert any("× 3 arms × 4 learning rates" in c.value for c in at.caption)
-    from ui import experiment_form
-
-    values = experiment_form.values([5, 20])
-    assert values["tune"] == "lr" and values["validation"] == "within"
+    assert at.session_state["f_validation"] == "within" and at.session_state["f_tune_lr"] is True
 
 
 def test_results_in_presentation_view_hide_nothing_essential(use_finished):

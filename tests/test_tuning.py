@@ -112,3 +112,48 @@ def test_the_grid_is_four_rates_over_30x_around_each_arms_rate_and_every_arm_get
 def test_rates_are_written_short():
     assert [rate_text(x) for x in (0.0035, 0.00037, 0.011, 0.1, 0.5, 9.1e-05, 1e-3)] == \
         ["3.5e-3", "3.7e-4", "1.1e-2", "0.1", "0.5", "9.1e-5", "1e-3"]
+
+
+def test_a_worker_trains_the_stored_rate_of_each_grid_run(tmp_path):
+    from tlcompare.store import Store
+
+    store = Store(tmp_path / "t.db")
+    spec = build_spec(dict(sizes=[5], seeds=[0], freeze=["all"], tune="lr", budget="epochs", epochs=1))
+    exp = store.create_experiment(spec)
+    claimed = [store.claim("w", experiment_id=exp) for _ in range(8)]
+    assert [c["run"].lr for c in claimed] == [*spec.lr_rates("scratch"), *spec.lr_rates("pretrained")]
+    assert all(c["run"].config_hash() == c["config_hash"] for c in claimed)
+    assert claimed[0]["label"] == "scratch · 5 per class · seed 0 · lr 0.00037"
+    store.close()
+
+
+def test_the_estimate_counts_every_rate_of_the_grid_and_each_resolution_at_its_own_speed():
+    from dataclasses import replace
+
+    from tlcompare.estimate.runtime import Throughput, estimate
+
+    tp = Throughput(device="test", model="efficientnet_lite0", image_size=32, batch_size=64, step_overhead=0.05,
+                    image_seconds_full=0.004, image_seconds_head=0.001, eval_image_seconds=0.0005, build_seconds=0.5)
+    base = dict(sizes=[5, 20], seeds=[0, 1], freeze=[0], budget="epochs", epochs=3)
+    plain = estimate(build_spec(base), {"efficientnet_lite0": tp}, 10, 40, 60, 9)
+    tuned = estimate(build_spec({**base, "tune": "lr"}), {"efficientnet_lite0": tp}, 10, 40, 60, 9)
+    assert tuned.n_runs == 4 * plain.n_runs
+    assert tuned.seconds - tuned.startup_seconds == pytest.approx(4 * (plain.seconds - plain.startup_seconds))
+    # A sweep: the 96 px runs at the 96 px probe's speed (here three times slower per image).
+    slow = replace(tp, image_size=96, image_seconds_full=0.012, image_seconds_head=0.003, eval_image_seconds=0.0015)
+    sweep = estimate(build_spec({**base, "image_size": [32, 96]}),
+                     {("efficientnet_lite0", 32): tp, ("efficientnet_lite0", 96): slow}, 10, 40, 60, 9)
+    at96 = estimate(build_spec({**base, "image_size": 96}), {"efficientnet_lite0": slow}, 10, 40, 60, 9)
+    assert sweep.n_runs == 2 * plain.n_runs
+    assert sweep.seconds - sweep.startup_seconds == pytest.approx(
+        plain.seconds - plain.startup_seconds + at96.seconds - at96.startup_seconds)
+
+
+def test_a_tie_on_validation_says_so_instead_of_warning_about_the_edge():
+    runs = grid("scratch", 5, {1e-3: (0.1, 0.1), 2e-3: (0.1, 0.3), 4e-3: (0.1, 0.2), 8e-3: (0.1, 0.1)})
+    (choice,) = choose(runs).choices
+    assert choice.lr == 1e-3 and choice.tied == 4 and not choice.at_edge
+    assert choice.sentence().endswith("best of 4 on validation (all 4 rates tie: validation cannot choose; "
+                                      "the lowest is kept)")
+    two = grid("scratch", 5, {1e-3: (0.5, 0.1), 2e-3: (0.5, 0.3), 4e-3: (0.2, 0.2), 8e-3: (0.1, 0.1)})
+    assert choose(two).choices[0].sentence().endswith("(tied with 1 other rate; the lowest is kept)")

@@ -42,7 +42,8 @@ def _add_spec_flags(p: argparse.ArgumentParser) -> None:
                    help="budget converged: optimizer steps without a new best validation accuracy (default 200)")
     g.add_argument("--max-epochs", type=int, help="budget converged: the cap (default 300)")
     g.add_argument("--batch-size", type=int)
-    g.add_argument("--image-size", type=int, help="training resolution in pixels (square)")
+    g.add_argument("--image-size", help="training resolution in pixels (square); a list (32,96) sweeps resolutions: "
+                                        "one experiment each, paired on subsets and seeds")
     g.add_argument("--augment", choices=AUGMENTS)
     g.add_argument("--optimizer", choices=OPTIMIZERS)
     g.add_argument("--lr-scratch", type=float, help="learning rate of the random-init arms")
@@ -74,7 +75,7 @@ def _add_spec_flags(p: argparse.ArgumentParser) -> None:
 
 def spec_from_args(args: argparse.Namespace):
     """The spec of the flags and --config, refused whole (exit 2) before anything is stored."""
-    from tlcompare.spec import ExperimentSpec, build_spec, doubts, load_toml
+    from tlcompare.spec import ExperimentSpec, build_spec, doubts, load_toml, resolution_notes
 
     values = load_toml(args.config) if args.config else {}
     for f in fields(ExperimentSpec):
@@ -82,8 +83,8 @@ def spec_from_args(args: argparse.Namespace):
         if flag_value is not None:
             values[f.name] = flag_value
     spec = build_spec(values)  # refuses depths deeper than the model and sizes over the pools
-    for line in doubts(spec):  # valid, so it runs; but say what looks like a typo
-        print(f"warning: {printable(line)}", file=sys.stderr)
+    for line in doubts(spec) + resolution_notes(spec):  # valid, so it runs; but say what looks like a typo
+        print(f"warning: {printable(line, limit=10_000)}", file=sys.stderr)
     return spec
 
 
@@ -124,18 +125,38 @@ class Progress:
 
 def cmd_run(args) -> int:
     from tlcompare.report import write_run_files
-    from tlcompare.report.content import load_experiment
     from tlcompare.store import Store
+
+    sweep = spec_from_args(args)
+    started = time.perf_counter()
+    store = Store()
+    reports, failures = [], 0
+    # A resolution sweep is one experiment per resolution, trained one after the other.
+    for spec in sweep.by_resolution():
+        exp_id, rep, failed = _run_one(spec, store, args, started)
+        reports.append(rep)
+        failures += failed
+    json_path, csv_path = write_run_files(reports, args.out)
+    wall = time.perf_counter() - started
+    ids = ", ".join(str(r.id) for r in reports)
+    device = reports[-1].environment.get("device", "?")
+    print(f"\nwrote {json_path} and {csv_path} ({wall:.0f} s on {device}; "
+          f"experiment{'s' if len(reports) > 1 else ''} {ids} in the store: `tlcompare show {reports[0].id}`)")
+    return 1 if failures else 0
+
+
+def _run_one(spec, store, args, started: float):
+    """Train one experiment (one resolution) in this process, print its summary: (id, report, runs that failed)."""
+    from tlcompare.report.content import load_experiment
     from tlcompare.text.summaries import results_lines
     from tlcompare.worker.inprocess import InProcessExecutor
     from tlcompare.worker.process import WorkerHooks
 
-    spec = spec_from_args(args)
     runs = spec.runs()
-    print(f"tlcompare: {printable(spec.dataset)} / {spec.model}: {len(runs)} runs "
-          f"({len(spec.sizes)} sizes x {len(spec.seeds)} seeds), budget {spec.budget}: {spec.budget_text()}", file=sys.stderr)
-    started = time.perf_counter()
-    store = Store()
+    grid = f" x {len(spec.lr_rates('scratch'))} learning rates" if spec.tune == "lr" else ""
+    print(f"tlcompare: {printable(spec.dataset)} / {spec.model} at {spec.image_size} px: {len(runs)} runs "
+          f"({len(spec.sizes)} sizes x {len(spec.seeds)} seeds{grid}), budget {spec.budget}: {spec.budget_text()}",
+          file=sys.stderr)
     exp_id = store.create_experiment(spec, force=args.force)
     progress = Progress()
     printed: set[int] = set()
@@ -173,18 +194,13 @@ def cmd_run(args) -> int:
     # The same files `tlcompare report --format json|csv` writes, read back from the store; only the
     # wall time is this command's own (the store keeps training time, not how long the command took).
     rep = load_experiment(store, exp_id, fingerprint_fallback=False)
-    wall = rep.environment["wall_seconds"] = time.perf_counter() - started
-    json_path, csv_path = write_run_files(rep, args.out)
+    rep.environment["wall_seconds"] = time.perf_counter() - started
     for line in results_lines(rep.view):
         print(line)
     failed = [r for r in rep.runs if r["status"] in ("failed", "cancelled")]
-    device = rep.environment.get("device", "?")
-    print(f"\nwrote {json_path} and {csv_path} ({wall:.0f} s on {device}; "
-          f"experiment {exp_id} in the store: `tlcompare show {exp_id}`)")
     if failed:
         print(f"tlcompare: {len(failed)} of {len(runs)} runs did not finish; see `tlcompare show {exp_id}`", file=sys.stderr)
-        return 1
-    return 0
+    return exp_id, rep, len(failed)
 
 
 def cmd_submit(args) -> int:
@@ -200,6 +216,10 @@ def cmd_submit(args) -> int:
         exp_id = args.into
         print(f"experiment {exp_id}: {added} new runs added", file=sys.stderr)
     else:
+        # A resolution sweep is one experiment per resolution: each id is printed, the last one as before.
+        *others, spec = spec.by_resolution()
+        for earlier in others:
+            print(store.create_experiment(earlier, force=args.force))
         exp_id = store.create_experiment(spec, force=args.force)
     p = store.experiment_progress(exp_id)
     reused = sum(1 for r in store.experiment_runs(exp_id) if r["reused_from"])

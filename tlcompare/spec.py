@@ -43,6 +43,11 @@ VALIDATIONS = ("held_out", "within")
 TUNES = ("none", "lr")
 LR_SPAN = 30.0
 MAX_LR_GRID = 12
+MAX_RESOLUTIONS = 8
+# Below this, ImageNet-pretrained features see images far smaller than they were trained at (224 px
+# for most backbones): at 32 px EfficientNet's last feature map is 1x1 and 85 % of its 1,280 pooled
+# features are constant over 200 digits images. A note, not a refusal: it is the experiment's question.
+LOW_RESOLUTION = 64
 
 
 def within_val_count(size: int) -> int:
@@ -101,6 +106,11 @@ class ExperimentSpec:
     max_epochs: int = 300  # budget = "converged": the cap (never below what min_steps needs)
     batch_size: int = 64
     image_size: int = 32
+    # A resolution sweep (image_size = [32, 96]): one experiment per resolution (``by_resolution``),
+    # each of its runs paired across arms as usual, and the same training subsets and seeds at every
+    # resolution (splits never depend on it), so resolutions pair too. Empty: one resolution; one
+    # item: this spec is one resolution of a sweep.
+    image_sizes: tuple[int, ...] = ()
     # Translation only: safe for every dataset (mirrored digits are not digits); flips are opt-in.
     augment: str = "crop"
     optimizer: str = "adamw"
@@ -157,7 +167,10 @@ class ExperimentSpec:
 
     def runs(self) -> list[RunSpec]:
         """Expand into runs, ordered so that each size and seed's pair runs back to back (under
-        tune = "lr", each arm's grid of rates one after the other)."""
+        tune = "lr", each arm's grid of rates one after the other; a resolution sweep, each resolution's
+        runs in turn, each run carrying its resolution's spec)."""
+        if len(self.image_sizes) > 1:
+            return [run for spec in self.by_resolution() for run in spec.runs()]
         out = []
 
         def arm(name: str, size: int, seed: int, freeze: int | str | None) -> list[RunSpec]:
@@ -177,9 +190,17 @@ class ExperimentSpec:
                     out += arm("small_cnn", size, seed, None)
         return out
 
+    def by_resolution(self) -> list[ExperimentSpec]:
+        """One spec per resolution of a sweep (each names it), or this spec alone."""
+        if len(self.image_sizes) < 2:
+            return [self]
+        # Each keeps its own resolution as a one-item sweep: the faces then name it in the verdict.
+        return [replace(self, image_size=size, image_sizes=(size,), name=f"{self.title()} · {size} px")
+                for size in self.image_sizes]
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        for key in ("sizes", "freeze", "seeds"):
+        for key in ("sizes", "freeze", "seeds", "image_sizes"):
             d[key] = list(d[key])
         return d
 
@@ -394,7 +415,17 @@ def build_spec(values: dict[str, Any], facts=None, pools_pending: bool = False) 
     if "seeds" in clean:
         clean["seeds"] = _seeds(clean["seeds"], problems)
     defaults = ExperimentSpec()
-    for key in ("epochs", "batch_size", "image_size", "split_seed", "min_steps_per_epoch", "steps", "patience", "max_epochs",
+    if "image_size" in clean:
+        resolutions = tuple(sorted(set(_int_list(clean["image_size"], "image_size", problems))))
+        if len(resolutions) > 1:  # a sweep: the spec itself carries the first, by_resolution the rest
+            clean["image_sizes"], clean["image_size"] = resolutions, resolutions[0]
+        elif resolutions:
+            clean["image_size"] = resolutions[0]
+        else:
+            clean.pop("image_size")
+            if not any(p.startswith("image_size") for p in problems):
+                problems.append("image_size: give at least one resolution in pixels (e.g. 32, or [32, 96])")
+    for key in ("epochs", "batch_size", "split_seed", "min_steps_per_epoch", "steps", "patience", "max_epochs",
                 "min_steps", "lr_grid"):
         if key in clean:
             ints = _int_list(clean[key], key, problems)
@@ -499,7 +530,7 @@ def validate(spec: ExperimentSpec) -> list[str]:
     if not 2 <= spec.lr_grid <= MAX_LR_GRID:
         p.append(f"lr_grid: {spec.lr_grid} rates; use 2 to {MAX_LR_GRID} (default 4, over {LR_SPAN:g}x)")
     grid = spec.lr_grid if spec.tune == "lr" and 2 <= spec.lr_grid <= MAX_LR_GRID else 1
-    n_runs = len(set(spec.sizes)) * len(set(spec.seeds)) * arms * grid
+    n_runs = len(set(spec.sizes)) * len(set(spec.seeds)) * arms * grid * max(1, len(spec.image_sizes))
     if n_runs > MAX_RUNS:
         p.append(f"sizes: {n_runs:,} runs in one experiment (sizes x seeds x arms{' x rates' if grid > 1 else ''}); "
                  f"at most {MAX_RUNS:,}: use fewer sizes, seeds or freezing depths")
@@ -508,8 +539,11 @@ def validate(spec: ExperimentSpec) -> list[str]:
     p += _budget_problems(spec)
     if spec.batch_size < 1 or spec.batch_size > 65_536:
         p.append(f"batch_size: {spec.batch_size} must be between 1 and 65536")
-    if spec.image_size < 8 or spec.image_size > 1024:
-        p.append(f"image_size: {spec.image_size} must be between 8 and 1024 pixels")
+    for size in spec.image_sizes or (spec.image_size,):
+        if size < 8 or size > 1024:
+            p.append(f"image_size: {size} must be between 8 and 1024 pixels")
+    if len(spec.image_sizes) > MAX_RESOLUTIONS:
+        p.append(f"image_size: {len(spec.image_sizes)} resolutions; at most {MAX_RESOLUTIONS} in one sweep")
     if spec.augment not in AUGMENTS:
         p.append(f"augment: unknown '{_short(spec.augment)}'; choose one of {', '.join(AUGMENTS)}")
     if spec.optimizer not in OPTIMIZERS:
@@ -576,6 +610,19 @@ def doubts(spec: ExperimentSpec) -> list[str]:
         d.append(f"warmup_epochs: {spec.warmup_epochs:g} of {spec.epochs} epochs are warm-up; the full learning rate "
                  "is reached late, if at all")
     return d
+
+
+def resolution_notes(spec: ExperimentSpec) -> list[str]:
+    """Valid settings a reader of the results must know of (the CLI prints them, the form shows them;
+    nothing to confirm): ImageNet weights at a resolution far below their training resolution."""
+    low = [size for size in (spec.image_sizes or (spec.image_size,)) if size < LOW_RESOLUTION]
+    if not low or spec.weights is not None or spec.model not in STAGE_SHAPES:
+        return []
+    sizes = " and ".join(f"{s} px" for s in low)
+    return [f"image_size: at {sizes} the ImageNet-pretrained features are far from their training resolution "
+            f"(224 px): the last feature maps shrink to a pixel or two and many pretrained features are constant, so "
+            f"the comparison may show the resolution more than the pretraining; add a resolution of {LOW_RESOLUTION} px "
+            "or more (image_size = [32, 96]) to see it"]
 
 
 def _depth_problems(depths, model: str) -> list[str]:
@@ -647,7 +694,7 @@ def spec_from_dict(d: dict[str, Any]) -> ExperimentSpec:
     values = {"budget": "epochs", **{k: v for k, v in d.items() if k in _FIELDS}}
     if "min_steps" not in d:  # stored before converged counted steps: its patience is in epochs
         values["min_steps"] = None
-    for key in ("sizes", "freeze", "seeds"):
+    for key in ("sizes", "freeze", "seeds", "image_sizes"):
         if key in values:
             values[key] = tuple(values[key])
     return ExperimentSpec(**values)

@@ -36,6 +36,8 @@ def load_spec(spec: ExperimentSpec) -> None:
     values["min_steps"] = spec.min_steps if spec.min_steps is not None else ExperimentSpec().min_steps
     # The form's switch: tune the learning rates (a grid per arm and size) or not.
     st.session_state[key("tune_lr")] = spec.tune == "lr"
+    # A resolution sweep: the first resolution in the image-size box, the others beside it.
+    st.session_state[key("image_size_more")] = list(spec.image_sizes[1:])
     for field in (*FIELDS, "weights_source"):
         st.session_state[key(field)] = values[field]
 
@@ -68,6 +70,9 @@ def values(sizes: list[int]) -> dict:
     out["weights"] = str(require_inside_roots(weights, "checkpoint file")) if weights else None
     out["name"] = s[key("name")].strip()
     out["tune"] = "lr" if s.get(key("tune_lr")) else "none"
+    more = [int(x) for x in s.get(key("image_size_more")) or []]
+    if more:
+        out["image_size"] = [out["image_size"], *more]
     return out
 
 

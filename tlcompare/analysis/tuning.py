@@ -29,15 +29,21 @@ class Choice:
     rates: tuple[float, ...]  # the grid, low to high
     val_acc: float  # mean over the seeds at the chosen rate
     n_seeds: int
+    tied: int = 1  # rates whose mean validation accuracy equals the best (the lowest of them is kept)
 
     @property
     def at_edge(self) -> bool:
-        """The best rate is the grid's lowest or highest: a rate outside it may be better still."""
-        return len(self.rates) > 2 and self.lr in (self.rates[0], self.rates[-1])
+        """The best rate is the grid's lowest or highest: a rate outside it may be better still. Not
+        said of a tie, where the edge was only the tie-break."""
+        return len(self.rates) > 2 and self.tied == 1 and self.lr in (self.rates[0], self.rates[-1])
 
     def sentence(self) -> str:
         """'scratch at 5/class: lr 3.5e-3, best of 4 on validation'."""
-        return f"{self.variant} at {self.size}/class: lr {rate_text(self.lr)}, best of {len(self.rates)} on validation"
+        text = f"{self.variant} at {self.size}/class: lr {rate_text(self.lr)}, best of {len(self.rates)} on validation"
+        if self.tied == len(self.rates):
+            return text + f" (all {self.tied} rates tie: validation cannot choose; the lowest is kept)"
+        return text + (f" (tied with {self.tied - 1} other rate{'s' if self.tied > 2 else ''}; the lowest is kept)"
+                       if self.tied > 1 else "")
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,12 @@ class Tuning:
                 edge = f" (the grid's {side} rate: a {'lower' if side == 'lowest' else 'higher'} one may be better)"
             out.append(c.sentence() + edge)
         return out
+
+    def export_rows(self) -> list[dict]:
+        """The choices for the JSON export: per arm and size, the grid, the chosen rate and its score."""
+        return [{"variant": c.variant, "size": c.size, "lr": c.lr, "rates": list(c.rates), "val_acc": c.val_acc,
+                 "n_seeds": c.n_seeds, "tied": c.tied, "at_edge": c.at_edge, "chosen_on": "validation"}
+                for c in self.choices]
 
     def summary(self) -> str:
         """The choices in one caveat line for the verdict; '' without a grid."""
@@ -118,7 +130,9 @@ def choose(runs: list[dict]) -> Tuning:
         if best_val > -math.inf:
             first = by_rate[best_lr][0]
             freeze = first.get("freeze")
-            choices.append(Choice(variant(arm, freeze), variant_key(arm, freeze), size, best_lr, rates, best_val, n))
+            tied = sum(abs(v - best_val) < 1e-9 for v, *_ in scored)
+            choices.append(Choice(variant(arm, freeze), variant_key(arm, freeze), size, best_lr, rates, best_val, n,
+                                  tied))
     order = {id(r): i for i, r in enumerate(runs)}
     chosen.sort(key=lambda r: order[id(r)])
     choices.sort(key=lambda c: (c.size, c.order))

@@ -81,6 +81,8 @@ class ResultsView:
         """Every pretrained variant against scratch, from every run: unfinished pairs are counted too.
         Provisional, said first, while any run did not finish learning."""
         judged = verdict.build(analysis.runs_frame(self.compared), self.spec, self.environment.get("n_test"))
+        if self.spec.get("image_sizes") and judged.answer:  # one resolution of a sweep: say which
+            judged = replace(judged, answer=f"At {self.spec.get('image_size')} px: {judged.answer}")
         first = convergence.provisional(self.flags)
         if first and judged.answer:
             judged = replace(judged, answer=f"{first} {judged.answer}")

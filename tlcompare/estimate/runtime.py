@@ -261,7 +261,8 @@ def run_seconds(run: RunSpec, tp: Throughput, num_classes: int, n_eval: int, n_s
 def estimate(spec: ExperimentSpec, throughputs: dict[str, Throughput], num_classes: int, n_val: int,
              n_test: int, n_stages: int, worker_running: bool = False, n_images: int | None = None,
              finished: set[str] | frozenset[str] = frozenset()) -> Estimate:
-    """Wall time of the whole experiment on one worker; ``throughputs`` maps model name to its probe.
+    """Wall time of the whole experiment on one worker; ``throughputs`` maps model name (or model name
+    and image size) to its probe.
 
     ``n_images``: every image of the dataset (for the one feature pass of cached linear probes).
     ``finished``: config hashes with a reusable result in the store; those runs are copied, not trained.
@@ -276,7 +277,8 @@ def estimate(spec: ExperimentSpec, throughputs: dict[str, Throughput], num_class
         if run.config_hash() in finished:
             reused += 1
             continue
-        tp = throughputs[run.model]
+        # Keyed by model, or by (model, resolution) for a resolution sweep.
+        tp = throughputs.get((run.model, run.experiment.image_size)) or throughputs[run.model]
         if run.caches_features:
             # One forward pass of the body over the experiment's images, by the first such run (per
             # seed and size for random bodies); after that a probe trains a linear head: building dominates.

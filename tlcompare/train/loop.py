@@ -312,7 +312,7 @@ def _new_result(run: RunSpec, backbone, freeze, inputs: Inputs, subset: torch.Te
         trainable_params=freeze.trainable_params, total_params=freeze.total_params,
         frozen_stages=list(freeze.frozen_stages), pretrained_source=backbone.pretrained_source,
         lr=run.lr, n_train=inputs.n, subset_hash=_fingerprint(subset), batch_size=batch,
-        n_val=len(inputs.val[1]), validation=run.experiment.validation,
+        n_val=len(inputs.val[1]), validation=run.experiment.validation, image_size=run.experiment.image_size,
         feature_cache=inputs.feature_cache, head_lr=run.lr * run.head_lr_mult, budget=run.experiment.budget,
         machine=describe_device(device), threads=torch.get_num_threads(),
     )

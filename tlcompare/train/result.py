@@ -49,6 +49,7 @@ class RunResult:
     # validation set) or "within" (a fifth of its own labelled images), and how many.
     validation: str | None = None
     n_val: int | None = None
+    image_size: int | None = None  # the training resolution in pixels (a sweep has several)
 
     def to_dict(self) -> dict:
         return asdict(self)
