@@ -212,6 +212,9 @@ def cmd_submit(args) -> int:
     spec = spec_from_args(args)
     store = Store()
     if args.into is not None:
+        if len(spec.image_sizes) > 1:
+            raise UserError("--into adds runs to one experiment, of one resolution: give one image_size "
+                            "(a sweep is one experiment per resolution)")
         added = store.extend_experiment(args.into, spec, force=args.force)
         exp_id = args.into
         print(f"experiment {exp_id}: {added} new runs added", file=sys.stderr)
