@@ -45,8 +45,9 @@ LR_SPAN = 30.0
 MAX_LR_GRID = 12
 MAX_RESOLUTIONS = 8
 # Below this, ImageNet-pretrained features see images far smaller than they were trained at (224 px
-# for most backbones): at 32 px EfficientNet's last feature map is 1x1 and 85 % of its 1,280 pooled
-# features are constant over 200 digits images. A note, not a refusal: it is the experiment's question.
+# for most backbones): at 32 px EfficientNet's last feature map is 1x1 and 83.5 % of its 1,280 pooled
+# pretrained features are constant over 200 digits training images (13.6 % at 64 px, 11.9 % at 96 px).
+# A note, not a refusal: it is the experiment's question.
 LOW_RESOLUTION = 64
 
 
@@ -98,9 +99,9 @@ class ExperimentSpec:
     steps: int = 1000  # budget = "steps": optimizer steps per run
     # budget = "converged" counts optimizer steps, not epochs: at 5 images per class an epoch is 4
     # steps, so a rule in epochs gives the small subsets (and the arm that learns slowly) almost no
-    # patience. 500 steps is 125 epochs at 5 per class on digits, where scratch still climbs after
-    # 120 epochs (docs/validation.md). None: a spec stored before (minimum = ``epochs``, patience
-    # in epochs), read back as it trained.
+    # patience (in docs/validation.md, under a rule in epochs, scratch hit the cap at 20 per class).
+    # 500 steps is 125 epochs at 5 per class on digits. None: a spec stored before (minimum =
+    # ``epochs``, patience in epochs), read back as it trained.
     min_steps: int | None = 500  # budget = "converged": optimizer steps before a run may stop
     patience: int = 200  # budget = "converged": optimizer steps without a new best validation accuracy
     max_epochs: int = 300  # budget = "converged": the cap (never below what min_steps needs)

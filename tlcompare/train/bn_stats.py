@@ -2,9 +2,11 @@
 
 The random-features control asks "would any frozen features do as well as the pretrained ones?".
 A freshly initialised network keeps BatchNorm running statistics of 0 and 1, which its frozen
-stages would then apply to data whose activations are far from that (a feature scale of 0.03
-against 0.38 once estimated, on digits): a weaker control than the standard random-features
-baseline, which normalises with statistics of the data. So before training, the control's body
+stages would then apply to data whose activations are far from that: on 200 digits training images
+at 32 px, EfficientNet-Lite0's pooled random features have a mean standard deviation of 0.011 with
+the initial statistics and 0.57 once estimated (and 27 % of them are constant before, none after).
+That is a weaker control than the standard random-features baseline, which normalises with
+statistics of the data (``benchmarks/feature_scale.py`` measures both). So before training, the control's body
 runs once over its training images, without gradients and without augmentation, in train mode
 with a cumulative average (``momentum = None``): each BatchNorm layer then holds the mean and
 variance of its input over those images. Only the training subset is read: the validation and
