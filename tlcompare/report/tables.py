@@ -232,7 +232,8 @@ def to_latex(reports: list[ExperimentReport]) -> str:
         if k_cells:
             caption = (f"Label multiplier of {latex_text(rep.label)}: images per class training from scratch needs to "
                        "match the pretrained variant, over the images per class given, with the 95\\% interval over "
-                       f"seeds. {latex_text(rep.view.multiplier.lead)}")
+                       f"seeds. {latex_text(rep.view.multiplier.lead)}"
+                       + "".join(f" {latex_text(line)}" for line in rep.view.multiplier.target_lines))
             out += _latex_table(caption, f"tab:tlcompare-{rep.id}-multiplier", k_sizes, k_variants, k_cells, bold=False)
     return "\n".join(out)
 
