@@ -4,6 +4,7 @@ transfer-learning literature reports.
     python benchmarks/validate.py --device cpu --runs out/validate-digits.jsonl      # digits, 3 seeds
     python benchmarks/validate.py --from-runs out/validate-digits.jsonl              # tables only
     python benchmarks/validate.py --dry                                              # seconds: CI
+    python benchmarks/validate.py --values '{"tune": "lr", "validation": "within", "image_size": [32, 64]}'
 
 Trains scratch, fine-tune all (freeze 0) and linear probe (freeze all) at every size, one seed at a
 time (so an interrupted run still holds every size for the seeds it finished), appending each
@@ -32,15 +33,15 @@ from pathlib import Path
 import pandas as pd
 
 from tlcompare.analysis import frames as analysis
-from tlcompare.analysis import label_multiplier
+from tlcompare.analysis import label_multiplier, tuning
 from tlcompare.analysis.verdict import best_per_size, comparisons
 from tlcompare.report.tables import json_safe
 
-# Sized for a shared 2-core CPU: no augmentation (so the linear probe trains on cached features), each
-# run until validation accuracy stops improving for 5 epochs (at least 10, at most 40).
+# No augmentation (so the linear probe trains on cached features); each run under the default step
+# budget: at least 500 optimizer steps, then until validation accuracy has not improved for 200 steps.
 DIGITS = {"dataset": "digits", "model": "efficientnet_lite0", "image_size": 32, "sizes": [5, 10, 20],
-          "freeze": [0, "all"], "seeds": [0, 1, 2], "budget": "converged", "epochs": 10, "patience": 5,
-          "max_epochs": 40, "augment": "none"}
+          "freeze": [0, "all"], "seeds": [0, 1, 2], "budget": "converged", "min_steps": 500, "patience": 200,
+          "max_epochs": 300, "augment": "none"}
 DRY = {"dataset": "digits", "model": "efficientnet_lite0", "image_size": 16, "sizes": [3, 6], "freeze": [0, "all"],
        "seeds": [0, 1], "budget": "epochs", "epochs": 1}
 FINE_TUNE, PROBE = "pretrained, fine-tune all", "pretrained, linear probe"
@@ -129,6 +130,18 @@ def _md(header: list[str], rows: list[list]) -> str:
 
 
 def report(runs: list[dict]) -> str:
+    """The tables and checks, once per resolution (a sweep) of the runs; under tune = "lr", of each arm's
+    rate chosen on validation, with the choices listed."""
+    resolutions = sorted({r.get("image_size") for r in runs if r.get("image_size")})
+    if len(resolutions) < 2:
+        return _report_one(runs)
+    return "\n\n".join(f"### {size} px\n\n" + _report_one([r for r in runs if r.get("image_size") == size])
+                       for size in resolutions)
+
+
+def _report_one(all_runs: list[dict]) -> str:
+    tuned = tuning.choose(all_runs)
+    runs = tuned.runs
     frame = analysis.runs_frame(runs)
     done = [r for r in runs if r["status"] == "done"]
     m = label_multiplier.build(frame, analysis.epochs_frame(done), runs=done)
@@ -170,9 +183,18 @@ def report(runs: list[dict]) -> str:
         parts += ["Time saved (training seconds to the variant's final validation accuracy):", "",
                   *(f"- {line}" for line in m.time_lines), ""]
     parts += ["Literature shapes:", "", _md(["check", "result", "evidence"], [list(c) for c in checks(frame, m.table)]), ""]
-    epochs = [len(r.get("epochs") or []) for r in runs]
-    seconds = sum((r.get("final") or {}).get("train_seconds", 0.0) for r in runs)
-    parts.append(f"{len(runs)} runs; epochs trained {min(epochs)} to {max(epochs)}; {seconds:.0f} s of training in all.")
+    if tuned.tuned:
+        parts += ["Learning rates chosen on validation (mean over seeds; the tables above use these runs):", "",
+                  *(f"- {line}" for line in tuned.lines()), ""]
+    modes = sorted({f"{r.get('validation') or 'held_out'}" for r in all_runs})
+    n_val = sorted({(int(r["size"]), r.get("n_val")) for r in runs if r.get("n_val") is not None})
+    if n_val:
+        parts += [f"Validation: {', '.join(modes)}; validation images per run: "
+                  + ", ".join(f"{v} at {s}/class" for s, v in n_val), ""]
+    epochs = [len(r.get("epochs") or []) for r in all_runs]
+    seconds = sum((r.get("final") or {}).get("train_seconds", 0.0) for r in all_runs)
+    parts.append(f"{len(all_runs)} runs ({len(runs)} compared); epochs trained {min(epochs)} to {max(epochs)}; "
+                 f"{seconds:.0f} s of training in all.")
     return "\n".join(parts)
 
 

@@ -8,7 +8,15 @@ from tlcompare.errors import UserError
 from tlcompare.estimate import words as estimate_text
 from tlcompare.models import list_models, model_info
 from tlcompare.presets import PRESETS, default_preset, matching_preset
-from tlcompare.spec import AUGMENTS, BUDGETS, OPTIMIZERS, ExperimentSpec, build_spec
+from tlcompare.spec import (
+    AUGMENTS,
+    BUDGETS,
+    OPTIMIZERS,
+    VALIDATIONS,
+    ExperimentSpec,
+    build_spec,
+    resolution_notes,
+)
 from tlcompare.spec import doubts as spec_doubts
 from tlcompare.text.escape import markdown_safe
 from tlcompare.worker.control import ensure_worker
@@ -33,6 +41,10 @@ BUDGET_TEXT = {
     "converged": "until converged (validation stops improving)",
     "epochs": "equal epochs",
     "steps": "equal optimizer steps",
+}
+VALIDATION_TEXT = {
+    "held_out": "held out from the dataset (shared by every run)",
+    "within": "within the labelled images (a fifth of each N)",
 }
 WORKER_IDLE_EXIT = 600  # a worker started from here leaves after 10 idle minutes; Start brings it back
 DEFAULTS = ExperimentSpec()
@@ -166,9 +178,14 @@ with form_col:
     c1, c2 = st.columns(2)
     c1.number_input("Seeds", min_value=1, max_value=20, step=1, key=k("seeds"),
                     help="Each seed draws other training images and initial weights; 2 or more give confidence intervals.")
-    c2.number_input("Epochs" if st.session_state[k("budget")] == "epochs" else "Epochs (minimum)", min_value=1,
-                    max_value=1000, step=1, key=k("epochs"),
-                    help="Under the 'until converged' budget, each run trains at least this many epochs.")
+    c2.number_input("Epochs", min_value=1, max_value=1000, step=1, key=k("epochs"),
+                    help="Under the 'equal epochs' budget. 'Until converged' counts optimizer steps instead "
+                         "(its minimum and patience are under Advanced).")
+
+    st.toggle("Tune learning rates on validation", key=k("tune_lr"),
+              help="Train every arm at 4 learning rates (log-spaced over 30x around its rate below) at every size "
+                   "and seed, and keep the rate with the best validation accuracy: a fixed rate can make the gap show "
+                   "the rate rather than the pretraining. Four times the runs; the estimate counts them.")
 
     with st.expander("Advanced: training budget, learning rates, batch size, image size, augmentation, optimizer"):
         # Two to a row: three made the labels wrap and the number boxes lose their buttons on a laptop
@@ -195,6 +212,10 @@ with form_col:
         b3.selectbox("Image size (pixels)", sorted(set(IMAGE_SIZES + [st.session_state[k("image_size")]])),
                      key=k("image_size"),
                      help=f"{model.title} was made for {model.default_image_size} px; smaller trains much faster.")
+        st.multiselect("Also at these image sizes (a resolution sweep)", IMAGE_SIZES, key=k("image_size_more"),
+                       help="The same experiment again at each resolution (one experiment each, on the same training "
+                            "images and seeds): whether the answer depends on resolution. Pretrained features "
+                            "far below the resolution they were trained at (224 px) are a weak start.")
         c1, c2 = st.columns(2, vertical_alignment="bottom")
         c1.selectbox("Augmentation", AUGMENTS, format_func=AUGMENT_TEXT.get, key=k("augment"))
         c2.number_input("Weight decay", min_value=0.0, max_value=9.0, step=0.01, key=k("weight_decay"))
@@ -214,13 +235,20 @@ with form_col:
         if st.session_state[k("budget")] == "steps":
             e2.number_input("Optimizer steps per run", min_value=1, max_value=10_000_000, step=100, key=k("steps"))
         elif st.session_state[k("budget")] == "converged":
-            e2.number_input("Patience (epochs)", min_value=1, max_value=1000, step=1, key=k("patience"),
-                            help="Epochs without a new best validation accuracy before the rate drops tenfold, "
-                                 "and again before the run stops.")
-            e3, _ = st.columns(2)
-            e3.number_input("At most (epochs)", min_value=1, max_value=10_000, step=10, key=k("max_epochs"))
+            e2.number_input("Patience (optimizer steps)", min_value=1, max_value=10_000_000, step=50, key=k("patience"),
+                            help="Optimizer steps without a new best validation accuracy before the rate drops "
+                                 "tenfold, and again before the run stops. Counted in steps, not epochs, so a small "
+                                 "training set (a few steps an epoch) gets the same patience as a large one.")
+            e3, e4 = st.columns(2)
+            e3.number_input("At least (optimizer steps)", min_value=0, max_value=10_000_000, step=100,
+                            key=k("min_steps"), help="No run may stop before this many optimizer steps.")
+            e4.number_input("At most (epochs)", min_value=1, max_value=10_000, step=10, key=k("max_epochs"))
         st.number_input("Target validation accuracy for time to target", min_value=0.01, max_value=1.0, step=0.05,
                         key=k("target_acc"))
+        st.selectbox("Validation images", VALIDATIONS, key=k("validation"), format_func=VALIDATION_TEXT.get,
+                     help="The images that choose each run's model (its best epoch). Held out: a share of the whole "
+                          "dataset, often more images than a small training set. Within: a fifth of the N labelled "
+                          "images per class (at least 1), the rest train: what you would have with N labelled.")
     st.text_input("Name", key=k("name"), placeholder="e.g. Digits: 5 vs 20 per class")
 
 # -- what it costs, and start -----------------------------------------------------------------------
@@ -236,11 +264,14 @@ with cost_col, st.container(border=True):
         errors.show(e)
     if spec is not None:
         runs = spec.runs()
-        arms = len(runs) // max(1, len(spec.sizes) * len(spec.seeds))
+        rates = len(spec.lr_rates("scratch"))
+        arms = len(runs) // max(1, len(spec.sizes) * len(spec.seeds) * rates)
         st.metric("Runs", len(runs), help="Sizes × seeds × arms (scratch, one pretrained run per freezing depth"
-                                          + (", small CNN" if spec.small_cnn else "") + ").")
+                                          + (", small CNN" if spec.small_cnn else "") + ")"
+                                          + (" × learning rates tried" if rates > 1 else "") + ".")
         length = f"{_n(spec.epochs, 'epoch')} each" if spec.budget == "epochs" else spec.budget_text()
-        st.caption(f"{_n(len(spec.sizes), 'size')} × {_n(len(spec.seeds), 'seed')} × {_n(arms, 'arm')}, {length}")
+        grid = f" × {rates} learning rates" if rates > 1 else ""
+        st.caption(f"{_n(len(spec.sizes), 'size')} × {_n(len(spec.seeds), 'seed')} × {_n(arms, 'arm')}{grid}, {length}")
         if reading_facts:
             st.metric("Estimated time", "reading the dataset…")
             est = None
@@ -250,6 +281,8 @@ with cost_col, st.container(border=True):
         else:
             est = estimate_panel.render(spec, runs, facts, len(model.stage_names), gpu)
     # Valid but doubtful values (the CLI's warnings) and a run time nobody means: ask before starting.
+    for line in resolution_notes(spec) if spec is not None else []:  # to know, not to confirm
+        st.info(markdown_safe(errors.readable(line)), icon=":material/photo_size_select_small:")
     doubts = [*spec_doubts(spec), *filter(None, [estimate_text.too_long(est)])] if spec is not None else []
     for line in doubts:
         st.warning(markdown_safe(errors.readable(line)), icon=":material/warning:")
@@ -261,7 +294,9 @@ with cost_col, st.container(border=True):
                  disabled=spec is None or not confirmed or reading_facts,
                  width="stretch", key="start"):
         with errors.shown_as_message():
-            experiment_id = store().create_experiment(spec, name=spec.name or None)
+            # A resolution sweep is one experiment per resolution; Live opens the first.
+            ids = [store().create_experiment(one, name=one.name or None) for one in spec.by_resolution()]
+            experiment_id = ids[0]
             ensure_worker(idle_exit=WORKER_IDLE_EXIT, store=store())
             remember_experiment(experiment_id)
             st.switch_page(paths.LIVE, query_params={"exp": str(experiment_id)})

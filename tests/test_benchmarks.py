@@ -66,6 +66,22 @@ def test_validation_suite_trains_reports_and_rereads_its_runs(tmp_path, one_thre
     assert capsys.readouterr().out.strip() == text.strip()  # the tables come from the saved runs alone
 
 
+@pytest.mark.slow
+def test_validation_suite_takes_tuned_rates_within_validation_and_a_resolution_sweep(tmp_path, one_thread, capsys):
+    runs = tmp_path / "runs.jsonl"
+    values = {"tune": "lr", "lr_grid": 2, "validation": "within", "image_size": [8, 16], "seeds": [0],
+              "freeze": ["all"]}
+    assert validate.main(["--dry", "--device", "cpu", "--runs", str(runs), "--values", json.dumps(values)]) == 0
+    text = capsys.readouterr().out
+    records = [json.loads(line) for line in runs.read_text().splitlines()]
+    # 2 sizes x 1 seed x 2 arms x 2 rates x 2 resolutions, each trained at its own resolution
+    assert len(records) == 16 and sorted({r["image_size"] for r in records}) == [8, 16]
+    assert {r["validation"] for r in records} == {"within"} and {r["n_val"] for r in records} == {10}
+    assert "### 8 px" in text and "### 16 px" in text
+    assert text.count("Learning rates chosen on validation") == 2 and "best of 2 on validation" in text
+    assert "Validation: within; validation images per run: 10 at 3/class, 10 at 6/class" in text
+
+
 def test_plain_train_accuracy_benchmark_runs_with_and_without_the_pass(one_thread):
     import plain_train_accuracy
 

@@ -40,8 +40,8 @@ def test_bad_budget_values_are_listed_with_the_fix():
     text = "\n".join(e.value.problems)
     assert "budget: unknown 'forever'; choose one of epochs, steps, converged" in text
     assert "steps: 0" in text and "patience: 0" in text and "target_acc: 2.0" in text
-    with pytest.raises(SpecError, match="max_epochs: 5 is below epochs"):
-        build_spec({"budget": "converged", "epochs": 10, "max_epochs": 5})
+    with pytest.raises(SpecError, match="min_steps: -1 must be between 0 and"):
+        build_spec({"budget": "converged", "min_steps": -1})
 
 
 def test_random_control_adds_one_arm_per_frozen_depth():
@@ -91,3 +91,65 @@ def test_converged_decays_once_on_a_plateau_then_stops_never_before_the_minimum(
 def test_converged_stops_at_the_cap():
     b = Budget(Spec(budget="converged", epochs=1, patience=5, max_epochs=3), steps_per_epoch=2)
     assert [b.end_epoch(e, 0.1 * e)[1] for e in (1, 2, 3)] == [None, None, "cap"]
+
+
+# -- converged counts optimizer steps ------------------------------------------------------------------
+LEGACY_CONVERGED = {"dataset": "digits", "model": "efficientnet_lite0", "weights": None, "data_root": None,
+                    "sizes": [5], "freeze": ["all"], "seeds": [0], "budget": "converged", "epochs": 20,
+                    "steps": 1000, "patience": 3, "max_epochs": 300, "batch_size": 64, "image_size": 16,
+                    "augment": "crop", "optimizer": "adamw", "lr_scratch": None, "lr_pretrained": None,
+                    "weight_decay": 0.05, "warmup_epochs": 1.0, "label_smoothing": 0.0, "head_lr_mult": 10.0,
+                    "min_steps_per_epoch": 4, "small_cnn": False, "feature_cache": True, "random_control": False,
+                    "target_acc": 0.8, "val_fraction": 0.1, "test_fraction": 0.2, "split_seed": 0,
+                    "device": "auto", "name": "", "weights_key": None, "source_key": None}
+
+
+def test_a_converged_spec_stored_before_step_budgets_keeps_its_epoch_rule_and_hashes():
+    old = spec_from_dict(LEGACY_CONVERGED)
+    assert old.min_steps is None and "patience 3 epochs" in old.budget_text()
+    # Hashes computed by the version whose converged budget counted epochs, for this stored spec.
+    assert [r.config_hash() for r in old.runs()] == ["f80c73c10c8d2ec3fac0", "1dc350a2981099304a4e"]
+    b = Budget(old, steps_per_epoch=4)
+    assert [b.end_epoch(e, 0.5)[1] for e in range(1, 27)][-1] == "plateau"  # 20 epochs, then 3 + 3
+    new = build_spec({k: v for k, v in LEGACY_CONVERGED.items() if k not in ("weights_key", "source_key")})
+    assert new.min_steps == 500 and new.runs()[0].config_hash() != old.runs()[0].config_hash()
+    assert spec_from_dict(new.to_dict()) == new
+
+
+def test_converged_counts_steps_so_a_small_subset_gets_as_many_steps_as_a_large_one():
+    spec = build_spec({"sizes": [5, 100], "seeds": [0], "freeze": ["all"]})
+    assert spec.budget == "converged" and spec.min_steps == 500 and spec.patience == 200
+    for size in (5, 100):
+        run = spec.runs()[0 if size == 5 else 2]
+        assert run.size == size
+        n = size * 10  # digits: 10 classes
+        per_epoch = -(-n // run.batch_size(n))
+        b = Budget(spec, per_epoch)
+        b.end_epoch(1, 0.9)  # the best epoch comes first: nothing after it improves
+        epoch, stop = 1, None
+        while stop is None:
+            epoch += 1
+            stop = b.end_epoch(epoch, 0.5)[1]
+        # No decay before the minimum of 500 steps, then 200 more steps of patience at the lower rate:
+        # about 700 steps whatever the size (validation is read once an epoch, so up to 2 epochs more).
+        assert stop == "plateau" and 700 <= epoch * per_epoch < 700 + 2 * per_epoch
+    # At 5 per class an epoch is 4 optimizer steps: 500 steps are 125 epochs.
+    assert spec.runs()[0].batch_size(50) == 13 and -(-50 // 13) == 4
+
+
+def test_the_epoch_cap_never_cuts_the_minimum_short_at_tiny_sizes():
+    spec = build_spec({"sizes": [1], "seeds": [0], "freeze": ["all"], "max_epochs": 10})
+    b = Budget(spec, steps_per_epoch=2)  # 1 image per class: 10 images, 2 steps an epoch
+    assert b.max_epochs == 250
+    stops = [b.end_epoch(e, 0.1)[1] for e in range(1, 251)]
+    assert all(s is None for s in stops[:249]) and stops[-1] == "cap"
+
+
+def test_patience_resets_after_a_new_best_and_the_decay_counts_steps():
+    b = Budget(Spec(budget="converged", min_steps=8, patience=6, max_epochs=100), steps_per_epoch=3)
+    assert b.end_epoch(1, 0.5) == (True, None)
+    assert b.end_epoch(2, 0.5) == (False, None)  # 3 steps without a new best
+    assert b.end_epoch(3, 0.5) == (False, None)  # 6 steps: at 9 steps the minimum of 8 is reached: decay
+    assert b.lr_factor(30) == PLATEAU_DECAY
+    assert b.end_epoch(4, 0.7) == (True, None)
+    assert b.end_epoch(5, 0.7) == (False, None) and b.end_epoch(6, 0.7) == (False, "plateau")

@@ -35,7 +35,7 @@ def trained(tmp_path_factory):
     ids = {
         "epochs": submit(tmp, home, "epochs", freeze=[0], budget="epochs", epochs=2),
         "steps": submit(tmp, home, "steps", freeze=["all"], budget="steps", steps=7),
-        "converged": submit(tmp, home, "converged", freeze=["all"], budget="converged", epochs=2, patience=2,
+        "converged": submit(tmp, home, "converged", freeze=["all"], budget="converged", min_steps=6, patience=6,
                             max_epochs=12),
     }
     r = tlc("worker", "--once", home=home, env=WORKER_ENV)
@@ -88,9 +88,11 @@ def test_converged_budget_stops_on_its_rule_and_reports_its_best_validation_epoc
     _, runs, _ = trained
     for r in runs["converged"]:
         assert r["status"] == "done" and r["budget"] == "converged"
-        assert r["stop_reason"] in ("plateau", "cap") and 2 <= r["epochs_done"] <= 12
+        assert r["stop_reason"] in ("plateau", "cap") and r["epochs_done"] <= 12 and r["steps_done"] >= 6
         if r["stop_reason"] == "plateau":
-            assert r["epochs_done"] >= 2 + 2 * 2 - 1  # the minimum, then patience twice (decay, then stop)
+            per_epoch = -(-r["n_train"] // r["epochs"][0]["batch_size"])
+            # after its best epoch, patience twice in optimizer steps (decay, then stop)
+            assert r["steps_done"] >= per_epoch + 2 * 6
         best = max(r["epochs"], key=lambda e: (e["val_acc"], -e["epoch"]))
         assert r["final"]["final_epoch"] == best["epoch"]
         assert r["final"]["test_acc"] == best["test_acc"] and r["final"]["val_acc"] == best["val_acc"]

@@ -158,3 +158,18 @@ def test_time_to_target_uses_validation_accuracy():
     per_run = analysis.time_to_target(epochs, 0.8)
     assert per_run.iloc[0]["epoch"] == 2 and per_run.iloc[0]["seconds"] == 4.0
     assert math.isnan(analysis.time_to_target(epochs, 0.95).iloc[0]["seconds"])
+
+
+def test_the_verdict_says_provisional_first_until_every_run_finished_learning():
+    finished = control_runs()
+    settled = analyse(finished)
+    assert not settled.verdict.answer.startswith("Provisional")
+    # One scratch run ends underfit: the same comparison is now provisional, said before anything else.
+    unsettled = [*finished[:-1], {**finished[-1]}]
+    unsettled[0] = run("scratch", seed=0, test_acc=0.3, train_acc_clean=0.4)
+    view = analyse(unsettled)
+    assert view.verdict.answer.startswith("Provisional: 1 of 10 runs did not finish learning (see Convergence). ")
+    assert view.verdict.answer.endswith(verdict.build(analysis.runs_frame(unsettled)).answer)
+    # Still improving at the end counts as not finished too.
+    unsettled[0] = run("scratch", seed=0, test_acc=0.3, val=RISING)
+    assert analyse(unsettled).verdict.answer.startswith("Provisional: 1 of 10 runs")

@@ -359,11 +359,26 @@ def test_form_offers_the_budgets_and_the_random_features_control():
     at.checkbox(key="f_random_control").check().run()
     at.selectbox(key="f_budget").set_value("converged").run()
     assert not at.exception
-    assert {"Patience (epochs)", "At most (epochs)", "Epochs (minimum)"} <= {n.label for n in at.number_input}
+    assert {"Patience (optimizer steps)", "At least (optimizer steps)", "At most (epochs)"} <= {
+        n.label for n in at.number_input}
     captions = "\n".join(c.value for c in at.caption)
     assert "until validation accuracy stops improving" in captions
     runs = {m.label: m.value for m in at.metric}["Runs"]
     assert runs == "16"  # 2 sizes x 2 seeds x (scratch, fine-tune, probe, random-features probe)
+
+
+def test_form_switch_tunes_learning_rates_and_the_validation_images_are_a_choice():
+    seed_throughput()
+    at = render(PAGES[0])
+    assert at.toggle(key="f_tune_lr").value is False and at.session_state["f_validation"] == "held_out"
+    before = {m.label: m.value for m in at.metric}["Runs"]
+    at.toggle(key="f_tune_lr").set_value(True).run()
+    at.selectbox(key="f_validation").set_value("within").run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert before == "12" and metrics["Runs"] == "48"  # every run at 4 learning rates: the estimate counts them
+    assert any("× 3 arms × 4 learning rates" in c.value for c in at.caption)
+    assert at.session_state["f_validation"] == "within" and at.session_state["f_tune_lr"] is True
 
 
 def test_results_in_presentation_view_hide_nothing_essential(use_finished):

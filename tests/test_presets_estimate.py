@@ -183,13 +183,16 @@ def test_the_probe_records_how_busy_the_machine_was(one_thread):
 def test_under_the_converged_budget_the_estimate_says_it_is_a_minimum():
     from tlcompare.estimate.words import counted, figure
 
-    spec = build_spec(dict(sizes=[5], seeds=1, freeze=["all"], budget="converged", epochs=3, max_epochs=50))
+    spec = build_spec(dict(sizes=[5], seeds=1, freeze=["all"], budget="converged", min_steps=12, max_epochs=50))
     est = estimate(spec, {"efficientnet_lite0": TP}, 10, 40, 60, 9)
     assert est.minimum and figure(est).startswith("at least")
-    assert any(line.startswith("A minimum") and "at least 3 epochs" in line and "at most 50" in line
+    assert any(line.startswith("A minimum") and "at least 12 optimizer steps" in line and "at most 50" in line
                for line in counted(est, spec))
     plain = build_spec(dict(sizes=[5], seeds=1, freeze=["all"], budget="epochs", epochs=3))
-    assert figure(estimate(plain, {"efficientnet_lite0": TP}, 10, 40, 60, 9)).startswith("about")
+    plain_est = estimate(plain, {"efficientnet_lite0": TP}, 10, 40, 60, 9)
+    assert figure(plain_est).startswith("about")
+    # 5 per class of 10 classes is 4 optimizer steps an epoch: the 12-step minimum is 3 epochs.
+    assert est.seconds == pytest.approx(plain_est.seconds)
 
 
 # -- the probe in the background ----------------------------------------------------------------------

@@ -31,7 +31,7 @@ def test_expansion_pairs_every_arm_on_each_size_and_seed():
 def test_config_hash_is_stable_and_sensitive():
     a = build_spec({"sizes": [5], "seeds": 1, "freeze": [0], "device": "cpu"}).runs()
     b = build_spec({"sizes": [5], "seeds": 1, "freeze": [0], "device": "cuda"}).runs()
-    c = build_spec({"sizes": [5], "seeds": 1, "freeze": [0], "epochs": 3}).runs()
+    c = build_spec({"sizes": [5], "seeds": 1, "freeze": [0], "min_steps": 300}).runs()
     assert [r.config_hash() for r in a] == [r.config_hash() for r in b]  # device is not part of the question
     assert a[0].config_hash() != c[0].config_hash()
     assert a[0].config_hash() != a[1].config_hash()  # scratch vs pretrained

@@ -23,7 +23,7 @@ EXIT_USER_ERROR = 2
 
 def _add_spec_flags(p: argparse.ArgumentParser) -> None:
     from tlcompare.presets import PRESETS
-    from tlcompare.spec import AUGMENTS, BUDGETS, OPTIMIZERS
+    from tlcompare.spec import AUGMENTS, BUDGETS, OPTIMIZERS, TUNES, VALIDATIONS
 
     g = p.add_argument_group("experiment (each flag overrides the same key in --config, which overrides --preset)")
     g.add_argument("--preset", choices=list(PRESETS), metavar="NAME",
@@ -39,17 +39,24 @@ def _add_spec_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seeds", help="a count (3 = seeds 0,1,2) or a comma-separated list")
     g.add_argument("--budget", choices=BUDGETS,
                    help="how long each run trains: equal epochs, equal optimizer steps, or until validation accuracy "
-                        "stops improving (default converged; then --epochs is the minimum)")
-    g.add_argument("--epochs", type=int, help="epochs per run (budget epochs) or the minimum (budget converged); default 20")
+                        "stops improving (default converged; then --min-steps is the minimum)")
+    g.add_argument("--epochs", type=int, help="budget epochs: epochs per run; default 20")
     g.add_argument("--steps", type=int, help="budget steps: optimizer steps per run (default 1000)")
-    g.add_argument("--patience", type=int, help="budget converged: epochs without a new best validation accuracy (default 10)")
+    g.add_argument("--min-steps", type=int, help="budget converged: optimizer steps before a run may stop (default 500)")
+    g.add_argument("--patience", type=int,
+                   help="budget converged: optimizer steps without a new best validation accuracy (default 200)")
     g.add_argument("--max-epochs", type=int, help="budget converged: the cap (default 300)")
     g.add_argument("--batch-size", type=int)
-    g.add_argument("--image-size", type=int, help="training resolution in pixels (square)")
+    g.add_argument("--image-size", help="training resolution in pixels (square); a list (32,96) sweeps resolutions: "
+                                        "one experiment each, paired on subsets and seeds")
     g.add_argument("--augment", choices=AUGMENTS)
     g.add_argument("--optimizer", choices=OPTIMIZERS)
     g.add_argument("--lr-scratch", type=float, help="learning rate of the random-init arms")
     g.add_argument("--lr-pretrained", type=float, help="learning rate of the pretrained arm")
+    g.add_argument("--tune", choices=TUNES,
+                   help="lr: train every arm at a grid of learning rates (4, over 30x around its rate) at every size "
+                        "and seed, and keep the rate with the best validation accuracy (default none)")
+    g.add_argument("--lr-grid", type=int, help="tune lr: rates in each arm's grid (default 4)")
     g.add_argument("--weight-decay", type=float)
     g.add_argument("--warmup-epochs", type=float)
     g.add_argument("--label-smoothing", type=float)
@@ -61,7 +68,10 @@ def _add_spec_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--random-control", action="store_true", default=None,
                    help="add a control arm per frozen depth: the same freezing on a randomly initialised body")
     g.add_argument("--target-acc", type=float, help="validation accuracy for time to target (default 0.8)")
-    g.add_argument("--val-fraction", type=float)
+    g.add_argument("--validation", choices=VALIDATIONS,
+                   help="the images that choose each run's model: held_out (a share of the dataset, default) or "
+                        "within (a fifth of the N labelled per class, at least 1: what a user with N would have)")
+    g.add_argument("--val-fraction", type=float, help="validation held_out: the share of the dataset held out")
     g.add_argument("--test-fraction", type=float, help="test share when the dataset has no official test split")
     g.add_argument("--split-seed", type=int)
     g.add_argument("--device", help="auto (GPU when present), cpu, cuda, cuda:N")
@@ -72,7 +82,7 @@ def spec_from_args(args: argparse.Namespace):
     """The spec of --preset, --config and the flags (each overriding the one before), refused whole
     (exit 2) before anything is stored."""
     from tlcompare.presets import PRESETS
-    from tlcompare.spec import ExperimentSpec, build_spec, doubts, load_toml
+    from tlcompare.spec import ExperimentSpec, build_spec, doubts, load_toml, resolution_notes
 
     values = PRESETS[args.preset].spec_values() if getattr(args, "preset", None) else {}
     if args.config:
@@ -82,8 +92,8 @@ def spec_from_args(args: argparse.Namespace):
         if flag_value is not None:
             values[f.name] = flag_value
     spec = build_spec(values)  # refuses depths deeper than the model and sizes over the pools
-    for line in doubts(spec):  # valid, so it runs; but say what looks like a typo
-        print(f"warning: {printable(line)}", file=sys.stderr)
+    for line in doubts(spec) + resolution_notes(spec):  # valid, so it runs; but say what looks like a typo
+        print(f"warning: {printable(line, limit=10_000)}", file=sys.stderr)
     return spec
 
 
@@ -124,18 +134,38 @@ class Progress:
 
 def cmd_run(args) -> int:
     from tlcompare.report import write_run_files
-    from tlcompare.report.content import load_experiment
     from tlcompare.store import Store
+
+    sweep = spec_from_args(args)
+    started = time.perf_counter()
+    store = Store()
+    reports, failures = [], 0
+    # A resolution sweep is one experiment per resolution, trained one after the other.
+    for spec in sweep.by_resolution():
+        exp_id, rep, failed = _run_one(spec, store, args, started)
+        reports.append(rep)
+        failures += failed
+    json_path, csv_path = write_run_files(reports, args.out)
+    wall = time.perf_counter() - started
+    ids = ", ".join(str(r.id) for r in reports)
+    device = reports[-1].environment.get("device", "?")
+    print(f"\nwrote {json_path} and {csv_path} ({wall:.0f} s on {device}; "
+          f"experiment{'s' if len(reports) > 1 else ''} {ids} in the store: `tlcompare show {reports[0].id}`)")
+    return 1 if failures else 0
+
+
+def _run_one(spec, store, args, started: float):
+    """Train one experiment (one resolution) in this process, print its summary: (id, report, runs that failed)."""
+    from tlcompare.report.content import load_experiment
     from tlcompare.text.summaries import results_lines
     from tlcompare.worker.inprocess import InProcessExecutor
     from tlcompare.worker.process import WorkerHooks
 
-    spec = spec_from_args(args)
     runs = spec.runs()
-    print(f"tlcompare: {printable(spec.dataset)} / {spec.model}: {len(runs)} runs "
-          f"({len(spec.sizes)} sizes x {len(spec.seeds)} seeds), budget {spec.budget}: {spec.budget_text()}", file=sys.stderr)
-    started = time.perf_counter()
-    store = Store()
+    grid = f" x {len(spec.lr_rates('scratch'))} learning rates" if spec.tune == "lr" else ""
+    print(f"tlcompare: {printable(spec.dataset)} / {spec.model} at {spec.image_size} px: {len(runs)} runs "
+          f"({len(spec.sizes)} sizes x {len(spec.seeds)} seeds{grid}), budget {spec.budget}: {spec.budget_text()}",
+          file=sys.stderr)
     exp_id = store.create_experiment(spec, force=args.force)
     progress = Progress()
     printed: set[int] = set()
@@ -173,18 +203,13 @@ def cmd_run(args) -> int:
     # The same files `tlcompare report --format json|csv` writes, read back from the store; only the
     # wall time is this command's own (the store keeps training time, not how long the command took).
     rep = load_experiment(store, exp_id, fingerprint_fallback=False)
-    wall = rep.environment["wall_seconds"] = time.perf_counter() - started
-    json_path, csv_path = write_run_files(rep, args.out)
+    rep.environment["wall_seconds"] = time.perf_counter() - started
     for line in results_lines(rep.view):
         print(line)
     failed = [r for r in rep.runs if r["status"] in ("failed", "cancelled")]
-    device = rep.environment.get("device", "?")
-    print(f"\nwrote {json_path} and {csv_path} ({wall:.0f} s on {device}; "
-          f"experiment {exp_id} in the store: `tlcompare show {exp_id}`)")
     if failed:
         print(f"tlcompare: {len(failed)} of {len(runs)} runs did not finish; see `tlcompare show {exp_id}`", file=sys.stderr)
-        return 1
-    return 0
+    return exp_id, rep, len(failed)
 
 
 def cmd_submit(args) -> int:
@@ -196,10 +221,17 @@ def cmd_submit(args) -> int:
     spec = spec_from_args(args)
     store = Store()
     if args.into is not None:
+        if len(spec.image_sizes) > 1:
+            raise UserError("--into adds runs to one experiment, of one resolution: give one image_size "
+                            "(a sweep is one experiment per resolution)")
         added = store.extend_experiment(args.into, spec, force=args.force)
         exp_id = args.into
         print(f"experiment {exp_id}: {added} new runs added", file=sys.stderr)
     else:
+        # A resolution sweep is one experiment per resolution: each id is printed, the last one as before.
+        *others, spec = spec.by_resolution()
+        for earlier in others:
+            print(store.create_experiment(earlier, force=args.force))
         exp_id = store.create_experiment(spec, force=args.force)
     p = store.experiment_progress(exp_id)
     reused = sum(1 for r in store.experiment_runs(exp_id) if r["reused_from"])

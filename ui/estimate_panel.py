@@ -22,9 +22,10 @@ from ui.state import store
 POLL_SECONDS = 1.0
 
 
-def _probes(spec: ExperimentSpec, runs: list[RunSpec], remeasure: bool = False) -> dict[str, ProbeState]:
-    return {m: throughput_or_start(m, spec.image_size, spec.batch_size, spec.device, remeasure=remeasure)
-            for m in sorted({r.model for r in runs})}
+def _probes(spec: ExperimentSpec, runs: list[RunSpec], remeasure: bool = False) -> dict[tuple, ProbeState]:
+    # One probe per model and resolution: a resolution sweep's runs each get their own speed.
+    return {(m, size): throughput_or_start(m, size, spec.batch_size, spec.device, remeasure=remeasure)
+            for m, size in sorted({(r.model, r.experiment.image_size) for r in runs})}
 
 
 def render(spec: ExperimentSpec, runs: list[RunSpec], facts: DatasetFacts, n_stages: int, gpu: bool) -> Estimate | None:
@@ -39,7 +40,7 @@ def render(spec: ExperimentSpec, runs: list[RunSpec], facts: DatasetFacts, n_sta
     if any(p.throughput is None for p in probes.values()):
         _waiting(spec, runs)
         return None
-    tps = {m: p.throughput for m, p in probes.items()}
+    tps = {key: p.throughput for key, p in probes.items()}
     worker = worker_state(store=store())
     est = estimate(spec, tps, facts.num_classes, facts.n_val, facts.n_test, n_stages, worker_running=worker["alive"],
                    n_images=sum(facts.pool_counts) + facts.n_val + facts.n_test,
@@ -49,7 +50,7 @@ def render(spec: ExperimentSpec, runs: list[RunSpec], facts: DatasetFacts, n_sta
                                              "will train; identical runs that finished before are reused.")
     for line in estimate_text.counted(est, spec):
         st.caption(line)
-    tp = tps[spec.model]
+    tp = tps[(spec.model, spec.image_size)]
     st.caption(f"Measured here ({markdown_safe(tp.device)}, {spec.image_size} px): {tp.images_per_second(0.0):,.0f} "
                f"training images/s fine-tuning everything, {tp.images_per_second(1.0):,.0f} as a linear probe.")
     busy = _busy(tps)

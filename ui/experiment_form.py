@@ -17,7 +17,7 @@ from tlcompare.spec import DEFAULT_LR, ExperimentSpec
 FIELDS = ("dataset", "model", "weights", "small_cnn", "sizes", "freeze", "seeds", "epochs", "batch_size",
           "image_size", "augment", "optimizer", "lr_scratch", "lr_pretrained", "head_lr_mult", "weight_decay",
           "warmup_epochs", "label_smoothing", "feature_cache", "device", "name", "budget", "steps", "patience",
-          "max_epochs", "random_control", "target_acc")
+          "min_steps", "max_epochs", "random_control", "target_acc", "validation")
 
 
 def key(field: str) -> str:
@@ -32,6 +32,12 @@ def load_spec(spec: ExperimentSpec) -> None:
     values["lr_pretrained"] = spec.lr_for("pretrained")
     values["weights_source"] = "checkpoint" if spec.weights else "default"
     values["weights"] = spec.weights or ""
+    # A spec stored before converged counted steps has none: the form builds a new spec, with today's rule.
+    values["min_steps"] = spec.min_steps if spec.min_steps is not None else ExperimentSpec().min_steps
+    # The form's switch: tune the learning rates (a grid per arm and size) or not.
+    st.session_state[key("tune_lr")] = spec.tune == "lr"
+    # A resolution sweep: the first resolution in the image-size box, the others beside it.
+    st.session_state[key("image_size_more")] = list(spec.image_sizes[1:])
     for field in (*FIELDS, "weights_source"):
         st.session_state[key(field)] = values[field]
 
@@ -63,6 +69,10 @@ def values(sizes: list[int]) -> dict:
     # A path typed into the page is opened by the server: only inside its data roots.
     out["weights"] = str(require_inside_roots(weights, "checkpoint file")) if weights else None
     out["name"] = s[key("name")].strip()
+    out["tune"] = "lr" if s.get(key("tune_lr")) else "none"
+    more = [int(x) for x in s.get(key("image_size_more")) or []]
+    if more:
+        out["image_size"] = [out["image_size"], *more]
     return out
 
 

@@ -133,6 +133,15 @@ def lead_caveat(flags: pd.DataFrame) -> str:
             "more than the data; see Convergence.)")
 
 
+def provisional(flags: pd.DataFrame) -> str:
+    """What the verdict says first while any compared run did not finish learning ('' once all did):
+    a gap between runs that stopped early can show the budget rather than the data."""
+    if flags.empty:
+        return ""
+    n = int((flags["underfit"] | flags["still_improving"]).sum())
+    return f"Provisional: {n} of {len(flags)} runs did not finish learning (see Convergence)." if n else ""
+
+
 def budget_line(runs: list[dict]) -> str:
     """Which training budget the finished runs had, how long they trained and why they stopped."""
     done = [r for r in runs if r.get("status") == "done"]

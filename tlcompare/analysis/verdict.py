@@ -271,6 +271,10 @@ def budget_text(spec: dict | None) -> str:
             "Budget: equal epochs for both arms of every pair."
     if budget == "steps":
         return "Budget: equal optimizer steps for both arms of every pair, whatever the size."
+    if budget == "converged" and spec.get("min_steps") is not None:
+        return ("Budget: each run trained until its validation accuracy stopped improving "
+                f"(at least {spec.get('min_steps')} optimizer steps, patience {spec.get('patience')} steps, "
+                f"at most {spec.get('max_epochs')} epochs).")
     if budget == "converged":
         return ("Budget: each run trained until its validation accuracy stopped improving "
                 f"(patience {spec.get('patience')} epochs, at most {spec.get('max_epochs')} epochs).")

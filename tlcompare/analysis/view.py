@@ -17,7 +17,15 @@ from functools import cached_property
 
 import pandas as pd
 
-from tlcompare.analysis import controls, convergence, label_multiplier, overfitting, verdict
+from tlcompare.analysis import (
+    controls,
+    convergence,
+    label_multiplier,
+    overfitting,
+    tuning,
+    validation,
+    verdict,
+)
 from tlcompare.analysis import frames as analysis
 
 FINISHED = ("done", "diverged")
@@ -30,12 +38,23 @@ class ResultsView:
     frame is read-only (the page's cache hands the same object to every session)."""
     spec: dict = field(repr=False)
     environment: dict = field(repr=False)
-    runs: list[dict] = field(repr=False)  # every run, any status
+    runs: list[dict] = field(repr=False)  # every run, any status (under tune = "lr", every rate of every grid)
+
+    @cached_property
+    def tuning(self) -> tuning.Tuning:
+        """Under tune = "lr", each arm's best rate per size on validation (analysis/tuning.py); the
+        compared runs are that rate's. Without a grid, every run."""
+        return tuning.choose(self.runs)
+
+    @property
+    def compared(self) -> list[dict]:
+        """The runs every comparison reads (any status): the chosen rate's, when rates were tuned."""
+        return self.tuning.runs
 
     @cached_property
     def finished(self) -> list[dict]:
-        """Done and diverged runs (a diverged run is a result too)."""
-        return [r for r in self.runs if r["status"] in FINISHED]
+        """Done and diverged compared runs (a diverged run is a result too)."""
+        return [r for r in self.compared if r["status"] in FINISHED]
 
     @cached_property
     def frame(self) -> pd.DataFrame:
@@ -59,8 +78,16 @@ class ResultsView:
 
     @cached_property
     def verdict(self) -> verdict.Verdict:
-        """Every pretrained variant against scratch, from every run: unfinished pairs are counted too."""
-        return verdict.build(analysis.runs_frame(self.runs), self.spec, self.environment.get("n_test"))
+        """Every pretrained variant against scratch, from every run: unfinished pairs are counted too.
+        Provisional, said first, while any run did not finish learning."""
+        judged = verdict.build(analysis.runs_frame(self.compared), self.spec, self.environment.get("n_test"))
+        if self.spec.get("image_sizes") and judged.answer:  # one resolution of a sweep: say which
+            judged = replace(judged, answer=f"At {self.spec.get('image_size')} px: {judged.answer}")
+        first = convergence.provisional(self.flags)
+        if first and judged.answer:
+            judged = replace(judged, answer=f"{first} {judged.answer}")
+        lines = [validation.validation_line(self.compared, self.spec, self.environment), self.tuning.summary()]
+        return replace(judged, caveats=[*judged.caveats, *filter(None, lines)])
 
     @cached_property
     def multiplier(self) -> label_multiplier.Multiplier:

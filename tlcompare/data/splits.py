@@ -1,7 +1,8 @@
 """Splits shared by every run of an experiment, and nested training subsets per seed.
 
 The test and validation sets depend only on the dataset and ``split_seed``, never on a run's
-seed, so every run of an experiment is scored on the same images. Training subsets are drawn per
+seed, so every run of an experiment is scored on the same images (under ``validation = "within"``
+the validation images are instead a fifth of each run's own labelled images: ``within_split``). Training subsets are drawn per
 seed from what remains (the pool): each class's pool is shuffled once per seed and a size-N subset
 is its first N images, so for one seed the 10-per-class subset lies inside the 50-per-class one.
 """
@@ -14,6 +15,7 @@ import torch
 
 from tlcompare.data.base import ImageDataset
 from tlcompare.errors import UserError
+from tlcompare.spec import within_val_count
 
 
 @dataclass
@@ -83,8 +85,8 @@ def sizes_problem(class_names: list[str], pool_counts: list[int], sizes) -> str 
             f"after holding out validation and test images{others}; use sizes up to {min(pool_counts)}")
 
 
-def train_subset(splits: Splits, size: int, seed: int) -> torch.Tensor:
-    """Indices of ``size`` training images per class for ``seed``; nested across sizes."""
+def _labelled(splits: Splits, size: int, seed: int) -> list[torch.Tensor]:
+    """Per class, the ``size`` labelled images of ``seed`` in their drawing order."""
     check_sizes(splits, [size])
     pool_labels = splits.labels[splits.pool]
     chosen = []
@@ -94,4 +96,40 @@ def train_subset(splits: Splits, size: int, seed: int) -> torch.Tensor:
         # makes subsets nested.
         perm = torch.randperm(len(members), generator=_generator(seed, c, 104729))
         chosen.append(members[perm[:size]])
-    return torch.sort(torch.cat(chosen)).values
+    return chosen
+
+
+def train_subset(splits: Splits, size: int, seed: int) -> torch.Tensor:
+    """Indices of ``size`` training images per class for ``seed``; nested across sizes."""
+    return torch.sort(torch.cat(_labelled(splits, size, seed))).values
+
+
+def _within_roles(size: int) -> torch.Tensor:
+    """Which of the first ``size`` positions of a class's drawing order are validation images.
+
+    validation = "within": the validation images come out of the N labelled images per class, as a
+    user with N labelled images would have to do it (``spec.within_val_count``: 20 %, at least 1).
+    Position i is a validation image when the count grows there (within_val_count(i + 1) >
+    within_val_count(i)). A position's role never depends on the size, so for one seed the
+    validation images at N lie inside those at 2N, and so do the training images.
+    """
+    counts = torch.tensor([within_val_count(n) for n in range(size + 1)])
+    return counts[1:] > counts[:-1]
+
+
+def within_split(splits: Splits, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(training, validation) indices of the ``size`` labelled images per class for ``seed``: nested
+    across sizes, disjoint from each other and from the test set, the same for every arm."""
+    roles = _within_roles(size)
+    labelled = _labelled(splits, size, seed)
+    train = torch.cat([members[~roles[: len(members)]] for members in labelled])
+    val = torch.cat([members[roles[: len(members)]] for members in labelled])
+    return torch.sort(train).values, torch.sort(val).values
+
+
+def run_split(splits: Splits, size: int, seed: int, validation: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(training, validation) indices of one run: the held-out validation set shared by every run,
+    or (``within``) a fifth of the run's own labelled images."""
+    if validation == "within":
+        return within_split(splits, size, seed)
+    return train_subset(splits, size, seed), splits.val

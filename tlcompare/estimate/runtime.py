@@ -233,8 +233,8 @@ def run_seconds(run: RunSpec, tp: Throughput, num_classes: int, n_val: int, n_te
     """One run: build, then per epoch the training steps, the validation set and the plain training
     sample; once at the end the test set and the whole training subset (``evaluation_plan``).
 
-    Under ``budget = "converged"`` this is the minimum (``epochs``): how long a run goes on is
-    what the experiment finds out.
+    Under ``budget = "converged"`` this is the minimum (``min_steps``, in whole epochs): how long a
+    run goes on is what the experiment finds out.
     """
     spec = run.experiment
     n = run.size * num_classes
@@ -247,7 +247,10 @@ def run_seconds(run: RunSpec, tp: Throughput, num_classes: int, n_val: int, n_te
     if spec.budget == "steps":
         total_steps, evaluations = spec.steps, math.ceil(spec.steps / steps)
     else:
-        total_steps, evaluations = spec.epochs * steps, spec.epochs
+        epochs = spec.epochs
+        if spec.budget == "converged" and spec.min_steps is not None:
+            epochs = max(1, math.ceil(spec.min_steps / steps))
+        total_steps, evaluations = epochs * steps, epochs
     evaluated = images_evaluated(n, n_val, n_test, evaluations)
     return tp.build_seconds + total_steps * tp.step_seconds(batch, frozen) + evaluated * tp.eval_image_seconds
 
@@ -255,7 +258,8 @@ def run_seconds(run: RunSpec, tp: Throughput, num_classes: int, n_val: int, n_te
 def estimate(spec: ExperimentSpec, throughputs: dict[str, Throughput], num_classes: int, n_val: int,
              n_test: int, n_stages: int, worker_running: bool = False, n_images: int | None = None,
              finished: set[str] | frozenset[str] = frozenset()) -> Estimate:
-    """Wall time of the whole experiment on one worker; ``throughputs`` maps model name to its probe.
+    """Wall time of the whole experiment on one worker; ``throughputs`` maps model name (or model name
+    and image size) to its probe.
 
     ``n_images``: every image of the dataset (for the one feature pass of cached linear probes).
     ``finished``: config hashes with a reusable result in the store; those runs are copied, not trained.
@@ -270,11 +274,12 @@ def estimate(spec: ExperimentSpec, throughputs: dict[str, Throughput], num_class
         if run.config_hash() in finished:
             reused += 1
             continue
-        tp = throughputs[run.model]
+        # Keyed by model, or by (model, resolution) for a resolution sweep.
+        tp = throughputs.get((run.model, run.experiment.image_size)) or throughputs[run.model]
         if run.caches_features:
             # One forward pass of the body over the experiment's images, by the first such run (per
-            # seed for random bodies); after that a probe trains a linear head: building dominates.
-            body = "pretrained" if run.arm == "pretrained" else run.seed
+            # seed and size for random bodies); after that a probe trains a linear head: building dominates.
+            body = "pretrained" if run.arm == "pretrained" else (run.seed, run.size)
             seconds = tp.build_seconds + (0.0 if body in features_done else (n_images or 0) * tp.eval_image_seconds)
             features_done.add(body)
         else:

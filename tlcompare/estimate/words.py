@@ -28,7 +28,8 @@ def counted(est: Estimate, spec: ExperimentSpec) -> list[str]:
         lines.append(f"{est.n_reused} of {est.n_runs} runs already finished with identical settings: their results "
                      f"are reused, not trained again, and the time counts only the other {est.n_runs - est.n_reused}.")
     if est.minimum and est.n_reused < est.n_runs:
-        lines.append(f"A minimum: under 'until converged' each run trains at least {spec.epochs} epochs, then on "
+        least = f"{spec.min_steps} optimizer steps" if spec.min_steps is not None else f"{spec.epochs} epochs"
+        lines.append(f"A minimum: under 'until converged' each run trains at least {least}, then on "
                      f"until its validation accuracy stops improving (at most {spec.max_epochs} epochs). How much "
                      "longer is what the experiment finds out.")
     return lines
@@ -47,7 +48,7 @@ def advice(spec: ExperimentSpec, est: Estimate, preset: str | None, gpu: bool, b
         options.append("fewer seeds")
     if spec.image_size > 32:
         options.append("a smaller image size")
-    if spec.budget == "converged" and spec.max_epochs > spec.epochs:
+    if spec.budget == "converged" and spec.min_steps is None and spec.max_epochs > spec.epochs:
         options.append("a lower epoch cap")
     options.append("a GPU machine")
     text = f"Long on this CPU: try {', '.join(options[:-1])} or {options[-1]}." if len(options) > 1 else \

@@ -81,16 +81,18 @@ def write_report(store, ids, fmt: str | None = None, out: str | None = None) -> 
 
 
 def write_run_files(report, out: str | Path) -> tuple[Path, Path]:
-    """What ``tlcompare run --out FILE.json`` writes for its experiment (a loaded ``ExperimentReport``):
-    the report's JSON at ``out`` and its CSV beside it (same stem), so a script reads either command's files."""
+    """What ``tlcompare run --out FILE.json`` writes for its experiment (a loaded ``ExperimentReport``,
+    or a list of them: a resolution sweep): the JSON at ``out`` and the CSV beside it (same stem), so
+    a script reads either command's files."""
     from tlcompare.report import tables
 
+    reports = report if isinstance(report, list) else [report]
     json_path = Path(out)
     csv_path = json_path.with_suffix(".csv")
     if csv_path == json_path:  # --out results.csv: the JSON must not be overwritten by the CSV
         json_path = json_path.with_suffix(".json")
-    _write(json_path, tables.to_json([report]).encode("utf-8"))
-    _write(csv_path, tables.to_csv([report]).encode("utf-8"))
+    _write(json_path, tables.to_json(reports).encode("utf-8"))
+    _write(csv_path, tables.to_csv(reports).encode("utf-8"))
     return json_path, csv_path
 
 

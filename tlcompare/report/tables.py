@@ -91,7 +91,9 @@ def to_json(reports: list[ExperimentReport]) -> str:
         "tlcompare": tlcompare.__version__,
         "experiments": [{"id": r.id, "name": r.name, "notes": r.notes, "created": r.created, "status": r.status,
                          "spec": r.spec, "environment": r.environment, "runs": r.export_runs(),
-                         "label_multiplier": label_multiplier.export_rows(r.view.multiplier.table)} for r in reports],
+                         "label_multiplier": label_multiplier.export_rows(r.view.multiplier.table),
+                         # tune = "lr": each arm's grid and the rate chosen on validation per size
+                         "learning_rates": r.view.tuning.export_rows()} for r in reports],
     }
     # ASCII only: the exact text survives, and no control or bidi character reaches a terminal raw.
     return json.dumps(json_safe(doc), indent=1, ensure_ascii=True)

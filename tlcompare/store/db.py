@@ -195,6 +195,8 @@ class Store(QueueMixin):
     # -- experiments ---------------------------------------------------------------------------
     def create_experiment(self, spec: ExperimentSpec, name: str | None = None, force: bool = False) -> int:
         """Insert the experiment and its runs; runs whose config already finished are linked, not queued."""
+        if len(spec.image_sizes) > 1:  # a programming error, not a user's: the callers split the sweep
+            raise ValueError("a resolution sweep is one experiment per resolution: use spec.by_resolution()")
         now = time.time()
         with self._write() as con:
             exp_id = con.execute(

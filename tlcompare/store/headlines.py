@@ -24,9 +24,9 @@ def compute(runs: list[dict]) -> str:
     if not done:
         return NO_RESULTS
     from tlcompare.analysis import frames as analysis
-    from tlcompare.analysis import verdict  # pandas: only when a headline is actually computed
+    from tlcompare.analysis import tuning, verdict  # pandas: only when a headline is actually computed
 
-    return verdict.headline(analysis.runs_frame(done))
+    return verdict.headline(analysis.runs_frame(tuning.choose(done).runs))  # a tuned grid: its best rates
 
 
 def headlines(store: Store, experiments: list[dict]) -> dict[int, str]:

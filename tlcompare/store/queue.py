@@ -84,13 +84,16 @@ class QueueMixin:
                 "FROM experiments e WHERE id = ?", (row["experiment_id"],)).fetchone()
         freeze = freeze_from_json(row["freeze"])
         spec = json.loads(exp["spec"])
+        # A tuned run is one rate of its arm's grid: the stored rate is part of what it trains.
+        grid_lr = row["lr"] if spec.get("tune", "none") != "none" else None
+        run = RunSpec(spec_from_dict(spec), row["arm"], row["size"], row["seed"], freeze, grid_lr)
         return {
             "run_id": row["id"], "experiment_id": row["experiment_id"], "position": row["position"],
             "n_runs": exp["n_runs"], "arm": row["arm"], "size": row["size"], "seed": row["seed"],
             "freeze": freeze, "config_hash": row["config_hash"], "attempt": attempt,
-            "spec": spec, "label": run_label(row["arm"], row["size"], row["seed"], freeze),
+            "spec": spec, "label": run.label(),
             # What the worker trains: the stored, typed values, never parsed or validated again.
-            "run": RunSpec(spec_from_dict(spec), row["arm"], row["size"], row["seed"], freeze),
+            "run": run,
         }
 
     # -- while training ------------------------------------------------------------------------

@@ -13,13 +13,15 @@ SPEC_WORDS = {
     "model": "backbone", "weights": "pretrained weights", "weights_key": "checkpoint content key",
     "sizes": "labelled images per class", "freeze": "freezing depths (pretrained arm)", "seeds": "seeds",
     "budget": "training budget", "epochs": "epochs", "steps": "optimizer steps per run (steps budget)",
-    "patience": "patience in epochs (converged budget)", "max_epochs": "most epochs (converged budget)",
+    "patience": "patience in optimizer steps (converged budget)",
+    "min_steps": "fewest optimizer steps (converged budget)", "max_epochs": "most epochs (converged budget)",
     "batch_size": "batch size", "image_size": "image size (px)", "augment": "augmentation", "optimizer": "optimizer",
     "lr_scratch": "learning rate, scratch", "lr_pretrained": "learning rate, pretrained",
     "weight_decay": "weight decay", "warmup_epochs": "warm-up epochs", "label_smoothing": "label smoothing",
     "head_lr_mult": "head learning-rate multiplier", "min_steps_per_epoch": "fewest optimizer steps per epoch",
     "small_cnn": "small CNN arm", "feature_cache": "cache frozen features", "random_control": "random-features control",
-    "target_acc": "target validation accuracy (time to target)", "val_fraction": "validation share",
+    "target_acc": "target validation accuracy (time to target)", "validation": "validation images",
+    "val_fraction": "validation share (held out)",
     "test_fraction": "test share", "split_seed": "split seed", "device": "device",
 }
 
@@ -68,9 +70,11 @@ def model_title(name: str) -> str:
 
 
 def setup_line(spec: dict, environment: dict | None = None) -> str:
-    """'Handwritten digits (scikit-learn) · EfficientNet-Lite0 · 32 px images · 2 seeds'."""
+    """'Handwritten digits (scikit-learn) · EfficientNet-Lite0 · 32 px images · 2 seeds', and where the
+    validation images come from when they are not a held-out set."""
+    within = ["validation within the labelled images"] if spec.get("validation") == "within" else []
     return " · ".join([dataset_title(spec, environment), model_title(spec.get("model", "")),
-                       f"{spec.get('image_size')} px images", plural(len(spec.get("seeds") or []), "seed")])
+                       f"{spec.get('image_size')} px images", plural(len(spec.get("seeds") or []), "seed"), *within])
 
 
 WALL_VS_TRAINING = ("Training time counts only the optimizer's work (the seconds each run spent training, summed); "

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from tlcompare.data import load_dataset
 from tlcompare.data.base import ImageDataset
 from tlcompare.data.sources import skipped_note
-from tlcompare.data.splits import Splits, check_sizes, make_splits, train_subset
+from tlcompare.data.splits import Splits, check_sizes, make_splits, run_split
 from tlcompare.spec import ExperimentSpec
 
 log = logging.getLogger("tlcompare.data")
@@ -40,16 +40,12 @@ class DeviceData:
     features: dict = field(default_factory=dict, repr=False)
     on_host: bool = False  # the images stay in host memory: over the GPU memory budget
 
-    @property
-    def val_images(self) -> torch.Tensor:
-        return self.images[self.splits.val.to(self.images.device)]
+    def train_indices(self, size: int, seed: int, validation: str = "held_out") -> torch.Tensor:
+        return run_split(self.splits, size, seed, validation)[0]
 
-    @property
-    def val_labels(self) -> torch.Tensor:
-        return self.labels[self.splits.val.to(self.labels.device)]
-
-    def train_indices(self, size: int, seed: int) -> torch.Tensor:
-        return train_subset(self.splits, size, seed)
+    def run_split(self, size: int, seed: int, validation: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(training, validation) indices of one run (data/splits.py ``run_split``)."""
+        return run_split(self.splits, size, seed, validation)
 
 
 def resize_uint8(images: torch.Tensor, size: int, device: torch.device, chunk: int = 2048,

@@ -61,13 +61,16 @@ def run_experiment(
     on_run_end: Callable[[RunSpec, RunResult], None] | None = None,
 ) -> ExperimentResult:
     device = resolve_device(spec.device)
-    data = prepare(spec, device)
     runs = spec.runs()
+    data = prepare(runs[0].experiment if runs else spec, device)
     result = ExperimentResult(spec)
     started = time.perf_counter()
     for i, run in enumerate(runs):
         if on_run_start:
             on_run_start(i, len(runs), run)
+        if run.experiment.image_size != data.images.shape[-1]:  # the next resolution of a sweep
+            data = None
+            data = prepare(run.experiment, device)
         choice = choose_run_threads(device.type)  # as the worker does: the cores free when a run starts
         result.environment = result.environment or environment(device, data, choice)
         res = train_run(run, data, device, on_epoch=(lambda rec, run=run: on_epoch(run, rec)) if on_epoch else None)

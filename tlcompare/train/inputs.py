@@ -84,14 +84,15 @@ def feature_inputs(head: nn.Module, x, y, val, test, drop: float, device: torch.
     return Inputs(head, x, y, val, test, train_view, lambda chunk: chunk, 4096, device, feature_cache, setup_seconds)
 
 
-def run_inputs(run, data, backbone, subset: torch.Tensor, device: torch.device) -> Inputs:
+def run_inputs(run, data, backbone, subset: torch.Tensor, device: torch.device, val_idx: torch.Tensor) -> Inputs:
     """The inputs of one run: cached features for a linear probe without augmentation, else images.
 
-    ``subset``: the run's training images, as indices into ``data`` on the device.
+    ``subset``, ``val_idx``: the run's training and validation images, as indices into ``data``.
     """
     spec = run.experiment
     to_input = normaliser(backbone, data.images.shape[1], device)
     y = data.labels[subset]
+    val_labels = data.labels[val_idx.to(data.labels.device)]
     drop = head_dropout(backbone) if run.caches_features else None
     if drop is None:
         # Shuffling and augmentation draw from their own generators: the same seed gives the same
@@ -99,11 +100,12 @@ def run_inputs(run, data, backbone, subset: torch.Tensor, device: torch.device) 
         gen = torch.Generator(device=device).manual_seed(run.seed + 1)
         # The training subset always goes to the device, also when the whole dataset stays on the host.
         x = data.images[subset.to(data.images.device)].to(device, non_blocking=True)
-        val, test = (data.val_images, data.val_labels), (data.test_images, data.test_labels)
+        val, test = (data.images[val_idx.to(data.images.device)], val_labels), (data.test_images, data.test_labels)
         return image_inputs(backbone.model, to_input, x, y, val, test, spec.augment, gen, device)
-    # Random bodies differ per seed (the init is seeded): their features are cached per seed.
-    key = (run.model, spec.weights, spec.weights_key) if run.pretrained else (run.model, "random", run.seed)
+    # Random bodies differ per seed (the init is seeded) and per training subset (their BatchNorm
+    # statistics are estimated on it, bn_stats.py): their features are cached per seed and size.
+    key = (run.model, spec.weights, spec.weights_key) if run.pretrained else (run.model, "random", run.seed, run.size)
     features, reused = frozen_features(backbone, data, to_input, device, key)
-    val = (features.images[data.splits.val.to(device)], data.val_labels)
+    val = (features.images[val_idx.to(device)], val_labels)
     return feature_inputs(backbone.head, features.images[subset], y, val, (features.test, data.test_labels), drop,
                           device, "reused" if reused else "computed", 0.0 if reused else features.seconds)

@@ -1,6 +1,7 @@
 """One training run, top to bottom.
 
     backbone, freeze = build_model(...)        the backbone with its new head, its first stages frozen
+    estimate_bn_statistics(...)                the random-features control only: BatchNorm on its training images
     inputs = run_inputs(...)                   images, or cached features for a linear probe (inputs.py)
     opt, sched = optimizer_and_schedule(...)   AdamW or SGD on the budget's schedule (step.py)
     every epoch:
@@ -35,11 +36,12 @@ from tlcompare.errors import UserError
 from tlcompare.models import apply_freeze, create_backbone, set_train_mode
 from tlcompare.spec import RunSpec
 from tlcompare.store.correct_bits import pack_correct
+from tlcompare.train.bn_stats import estimate_bn_statistics
 from tlcompare.train.budget import Budget
 from tlcompare.train.data import DeviceData
 from tlcompare.train.device import describe_device, mixed_precision
 from tlcompare.train.evaluate import classification_metrics
-from tlcompare.train.inputs import Inputs, run_inputs
+from tlcompare.train.inputs import Inputs, normaliser, run_inputs
 from tlcompare.train.result import RunResult
 from tlcompare.train.step import optimizer_and_schedule, rates, train_step
 
@@ -73,7 +75,7 @@ def train_run(
     ``OOM_MIN_BATCH``; the result records how often (``oom_retries``) and the batch size it used.
     The epochs of an abandoned attempt are sent again by the retry under the same numbers.
     """
-    batch = run.batch_size(len(data.train_indices(run.size, run.seed)))
+    batch = run.batch_size(len(data.train_indices(run.size, run.seed, run.experiment.validation)))
     retries = 0
     while True:
         try:
@@ -122,8 +124,12 @@ def _train_at_batch(
     """The run at ``batch`` images a step, start to finish: what the out-of-memory retry calls again."""
     torch.manual_seed(run.seed)  # the new head's initial weights and every dropout mask
     backbone, freeze = build_model(run, data, device)
-    subset = data.train_indices(run.size, run.seed).to(device)
-    inputs = run_inputs(run, data, backbone, subset, device)
+    subset, val_idx = data.run_split(run.size, run.seed, run.experiment.validation)
+    subset = subset.to(device)
+    if run.arm == "random":  # the control normalises with its own training images' statistics (bn_stats.py)
+        estimate_bn_statistics(backbone.model, data.images[subset.to(data.images.device)].to(device),
+                               normaliser(backbone, data.images.shape[1], device))
+    inputs = run_inputs(run, data, backbone, subset, device, val_idx)
     budget = Budget(run.experiment, math.ceil(inputs.n / batch))
     opt, sched = optimizer_and_schedule(run, backbone, budget)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=run.experiment.label_smoothing)
@@ -335,6 +341,7 @@ def _new_result(run: RunSpec, backbone, freeze, inputs: Inputs, subset: torch.Te
         trainable_params=freeze.trainable_params, total_params=freeze.total_params,
         frozen_stages=list(freeze.frozen_stages), pretrained_source=backbone.pretrained_source,
         lr=run.lr, n_train=inputs.n, subset_hash=_fingerprint(subset), batch_size=batch,
+        n_val=len(inputs.val[1]), validation=run.experiment.validation, image_size=run.experiment.image_size,
         feature_cache=inputs.feature_cache, head_lr=run.lr * run.head_lr_mult, budget=run.experiment.budget,
         machine=describe_device(device), threads=torch.get_num_threads(),
     )

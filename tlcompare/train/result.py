@@ -47,6 +47,11 @@ class RunResult:
     threads: int | None = None
     # How the threads were chosen (threads.ThreadChoice: count, OpenMP wait policy, cores others kept busy).
     thread_choice: dict | None = None
+    # The validation images this run chose its model by: "held_out" (the experiment's shared
+    # validation set) or "within" (a fifth of its own labelled images), and how many.
+    validation: str | None = None
+    n_val: int | None = None
+    image_size: int | None = None  # the training resolution in pixels (a sweep has several)
 
     def to_dict(self) -> dict:
         return asdict(self)

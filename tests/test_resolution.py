@@ -1,0 +1,90 @@
+"""Resolution as an axis: image_size = [32, 96] is one experiment per resolution, paired on subsets and seeds."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tlcompare.analysis.view import analyse
+from tlcompare.errors import SpecError
+from tlcompare.spec import build_spec, resolution_notes, spec_from_dict
+from tlcompare.store import Store
+
+BASE = dict(dataset="digits", sizes=[5, 10], seeds=[0, 1], freeze=[0, "all"], budget="epochs", epochs=1)
+
+
+def test_a_list_of_sizes_is_a_sweep_of_one_experiment_per_resolution():
+    sweep = build_spec({**BASE, "image_size": [96, 32, 32]})
+    assert sweep.image_sizes == (32, 96) and sweep.image_size == 32
+    children = sweep.by_resolution()
+    assert [(c.image_size, c.image_sizes, c.name) for c in children] == [
+        (32, (32,), "digits / efficientnet_lite0 · 32 px"), (96, (96,), "digits / efficientnet_lite0 · 96 px")]
+    assert children[0].by_resolution() == [children[0]]  # a resolution of a sweep is not a sweep again
+    assert spec_from_dict(children[1].to_dict()) == children[1]
+    runs = sweep.runs()
+    assert len(runs) == 2 * len(children[0].runs()) == 2 * 2 * 2 * 3
+    # Paired across arms at each resolution, and across resolutions: the same size, seed and arms,
+    # only the resolution (part of each run's config, so of its hash) differs.
+    keys = {res: [(r.arm, r.size, r.seed, r.freeze) for r in runs if r.experiment.image_size == res] for res in (32, 96)}
+    assert keys[32] == keys[96]
+    assert {r.config()["image_size"] for r in runs} == {32, 96} and len({r.config_hash() for r in runs}) == len(runs)
+    # A single resolution given as a list is no sweep; the resolution of a run keeps its old hash.
+    one = build_spec({**BASE, "image_size": [32]})
+    assert one.image_sizes == () and one.image_size == 32
+    assert [r.config_hash() for r in one.runs()] == [r.config_hash() for r in children[0].runs()]
+    with pytest.raises(SpecError, match="image_size: 4 must be between 8 and 1024 pixels"):
+        build_spec({**BASE, "image_size": [4, 32]})
+
+
+def test_the_training_subsets_are_the_same_at_every_resolution():
+    from tlcompare.train import prepare
+
+    small, large = build_spec({**BASE, "image_size": [16, 48]}).by_resolution()
+    a, b = prepare(small, torch.device("cpu")), prepare(large, torch.device("cpu"))
+    assert a.images.shape[-1] == 16 and b.images.shape[-1] == 48
+    for size, seed in ((5, 0), (10, 1)):
+        assert torch.equal(a.train_indices(size, seed), b.train_indices(size, seed))
+    assert torch.equal(a.splits.test, b.splits.test) and torch.equal(a.splits.val, b.splits.val)
+
+
+def test_the_store_takes_one_resolution_per_experiment(tmp_path):
+    store = Store(tmp_path / "t.db")
+    sweep = build_spec({**BASE, "image_size": [32, 64]})
+    with pytest.raises(ValueError, match="one experiment per resolution"):
+        store.create_experiment(sweep)
+    ids = [store.create_experiment(one) for one in sweep.by_resolution()]
+    assert [store.get_experiment(i)["spec"]["image_size"] for i in ids] == [32, 64]
+    # What a worker trains is the stored spec of the run's own experiment: its resolution.
+    claimed = store.claim("w", experiment_id=ids[1])
+    assert claimed["run"].experiment.image_size == 64 and claimed["run"].config_hash() == claimed["config_hash"]
+    store.close()
+
+
+def test_low_resolutions_with_imagenet_weights_get_a_note():
+    (note,) = resolution_notes(build_spec({**BASE, "image_size": [32, 96]}))
+    assert note.startswith("image_size: at 32 px the ImageNet-pretrained features are far from their training "
+                           "resolution (224 px)")
+    assert resolution_notes(build_spec({**BASE, "image_size": 64})) == []
+    assert resolution_notes(build_spec({**BASE, "image_size": [16, 32]}))[0].startswith("image_size: at 16 px and 32 px")
+
+
+def test_the_verdict_of_one_resolution_of_a_sweep_names_it():
+    runs = [{"arm": arm, "size": 5, "seed": s, "freeze": freeze, "status": "done", "model": "m", "lr": 1e-3,
+             "final": {"test_acc": acc + 0.01 * s, "val_acc": 0.5, "train_acc_clean": 1.0, "train_seconds": 1.0},
+             "epochs": [{"epoch": 1, "val_acc": 0.5}], "n_train": 50, "budget": "epochs", "stop_reason": "epochs",
+             "trainable_params": 1, "total_params": 1}
+            for arm, freeze, acc in (("scratch", None, 0.5), ("pretrained", 0, 0.8)) for s in range(3)]
+    named = analyse(runs, {"budget": "epochs", "image_size": 32, "image_sizes": [32]}).verdict.answer
+    plain = analyse(runs, {"budget": "epochs", "image_size": 32}).verdict.answer
+    assert named == f"At 32 px: {plain}" and not plain.startswith("At ")
+
+
+def test_the_cli_flag_takes_a_list():
+    import argparse
+
+    from tlcompare.cli import _add_spec_flags, spec_from_args
+
+    parser = argparse.ArgumentParser()
+    _add_spec_flags(parser)
+    assert spec_from_args(parser.parse_args(["--image-size", "32,96", "--sizes", "5"])).image_sizes == (32, 96)
+    assert spec_from_args(parser.parse_args(["--image-size", "64", "--sizes", "5"])).image_size == 64

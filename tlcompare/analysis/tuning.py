@@ -1,0 +1,139 @@
+"""Learning rates chosen on validation: which of an arm's grid of rates is its result at each size.
+
+Under ``tune = "lr"`` every arm (scratch, each pretrained depth, the random controls, the small
+CNN) trains at a grid of rates at every size and seed (``spec.lr_rates``). At each size, the rate
+whose runs have the best mean **validation** accuracy over the seeds (the reported model's,
+``final["val_acc"]``) is that arm's result there; its runs are what every comparison reads. Test
+accuracy plays no part in the choice. The other rates' runs stay in the store and the exports.
+
+Without a grid (one rate per arm and size) the choice is the identity, so the view applies it to
+every experiment. Plain Python and pandas-free: the History headline uses it too.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from tlcompare.text.variants import variant, variant_key
+
+FINISHED = ("done", "diverged")
+
+
+@dataclass(frozen=True)
+class Choice:
+    variant: str
+    order: tuple = field(repr=False)  # the variant's reading order (variant_key, from its arm and depth)
+    size: int
+    lr: float
+    rates: tuple[float, ...]  # the grid, low to high
+    val_acc: float  # mean over the seeds at the chosen rate
+    n_seeds: int
+    tied: int = 1  # rates whose mean validation accuracy equals the best (the lowest of them is kept)
+
+    @property
+    def at_edge(self) -> bool:
+        """The best rate is the grid's lowest or highest: a rate outside it may be better still. Not
+        said of a tie, where the edge was only the tie-break."""
+        return len(self.rates) > 2 and self.tied == 1 and self.lr in (self.rates[0], self.rates[-1])
+
+    def sentence(self) -> str:
+        """'scratch at 5/class: lr 3.5e-3, best of 4 on validation'."""
+        text = f"{self.variant} at {self.size}/class: lr {rate_text(self.lr)}, best of {len(self.rates)} on validation"
+        if self.tied == len(self.rates):
+            return text + f" (all {self.tied} rates tie: validation cannot choose; the lowest is kept)"
+        return text + (f" (tied with {self.tied - 1} other rate{'s' if self.tied > 2 else ''}; the lowest is kept)"
+                       if self.tied > 1 else "")
+
+
+@dataclass(frozen=True)
+class Tuning:
+    runs: list[dict] = field(repr=False)  # every run of the chosen rates (any status), the rest left out
+    choices: list[Choice] = field(default_factory=list)  # one per arm and size with more than one rate
+
+    @property
+    def tuned(self) -> bool:
+        return bool(self.choices)
+
+    def lines(self) -> list[str]:
+        """One sentence per arm and size, with a warning where the best rate is at the grid's edge."""
+        out = []
+        for c in self.choices:
+            edge = ""
+            if c.at_edge:
+                side = "lowest" if c.lr == c.rates[0] else "highest"
+                edge = f" (the grid's {side} rate: a {'lower' if side == 'lowest' else 'higher'} one may be better)"
+            out.append(c.sentence() + edge)
+        return out
+
+    def export_rows(self) -> list[dict]:
+        """The choices for the JSON export: per arm and size, the grid, the chosen rate and its score."""
+        return [{"variant": c.variant, "size": c.size, "lr": c.lr, "rates": list(c.rates), "val_acc": c.val_acc,
+                 "n_seeds": c.n_seeds, "tied": c.tied, "at_edge": c.at_edge, "chosen_on": "validation"}
+                for c in self.choices]
+
+    def summary(self) -> str:
+        """The choices in one caveat line for the verdict; '' without a grid."""
+        if not self.choices:
+            return ""
+        edges = sum(c.at_edge for c in self.choices)
+        warn = (f" {edges} of {len(self.choices)} chosen rates sit at an edge of their grid: widen it (lr_scratch, "
+                "lr_pretrained move its centre) before trusting those sizes." if edges else "")
+        return "Learning rates chosen on validation (test accuracy plays no part): " + "; ".join(self.lines()) + "." + warn
+
+
+def rate_text(lr: float) -> str:
+    """3.5e-3, 1e-2, 0.1: short and exact to the 2 digits the grid keeps."""
+    if lr <= 0 or not math.isfinite(lr):
+        return str(lr)
+    exponent = math.floor(math.log10(lr))
+    mantissa = round(lr / 10**exponent, 1)
+    if mantissa >= 10:
+        mantissa, exponent = mantissa / 10, exponent + 1
+    if -1 <= exponent <= 0:
+        return f"{lr:g}"
+    return f"{mantissa:g}e{exponent}"
+
+
+def _val(run: dict) -> float:
+    value = (run.get("final") or {}).get("val_acc") if run.get("status") == "done" else None
+    return value if isinstance(value, int | float) and math.isfinite(value) else -math.inf
+
+
+def choose(runs: list[dict]) -> Tuning:
+    """The runs of each arm's best rate per size (by mean validation accuracy over its finished seeds).
+
+    A rate none of whose runs finished cannot win; while no rate of a group has finished, the group
+    keeps all its runs' places through its lowest rate, so unfinished pairs are still counted.
+    Ties go to the lower rate.
+    """
+    groups: dict[tuple, dict[float, list[dict]]] = {}
+    for r in runs:
+        key = (r["arm"], repr(r.get("freeze")), int(r["size"]))
+        groups.setdefault(key, {}).setdefault(float(r.get("lr") or 0.0), []).append(r)
+    chosen: list[dict] = []
+    choices: list[Choice] = []
+    for (arm, _, size), by_rate in groups.items():
+        rates = tuple(sorted(by_rate))
+        if len(rates) == 1:
+            chosen += by_rate[rates[0]]
+            continue
+        scored = []
+        for lr in rates:
+            vals = [_val(r) for r in by_rate[lr] if r.get("status") in FINISHED]
+            done = [v for v in vals if v > -math.inf]
+            scored.append((sum(done) / len(done) if done else -math.inf, -lr, lr, len(done)))
+        best_val, _, best_lr, n = max(scored)
+        if best_val == -math.inf:
+            best_lr = rates[0]
+        chosen += by_rate[best_lr]
+        if best_val > -math.inf:
+            first = by_rate[best_lr][0]
+            freeze = first.get("freeze")
+            tied = sum(abs(v - best_val) < 1e-9 for v, *_ in scored)
+            choices.append(Choice(variant(arm, freeze), variant_key(arm, freeze), size, best_lr, rates, best_val, n,
+                                  tied))
+    order = {id(r): i for i, r in enumerate(runs)}
+    chosen.sort(key=lambda r: order[id(r)])
+    choices.sort(key=lambda c: (c.size, c.order))
+    return Tuning(chosen, choices)
