@@ -22,7 +22,10 @@ def small_home(tmp_path_factory) -> tuple[Path, list[int]]:
 
 
 def report_page(home: Path, monkeypatch, experiment_id: int) -> AppTest:
+    from dashboard_fixtures import seed_throughput
+
     monkeypatch.setenv("TLCOMPARE_HOME", str(home))
+    seed_throughput()  # the app opens on the form first: its estimate must not start the probe here
     at = AppTest.from_file(APP, default_timeout=300)
     at.query_params["exp"] = str(experiment_id)
     at.run()
