@@ -63,11 +63,16 @@ def _add_spec_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--name", help="a name for the experiment")
 
 
-def spec_from_args(args: argparse.Namespace):
-    """The spec of the flags and --config, refused whole (exit 2) before anything is stored."""
-    from tlcompare.spec import ExperimentSpec, build_spec, doubts, load_toml
+def spec_from_args(args: argparse.Namespace, base: dict | None = None):
+    """The spec of the flags and --config, refused whole (exit 2) before anything is stored.
 
-    values = load_toml(args.config) if args.config else {}
+    ``base``: the values the file and the flags override (an experiment's stored spec for
+    ``submit --into``), instead of the defaults.
+    """
+    from tlcompare.spec import DERIVED, ExperimentSpec, build_spec, doubts, load_toml
+
+    values = {k: v for k, v in (base or {}).items() if k not in DERIVED}
+    values.update(load_toml(args.config) if args.config else {})
     for f in fields(ExperimentSpec):
         flag_value = getattr(args, f.name, None)
         if flag_value is not None:
@@ -184,8 +189,18 @@ def cmd_submit(args) -> int:
 
     if args.file:
         args.config = args.file
-    spec = spec_from_args(args)
     store = Store()
+    base = None
+    if args.into is not None:
+        # Start from the experiment's own settings, so `--into 3 --seeds 5` adds seeds and changes
+        # nothing else by falling back to a default; what still differs is refused (store/extend.py).
+        exp = store.get_experiment(args.into)
+        if exp is None:
+            raise UserError(f"no experiment {args.into} (see `tlcompare ls`)")
+        from tlcompare.spec import spec_from_dict
+
+        base = spec_from_dict(exp["spec"]).to_dict()  # a spec stored before budgets existed keeps "epochs"
+    spec = spec_from_args(args, base)
     if args.into is not None:
         added = store.extend_experiment(args.into, spec, force=args.force)
         exp_id = args.into

@@ -5,7 +5,7 @@ that is not what its name says, an empty class. Hidden and system files are igno
 are not images are skipped; images that do not decode are skipped with the reason; all of it is
 kept in the dataset's ``extra`` so the dataset check can list it. Decoding runs on a thread pool
 (PIL releases the GIL while it decodes and resizes) and is cached, keyed by a fingerprint of the
-folder, so a changed folder is decoded again.
+folder's names and every image's bytes, so a changed folder is decoded again.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from tlcompare.data.decode import (
     decode_image,
     resize_square,
 )
+from tlcompare.data.file_hashes import file_digests
 from tlcompare.errors import UserError
 from tlcompare.text.escape import printable
 
@@ -59,7 +60,8 @@ def is_hidden(name: str) -> bool:
 
 
 def scan_folder(root: str | Path) -> FolderScan:
-    """List the class folders and candidate images under ``root`` without decoding anything."""
+    """List the class folders and candidate images under ``root`` without decoding anything; the
+    fingerprint covers every image's bytes (hashed once, then remembered: ``file_hashes.py``)."""
     root = Path(root).expanduser()
     if not root.is_dir():
         raise UserError(f"image folder '{printable(str(root))}' does not exist or is not a folder")
@@ -90,16 +92,14 @@ def scan_folder(root: str | Path) -> FolderScan:
             if kind == "ignored":
                 scan.ignored.append(rel)
                 stamp.update(f"N\0{rel}\0".encode("utf-8", "surrogateescape"))
-                continue
-            if kind == "skipped":
+            elif kind == "skipped":  # listed by name and reason; what it holds is never read
                 scan.skipped.append((rel, why))
+                stamp.update(f"S\0{rel}\0".encode("utf-8", "surrogateescape"))
             else:
                 scan.files.append((rel, label))
-            try:
-                st = (root / rel).stat()
-                stamp.update(f"F\0{rel}\0{st.st_size}\0{st.st_mtime_ns}\0".encode("utf-8", "surrogateescape"))
-            except OSError:
-                stamp.update(f"F\0{rel}\0missing\0".encode("utf-8", "surrogateescape"))
+    # Keyed by the bytes of every image (file_hashes.py): equal names, sizes and times can hold other pixels.
+    for (rel, label), digest in zip(scan.files, file_digests(root, [rel for rel, _ in scan.files]), strict=True):
+        stamp.update(f"F\0{rel}\0{label}\0{digest}\0".encode("utf-8", "surrogateescape"))
     scan.fingerprint = stamp.hexdigest()[:24]
     return scan
 

@@ -161,9 +161,12 @@ class TerminalProgress:
 
 
 def _check_zip(src: Source) -> str | None:
-    from tlcompare.data.safe_zip import check_archive
+    from tlcompare.data.safe_zip import check_archive, require_regular_file
 
     try:
+        if src.path.is_dir():
+            raise IsADirectoryError
+        require_regular_file(src.path, f"'{printable(src.target)}'")
         with src.path.open("rb") as f:
             if not zipfile.is_zipfile(f):
                 return f"'{printable(src.target)}' is not a zip archive"

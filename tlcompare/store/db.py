@@ -220,15 +220,27 @@ class Store(QueueMixin):
                 refresh_status(con, [experiment_id])
 
     def extend_experiment(self, experiment_id: int, spec: ExperimentSpec, force: bool = False) -> int:
-        """Make ``spec`` the experiment's spec and queue only the runs it does not have yet.
+        """Add ``spec``'s sizes, freezing depths and seeds to the experiment and queue only the runs
+        it does not have yet; any other difference from the stored spec is refused
+        (``store/extend.py``: its runs would be averaged and paired with runs trained another way).
 
-        Runs the new spec no longer lists are kept (their results are not thrown away). Returns
-        the number of runs added.
+        The stored spec becomes the union of both grids, so no finished run falls out of it.
+        Returns the number of runs added.
         """
+        from tlcompare.store.extend import extended_spec
+
         now = time.time()
-        runs = spec.runs()
+        exp = self.get_experiment(experiment_id)
+        if exp is None:
+            raise UserError(f"no experiment {experiment_id} (see `tlcompare ls`)")
+        merged = extended_spec(experiment_id, exp["spec"], spec)
+        runs = merged.runs()
         with self._write() as con:
-            require_experiment(con, experiment_id)
+            row = con.execute("SELECT spec FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
+            if row is None:
+                raise UserError(f"no experiment {experiment_id} (see `tlcompare ls`)")
+            if json.loads(row["spec"]) != exp["spec"]:
+                raise UserError(f"experiment {experiment_id} was changed by another command meanwhile; try again")
             existing = {r["config_hash"]: r["id"] for r in con.execute(
                 "SELECT id, config_hash FROM runs WHERE experiment_id = ?", (experiment_id,))}
             new = []
@@ -240,7 +252,7 @@ class Store(QueueMixin):
                     con.execute("UPDATE runs SET position = ? WHERE id = ?", (pos, run_id))
             for pos, run_id in enumerate(existing.values(), start=len(runs)):
                 con.execute("UPDATE runs SET position = ? WHERE id = ?", (pos, run_id))
-            con.execute("UPDATE experiments SET spec = ? WHERE id = ?", (json.dumps(spec.to_dict()), experiment_id))
+            con.execute("UPDATE experiments SET spec = ? WHERE id = ?", (json.dumps(merged.to_dict()), experiment_id))
         self._queue_runs(experiment_id, new, force, now)
         return len(new)
 
