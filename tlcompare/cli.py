@@ -189,24 +189,23 @@ def cmd_submit(args) -> int:
 
     if args.file:
         args.config = args.file
-    store = Store()
-    base = None
-    if args.into is not None:
+    if args.into is None:
+        spec = spec_from_args(args)  # refused before any store is opened
+        store = Store()
+        exp_id = store.create_experiment(spec, force=args.force)
+    else:
         # Start from the experiment's own settings, so `--into 3 --seeds 5` adds seeds and changes
         # nothing else by falling back to a default; what still differs is refused (store/extend.py).
+        from tlcompare.spec import spec_from_dict
+
+        store = Store()
         exp = store.get_experiment(args.into)
         if exp is None:
             raise UserError(f"no experiment {args.into} (see `tlcompare ls`)")
-        from tlcompare.spec import spec_from_dict
-
-        base = spec_from_dict(exp["spec"]).to_dict()  # a spec stored before budgets existed keeps "epochs"
-    spec = spec_from_args(args, base)
-    if args.into is not None:
+        spec = spec_from_args(args, spec_from_dict(exp["spec"]).to_dict())
         added = store.extend_experiment(args.into, spec, force=args.force)
         exp_id = args.into
         print(f"experiment {exp_id}: {added} new runs added", file=sys.stderr)
-    else:
-        exp_id = store.create_experiment(spec, force=args.force)
     p = store.experiment_progress(exp_id)
     reused = sum(1 for r in store.experiment_runs(exp_id) if r["reused_from"])
     print(f"experiment {exp_id}: {p['total']} runs, {reused} reused from earlier results, "
@@ -393,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", nargs="?", help="experiment TOML file (the same as --config)")
     _add_spec_flags(p)
     p.add_argument("--force", action="store_true", help="train runs again even when identical ones finished before")
-    p.add_argument("--into", type=int, metavar="ID", help="add this spec's new runs (seeds, sizes) to experiment ID")
+    p.add_argument("--into", type=int, metavar="ID", help="add sizes, freezing depths and seeds to experiment ID (its other settings stay; a different one is refused)")
     p.add_argument("--start-worker", action="store_true", help="start a background worker unless one is alive")
     p.set_defaults(func=cmd_submit)
     p = sub.add_parser("worker", help="claim queued runs and train them (one process per device)")

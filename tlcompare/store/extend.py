@@ -60,5 +60,7 @@ def extended_spec(experiment_id: int, stored: dict, new: ExperimentSpec) -> Expe
 
 
 def _shown(value) -> str:
+    if value is None:
+        return "the default"
     text = json.dumps(value) if not isinstance(value, str) else repr(value)
     return printable(text, 80)

@@ -1,0 +1,140 @@
+"""Hostile inputs, second round: each case as an attacker (or an unlucky user) found it, through the
+real CLI entry point (in process where no new interpreter is needed), a real store file and real
+image folders. Each must end in one line naming the problem and the fix, never in a wrong result,
+a write to something it was only asked to read, or a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+from corpus import good_folder
+from PIL import Image
+from test_hardening import in_process, one_line_refusal
+
+from tlcompare.data import file_hashes, load_dataset
+from tlcompare.spec import build_spec
+
+TINY = ("--sizes", "2", "--seeds", "1", "--budget", "epochs", "--epochs", "1", "--image-size", "16", "--device", "cpu")
+
+
+def spec_of(home: Path, exp_id: int) -> dict:
+    row = sqlite3.connect(home / "tlcompare.db").execute("SELECT spec FROM experiments WHERE id = ?", (exp_id,)).fetchone()
+    return json.loads(row[0])
+
+
+# -- 1. submit --into adds sizes, depths and seeds only -------------------------------------------------
+@pytest.mark.parametrize("flags, named", [
+    (("--epochs", "2"), "epochs (1 there, 2 here)"),
+    (("--model", "resnet18"), "model ('efficientnet_lite0' there, 'resnet18' here)"),
+    (("--image-size", "24"), "image_size (16 there, 24 here)"),
+    (("--dataset", "elpv"), "dataset ('digits' there, 'elpv' here)"),
+    (("--lr-scratch", "0.005", "--augment", "none"), "augment ('crop' there, 'none' here), lr_scratch (the default there, 0.005 here)"),
+])
+def test_into_refuses_any_other_setting_with_what_differs(flags, named, tlcompare_home, capsys):
+    assert in_process(capsys, "submit", "--freeze", "all", *TINY).returncode == 0
+    before = spec_of(tlcompare_home, 1)
+    err = one_line_refusal(in_process(capsys, "submit", "--into", "1", *flags))
+    assert err.count("\n") == 1 and f"differs from experiment 1 in {named}" in err, err
+    assert "adds sizes, freezing depths and seeds only" in err and "submit without --into" in err
+    assert spec_of(tlcompare_home, 1) == before  # nothing changed, nothing queued
+    assert sqlite3.connect(tlcompare_home / "tlcompare.db").execute("SELECT count(*) FROM runs").fetchone()[0] == 2
+
+
+def test_into_adds_seeds_sizes_and_depths_keeping_the_recipe(tlcompare_home, capsys):
+    assert in_process(capsys, "submit", "--freeze", "all", *TINY).returncode == 0
+    # Only the grid is named: every other setting comes from the experiment, not from the defaults.
+    p = in_process(capsys, "submit", "--into", "1", "--seeds", "0,1", "--sizes", "3", "--freeze", "0")
+    assert p.returncode == 0, p.stderr
+    spec = spec_of(tlcompare_home, 1)
+    assert (spec["sizes"], spec["seeds"], spec["freeze"]) == ([2, 3], [0, 1], [0, "all"])  # the union: no run drops out
+    assert (spec["epochs"], spec["image_size"], spec["budget"]) == (1, 16, "epochs")
+    assert "12 new runs added" not in p.stderr and "10 new runs added" in p.stderr  # 2x2x3 = 12, 2 existed
+    configs = [json.loads(c) for (c,) in sqlite3.connect(tlcompare_home / "tlcompare.db").execute("SELECT config FROM runs")]
+    assert {c["epochs"] for c in configs} == {1} and {c["image_size"] for c in configs} == {16}
+    assert one_line_refusal(in_process(capsys, "submit", "--into", "7", "--seeds", "2")).startswith(
+        "tlcompare: error: no experiment 7")
+
+
+# -- 2. image folders are keyed by their bytes -------------------------------------------------------------
+def bmp_folder(root: Path, per_class: int = 6) -> Path:
+    """BMP files: every image the same number of bytes, so a swap keeps every size."""
+    for c, name in enumerate(("cat", "dog")):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            value = 30 + 200 * c  # cats dark, dogs light
+            Image.fromarray(np.full((20, 20, 3), value + i, dtype=np.uint8)).save(root / name / f"{i}.bmp")
+    return root
+
+
+def swap_keeping_times(a: Path, b: Path) -> None:
+    times = [(p.stat().st_atime_ns, p.stat().st_mtime_ns) for p in (a, b)]
+    da, db = a.read_bytes(), b.read_bytes()
+    assert len(da) == len(db)
+    a.write_bytes(db)
+    b.write_bytes(da)
+    for p, t in zip((a, b), times, strict=True):
+        os.utime(p, ns=t)
+
+
+def test_two_files_that_swap_contents_with_equal_sizes_and_times_change_the_key(tmp_path, tlcompare_home):
+    folder = bmp_folder(tmp_path / "parts")
+    source = f"imagefolder:{folder}"
+    before = build_spec({"dataset": source, "sizes": [2]})
+    pixels = load_dataset(source).images.clone()
+    swap_keeping_times(folder / "cat" / "0.bmp", folder / "dog" / "0.bmp")
+    after = build_spec({"dataset": source, "sizes": [2]})
+    assert before.source_key != after.source_key
+    assert all(r1.config_hash() != r2.config_hash() for r1, r2 in zip(before.runs(), after.runs(), strict=True))
+    # The decoded-image cache follows the bytes too: the swapped labels' pixels are read again.
+    ds = load_dataset(source)
+    files = ds.extra["files"]
+    cat0, dog0 = files.index("cat/0.bmp"), files.index("dog/0.bmp")
+    assert int(ds.images[cat0].float().mean()) == int(pixels[dog0].float().mean())
+    assert int(ds.images[dog0].float().mean()) == int(pixels[cat0].float().mean())
+
+
+def test_an_unchanged_folder_costs_a_stat_walk_and_a_rewritten_file_is_hashed_again(tmp_path, tlcompare_home, monkeypatch):
+    folder = bmp_folder(tmp_path / "parts")
+    read: list[str] = []
+    real = file_hashes._digest
+    monkeypatch.setattr(file_hashes, "_digest", lambda p: read.append(p.name) or real(p))
+    first = build_spec({"dataset": f"imagefolder:{folder}", "sizes": [2]}).source_key
+    assert len(read) == 12
+    read.clear()
+    assert build_spec({"dataset": f"imagefolder:{folder}", "sizes": [2]}).source_key == first and read == []
+    # Same bytes written again with the old times restored: the status-change time moved, so it is read.
+    target = folder / "dog" / "3.bmp"
+    st = target.stat()
+    target.write_bytes(target.read_bytes())
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert build_spec({"dataset": f"imagefolder:{folder}", "sizes": [2]}).source_key == first and read == ["3.bmp"]
+    # A damaged memo is only slower.
+    for memo in (tlcompare_home / "cache" / "file_hashes").iterdir():
+        memo.write_text("{not json")
+    read.clear()
+    assert build_spec({"dataset": f"imagefolder:{folder}", "sizes": [2]}).source_key == first and len(read) == 12
+
+
+# -- 3. a class with a single image ------------------------------------------------------------------------
+@pytest.mark.parametrize("n", [1, 2])
+def test_a_class_too_small_for_a_validation_and_a_test_image_is_refused(n, tmp_path, tlcompare_home, capsys):
+    folder = good_folder(tmp_path / "parts", classes=("cat", "dog"), per_class=8)
+    for f in sorted((folder / "dog").iterdir())[n:]:
+        f.unlink()
+    images = "image" if n == 1 else "images"
+    says = (f"class 'dog' has {n} {images}: a class needs at least 3 (one each for training, validation and test), "
+            "or its accuracy cannot be measured; add images to it or remove its folder")
+    p = in_process(capsys, "inspect", f"imagefolder:{folder}")
+    assert p.returncode == 2 and f"not usable: {says}" in p.stdout and p.stderr == f"tlcompare: error: {says}\n"
+    err = one_line_refusal(in_process(capsys, "submit", "--dataset", f"imagefolder:{folder}", *TINY))
+    assert err == f"tlcompare: error: dataset: {says}\n"
+    assert not (tlcompare_home / "tlcompare.db").exists() or spec_count(tlcompare_home) == 0
+
+
+def spec_count(home: Path) -> int:
+    return sqlite3.connect(home / "tlcompare.db").execute("SELECT count(*) FROM experiments").fetchone()[0]
