@@ -138,3 +138,126 @@ def test_a_class_too_small_for_a_validation_and_a_test_image_is_refused(n, tmp_p
 
 def spec_count(home: Path) -> int:
     return sqlite3.connect(home / "tlcompare.db").execute("SELECT count(*) FROM experiments").fetchone()[0]
+
+
+# -- 6. --out writes regular files and never replaces what a path points at ---------------------------------
+@pytest.fixture
+def queued(tlcompare_home, capsys) -> int:
+    """An experiment in the store (queued: a report of it needs no training), its writer closed."""
+    import gc
+
+    assert in_process(capsys, "submit", "--freeze", "all", *TINY).returncode == 0
+    gc.collect()  # the submit's connection: closed, so the file is checkpointed and quiet
+    return 1
+
+
+def leftovers(*folders: Path) -> list[str]:
+    return [p.name for f in folders for p in f.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_out_through_a_link_writes_its_target_and_keeps_the_link(queued, tmp_path, capsys):
+    target = tmp_path / "real.md"
+    target.write_text("old")
+    (tmp_path / "link.md").symlink_to(target)
+    p = in_process(capsys, "report", "1", "--out", tmp_path / "link.md")
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "link.md").is_symlink() and "No finished runs yet" in target.read_text() and not leftovers(tmp_path)
+
+
+def test_out_on_a_device_or_pipe_writes_through_it(queued, tmp_path, capsys):
+    import stat
+
+    if os.geteuid() != 0:
+        pytest.skip("making a character device needs root")
+    null = tmp_path / "null"
+    os.mknod(null, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # a private /dev/null
+    for args in (("report", "1", "--format", "md"), ("report", "1", "--format", "json")):
+        assert in_process(capsys, *args, "--out", null).returncode == 0
+        assert stat.S_ISCHR(os.lstat(null).st_mode)  # still the device, not a regular file
+    (tmp_path / "stdout.json").symlink_to("/proc/self/fd/1")
+    p = in_process(capsys, "report", "1", "--format", "json", "--out", tmp_path / "stdout.json")
+    assert p.returncode == 0 and (tmp_path / "stdout.json").is_symlink() and not leftovers(tmp_path)
+
+
+def test_out_an_existing_folder_is_one_line_and_leaves_nothing(queued, tmp_path, capsys):
+    folder = tmp_path / "outdir"
+    folder.mkdir()
+    err = one_line_refusal(in_process(capsys, "report", "1", "--out", folder))
+    assert f"--out '{folder}' is a folder: give a file name inside it" in err
+    # `run` says it before training anything.
+    err = one_line_refusal(in_process(capsys, "run", "--freeze", "all", *TINY, "--out", folder))
+    assert "is a folder" in err and sqlite3.connect(Path(os.environ["TLCOMPARE_HOME"]) / "tlcompare.db").execute(
+        "SELECT count(*) FROM experiments").fetchone()[0] == 1
+    assert list(folder.iterdir()) == [] and not leftovers(tmp_path)
+
+
+# -- 9. reads never write -------------------------------------------------------------------------------------
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+def store_written(home: Path, before: bytes) -> bool:
+    """Whether the store file changed or its journal holds anything. A reader of a WAL file may
+    make the empty side files (-wal, -shm) SQLite reads through: they hold nothing of the store."""
+    return (home / "tlcompare.db").read_bytes() != before or any(p.stat().st_size for p in home.glob("*-wal"))
+
+
+def test_listing_showing_and_checking_a_sound_store_write_nothing(queued, tlcompare_home, capsys):
+    before = (tlcompare_home / "tlcompare.db").read_bytes()
+    for args in (("ls",), ("show", "1"), ("store", "check"), ("report", "1", "--format", "md", "--out", "-")):
+        assert in_process(capsys, *args).returncode == 0, args
+        assert not store_written(tlcompare_home, before), args
+
+
+@pytest.mark.parametrize("damage, says", [
+    ("PRAGMA user_version = -1", "its header says schema version -1, which tlcompare never writes"),
+    ("PRAGMA user_version = -3", "its header says schema version -3"),
+    ("PRAGMA user_version = 99", "has schema version 99, newer than this tlcompare understands"),
+    ("DROP TABLE workers", "is an SQLite file but not a tlcompare store of schema 4"),
+])
+def test_a_store_with_a_header_tlcompare_never_wrote_is_refused_untouched(damage, says, queued, tlcompare_home, capsys):
+    con = sqlite3.connect(tlcompare_home / "tlcompare.db")
+    con.execute(damage)
+    con.commit()
+    con.close()
+    before = (tlcompare_home / "tlcompare.db").read_bytes()
+    for args in (("ls",), ("show", "1"), ("submit", "--sizes", "2"), ("cancel", "1")):
+        err = one_line_refusal(in_process(capsys, *args))
+        assert says in err and err.count("\n") == 1, (args, err)
+        assert not store_written(tlcompare_home, before), args
+
+
+def test_an_old_schema_store_with_garbage_is_not_migrated(tlcompare_home, capsys):
+    from test_hardening import _damage
+
+    for name in ("first", "second", "third"):
+        assert in_process(capsys, "submit", "--sizes", ",".join(map(str, range(1, 60))), "--seeds", "3",
+                          "--name", name).returncode == 0
+    db = tlcompare_home / "tlcompare.db"
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA user_version = 3")  # written by an older tlcompare: a migration is due
+    con.commit()
+    con.close()
+    damaged = _damage(db)
+    for args in (("ls",), ("show", "1"), ("submit", "--sizes", "2")):
+        err = one_line_refusal(in_process(capsys, *args))
+        assert "is damaged" in err and "left untouched" in err, err
+        assert db.read_bytes() == damaged
+
+
+def test_store_check_on_another_programs_database_or_a_missing_path_writes_nothing(queued, tmp_path, capsys):
+    foreign = tmp_path / "notes.db"
+    con = sqlite3.connect(foreign)
+    con.execute("CREATE TABLE notes (x)")
+    con.execute("CREATE TABLE experiments (id, what)")  # a table of the same name, not tlcompare's
+    con.commit()
+    con.close()
+    before = files_of(tmp_path)
+    err = one_line_refusal(in_process(capsys, "store", "check", "--db", foreign))
+    assert "is an SQLite file but not a tlcompare store of schema 0 (its tables: experiments, notes)" in err
+    assert files_of(tmp_path) == before  # no tables added, no WAL switch
+    missing = tmp_path / "no" / "such" / "store.db"
+    err = one_line_refusal(in_process(capsys, "store", "check", "--db", missing))
+    assert f"there is no store at '{missing}' (nothing was created)" in err and not (tmp_path / "no").exists()
+    err = one_line_refusal(in_process(capsys, "store", "backup", tmp_path / "nowhere" / "copy.db"))
+    assert "cannot write the backup" in err and "its folder does not exist" in err

@@ -119,7 +119,7 @@ class Progress:
 
 
 def cmd_run(args) -> int:
-    from tlcompare.report import write_run_files
+    from tlcompare.report import check_output, write_run_files
     from tlcompare.report.content import load_experiment
     from tlcompare.store import Store
     from tlcompare.text.summaries import results_lines
@@ -127,6 +127,7 @@ def cmd_run(args) -> int:
     from tlcompare.worker.process import WorkerHooks
 
     spec = spec_from_args(args)
+    check_output(args.out)  # a folder as --out is said now, not after the training
     runs = spec.runs()
     print(f"tlcompare: {printable(spec.dataset)} / {spec.model}: {len(runs)} runs "
           f"({len(spec.sizes)} sizes x {len(spec.seeds)} seeds), budget {spec.budget}: {spec.budget_text()}", file=sys.stderr)
@@ -175,7 +176,8 @@ def cmd_run(args) -> int:
         print(line)
     failed = [r for r in rep.runs if r["status"] in ("failed", "cancelled")]
     device = rep.environment.get("device", "?")
-    print(f"\nwrote {json_path} and {csv_path} ({wall:.0f} s on {device}; "
+    wrote = f"{printable(str(json_path))} and {printable(str(csv_path))}" if csv_path else printable(str(json_path))
+    print(f"\nwrote {wrote} ({wall:.0f} s on {device}; "
           f"experiment {exp_id} in the store: `tlcompare show {exp_id}`)")
     if failed:
         print(f"tlcompare: {len(failed)} of {len(runs)} runs did not finish; see `tlcompare show {exp_id}`", file=sys.stderr)
@@ -270,19 +272,22 @@ def cmd_workers(args) -> int:
 
 
 def cmd_ls(args) -> int:
-    from tlcompare.store import Store
+    from tlcompare.store import Store, default_path
     from tlcompare.text.summaries import experiments_table
 
-    print(experiments_table(Store().list_experiments()))
+    if not default_path().exists():  # a listing never creates a store
+        print(experiments_table([]))
+        return 0
+    print(experiments_table(Store(read_only=True).list_experiments()))
     return 0
 
 
 def cmd_show(args) -> int:
-    from tlcompare.store import Store
+    from tlcompare.store import Store, default_path
     from tlcompare.text.summaries import experiment_report
 
-    store = Store()
-    exp = store.get_experiment(args.id)
+    store = Store(read_only=True) if default_path().exists() else None
+    exp = store.get_experiment(args.id) if store else None
     if exp is None:
         raise UserError(f"no experiment {args.id} (see `tlcompare ls`)")
     print(experiment_report(exp, store.experiment_progress(args.id), store.experiment_runs(args.id, test_correct=True)))
@@ -354,29 +359,34 @@ def cmd_inspect(args) -> int:
 def cmd_store(args) -> int:
     from tlcompare.store import Store
 
-    store = Store(args.db)
+    # Both only read the store: never created, migrated or switched to WAL (a damaged one is opened
+    # as it is, to describe the damage or save what is readable).
+    store = Store(args.db, read_only=True, verify=False)
     if args.action == "backup":
         if not args.dest:
             raise UserError("store backup: give the file to write, e.g. `tlcompare store backup copy.db`")
-        print(f"wrote {store.backup(args.dest)}", file=sys.stderr)
+        print(f"wrote {printable(str(store.backup(args.dest)))}", file=sys.stderr)
         return 0
     found = store.integrity_check()
     if found == "ok":
-        print(f"{store.path}: ok" + (" (read-only)" if store.readonly else ""))
+        store.require_tlcompare()  # a sound SQLite file of another program is not an "ok" store
+        print(f"{printable(str(store.path))}: ok" + ("" if os.access(store.path, os.W_OK) else " (read-only)"))
         return 0
-    print(f"tlcompare: error: the store '{store.path}' is damaged:", file=sys.stderr)
-    print(found, file=sys.stderr)
+    print(f"tlcompare: error: the store '{printable(str(store.path))}' is damaged:", file=sys.stderr)
+    print(printable(found, limit=10_000, keep_newlines=True), file=sys.stderr)
     print("save what is readable with `tlcompare store backup COPY.db`, then move the damaged file aside", file=sys.stderr)
     return EXIT_USER_ERROR
 
 
 def cmd_report(args) -> int:
-    from tlcompare.report import write_report
+    from tlcompare.report import check_output, write_report
     from tlcompare.store import Store
 
-    where = write_report(Store(), args.ids, args.format, args.out)
+    if args.out and args.out != "-":
+        check_output(args.out)
+    where = write_report(Store(read_only=True), args.ids, args.format, args.out)
     if where != "stdout":
-        print(f"wrote {where}", file=sys.stderr)
+        print(f"wrote {printable(where)}", file=sys.stderr)
     return 0
 
 
