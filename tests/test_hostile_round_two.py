@@ -261,3 +261,70 @@ def test_store_check_on_another_programs_database_or_a_missing_path_writes_nothi
     assert f"there is no store at '{missing}' (nothing was created)" in err and not (tmp_path / "no").exists()
     err = one_line_refusal(in_process(capsys, "store", "backup", tmp_path / "nowhere" / "copy.db"))
     assert "cannot write the backup" in err and "its folder does not exist" in err
+
+
+# -- 8 and 10. Ray addresses: no password shown, no minutes of retries; a worker that can exit ---------------
+@pytest.fixture
+def not_ray():
+    """A port that accepts connections and never answers (what ray.init retried for minutes)."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held: list = []
+    threading.Thread(target=lambda: [held.append(server.accept()) for _ in range(8)], daemon=True).start()
+    yield server.getsockname()[1]
+    server.close()
+    for conn, _ in held:
+        conn.close()
+
+
+def test_an_address_that_is_not_ray_gives_up_in_seconds_without_the_password(not_ray, capsys):
+    import time
+
+    t0 = time.monotonic()
+    err = one_line_refusal(in_process(capsys, "worker", "--executor", "ray", "--once",
+                                      "--address", f"ray://admin:hunter2@127.0.0.1:{not_ray}"))
+    assert time.monotonic() - t0 < 30
+    assert f"cannot reach a Ray cluster at ray://***@127.0.0.1:{not_ray}: something listens there but" in err
+    assert "hunter2" not in err and "admin" not in err
+
+
+@pytest.mark.parametrize("address, says", [
+    ("admin:hunter2@127.0.0.1:1", "cannot reach a Ray cluster at ***@127.0.0.1:1: connection refused"),
+    ("127.0.0.1:6²79", "the Ray address '127.0.0.1:6²79' does not end in a port number"),
+    ("ray://u:hunter2@127.0.0.1:99999", "the Ray address 'ray://***@127.0.0.1:99999' does not end in a port number"),
+])
+def test_a_bad_ray_address_is_one_line_before_anything_heavy(address, says, capsys):
+    err = one_line_refusal(in_process(capsys, "worker", "--executor", "ray", "--once", "--address", address))
+    assert says in err and "hunter2" not in err, err
+
+
+def test_a_ray_worker_started_for_the_dashboard_keeps_the_password_out_of_its_log(tlcompare_home):
+    import time
+
+    from tlcompare.store import Store
+    from tlcompare.worker.control import ensure_ray_worker
+
+    store = Store()
+    ensure_ray_worker("ray://admin:hunter2@127.0.0.1:1", store=store)
+    logs = tlcompare_home / "logs"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any("cannot reach" in p.read_text() for p in logs.glob("*.log")):
+        time.sleep(0.5)
+    text = "".join(p.read_text() for p in logs.glob("*.log"))
+    assert "cannot reach a Ray cluster at ray://***@127.0.0.1:1" in text and "hunter2" not in text
+
+
+@pytest.mark.parametrize("args, env, says", [
+    (("worker", "--once", "--idle-exit", "nan"), {}, "--idle-exit=nan is not a number of seconds"),
+    (("worker", "--once", "--idle-exit", "-1"), {}, "--idle-exit=-1 is not a number of seconds"),
+    (("worker", "--once"), {"TLCOMPARE_POLL_SECONDS": "abc"}, "TLCOMPARE_POLL_SECONDS=abc is not a number of seconds"),
+])
+def test_worker_durations_that_never_end_are_refused(args, env, says, monkeypatch, capsys):
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    err = one_line_refusal(in_process(capsys, *args))
+    assert says in err

@@ -223,6 +223,15 @@ def cmd_submit(args) -> int:
 
 
 def cmd_worker(args) -> int:
+    from tlcompare.worker.ray_address import check_reachable
+    from tlcompare.worker.settings import seconds
+
+    # Refused in a second, before torch and ray are imported: a nan that never exits, an address
+    # that is not a Ray cluster (ray.init would retry it for minutes).
+    if args.idle_exit is not None:
+        seconds(args.idle_exit, "--idle-exit")
+    if args.executor == "ray":
+        check_reachable(args.address or os.environ.get("RAY_ADDRESS") or None)
     from tlcompare.store import Store
     from tlcompare.worker.process import Worker, WorkerConfig
 
@@ -409,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="use this device for every run (cuda:0, cpu); default: each experiment's own")
     p.add_argument("--once", action="store_true", help="exit when nothing is left in the queue")
     p.add_argument("--experiment", type=int, metavar="ID", help="take runs of this experiment only")
-    p.add_argument("--idle-exit", type=float, metavar="SECONDS", help="exit after this long with nothing to do")
+    p.add_argument("--idle-exit", metavar="SECONDS", help="exit after this long with nothing to do")
     p.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="ray: dispatch runs to a Ray cluster (docs/scale-out.md); this process stays the store's writer")
     p.add_argument("--address", help="with --executor ray: the cluster to join (default: RAY_ADDRESS, else a local one)")
