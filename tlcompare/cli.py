@@ -7,6 +7,7 @@ Errors the user can fix print one line and exit 2; nothing prints a traceback un
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sqlite3
 import sys
@@ -18,6 +19,18 @@ from tlcompare.errors import SpecError, UserError
 from tlcompare.text.escape import printable
 
 EXIT_USER_ERROR = 2
+MAX_ID = 2**63 - 1  # SQLite's integers: a larger id names no row and would overflow the query
+
+
+def experiment_id(text: str) -> int:
+    """An experiment id for argparse: a whole number from 1 to MAX_ID, refused as argparse refuses a typo."""
+    try:
+        value = int(text) if text.strip().isascii() else None
+    except ValueError:
+        value = None
+    if value is None or not 1 <= value <= MAX_ID:
+        raise argparse.ArgumentTypeError(f"'{printable(text, 40)}' is not an experiment id (a whole number from 1 up, see `tlcompare ls`)")
+    return value
 
 
 def _add_spec_flags(p: argparse.ArgumentParser) -> None:
@@ -128,6 +141,10 @@ def cmd_run(args) -> int:
 
     spec = spec_from_args(args)
     check_output(args.out)  # a folder as --out is said now, not after the training
+    if spec.device != "auto":  # a GPU asked for on a machine without one: said before anything is stored
+        from tlcompare.train.device import resolve_device
+
+        resolve_device(spec.device)
     runs = spec.runs()
     print(f"tlcompare: {printable(spec.dataset)} / {spec.model}: {len(runs)} runs "
           f"({len(spec.sizes)} sizes x {len(spec.seeds)} seeds), budget {spec.budget}: {spec.budget_text()}", file=sys.stderr)
@@ -230,6 +247,9 @@ def cmd_worker(args) -> int:
     # that is not a Ray cluster (ray.init would retry it for minutes).
     if args.idle_exit is not None:
         seconds(args.idle_exit, "--idle-exit")
+    for flag, value in (("--worker-id", args.worker_id), ("--slot", args.slot)):
+        if value is not None and (not value or printable(value, None) != value or len(value) > 200):
+            raise UserError(f"{flag} '{printable(value, 60)}': use up to 200 printable characters (no escapes or newlines)")
     if args.executor == "ray":
         check_reachable(args.address or os.environ.get("RAY_ADDRESS") or None)
     from tlcompare.store import Store
@@ -411,13 +431,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", nargs="?", help="experiment TOML file (the same as --config)")
     _add_spec_flags(p)
     p.add_argument("--force", action="store_true", help="train runs again even when identical ones finished before")
-    p.add_argument("--into", type=int, metavar="ID", help="add sizes, freezing depths and seeds to experiment ID (its other settings stay; a different one is refused)")
+    p.add_argument("--into", type=experiment_id, metavar="ID", help="add sizes, freezing depths and seeds to experiment ID (its other settings stay; a different one is refused)")
     p.add_argument("--start-worker", action="store_true", help="start a background worker unless one is alive")
     p.set_defaults(func=cmd_submit)
     p = sub.add_parser("worker", help="claim queued runs and train them (one process per device)")
     p.add_argument("--device", help="use this device for every run (cuda:0, cpu); default: each experiment's own")
     p.add_argument("--once", action="store_true", help="exit when nothing is left in the queue")
-    p.add_argument("--experiment", type=int, metavar="ID", help="take runs of this experiment only")
+    p.add_argument("--experiment", type=experiment_id, metavar="ID", help="take runs of this experiment only")
     p.add_argument("--idle-exit", metavar="SECONDS", help="exit after this long with nothing to do")
     p.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="ray: dispatch runs to a Ray cluster (docs/scale-out.md); this process stays the store's writer")
@@ -441,10 +461,10 @@ def build_parser() -> argparse.ArgumentParser:
                              ("cancel", cmd_cancel, "cancel an experiment's queued and running runs"),
                              ("delete", cmd_delete, "delete an experiment and its results from the store")):
         p = sub.add_parser(name, help=text)
-        p.add_argument("id", type=int, metavar="ID")
+        p.add_argument("id", type=experiment_id, metavar="ID")
         p.set_defaults(func=func)
     p = sub.add_parser("resume", help="queue an experiment's cancelled runs again, keeping its finished runs")
-    p.add_argument("id", type=int, metavar="ID")
+    p.add_argument("id", type=experiment_id, metavar="ID")
     p.add_argument("--start-worker", action="store_true", help="start a background worker unless one is alive")
     p.set_defaults(func=cmd_resume)
     p = sub.add_parser("datasets", help="list built-in datasets and whether they are available offline")
@@ -466,7 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", help="the store file (default: TLCOMPARE_HOME/tlcompare.db)")
     p.set_defaults(func=cmd_store)
     p = sub.add_parser("report", help="write a report of experiments: html, pdf, csv, json, md (Markdown) or tex (LaTeX)")
-    p.add_argument("ids", nargs="+", type=int, metavar="ID", help="experiments to report on; several are overlaid")
+    p.add_argument("ids", nargs="+", type=experiment_id, metavar="ID", help="experiments to report on; several are overlaid")
     p.add_argument("--format", choices=["html", "pdf", "csv", "json", "md", "tex"],
                    help="default: from the extension of --out, else html")
     p.add_argument("--out", help="output file (default tlcompare-report-ID.FORMAT); - writes a text format to stdout")
@@ -488,6 +508,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tlcompare: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `tlcompare show 1 | head -1`: the reader has gone; leave quietly, as Unix tools do.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except sqlite3.DatabaseError as e:  # the store file, met outside the store's own translation
         from tlcompare.store import default_path
         from tlcompare.store.errors import translate

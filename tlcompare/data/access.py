@@ -86,6 +86,8 @@ def _require_links_inside(folder: Path, text: str, roots: list[Path]) -> None:
     limit, walked = max_files(), 0
     for dirpath, dirnames, filenames in os.walk(folder):  # os.walk does not descend into linked folders
         walked += len(dirnames) + len(filenames)
+        if os.path.relpath(dirpath, folder).count(os.sep) >= 40:
+            dirnames[:] = []  # deeper than any scan reads (imagefolder.MAX_DEPTH); os.walk recurses
         if walked > limit:
             raise too_many_files(printable(text))
         for name in filenames + dirnames:
