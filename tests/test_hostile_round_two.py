@@ -328,3 +328,133 @@ def test_worker_durations_that_never_end_are_refused(args, env, says, monkeypatc
         monkeypatch.setenv(k, v)
     err = one_line_refusal(in_process(capsys, *args))
     assert says in err
+
+
+# -- 11, 12, 14. one line instead of an internal error or a misleading message --------------------------------
+@pytest.mark.parametrize("args, says", [
+    (("submit", "--freeze", "²"), "freeze: '²' is not a depth"),
+    (("submit", "--seeds", "²"), "seeds: '²' is not a whole number"),
+    (("submit", "--device", "cuda:abc"), "device: unknown 'cuda:abc'; use auto, cpu, cuda or cuda:N"),
+    (("submit", "--device", "cudaXYZ"), "device: unknown 'cudaXYZ'"),
+    (("submit", "--data-root", "/nonexistent/raw"), "data_root: '/nonexistent/raw' does not exist or is not a folder"),
+])
+def test_values_that_looked_valid_are_refused_with_one_line(args, says, tlcompare_home, capsys):
+    err = one_line_refusal(in_process(capsys, *args))
+    assert says in err and not (tlcompare_home / "tlcompare.db").exists(), err
+
+
+@pytest.mark.parametrize("content, says", [
+    ("\ufeffsizes = [2]\nfreeze = [\"²\"]\n", "freeze: '²' is not a depth"),  # a BOM is no statement
+    ("a = " + "[" * 2000 + "]" * 2000 + "\n", "nests arrays or tables too deeply"),
+])
+def test_experiment_files_with_a_bom_or_deep_nesting(content, says, tmp_path, capsys):
+    (tmp_path / "exp.toml").write_text(content, encoding="utf-8")
+    assert says in one_line_refusal(in_process(capsys, "submit", tmp_path / "exp.toml"))
+
+
+@pytest.mark.parametrize("command", ["show", "cancel", "delete", "report", "resume"])
+@pytest.mark.parametrize("text", ["99999999999999999999999", "²", "-1"])
+def test_ids_beyond_64_bits_or_not_numbers_are_usage_errors(command, text, capsys):
+    with pytest.raises(SystemExit) as e:
+        in_process(capsys, command, text)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and f"'{text}' is not an experiment id" in err and "Traceback" not in err
+
+
+def test_a_closed_pipe_ends_quietly(queued, tlcompare_home):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TLCOMPARE_HOME": str(tlcompare_home)}
+    p = subprocess.run(f"'{sys.executable}' -m tlcompare show 1 | head -c 1", shell=True, capture_output=True,
+                       text=True, env=env, timeout=300)
+    assert "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr and "internal error" not in p.stderr, p.stderr
+
+
+def test_a_folder_nested_1500_deep_is_walked_to_a_limit(tmp_path, capsys):
+    folder = good_folder(tmp_path / "deep", per_class=4)
+    here = os.getcwd()
+    os.chdir(folder / "cat")
+    try:
+        for _ in range(1500):
+            os.mkdir("d")
+            os.chdir("d")
+    finally:
+        os.chdir(here)
+    try:
+        p = in_process(capsys, "inspect", f"imagefolder:{folder}")
+        assert p.returncode == 0, p.stderr
+        assert "nested more than 32 folders deep (not read)" in p.stdout
+    finally:  # bottom up, without recursion: shutil.rmtree (pytest's cleanup too) overflows on 1,500 levels
+        chain = [folder / "cat"]
+        while (chain[-1] / "d").is_dir():
+            chain.append(chain[-1] / "d")
+        for d in reversed(chain[1:]):
+            d.rmdir()
+
+
+def test_class_folders_not_in_utf8_are_shown_escaped_and_two_spellings_of_one_name_refused(tmp_path, capsys):
+    import unicodedata
+
+    folder = good_folder(tmp_path / "latin1", classes=("dog", "cat"), per_class=6)
+    os.rename(os.fsencode(folder / "cat"), os.fsencode(folder) + b"/caf\xe9")
+    p = in_process(capsys, "inspect", f"imagefolder:{folder}")
+    assert p.returncode == 0 and "'caf\\xe9'" in p.stdout, p.stdout
+    assert build_spec({"dataset": f"imagefolder:{folder}", "sizes": [2]}).source_key  # keyed, stored, trainable
+    from tlcompare.data.fingerprint import dataset_fingerprint
+
+    assert dataset_fingerprint(load_dataset(f"imagefolder:{folder}"))  # where every run failed before
+    both = good_folder(tmp_path / "cafes", classes=(unicodedata.normalize("NFC", "café"), unicodedata.normalize("NFD", "café")),
+                       per_class=4)
+    err = one_line_refusal(in_process(capsys, "inspect", f"imagefolder:{both}"))
+    assert "two class folders that both read 'café' (spelled " in err and "merge them" in err
+
+
+def test_a_fractional_file_limit_is_named(tmp_path, monkeypatch, capsys):
+    folder = good_folder(tmp_path / "few", per_class=4)
+    monkeypatch.setenv("TLCOMPARE_MAX_FILES", "0.5")
+    assert "TLCOMPARE_MAX_FILES=0.5 is not a whole number of files" in one_line_refusal(
+        in_process(capsys, "inspect", f"imagefolder:{folder}"))
+
+
+def test_run_on_a_gpu_that_is_not_there_stores_nothing(tlcompare_home, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    err = one_line_refusal(in_process(capsys, "run", "--freeze", "all", *TINY[:-2], "--device", "cuda"))
+    assert "no CUDA GPU is visible" in err and not (tlcompare_home / "tlcompare.db").exists()
+
+
+def test_a_worker_id_with_escapes_and_a_long_name_are_refused(queued, capsys):
+    assert "--worker-id '\\x1b[31mx\\ny'" in one_line_refusal(in_process(capsys, "worker", "--once", "--worker-id", "\x1b[31mx\ny"))
+    from tlcompare.store import Store
+    from tlcompare.store.errors import StoreError  # noqa: F401
+
+    with pytest.raises(Exception, match="at most 200"):
+        Store().rename_experiment(1, "x" * 100_000)
+
+
+# -- 13. one damaged row does not take down the rest ----------------------------------------------------------
+def test_an_experiment_whose_spec_is_not_json_is_named_and_the_rest_works(tlcompare_home, capsys):
+    for name in ("bad", "good"):
+        assert in_process(capsys, "submit", "--freeze", "all", *TINY, "--name", name).returncode == 0
+    con = sqlite3.connect(tlcompare_home / "tlcompare.db")
+    con.execute("UPDATE experiments SET spec = '{not json' WHERE name = 'bad'")
+    con.commit()
+    con.close()
+    p = in_process(capsys, "ls")
+    assert p.returncode == 0 and "good" in p.stdout and "damaged" in p.stdout, p.stderr
+    assert "experiment 1's stored spec is damaged" in one_line_refusal(in_process(capsys, "show", "1"))
+    assert in_process(capsys, "show", "2").returncode == 0
+    check = in_process(capsys, "store", "check")
+    assert check.returncode == 2 and "experiment 1's stored spec is damaged" in check.stderr
+    # The queue skips it: its runs fail with the reason instead of a worker crashing with one "running".
+    from tlcompare.store import Store
+
+    store = Store()
+    claimed = store.claim("w1")
+    assert claimed["experiment_id"] == 2
+    rows = dict(sqlite3.connect(tlcompare_home / "tlcompare.db").execute(
+        "SELECT status, error FROM runs WHERE experiment_id = 1").fetchall())
+    assert set(rows) == {"failed"} and "stored spec is damaged" in rows["failed"]

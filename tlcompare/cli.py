@@ -319,6 +319,8 @@ def cmd_show(args) -> int:
     exp = store.get_experiment(args.id) if store else None
     if exp is None:
         raise UserError(f"no experiment {args.id} (see `tlcompare ls`)")
+    if exp["damaged"]:
+        raise UserError(exp["damaged"])
     print(experiment_report(exp, store.experiment_progress(args.id), store.experiment_runs(args.id, test_correct=True)))
     return 0
 
@@ -399,6 +401,11 @@ def cmd_store(args) -> int:
     found = store.integrity_check()
     if found == "ok":
         store.require_tlcompare()  # a sound SQLite file of another program is not an "ok" store
+        damaged = [e["damaged"] for e in store.list_experiments() if e["damaged"]]
+        if damaged:  # sound pages, rows that cannot be read: name each, the rest of the store is fine
+            for line in damaged:
+                print(f"tlcompare: error: {printable(line)}", file=sys.stderr)
+            return EXIT_USER_ERROR
         print(f"{printable(str(store.path))}: ok" + ("" if os.access(store.path, os.W_OK) else " (read-only)"))
         return 0
     print(f"tlcompare: error: the store '{printable(str(store.path))}' is damaged:", file=sys.stderr)

@@ -100,7 +100,10 @@ def _require_links_inside(folder: Path, text: str, roots: list[Path]) -> None:
 
 
 def max_files() -> int:
-    return int(_limit(MAX_FILES_ENV, DEFAULT_MAX_FILES))
+    value = _limit(MAX_FILES_ENV, DEFAULT_MAX_FILES)
+    if value < 1 or value != int(value):  # 0.5 would read as "more than 0 files"
+        raise UserError(f"{MAX_FILES_ENV}={printable(os.environ.get(MAX_FILES_ENV, ''), 40)} is not a whole number of files (1 or more)")
+    return int(value)
 
 
 def max_decoded_bytes() -> int:

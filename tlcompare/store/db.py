@@ -338,7 +338,12 @@ class Store(QueueMixin):
         return experiment_dict(row, _status_counts(con, experiment_id).get(experiment_id, {}))
 
     def rename_experiment(self, experiment_id: int, name: str) -> None:
-        self._update_experiment(experiment_id, "name", name.strip() or f"experiment {experiment_id}")
+        from tlcompare.spec import MAX_NAME
+
+        name = name.strip()
+        if len(name) > MAX_NAME:  # the same cap as a spec's name, whichever face renames it
+            raise UserError(f"a name of {len(name):,} characters; at most {MAX_NAME}")
+        self._update_experiment(experiment_id, "name", name or f"experiment {experiment_id}")
 
     def set_pinned(self, experiment_id: int, pinned: bool = True) -> None:
         self._update_experiment(experiment_id, "pinned", int(bool(pinned)))

@@ -113,12 +113,25 @@ def run_dict(row: sqlite3.Row, epochs: list[dict], artifacts: sqlite3.Row | None
 
 
 def experiment_dict(row: sqlite3.Row, counts: dict[str, int]) -> dict:
-    spec = json.loads(row["spec"])
-    return {
+    # A hand-edited or damaged row is named, not fatal: every other experiment still lists.
+    damaged = None
+    try:
+        spec = json.loads(row["spec"])
+        if not isinstance(spec, dict):
+            raise ValueError("not a JSON object")
+    except (ValueError, TypeError) as e:
+        spec, damaged = {}, f"experiment {row['id']}'s stored spec is damaged ({type(e).__name__}); delete it"
+    try:
+        environment = _loads(row["environment"], None)
+        if environment is not None and not isinstance(environment, dict):
+            raise ValueError("not a JSON object")
+    except (ValueError, TypeError) as e:
+        environment, damaged = None, damaged or f"experiment {row['id']}'s stored environment is damaged ({type(e).__name__})"
+    return {"damaged": damaged,
         "id": row["id"], "name": row["name"], "status": row["status"], "created": row["created"],
         "notes": row["notes"], "pinned": bool(row["pinned"]), "spec": spec,
         "dataset": spec.get("dataset"), "model": spec.get("model"),
-        "environment": _loads(row["environment"], None),
+        "environment": environment,
         "n_runs": sum(counts.values()), "n_finished": sum(counts.get(s, 0) for s in TERMINAL),
         # What people read as "runs finished": with a result, so a cancelled experiment never reads 3/3.
         "n_done": sum(counts.get(s, 0) for s in FINISHED),
