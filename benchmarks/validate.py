@@ -159,11 +159,11 @@ def report(runs: list[dict]) -> str:
     if not m.table.empty:
         rows = [[int(r["size"]), r["variant"], f"{100 * r['target_acc']:.1f}",
                  "–" if r["n_star"] != r["n_star"] else f"{r['n_star']:.3g}", f"{r['k']:.3g}",
-                 "–" if r["k_low"] != r["k_low"] else f"{r['k_low']:.3g} to {r['k_high']:.3g}", r["case"], r["form"]]
+                 "–" if r["k_low"] != r["k_low"] else f"{r['k_low']:.3g} to {r['k_high']:.3g}", r["case"]]
                 for _, r in m.table.sort_values(["size", "variant"]).iterrows()]
         parts += ["Label multiplier (K = n*/N; n* = images per class scratch needs for the variant's accuracy):", "",
-                  _md(["N per class", "variant", "variant acc %", "n*", "K", "95 % interval", "case", "scratch fit"], rows),
-                  ""]
+                  _md(["N per class", "variant", "variant acc %", "n*", "K", "95 % interval", "case"], rows),
+                  "", *m.target_lines, ""]
     else:
         parts += [m.missing, ""]
     if m.time_lines:

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from tlcompare.analysis import frames as analysis
+from tlcompare.analysis.label_multiplier import target_line
 from tlcompare.charts import figures as charts
 from tlcompare.charts.figures import NO_INTERVAL
 from tlcompare.charts.multiplier import HINT as MULTIPLIER_HINT
@@ -93,8 +94,8 @@ with st.container(border=True):
         cols[-1].metric("Training time", duration(frame["train_seconds"].sum()), help=WALL_VS_TRAINING,
                         delta=environment.get("device"), delta_color="off", delta_arrow="off")
     if multiplier.lines:
-        with st.expander("Label multiplier at every size, and the time saved"):
-            for line in multiplier.lines + multiplier.time_lines:
+        with st.expander("Label multiplier at every size, labels to the best pretrained accuracy, and the time saved"):
+            for line in multiplier.all_lines:
                 st.markdown(f"- {markdown_safe(line)}")
             st.caption(markdown_safe(multiplier.method))
     with st.expander("Size by size"):
@@ -132,6 +133,15 @@ answer_tab, depth_tab, curves_tab, overfit_tab, time_tab, errors_tab = st.tabs(
 with answer_tab:
     chart(cached.memo(key, ("multiplier", large), lambda: label_multiplier_chart(frame, multiplier.table, large=large)),
           MULTIPLIER_HINT, "multiplier")
+    if not multiplier.targets.empty:
+        default_goal = float(multiplier.targets["target_acc"].iloc[0])
+        with st.container(key="controls_labels_target"):
+            goal = st.number_input("Labels to reach a test accuracy of (%)", 1.0, 100.0, step=0.5, format="%.1f",
+                                   value=round(100 * default_goal, 1), key=f"labels_goal_{experiment['id']}",
+                                   help="Images per class each arm needs, read off its own learning curve. "
+                                        "Default: the best pretrained accuracy measured.") / 100
+        needs = cached.memo(key, ("labels_to_target", goal), lambda: target_line(view.labels_to_target(goal)))
+        st.markdown(markdown_safe(needs))
     chart(cached.memo(key, ("gap", large, baseline_key), lambda: charts.gap_chart(
         view.diffs, large=large, baseline=baseline_view.diffs if baseline_view is not None else None,
         baseline_name=baseline_label)), charts.HINTS["gap"], "gap")

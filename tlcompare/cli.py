@@ -321,7 +321,13 @@ def cmd_show(args) -> int:
         raise UserError(f"no experiment {args.id} (see `tlcompare ls`)")
     if exp["damaged"]:
         raise UserError(exp["damaged"])
-    print(experiment_report(exp, store.experiment_progress(args.id), store.experiment_runs(args.id, test_correct=True)))
+    target = getattr(args, "target", None)
+    if target is not None:
+        target = target / 100 if target > 1 else target
+        if not 0 < target <= 1:
+            raise UserError(f"--target {args.target}: give a test accuracy in % (90) or as a fraction (0.9), above 0")
+    print(experiment_report(exp, store.experiment_progress(args.id), store.experiment_runs(args.id, test_correct=True),
+                            target=target))
     return 0
 
 
@@ -469,6 +475,10 @@ def build_parser() -> argparse.ArgumentParser:
                              ("delete", cmd_delete, "delete an experiment and its results from the store")):
         p = sub.add_parser(name, help=text)
         p.add_argument("id", type=experiment_id, metavar="ID")
+        if name == "show":
+            p.add_argument("--target", type=float, metavar="ACC",
+                           help="test accuracy (in %%, or a fraction) for the images per class each arm needs "
+                                "(default: the best pretrained accuracy measured)")
         p.set_defaults(func=func)
     p = sub.add_parser("resume", help="queue an experiment's cancelled runs again, keeping its finished runs")
     p.add_argument("id", type=experiment_id, metavar="ID")

@@ -1,15 +1,14 @@
-"""Accuracy as a function of images per class: two monotone forms, fitted to many resamples at once.
+"""Accuracy as a function of images per class: the pieces of a learning curve, fitted to many resamples at once.
 
 - ``power``: the 3-parameter power law ``a - b * n**(-c)`` with ``0 <= a <= 1``, ``b >= 0`` and
   ``c`` in ``C_GRID`` (a rising curve that levels off at its ceiling ``a``). For each ``c`` the
   model is linear in ``(a, b)``, so it is solved in closed form for every ``c`` of a fine grid and
   every resample together; the best ``c`` is kept. No iterative solver, no starting point to go
   wrong, and a thousand bootstrap fits cost one numpy expression.
-- ``interp``: monotone interpolation in log n (isotonic means, then scipy's PCHIP), defined only
-  inside the measured range: it never projects.
+- ``isotonic`` means and ``interp_curves``: monotone interpolation in log n (scipy's PCHIP), defined
+  only inside the measured range.
 
-Which form describes the data is chosen by leave-one-size-out error (Viering & Loog 2023 find no
-single form fits every learning curve). Fewer than 3 sizes: interpolation only.
+How the two make one curve, anchored on what was measured, is ``analysis/anchored.py``.
 
 Inputs are per-size means (``y``: sizes x resamples) with their weights (seeds per size): a least-
 squares fit to every seed's point equals a weighted fit to the means.
@@ -21,7 +20,6 @@ import numpy as np
 from scipy.interpolate import PchipInterpolator
 
 C_GRID = np.geomspace(0.02, 3.0, 160)
-FORMS = ("power", "interp")
 # A tie between exponents (two sizes fit every c exactly) goes to c = 0.5, a typical learning-curve slope.
 _C_TIE_BREAK = 1e-9 * np.log(C_GRID / 0.5) ** 2
 _FLAT = 1e-9  # a curve that rises less than this over the measured range is flat
@@ -51,8 +49,9 @@ def isotonic(y, w) -> np.ndarray:
     return out
 
 
-def fit_power(n, y, w) -> dict:
-    """Least-squares ``a - b n^-c`` per column of ``y``: arrays ``a, b, c`` (one per resample) and ``sse``."""
+def fit_power(n, y, w, c_min: float = 0.0) -> dict:
+    """Least-squares ``a - b n^-c`` per column of ``y``: arrays ``a, b, c`` (one per resample) and ``sse``;
+    ``c_min``: the smallest exponent allowed (a curve that levels off at least that fast)."""
     n, y = np.asarray(n, dtype=float), _col(y)
     w = np.asarray(w, dtype=float)[:, None, None]
     x = n[:, None, None] ** -C_GRID[None, :, None]  # sizes x c x 1
@@ -70,6 +69,7 @@ def fit_power(n, y, w) -> dict:
         b = np.where(over, b1, b)
     a = np.clip(a, 0.0, 1.0)
     sse = (w * (yy - (a[None] - b[None] * x)) ** 2).sum(0) + _C_TIE_BREAK[:, None]
+    sse = np.where(C_GRID[:, None] >= c_min, sse, np.inf)
     best = sse.argmin(axis=0)
     cols = np.arange(y.shape[1])
     return {"a": a[best, cols], "b": b[best, cols], "c": C_GRID[best], "sse": sse[best, cols]}
@@ -95,76 +95,3 @@ def power_inverse(fit: dict, target) -> np.ndarray:
 def interp_curves(n, y, w) -> PchipInterpolator:
     """Monotone interpolation in log n of the isotonic means, one curve per column of ``y``."""
     return PchipInterpolator(np.log(np.asarray(n, dtype=float)), isotonic(y, w), axis=0, extrapolate=False)
-
-
-def interp_inverse(n, y, w, target, points: int = 600) -> np.ndarray:
-    """The size inside the measured range where each column's interpolated curve first reaches ``target``;
-    -inf below the range (the smallest size already does better), inf above it (the largest size does
-    not reach it), NaN where the curve is flat."""
-    n = np.asarray(n, dtype=float)
-    grid = np.linspace(np.log(n[0]), np.log(n[-1]), points)
-    curve = interp_curves(n, y, w)(grid)  # points x resamples
-    target = np.broadcast_to(np.asarray(target, dtype=float), curve.shape[1:])
-    above = curve >= target[None] - 1e-12
-    first = above.argmax(axis=0)
-    i = np.clip(first, 1, points - 1)
-    cols = np.arange(curve.shape[1])
-    lo, hi = curve[i - 1, cols], curve[i, cols]
-    frac = np.clip((target - lo) / np.where(hi > lo, hi - lo, 1.0), 0.0, 1.0)
-    out = np.exp(grid[i - 1] + frac * (grid[i] - grid[i - 1]))
-    out = np.where(first == 0, np.where(curve[0] > target + 1e-12, -np.inf, n[0]), out)
-    out = np.where(~above.any(axis=0), np.inf, out)
-    return np.where(curve[-1] - curve[0] <= _FLAT, np.nan, out)
-
-
-def _predict(form: str, n_fit, y_fit, w_fit, n_out) -> np.ndarray:
-    if form == "power":
-        return power_value(fit_power(n_fit, y_fit, w_fit), [n_out])[0]
-    iso = isotonic(y_fit, w_fit)  # outside its range the interpolation says only "the nearest measured value"
-    if n_out <= n_fit[0]:
-        return iso[0]
-    if n_out >= n_fit[-1]:
-        return iso[-1]
-    return interp_curves(n_fit, y_fit, w_fit)(np.log(n_out))
-
-
-def leave_one_size_out(n, y, w) -> dict[str, float]:
-    """Root-mean-square error of each form at each size when fitted without it (weighted by seeds)."""
-    n, y, w = np.asarray(n, dtype=float), _col(y), np.asarray(w, dtype=float)
-    out = {}
-    for form in FORMS:
-        if form == "power" and len(n) < 3:
-            continue
-        errs = []
-        for i in range(len(n)):
-            keep = np.arange(len(n)) != i
-            errs.append(float(((_predict(form, n[keep], y[keep], w[keep], n[i]) - y[i]) ** 2).mean()))
-        out[form] = float(np.sqrt(np.average(errs, weights=w)))
-    return out
-
-
-def choose_form(n, y, w) -> tuple[str, dict[str, float]]:
-    """The form with the smaller leave-one-size-out error; interpolation with fewer than 3 sizes (a
-    3-parameter curve through 2 points says nothing) or on a tie."""
-    if len(n) < 3:
-        return "interp", {}
-    errors = leave_one_size_out(n, y, w)
-    return ("power" if errors["power"] < errors["interp"] - 1e-12 else "interp"), errors
-
-
-def inverse(form: str, n, y, w, target) -> np.ndarray:
-    """Where the chosen form of each column's curve reaches ``target`` (see the two inverses)."""
-    if form == "power":
-        return power_inverse(fit_power(n, y, w), target)
-    return interp_inverse(n, y, w, target)
-
-
-def curve_points(form: str, n, y, w, lo: float, hi: float, points: int = 120) -> tuple[np.ndarray, np.ndarray]:
-    """The fitted curve of one column for a chart: sizes and accuracies, over ``lo..hi`` for the power
-    law, over the measured range for the interpolation."""
-    n = np.asarray(n, dtype=float)
-    if form == "power":
-        grid = np.geomspace(lo, hi, points)
-        return grid, power_value(fit_power(n, y, w), grid)[:, 0]
-    grid = np.geomspace(n[0], n[-1], points)
-    return grid, interp_curves(n, y, w)(np.log(grid))[:, 0]

@@ -1,7 +1,10 @@
 """Time saved: how long scratch trains to reach what a pretrained variant ends with, from the per-second curves.
 
-For each pretrained variant and size N: the target is the variant's final validation accuracy
-(mean over seeds; validation, as for time to target: the test set stays for the answer). Scratch's
+For each pretrained variant and size N: the target is the validation accuracy of the model each of
+the variant's runs reports (``final.val_acc``: the best-validation or last epoch's model, whichever
+the run reports), averaged over seeds; validation, as for time to target: the test set stays for
+the answer. Only runs trained on one machine count (``frames.timing_machine``, as for total
+training time): seconds from two machines or thread counts do not compare. Scratch's
 time is the median training seconds at which validation accuracy first reached it, over the
 scratch runs of the smallest measured size from N up where at least half of the runs did (scratch
 often needs more labels as well as more time); the variant's time is the median seconds at which
@@ -15,7 +18,7 @@ import math
 
 import pandas as pd
 
-from tlcompare.analysis.frames import time_to_target, variant_order
+from tlcompare.analysis.frames import time_to_target, timing_machine, variant_order
 
 COLUMNS = ["variant", "size", "target_val_acc", "variant_seconds", "scratch_size", "scratch_seconds", "saved_seconds",
            "speedup", "features_cached"]
@@ -28,20 +31,41 @@ def _median_reached(per_run: pd.DataFrame) -> tuple[float, int]:
     return float(reached.median()), len(reached)
 
 
-def time_saved(epochs: pd.DataFrame, cached: set | None = None) -> pd.DataFrame:
+def one_machine(epochs: pd.DataFrame, frame: pd.DataFrame | None) -> pd.DataFrame:
+    """The epochs of runs trained on the experiment's timing machine (all of them without a record).
+    ``.attrs["left_out"]``: how many runs were left out."""
+    machine = timing_machine(frame) if frame is not None and not frame.empty else None
+    if machine is None or epochs.empty:
+        return epochs
+    keys = ["variant", "size", "seed"]
+    here = frame.loc[frame["machine"] == machine, keys].drop_duplicates()
+    kept = epochs.merge(here, on=keys, how="inner")
+    kept.attrs["left_out"] = int(len(frame[keys].drop_duplicates()) - len(here))
+    return kept
+
+
+def time_saved(epochs: pd.DataFrame, cached: set | None = None, frame: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per pretrained variant and size that has finished runs of both arms (``COLUMNS``).
 
     ``cached``: (variant, size) of linear probes that trained on features computed once for the whole
-    experiment; their seconds are the head's only, so no ratio is given for them."""
+    experiment; their seconds are the head's only, so no ratio is given for them. ``frame``: the runs
+    frame, for each run's machine and the validation accuracy of the model it reports; without it
+    every run counts and the target is the last epoch's validation accuracy."""
     if epochs.empty or "val_acc" not in epochs or "elapsed_train_seconds" not in epochs:
         return pd.DataFrame(columns=COLUMNS)
+    epochs = one_machine(epochs, frame)
     done = epochs[epochs["status"] == "done"] if "status" in epochs else epochs
+    reported = None
+    if frame is not None and "val_acc" in frame:
+        reported = frame[frame["status"] == "done"].groupby(["variant", "size", "seed"])["val_acc"].mean()
     rows = []
     pre = done[done["arm"] == "pretrained"]
     for var in variant_order(pre["variant"]):
         for size in sorted(int(s) for s in pre.loc[pre["variant"] == var, "size"].unique()):
             own = pre[(pre["variant"] == var) & (pre["size"] == size)]
             finals = own.sort_values("epoch").groupby("seed")["val_acc"].last()
+            if reported is not None:  # the reported model's accuracy, which may be an earlier epoch's
+                finals = pd.Series({seed: reported.get((var, size, seed), v) for seed, v in finals.items()})
             target = float(finals.mean())
             mine, _ = _median_reached(time_to_target(own, target))
             theirs, where = float("nan"), None

@@ -137,9 +137,27 @@ class ResultsView:
         return overfitting.overfit_gaps(self.finished)
 
     def time_to_target(self, target: float) -> pd.DataFrame:
-        """Seconds to reach ``target`` validation accuracy per variant and size (the Time tab's slider)."""
-        per_run = analysis.time_to_target(self.epochs, target) if not self.epochs.empty else self.epochs
-        return analysis.time_to_target_summary(per_run)
+        """Seconds to reach ``target`` validation accuracy per variant and size (the Time tab's slider), from
+        the runs of one machine (as total training time); ``features_cached`` marks linear probes whose
+        seconds are the head's only (the frozen body's features were computed once for the experiment);
+        ``.attrs["left_out"]``: runs from other machines."""
+        from tlcompare.analysis.time_saved import one_machine
+
+        epochs = one_machine(self.epochs, self.frame) if not self.epochs.empty else self.epochs
+        per_run = analysis.time_to_target(epochs, target) if not epochs.empty else epochs
+        summary = analysis.time_to_target_summary(per_run)
+        if not summary.empty:
+            cached = {(analysis.variant(r["arm"], r.get("freeze")), r["size"]) for r in self.finished if r.get("feature_cache")}
+            summary["features_cached"] = [(v, s) in cached for v, s in zip(summary["variant"], summary["size"], strict=True)]
+        summary.attrs["left_out"] = epochs.attrs.get("left_out", 0) if not self.epochs.empty else 0
+        return summary
+
+    def labels_to_target(self, target: float | None = None) -> pd.DataFrame:
+        """Images per class each arm needs to reach ``target`` test accuracy (default: the best pretrained
+        mean measured), with intervals: ``label_multiplier.labels_to_target``."""
+        if target is None:
+            return self.multiplier.targets
+        return label_multiplier.labels_to_target(self.frame, target)
 
 
 def analyse(runs: list[dict], spec: dict | None = None, environment: dict | None = None) -> ResultsView:

@@ -30,7 +30,9 @@ HINTS = {
     "learning": "Pretrained runs usually start higher and converge in fewer epochs. Dashed: accuracy on the "
                 "augmented training batches, which can sit below validation; Overfitting compares the plain "
                 "training images with validation.",
-    "time_to_target": "Shorter bars reach the target sooner. A missing bar means no seed reached it.",
+    "time_to_target": ("Shorter bars reach the target sooner. A missing bar means no seed reached it. \"cached "
+                       "features\": a linear probe whose seconds are its head's only (the frozen body's features were "
+                       "computed once for the whole experiment)."),
     "training_time": "What each arm costs in training time over the whole experiment: freezing skips the "
                      "backward pass through the frozen layers.",
     "confusion": "The diagonal holds correct predictions; bright cells off the diagonal are the classes a "
@@ -399,6 +401,8 @@ def time_to_target(summary: pd.DataFrame, target: float, large: bool = False, ba
         look = palette.style(var)
         text = [("" if n == t else f"{n}/{t} seeds") if n else "not reached"
                 for n, t in zip(d["n_reached"], d["n_runs"], strict=True)]
+        if "features_cached" in d:  # the head's seconds only: the body's features were computed once
+            text = [f"{x} (cached features)".strip() if c else x for x, c in zip(text, d["features_cached"], strict=True)]
         fig.add_bar(x=[str(s) for s in d["size"]], y=d["median_seconds"].fillna(0), name=var, marker_color=look.color,
                     marker_pattern={"shape": look.pattern, "solidity": 0.3, "fgcolor": "white"}, offsetgroup=var,
                     text=text, textposition="outside", cliponaxis=False, textangle=-90,  # side by side, never overlapping

@@ -7,34 +7,31 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from tlcompare.analysis import curve_fits
+from tlcompare.analysis import anchored
 from tlcompare.analysis.frames import variant_order
 from tlcompare.charts.figures import _empty, _layout, _size_ticks, variant_colors
 
 HINT = ("Each arrow runs from a pretrained result to the number of labelled images scratch needs for the same "
-        "accuracy: \"x 5\" means pretraining is worth five times your labels. A dotted curve is projected beyond "
-        "the measured sizes; trust it less the further it goes.")
+        "accuracy, walked along scratch's own curve from what scratch measured at that size: \"x 5\" means "
+        "pretraining is worth five times your labels, \"> x 5\" at least that. A dotted curve is projected beyond "
+        "the measured sizes, as far as a number is given.")
 TITLE = "Label multiplier: images per class scratch needs to match pretrained"
-_MAX_PROJECTION = 10.0  # the drawn projection stops this many times past the largest measured size
 
 
 def _means(done: pd.DataFrame, metric: str) -> pd.DataFrame:
     return done.groupby("size")[metric].agg(["mean", "count"]).reset_index().sort_values("size")
 
 
-def _curve(fig: go.Figure, m: pd.DataFrame, name: str, color: str, form: str, hi: float) -> None:
+def _curve(fig: go.Figure, m: pd.DataFrame, name: str, color: str, hi: float) -> None:
     n, y, w = m["size"].to_numpy(float), m["mean"].to_numpy(float), m["count"].to_numpy(float)
-    top = n[-1]
-    xs, ys = curve_fits.curve_points(form, n, y, w, n[0], top)
-    fig.add_scatter(x=xs, y=100 * ys, mode="lines", line={"color": color, "width": 2.5}, name=f"{name} (fit)",
+    xs, ys, px, py = anchored.curve_points(n, y, w, hi)
+    fig.add_scatter(x=xs, y=100 * ys, mode="lines", line={"color": color, "width": 2.5}, name=f"{name} (curve)",
                     legendgroup=name, showlegend=False, hoverinfo="skip")
-    if form == "power" and hi > top:
-        xs, ys = curve_fits.curve_points(form, n, y, w, top, hi)
-        fig.add_scatter(x=xs, y=100 * ys, mode="lines", line={"color": color, "width": 2, "dash": "dot"},
+    if len(px):
+        fig.add_scatter(x=px, y=100 * py, mode="lines", line={"color": color, "width": 2, "dash": "dot"},
                         legendgroup=name, showlegend=False, hoverinfo="skip")
 
 
@@ -48,8 +45,8 @@ def label_multiplier_chart(frame: pd.DataFrame, table: pd.DataFrame, metric: str
     colors = variant_colors(shown)
     scratch = _means(done[done["arm"] == "scratch"], metric)
     top = float(scratch["size"].max())
-    finite = table["n_star"][np.isfinite(table["n_star"].to_numpy(float))]
-    hi = min(max([top, *finite]), _MAX_PROJECTION * top)
+    numbers = table[table["case"].isin(["interpolated", "extrapolated"])]
+    hi = max([top, *numbers["n_star"].astype(float)])
     fig = go.Figure()
     for var in shown:
         runs = done[done["variant"] == var]
@@ -58,10 +55,8 @@ def label_multiplier_chart(frame: pd.DataFrame, table: pd.DataFrame, metric: str
                         marker={"color": color, "size": 7, "opacity": 0.45},
                         hovertemplate="%{x} per class: %{y:.1f}% (one seed)<extra>" + var + "</extra>")
         m = _means(runs, metric)
-        if len(m) >= 2:
-            form = table["form"].iloc[0] if var == "scratch" else curve_fits.choose_form(
-                m["size"].to_numpy(float), m["mean"].to_numpy(float), m["count"].to_numpy(float))[0]
-            _curve(fig, m, var, color, form, hi if var == "scratch" else m["size"].max())
+        if len(m) >= 2:  # only scratch's curve is projected: the arrows end on it
+            _curve(fig, m, var, color, hi if var == "scratch" else float(m["size"].max()))
     order = {v: i for i, v in enumerate(variant_order(table["variant"]))}
     for _, r in table.iterrows():  # labels above the arrow for the first variant, below for the next, ...
         _arrow(fig, r, colors[r["variant"]], hi, shift=11 if order[r["variant"]] % 2 == 0 else -11)
@@ -72,21 +67,19 @@ def label_multiplier_chart(frame: pd.DataFrame, table: pd.DataFrame, metric: str
 
 
 def _arrow(fig: go.Figure, r, color: str, hi: float, shift: int = 11) -> None:
-    """From (N, the variant's accuracy) to (n*, the same accuracy), labelled with K; to the end of the
-    measured sizes, labelled '> x K' or '< x K', where interpolation cannot say more, and to the edge of
-    the drawn range where scratch gets there beyond it or never."""
+    """From (N, the variant's accuracy) to (n*, the same accuracy), labelled with K; to the bound, labelled
+    '> x K' or '< x K', where the measured sizes cannot say more, and to the edge of the drawn range where
+    scratch never gets there."""
     size, y = float(r["size"]), 100 * float(r["target_acc"])
     n_star, case = float(r["n_star"]), r["case"]
-    if case == "flat" or math.isnan(n_star):
+    if case == "flat" or math.isnan(r["k"]):
         return
     if case == "below range":
-        end, label = float(r["scratch_min_size"]), f"< x {r['scratch_min_size'] / size:.2g}"
-    elif case == "above range":
-        end, label = float(r["scratch_max_size"]), f"> x {r['scratch_max_size'] / size:.2g}"
+        end, label = float(r["k"]) * size, f"< x {r['k']:.2g}"
+    elif case in ("above range", "beyond projection"):
+        end, label = min(float(r["k"]) * size, hi), f"> x {r['k']:.2g}" if r["k"] < 10 else f"> x {r['k']:.0f}"
     elif case == "not reached":
         end, label = hi, "not reached"
-    elif n_star > hi:
-        end, label = hi, f"x {n_star / size:.0f} (beyond the chart)"
     else:
         k = n_star / size
         end, label = n_star, f"x {k:.2g}" if k < 10 else f"x {k:.0f}"

@@ -140,7 +140,7 @@ def _multiplier(rep: ExperimentReport) -> str:
         return ""
     if m.missing:
         return f'<p class="multiplier muted">{html_text(m.missing)}</p>'
-    items = "".join(f"<li>{html_text(line)}</li>" for line in m.lines + m.time_lines)
+    items = "".join(f"<li>{html_text(line)}</li>" for line in m.all_lines)
     return (f'<p class="answer multiplier">{html_text(m.lead)}</p><ul class="multiplier">{items}</ul>'
             f'<p class="hint">{html_text(m.method)}</p>')
 

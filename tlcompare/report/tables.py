@@ -179,11 +179,12 @@ def _k_cell(r) -> str:
         return "flat"
     if r["case"] == "not reached":
         return "not reached"
-    if r["case"] == "above range":
-        return f"> {k(r['scratch_max_size'] / r['size'])}"
+    if r["case"] in ("above range", "beyond projection"):
+        return f"> {k(r['k'])}"
     if r["case"] == "below range":
-        return f"< {k(r['scratch_min_size'] / r['size'])}"
-    ci = "" if math.isnan(r["k_low"]) else f" [{k(r['k_low'])}, {k(r['k_high'])}]"
+        return f"< {k(r['k'])}"
+    high = f"> {k(r['limit'] * r['scratch_max_size'] / r['size'])}" if r["k_high"] == math.inf else k(r["k_high"])
+    ci = "" if math.isnan(r["k_low"]) else f" [{k(r['k_low'])}, {high}]"
     return f"{k(r['k'])}{ci}" + (" (extrapolated)" if r["case"] == "extrapolated" else "")
 
 
@@ -196,7 +197,7 @@ def _md_multiplier(rep: ExperimentReport) -> list[str]:
            "Label multiplier K (images per class scratch needs, over the images per class given), with its 95 % "
            "interval over seeds.", ""]
     out += _md_table(["size / class", *variants], sizes, variants, cells, bold=False)
-    out += [f"- {markdown_text(line)}" for line in m.lines + m.time_lines] + ["", markdown_text(m.method), ""]
+    out += [f"- {markdown_text(line)}" for line in m.all_lines] + ["", markdown_text(m.method), ""]
     return out
 
 

@@ -76,7 +76,7 @@ def _comparison_lines(view: ResultsView) -> list[str]:
     return lines
 
 
-def results_lines(view: ResultsView) -> list[str]:
+def results_lines(view: ResultsView, target: float | None = None) -> list[str]:
     """The summary `tlcompare run` and `show` print from an experiment's view (``analysis.view.analyse``):
     accuracy table, paired differences, verdict, label multiplier, what the numbers rest on."""
     if view.frame.empty or "test_acc" not in view.frame:
@@ -95,16 +95,22 @@ def results_lines(view: ResultsView) -> list[str]:
     lines += ["", judged.answer, *judged.lines, *judged.caveats]
     if judged.method:
         lines.append(judged.method)
-    return lines + multiplier_lines(view) + fairness_lines(view)
+    return lines + multiplier_lines(view, target) + fairness_lines(view)
 
 
-def multiplier_lines(view: ResultsView) -> list[str]:
-    """The label multiplier of every variant and size, and the time saved."""
+def multiplier_lines(view: ResultsView, target: float | None = None) -> list[str]:
+    """The label multiplier of every variant and size, the images per class each arm needs for
+    ``target`` test accuracy (default: the best pretrained accuracy measured), and the time saved."""
+    from tlcompare.analysis.label_multiplier import target_line
+
     m = view.multiplier
     if m.missing:
         return ["", m.missing]
     out = ["", "Label multiplier (images per class scratch needs to match pretrained):"]
     out += [f"  {line}" for line in m.lines] + [f"  {m.method}"]
+    needs = target_line(view.labels_to_target(target))
+    if needs:
+        out += ["", "Labels to a target accuracy (each arm's own curve, 95 % interval over seeds):", f"  {needs}"]
     if m.time_lines:
         out += ["", "Time saved (training seconds to the variant's final validation accuracy):"]
         out += [f"  {line}" for line in m.time_lines]
@@ -121,7 +127,7 @@ def fairness_lines(view: ResultsView) -> list[str]:
     return out
 
 
-def experiment_report(exp: dict, progress: dict, runs: list[dict]) -> str:
+def experiment_report(exp: dict, progress: dict, runs: list[dict], target: float | None = None) -> str:
     from tlcompare.analysis.frames import variant  # pandas: not for `tlcompare ls`
     from tlcompare.analysis.view import analyse
 
@@ -153,7 +159,7 @@ def experiment_report(exp: dict, progress: dict, runs: list[dict]) -> str:
                      f"{final['train_seconds']:.1f}" if "train_seconds" in final else None, note[:70]])
     lines += ["", _table(["RUN", "VARIANT", "SIZE", "SEED", "STATUS", "EPOCHS", "TEST_ACC", "TRAIN_S", "NOTE"], rows,
                          right={0, 2, 3, 5, 6, 7})]
-    lines += results_lines(analyse(runs, exp.get("spec"), exp.get("environment")))
+    lines += results_lines(analyse(runs, exp.get("spec"), exp.get("environment")), target)
     return "\n".join(lines)
 
 

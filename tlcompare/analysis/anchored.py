@@ -1,0 +1,138 @@
+"""Where a learning curve reaches an accuracy, walked from a point that was measured.
+
+The curve S(n) (accuracy against images per class) is fixed in advance, not chosen on the data:
+- inside the measured sizes, monotone interpolation in log n through the measured means (isotonic
+  means, then PCHIP): it passes through every measured point that is not pooled with a dip;
+- past the largest size M, the power law ``a - b n^-c`` (``curve_fits.fit_power``, fitted to every
+  measured mean) is used for its shape only, anchored at S(M): ``S(n) = S(M) + b (M^-c - n^-c)``.
+  Its ceiling is ``S(M) + b M^-c``. With fewer than ``MIN_SIZES_TO_PROJECT`` sizes nothing is
+  projected (a 3-parameter curve through 3 points cannot show that its form is wrong).
+
+``reach`` walks along S from a measured size: up when the goal lies above S there, down when below,
+and stays exactly there when the goal equals it. A paired gap of zero therefore gives n* = N for any
+curve shape, and a gap of g points moves n* along the curve from N, never from a fitted value at N.
+
+Everything works on many resamples at once: ``means`` is sizes x resamples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.interpolate import PchipInterpolator
+
+from tlcompare.analysis.curve_fits import fit_power, isotonic
+
+MIN_SIZES_TO_PROJECT = 4
+_STEPS = 120  # grid points per measured interval, in log n
+_EPS = 1e-12
+
+
+def _grid(n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Points in log n over the measured range with every measured size on the grid, and its indices."""
+    logs = np.log(n)
+    parts = [np.linspace(logs[i], logs[i + 1], _STEPS, endpoint=False) for i in range(len(n) - 1)]
+    grid = np.concatenate([*parts, logs[-1:]])
+    return grid, np.arange(len(n)) * _STEPS
+
+
+def _crossing(values: np.ndarray, logs: np.ndarray, hit: np.ndarray, goal: np.ndarray) -> np.ndarray:
+    """The size (not its log) where each column first crosses ``goal`` along ``values`` (steps x resamples),
+    linear in log n between the grid points either side; NaN where it never does."""
+    first = hit.argmax(axis=0)
+    j = np.clip(first, 1, len(values) - 1)
+    cols = np.arange(values.shape[1])
+    before, after = values[j - 1, cols], values[j, cols]
+    step = after - before
+    frac = np.clip((goal - before) / np.where(np.abs(step) > _EPS, step, 1.0), 0.0, 1.0)
+    out = np.exp(logs[j - 1] + frac * (logs[j] - logs[j - 1]))
+    out = np.where(first == 0, np.exp(logs[0]), out)
+    return np.where(hit.any(axis=0), out, np.nan)
+
+
+def curve(n, means, w) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The interpolated curve over the measured range: grid (log n), values (points x resamples), isotonic means."""
+    n = np.asarray(n, dtype=float)
+    iso = isotonic(means, w)
+    grid, _ = _grid(n)
+    return grid, PchipInterpolator(np.log(n), iso, axis=0)(grid), iso
+
+
+def projection(n, means, w, anchor, c_min: float = 0.0) -> dict:
+    """The anchored power law past the largest size: ``b``, ``c`` and the ceiling per resample (NaN with
+    too few sizes). ``anchor``: S(M) per resample; ``means`` (sizes x resamples) are what the law is fitted to."""
+    n = np.asarray(n, dtype=float)
+    cols = np.asarray(means, dtype=float).reshape(len(n), -1).shape[1]
+    if len(n) < MIN_SIZES_TO_PROJECT:
+        nan = np.full(cols, np.nan)
+        return {"b": nan, "c": nan, "ceiling": nan}
+    fit = fit_power(n, means, w, c_min)
+    room = fit["b"] * n[-1] ** -fit["c"]
+    return {"b": fit["b"], "c": fit["c"], "ceiling": np.asarray(anchor, dtype=float) + room}
+
+
+def projected_size(n_max: float, anchor, proj: dict, goal) -> np.ndarray:
+    """Where the anchored power law reaches ``goal``: inf at or above its ceiling, NaN with no projection."""
+    b, c = proj["b"], proj["c"]
+    d = np.asarray(goal, dtype=float) - np.asarray(anchor, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        inner = n_max ** -c - d / np.where(b > 0, b, np.nan)
+        size = np.where(inner > 0, inner, np.nan) ** (-1.0 / c)
+    size = np.where(goal >= proj["ceiling"] - _EPS, np.inf, size)
+    return np.where(np.isnan(proj["ceiling"]), np.nan, size)
+
+
+def reach(n, means, w, start: int, goal=None, gap=None, project_means=None, c_min: float = 0.0) -> dict:
+    """Walk scratch's curve from measured size ``n[start]`` to ``goal`` (one per resample), or to its own
+    level there plus ``gap`` (the paired gain over scratch at that size).
+
+    ``means``: sizes x resamples; ``w``: seeds per size; ``project_means``: what the power law past the
+    largest size is fitted to (default ``means``; the multiplier's interval adds residual noise there);
+    ``c_min``: the projection's smallest exponent (the interval's second form, see label_multiplier).
+    Returns ``n_star`` per resample (the size; -inf below the smallest measured size, inf where the
+    anchored projection's ceiling is at or below the goal, NaN past the largest size when there is no
+    projection), ``ceiling`` (the anchored ceiling, NaN without projection) and ``anchor`` (S(M))."""
+    n = np.asarray(n, dtype=float)
+    means = np.asarray(means, dtype=float).reshape(len(n), -1)
+    grid, values, iso = curve(n, means, w)
+    cols = means.shape[1]
+    i0 = start * _STEPS
+    level = values[i0]
+    if gap is not None:
+        gap = np.broadcast_to(np.asarray(gap, dtype=float), (cols,))
+        goal = np.where(gap == 0, level, level + gap)
+    goal = np.broadcast_to(np.asarray(goal, dtype=float), (cols,)).copy()
+    out = np.full(cols, np.nan)
+    same = np.abs(goal - level) <= _EPS
+    out[same] = n[start]
+
+    up = (goal > level) & ~same
+    ahead = values[i0:]
+    found_up = _crossing(ahead, grid[i0:], ahead >= goal[None] - _EPS, goal)
+    out = np.where(up & np.isfinite(found_up), found_up, out)
+
+    down = (goal < level) & ~same
+    behind, logs_behind = values[: i0 + 1][::-1], grid[: i0 + 1][::-1]
+    found_down = _crossing(behind, logs_behind, behind <= goal[None] + _EPS, goal)
+    out = np.where(down & np.isfinite(found_down), found_down, out)
+    out = np.where(down & ~np.isfinite(found_down), -np.inf, out)
+
+    anchor = iso[-1]
+    proj = projection(n, means if project_means is None else project_means, w, anchor, c_min)
+    beyond = up & ~np.isfinite(found_up)
+    out = np.where(beyond, projected_size(n[-1], anchor, proj, goal), out)
+    return {"n_star": out, "ceiling": proj["ceiling"], "anchor": anchor, "goal": goal}
+
+
+def curve_points(n, means, w, hi: float, points: int = 120) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One curve for a chart: sizes and accuracies inside the measured range, then the anchored
+    projection from the largest size up to ``hi`` (empty without projection)."""
+    n = np.asarray(n, dtype=float)
+    y = np.asarray(means, dtype=float).reshape(len(n), 1)
+    grid, values, iso = curve(n, y, w)
+    inside_x, inside_y = np.exp(grid), values[:, 0]
+    proj = projection(n, y, w, iso[-1])
+    if np.isnan(proj["ceiling"][0]) or hi <= n[-1]:
+        return inside_x, inside_y, np.array([]), np.array([])
+    xs = np.geomspace(n[-1], hi, points)
+    ys = iso[-1, 0] + proj["b"][0] * (n[-1] ** -proj["c"][0] - xs ** -proj["c"][0])
+    return inside_x, inside_y, xs, ys
