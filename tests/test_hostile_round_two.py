@@ -458,3 +458,14 @@ def test_an_experiment_whose_spec_is_not_json_is_named_and_the_rest_works(tlcomp
     rows = dict(sqlite3.connect(tlcompare_home / "tlcompare.db").execute(
         "SELECT status, error FROM runs WHERE experiment_id = 1").fetchall())
     assert set(rows) == {"failed"} and "stored spec is damaged" in rows["failed"]
+
+
+@pytest.mark.parametrize("args", [
+    ("submit", "--dataset", "imagefolder:{P}"), ("submit", "--dataset", "zip:{P}"), ("submit", "--weights", "{P}"),
+    ("inspect", "imagefolder:{P}"), ("report", "1", "--out", "{P}"), ("store", "check", "--db", "{P}"),
+])
+def test_a_path_of_a_megabyte_is_one_short_line(args, capsys):
+    # Resolving it walked 500,000 parts for minutes; printed whole it was one line of a megabyte.
+    long_path = "/a" * 500_000
+    err = one_line_refusal(in_process(capsys, *[a.replace("{P}", long_path) for a in args]))
+    assert len(err) < 400 and err.count("\n") == 1, err[:400]

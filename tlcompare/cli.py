@@ -539,8 +539,15 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"tlcompare: error: {message}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except OSError as e:  # the file system refused a path (too long, no permission) that no check named first
+        if os.environ.get("TLCOMPARE_DEBUG"):
+            raise
+        where = f" '{printable(str(e.filename), 120)}'" if e.filename else ""
+        print(f"tlcompare: error: cannot use{where}: {e.strerror or e}", file=sys.stderr)
+        return EXIT_USER_ERROR
     except Exception as e:  # a bug: still one line, with the way to get the details
         if os.environ.get("TLCOMPARE_DEBUG"):
             raise
-        print(f"tlcompare: internal error: {type(e).__name__}: {e} (set TLCOMPARE_DEBUG=1 for the traceback)", file=sys.stderr)
+        print(f"tlcompare: internal error: {type(e).__name__}: {printable(str(e), 300)} (set TLCOMPARE_DEBUG=1 for the traceback)",
+              file=sys.stderr)
         return 1

@@ -73,9 +73,18 @@ def require_unchanged(what: str, stored: str | None, now: str | None) -> None:
                         "submit the experiment again so its runs are keyed by the new content")
 
 
+MAX_PATH = 4096  # Linux's PATH_MAX: resolving a longer path walks every part (minutes for 1 MB) to fail
+
+
 def resolve_path(text: str) -> str:
     """An absolute path with ~ expanded and symlinks resolved, as a spec stores it."""
-    return str(Path(os.path.expanduser(str(text).strip())).resolve())
+    text = str(text).strip()
+    if len(text) > MAX_PATH:
+        raise UserError(f"a path of {len(text):,} characters ('{printable(text, 60)}'); a path is at most {MAX_PATH:,}")
+    try:
+        return str(Path(os.path.expanduser(text)).resolve())
+    except (OSError, RuntimeError) as e:  # a loop of links, a name too long for the file system
+        raise UserError(f"cannot resolve the path '{printable(text, 120)}': {getattr(e, 'strerror', None) or e}") from None
 
 
 def check_unchanged(spec, arm: str) -> None:
