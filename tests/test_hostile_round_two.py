@@ -469,3 +469,39 @@ def test_a_path_of_a_megabyte_is_one_short_line(args, capsys):
     long_path = "/a" * 500_000
     err = one_line_refusal(in_process(capsys, *[a.replace("{P}", long_path) for a in args]))
     assert len(err) < 400 and err.count("\n") == 1, err[:400]
+
+
+@pytest.mark.parametrize("damage", [
+    "UPDATE runs SET final = json_set(final, '$.test_acc', 'NaN') WHERE id = 1",
+    "UPDATE runs SET final = '{\"test_acc\": NaN}' WHERE id = 1",
+    "UPDATE runs SET size = 'lots' WHERE id = 1",
+    "UPDATE runs SET size = -3 WHERE id = 1",
+    "UPDATE runs SET final = '[1, 2]' WHERE id = 1",
+    "UPDATE artifacts SET confusion = '[[1, 2], [3]]' WHERE run_id = 1",
+    "UPDATE epochs SET metrics = '{not json' WHERE run_id = 1",
+    "UPDATE experiments SET environment = '[1, 2]' WHERE id = 1",
+])
+def test_a_damaged_run_row_is_left_out_by_name_and_the_rest_is_shown(damage, tlcompare_home, capsys):
+    from test_store import drain, make_spec
+
+    from tlcompare.store import Store
+
+    store = Store()
+    store.create_experiment(make_spec())
+    drain(store)
+    con = sqlite3.connect(tlcompare_home / "tlcompare.db")
+    for rowid, metrics in con.execute("SELECT rowid, metrics FROM epochs").fetchall():  # as real epochs have
+        con.execute("UPDATE epochs SET metrics = ? WHERE rowid = ?", (json.dumps({**json.loads(metrics), "train_acc": 0.95}), rowid))
+    con.commit()
+    assert in_process(capsys, "show", "1").returncode == 0  # sound before the damage
+    con.execute(damage)
+    con.commit()
+    con.close()
+    p = in_process(capsys, "show", "1")
+    assert p.returncode == 0, p.stderr
+    assert "internal error" not in p.stderr
+    if "environment" not in damage:
+        assert "run 1's stored row is damaged" in p.stdout
+    for fmt in ("json", "csv", "md"):
+        r = in_process(capsys, "report", "1", "--format", fmt, "--out", "-")
+        assert r.returncode == 0 and "internal error" not in r.stderr, (fmt, r.stderr)

@@ -321,6 +321,8 @@ def cmd_show(args) -> int:
         raise UserError(f"no experiment {args.id} (see `tlcompare ls`)")
     if exp["damaged"]:
         raise UserError(exp["damaged"])
+    if exp["environment_damage"]:
+        print(f"warning: {printable(exp['environment_damage'])}", file=sys.stderr)
     target = getattr(args, "target", None)
     if target is not None:
         target = target / 100 if target > 1 else target

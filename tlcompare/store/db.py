@@ -439,7 +439,7 @@ class Store(QueueMixin):
             for r in con.execute(
                 "SELECT e.run_id, e.metrics FROM runs r JOIN epochs e ON e.run_id = r.id AND e.attempt = r.attempts "
                 "WHERE r.experiment_id = ? ORDER BY e.run_id, e.epoch", (experiment_id,)):
-                per_run.setdefault(r["run_id"], []).append(json.loads(r["metrics"]))
+                per_run.setdefault(r["run_id"], []).append(_metrics(r["metrics"]))
         columns = ("a.run_id, a.confusion, a.per_class_acc, a.misclassified, a.checkpoint_path" if artifacts
                    else "a.run_id, NULL AS confusion, NULL AS per_class_acc, NULL AS misclassified, a.checkpoint_path")
         columns += ", a.test_correct" if test_correct else ""
@@ -575,6 +575,14 @@ class Store(QueueMixin):
         row = self._con().execute(
             f"SELECT COUNT(*) FROM runs WHERE experiment_id = ? AND status NOT IN {TERMINAL!r}", (experiment_id,)).fetchone()
         return row[0] == 0
+
+
+def _metrics(text: str):
+    """An epoch record, or None for one that is not JSON (the run then reads as damaged, alone)."""
+    try:
+        return json.loads(text)
+    except (ValueError, TypeError):
+        return None
 
 
 def _quoted(name: str) -> str:
