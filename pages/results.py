@@ -5,12 +5,12 @@ import streamlit as st
 from tlcompare.analysis import frames as analysis
 from tlcompare.analysis.label_multiplier import target_line
 from tlcompare.charts import figures as charts
-from tlcompare.charts.figures import NO_INTERVAL
 from tlcompare.charts.multiplier import HINT as MULTIPLIER_HINT
 from tlcompare.charts.multiplier import label_multiplier_chart
 from tlcompare.live.table import cancelled_note
 from tlcompare.report.content import ExperimentReport
 from tlcompare.text.escape import markdown_safe, printable
+from tlcompare.text.headline import card_help, card_note, headline
 from tlcompare.text.setup import WALL_VS_TRAINING, setup_line
 from tlcompare.text.stages import describe_stages
 from tlcompare.text.summaries import duration
@@ -31,7 +31,8 @@ def chart(fig, hint: str, key: str) -> None:
     st.caption(f":material/lightbulb: {hint}")
 
 
-st.title("Results")
+if not large:  # on a projector the verdict is the heading: the room reads it first, and the first chart fits
+    st.title("Results")
 experiments, experiment = experiment_or_stop(
     "results", prefer="results", empty="No experiments yet: the charts appear here once runs finish.")
 
@@ -59,61 +60,44 @@ stage_names = describe_stages(spec["model"], spec["image_size"]) or max(
     (r.get("frozen_stages") or [] for r in finished), key=len, default=[])
 
 # -- the verdict --------------------------------------------------------------------------------------
+# One sentence first (who wins at which size, by how much, K), its caveats on a line of their own in
+# smaller type, the cards; the rest of the verdict folds away so the first chart is on the first screen.
 pending = experiment["n_runs"] - experiment["n_finished"]
-with st.container(border=True):
-    st.markdown(f"#### {markdown_safe(setup_line(spec, environment))}")
-    judged, multiplier = view.verdict, view.multiplier
-    if multiplier.lead:  # the answer in one number first, then the verdict it rests on
-        st.markdown(f"## {markdown_safe(multiplier.lead)}")
-        st.markdown(f"#### {markdown_safe(judged.answer)}")
-    else:
-        st.markdown(f"## {markdown_safe(judged.answer)}")
-        st.caption(f":material/info: {markdown_safe(multiplier.missing)}")
-    for caveat in judged.caveats:
-        if not caveat.startswith("Budget:"):  # said once, below, with how long the runs trained and why they stopped
-            st.caption(f":material/info: {markdown_safe(caveat)}")
+judged, multiplier = view.verdict, view.multiplier
+lead = headline(view)
+# Training time of the runs trained for this experiment; runs reused from another one are counted apart.
+def _seconds(r: dict) -> float:
+    return float((r.get("final") or {}).get("train_seconds") or 0)
+
+
+reused = sum(_seconds(r) for r in finished if r.get("reused_from"))
+trained_here = sum(_seconds(r) for r in finished if not r.get("reused_from"))
+time_text = duration(trained_here) + (f" (+ {duration(reused)} reused)" if reused else "")
+with st.container(border=not large, key="verdict"):
+    runs_text = f"{len(finished)} runs" + (f", {pending} still to run" if pending else "")
+    # On a projector the run count and training time join the setup line: the gain cards get the width.
+    st.caption(markdown_safe(setup_line(spec, environment) + (f" · {runs_text} · {time_text} training" if large else "")))
+    st.markdown(f"### {markdown_safe(lead.sentence)}")
+    if lead.caveats:
+        st.caption(f":material/info: {markdown_safe(lead.caveats)}")
     best = view.best
     if not best.empty:
+        n_comparisons = int(judged.comparisons["p_holm"].notna().sum())
         k = judged.comparisons["variant"].nunique()
         shown = best.iloc[[0, -1]] if len(best) > 1 else best
-        cols = st.columns(len(shown) + 2)
+        cols = st.columns(len(shown) + (0 if large else 2))
         for col, (_, r) in zip(cols, shown.iterrows(), strict=False):
-            if r["n_pairs"] < 2:
-                ci = NO_INTERVAL
-            elif r["ci95"] != r["ci95"] or not r["ci95"] > 0:
-                ci = "seeds agree: no interval"
-            else:
-                ci = f"95% CI {100 * r['ci_low']:+.1f} to {100 * r['ci_high']:+.1f}"
             name = r["variant"].removeprefix("pretrained, ")
             col.metric(f"{name[0].upper() + name[1:]}, {int(r['size'])} per class", f"{100 * r['mean_diff']:+.1f} pts",
-                       help=f"Gain over scratch of {r['variant']}" + (f", the best of {k} pretrained variants at this size"
-                                                                        if k > 1 else ""),
-                       delta=ci, delta_color="off", delta_arrow="off")
-        cols[-2].metric("Runs", f"{len(finished)}", delta=f"{pending} still to run" if pending else None,
-                        delta_color="off", delta_arrow="off")
-        cols[-1].metric("Training time", duration(frame["train_seconds"].sum()), help=WALL_VS_TRAINING,
-                        delta=environment.get("device"), delta_color="off", delta_arrow="off")
-    if multiplier.lines:
-        with st.expander("Label multiplier at every size, labels to the best pretrained accuracy, and the time saved"):
-            for line in multiplier.all_lines:
-                st.markdown(f"- {markdown_safe(line)}")
-            st.caption(markdown_safe(multiplier.method))
-    with st.expander("Size by size"):
-        for line in judged.lines:
-            st.markdown(f"- {markdown_safe(line)}")
-        if judged.method:
-            st.caption(markdown_safe(judged.method))
-    st.caption(f":material/timer: {view.budget}")
-    if view.flag_lines:
-        with st.container(key="convergence_flags"):
-            st.warning(view.flags_summary, icon=":material/warning:")
-            with st.expander(f"Runs that did not finish learning ({int((view.flags['flag'] != '').sum())}) and the fix"):
-                for line in view.flag_lines:  # our own words: variant names, numbers, fixes
-                    st.markdown(f"- {line}")
-    if view.controls:
-        with st.expander("Pretrained vs random features (the control arm)", expanded=True):
-            for line in view.controls:
-                st.markdown(f"- {line}")
+                       help=card_help(r, k, n_comparisons))
+            col.caption(markdown_safe(card_note(r, n_comparisons)))  # wraps: a pill under the value would cut it
+        if not large:
+            cols[-2].metric("Runs", f"{len(finished)}", delta=f"{pending} still to run" if pending else None,
+                            delta_color="off", delta_arrow="off")
+            cols[-1].metric("Training time", duration(trained_here), help=WALL_VS_TRAINING + (
+                " Runs reused from earlier experiments are not counted: they trained there." if reused else ""),
+                            delta=f"{duration(reused)} more reused" if reused else environment.get("device"),
+                            delta_color="off", delta_arrow="off")
 
 baseline = pinned_baseline(experiments, experiment["id"])
 baseline_view = None  # the pinned experiment, drawn dotted on every chart where it compares
@@ -133,6 +117,33 @@ answer_tab, depth_tab, curves_tab, overfit_tab, time_tab, errors_tab = st.tabs(
 with answer_tab:
     chart(cached.memo(key, ("multiplier", large), lambda: label_multiplier_chart(frame, multiplier.table, large=large)),
           MULTIPLIER_HINT, "multiplier")
+    with st.expander("The verdict in full: every size, the label multiplier, labels to a target, the budget"):
+        st.markdown(f"**{markdown_safe(judged.answer)}**")
+        for line in judged.lines:
+            st.markdown(f"- {markdown_safe(line)}")
+        if judged.method:
+            st.caption(markdown_safe(judged.method))
+        if multiplier.lead:
+            st.markdown(f"**{markdown_safe(multiplier.lead)}**")
+            for line in multiplier.all_lines:
+                st.markdown(f"- {markdown_safe(line)}")
+            st.caption(markdown_safe(multiplier.method))
+        else:
+            st.caption(f":material/info: {markdown_safe(multiplier.missing)}")
+        for caveat in judged.caveats:
+            if not caveat.startswith("Budget:"):  # said once, below, with how long the runs trained and why they stopped
+                st.caption(f":material/info: {markdown_safe(caveat)}")
+        st.caption(f":material/timer: {view.budget}")
+        if view.flag_lines:
+            with st.container(key="convergence_flags"):
+                st.warning(view.flags_summary, icon=":material/warning:")
+                st.markdown(f"**Runs that did not finish learning ({int((view.flags['flag'] != '').sum())}) and the fix**")
+                for line in view.flag_lines:  # our own words: variant names, numbers, fixes
+                    st.markdown(f"- {line}")
+        if view.controls:
+            st.markdown("**Pretrained vs random features (the control arm)**")
+            for line in view.controls:
+                st.markdown(f"- {line}")
     if not multiplier.targets.empty:
         default_goal = float(multiplier.targets["target_acc"].iloc[0])
         with st.container(key="controls_labels_target"):

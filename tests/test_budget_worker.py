@@ -70,11 +70,11 @@ def test_epochs_budget_trains_its_epochs_and_flags_the_underfit_scratch_run(trai
     # Two epochs from random init on 20 images cannot fit them: the flag and its fix are raised.
     flags = flags_frame(runs["epochs"]).set_index("arm")
     assert flags.loc["scratch", "underfit"] and flags.loc["scratch", "train_acc"] < 0.9
-    assert flags.loc["scratch", "fix"] == "more epochs, or budget = converged"
+    assert flags.loc["scratch", "fix"] == "more epochs, or the budget 'until converged'"
     show = tlc("show", ids["epochs"], home=home)
     assert show.returncode == 0, show.stderr
     assert "Budget: epochs (equal epochs); 2 epochs per run" in show.stdout
-    assert "scratch at 2/class (seed 0): underfit" in show.stdout and "Fix: more epochs, or budget = converged." in show.stdout
+    assert "scratch at 2/class (seed 0): underfit" in show.stdout and "Fix: more epochs, or the budget 'until converged'." in show.stdout
 
 
 def test_steps_budget_runs_exactly_its_steps(trained):

@@ -52,8 +52,8 @@ def test_underfit_uses_clean_training_accuracy_and_says_when_it_falls_back():
     # Without the clean measurement the last running accuracy (0.3, augmented) stands in, labelled as such.
     assert by_seed.loc[2, "underfit"] and by_seed.loc[2, "train_acc_source"] == "running"
     (line,) = flag_lines(flags)  # seeds of one variant and size share a line
-    assert line.startswith("scratch at 5/class (seeds 0, 2): underfit (training accuracy 0.35, 0.30")
-    assert "running average of augmented batches" in line and line.endswith("Fix: more epochs, or budget = converged.")
+    assert line.startswith("scratch at 5/class (seeds 0, 2): underfit (training accuracy 35.0%, 30.0%")
+    assert "running average of augmented batches" in line and line.endswith("Fix: more epochs, or the budget 'until converged'.")
 
 
 def test_each_flag_gets_the_fix_its_budget_needs():
@@ -64,13 +64,13 @@ def test_each_flag_gets_the_fix_its_budget_needs():
         run(size=100, val=FLAT, budget="converged", stop_reason="plateau", train_acc_clean=0.5),
         run(size=200, val=FLAT),
     ]).set_index("size")
-    assert flags.loc[5, "flag"] == "still improving" and flags.loc[5, "fix"] == "more epochs, or budget = converged"
-    assert flags.loc[20, "fix"] == "more steps, or budget = converged"
-    assert flags.loc[50, "fix"] == "raise max_epochs"
+    assert flags.loc[5, "flag"] == "still improving" and flags.loc[5, "fix"] == "more epochs, or the budget 'until converged'"
+    assert flags.loc[20, "fix"] == "more steps, or the budget 'until converged'"
+    assert flags.loc[50, "fix"] == "raise 'At most (epochs)'"
     assert flags.loc[100, "flag"] == "underfit" and "higher learning rate" in flags.loc[100, "fix"]
     assert flags.loc[200, "flag"] == "" and flags.loc[200, "fix"] == ""
     probe = flags_frame([run("pretrained", freeze="all", train_acc_clean=0.8, val=FLAT)]).iloc[0]
-    assert probe["fix"] == "more epochs, or budget = converged; or freeze less"
+    assert probe["fix"] == "more epochs, or the budget 'until converged'; or freeze less"
     assert flags_summary(flags.reset_index()).startswith("Convergence: 1 of 5 runs ended underfit")
 
 

@@ -26,7 +26,9 @@ def render(page: str, query: dict | None = None, session: dict | None = None) ->
     if page != PAGES[0]:
         at.switch_page(page).run()
     assert not at.exception, [e.value for e in at.exception]
-    assert [t.value for t in at.title] == [TITLES[page]]
+    # In presentation view Results opens on its verdict: the room reads that, not the page's name.
+    untitled = page == "pages/results.py" and (query or {}).get("present") == "1"
+    assert [t.value for t in at.title] == ([] if untitled else [TITLES[page]])
     return at
 
 
@@ -296,10 +298,10 @@ def test_results_lead_with_the_label_multiplier_of_the_stored_runs(use_finished,
     expected = label_multiplier.build(analysis.runs_frame(runs), analysis.epochs_frame(runs))
     assert expected.lead and len(expected.lines) == 2 * 2  # two variants at two sizes
     at = render("pages/results.py", query={"exp": str(use_finished)})
-    headings = [m.value for m in at.markdown if m.value.startswith("## ")]
+    bold = [shown(m.value) for m in at.markdown if m.value.startswith("**")]
     caveat = convergence.lead_caveat(convergence.flags_frame(runs))  # the fixture's short runs end underfit
-    assert caveat and shown(headings[0]) == f"## {expected.lead} {caveat}"  # the page leads with it
-    assert "labelled image" in shown(headings[0]) and "per class, pretrained (" in shown(headings[0])
+    assert caveat and f"**{expected.lead} {caveat}**" in bold  # the verdict in full states it, with its caveat
+    assert "labelled image" in expected.lead and "per class, pretrained (" in expected.lead
     text = shown(markdown_text(at))
     for line in expected.lines + expected.time_lines:
         assert line in text
@@ -343,7 +345,7 @@ def test_results_show_the_budget_the_convergence_flags_and_a_target_from_the_spe
     # Two epochs on 20 to 50 images cannot fit them from scratch: Results says so, with the fix.
     (warning,) = [w.value for w in at.warning if "Convergence:" in w.value]
     assert "ended underfit" in warning
-    assert "Fix: more epochs, or budget = converged." in markdown_text(at)
+    assert "Fix: more epochs, or the budget 'until converged'." in markdown_text(at)
     assert at.slider[0].label == "Target validation accuracy" and at.slider[0].value == 80.0
 
 
@@ -362,9 +364,22 @@ def test_form_offers_the_budgets_and_the_random_features_control():
 
 
 def test_results_in_presentation_view_hide_nothing_essential(use_finished):
+    from tlcompare.analysis.view import analyse
+    from tlcompare.text.headline import MAX_WORDS, headline
+
     at = render("pages/results.py", query={"exp": str(use_finished), "present": "1"})
     assert any(b.label == "Exit presentation view" for b in at.button)
     assert len(at.get("plotly_chart")) == 8 + 1
+    # The page opens on the headline: one sentence, then its caveats in a caption of their own.
+    view = analyse(Store().experiment_runs(use_finished, test_correct=True), Store().get_experiment(use_finished)["spec"])
+    lead = headline(view)
+    first = next(m.value for m in at.markdown if m.value.startswith("### "))
+    assert shown(first) == f"### {lead.sentence}" and len(lead.sentence.split()) <= MAX_WORDS
+    assert lead.caveats and any(shown(c.value).endswith(lead.caveats) for c in at.caption)
+    # The gain cards say what the verdict says about them, after its correction.
+    n = int(view.verdict.comparisons["p_holm"].notna().sum())  # up to 2 variants x 2 sizes
+    notes = [c.value for c in at.caption if "before correction" in c.value or "no interval" in c.value]
+    assert len(notes) == 2 and (n < 2 or any(f"after correcting for {n} comparisons" in c for c in notes))
 
 
 def test_history_lists_and_acts_on_experiments(use_finished, finished_home, tmp_path, monkeypatch):  # noqa: F811

@@ -8,6 +8,7 @@ below also checks escaping.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import math
@@ -29,8 +30,9 @@ from corpus import good_folder
 from tlcompare import cli
 from tlcompare.analysis import convergence
 from tlcompare.analysis.frames import variant
+from tlcompare.errors import UserError
 from tlcompare.report import file_name, render_report, resolve_format
-from tlcompare.report.pdf import find_browser
+from tlcompare.report.pdf import missing as pdf_missing
 from tlcompare.spec import build_spec
 from tlcompare.store import Store
 from tlcompare.text.escape import latex_text, markdown_text
@@ -351,19 +353,43 @@ def test_escaping_functions():
 
 
 # -- PDF ------------------------------------------------------------------------------------------------
+needs_printer = pytest.mark.skipif(pdf_missing() is not None or shutil.which("pdftotext") is None,
+                                   reason="needs Chromium, playwright and pdftotext (.ci/system-deps.sh installs them)")
+
+
+@contextlib.contextmanager
+def cpu_hog(n: int = 2):
+    """``n`` processes spinning beside the test: a busy CI machine, or a laptop compiling something."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+
+
 @pytest.mark.browser
-@pytest.mark.skipif(find_browser() is None or shutil.which("pdftotext") is None,
-                    reason="needs Chromium and pdftotext (.ci/system-deps.sh installs both)")
+@needs_printer
 def test_pdf_has_the_verdict_charts_tables_and_every_run(stored, tmp_path):
+    """Printed through the Chromium on this machine (the one .ci/system-deps.sh installs) while two
+    processes keep both cores busy: the printer waits for the page's own "charts drawn" signal."""
     store, first, second = stored
     pdf = tmp_path / "report.pdf"
-    pdf.write_bytes(render_report(store, [first, second], "pdf"))
+    with cpu_hog(2):
+        pdf.write_bytes(render_report(store, [first, second], "pdf"))
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     pages = text.split("\f")
     flat = " ".join(text.split())
     from tlcompare.analysis import label_multiplier, verdict
     from tlcompare.analysis.frames import runs_frame
+    from tlcompare.report.content import load_experiments
+    from tlcompare.text.headline import headline
 
+    # Page 1 carries each experiment's headline, the one Results leads with.
+    page_one = " ".join(pages[0].split())
+    for rep in load_experiments(store, [first, second]):
+        assert " ".join(headline(rep.view).sentence.split()) in page_one
     exp = store.get_experiment(first)
     judged = verdict.build(runs_frame(store.experiment_runs(first, test_correct=True)), exp["spec"],
                            exp["environment"].get("n_test"))
@@ -375,9 +401,36 @@ def test_pdf_has_the_verdict_charts_tables_and_every_run(stored, tmp_path):
     assert "labelled training images per class" in flat  # axis titles: plotly drew the charts before printing
     assert "Paired differences" in flat and "Appendix: every run" in flat
     assert "<script>alert(1)</script> & co" in flat  # escaped in HTML means shown literally on paper
+    assert "EfficientNet-Lite0" in flat and "random shifts" in flat and "AdamW" in flat  # the form's words
     assert len([p for p in pages if p.strip()]) >= 8
     last_appendix = max(r["run_id"] for r in store.experiment_runs(second))
     assert any(f"{last_appendix} pretrained, linear probe 4 0 done" in " ".join(p.split()) for p in pages)
+
+
+@pytest.mark.browser
+@needs_printer
+def test_a_page_whose_charts_never_finish_fails_in_time_with_one_line(monkeypatch):
+    """No "charts drawn" signal: the printer gives up after the limit for one chart and says so."""
+    from tlcompare.report import pdf
+
+    monkeypatch.setattr(pdf, "DRAW_SECONDS", 3)
+    monkeypatch.setattr(pdf, "DRAW_SECONDS_PER_CHART", 1)
+    page = f'<html><body><div id="c"></div><script type="application/json" {pdf.FIGURE_MARK}>{{}}</script></body></html>'
+    with pytest.raises(UserError) as e:
+        pdf.html_to_pdf(page)
+    assert str(e.value).endswith("drew 0 of 1 charts in 4 s and the report was not printed: the machine may be too "
+                                 "busy; try again")
+    assert "\n" not in str(e.value)
+
+
+def test_without_playwright_the_pdf_names_the_package(monkeypatch):
+    from tlcompare.report import pdf
+
+    real = pdf.importlib.util.find_spec
+    monkeypatch.setattr(pdf.importlib.util, "find_spec", lambda name, *a: None if name == "playwright" else real(name, *a))
+    assert pdf.missing() == pdf.PLAYWRIGHT_HINT
+    with pytest.raises(UserError, match="pip install playwright"):
+        pdf.html_to_pdf("<html></html>")
 
 
 # -- the command line -----------------------------------------------------------------------------------

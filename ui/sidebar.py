@@ -107,8 +107,8 @@ def render() -> None:
             st.markdown(
                 "- **New experiment**: pick a question, see the cost, start.\n"
                 "- **Live**: progress, curves, cancel. Closing the tab never stops training.\n"
-                "- **Results**: the verdict, then five tabs: the answer, freezing depth, learning curves, time, "
-                "mistakes.\n"
+                "- **Results**: the verdict, then six tabs: the answer, freezing depth, learning curves, overfitting, "
+                "time, mistakes.\n"
                 "- **Report**: the same as HTML, PDF, CSV, JSON, Markdown or LaTeX, for one experiment or several.\n"
                 "- **History**: rename, delete, pin a baseline.\n\n"
                 "The same experiments from a terminal: `tlcompare ls`, `tlcompare show ID`.\n\n"

@@ -47,11 +47,12 @@ def _fix(budget: str | None, stop_reason: str | None, underfit: bool, rising: bo
         return ""
     if budget == "converged":
         if stop_reason == "cap":
-            fix = "raise max_epochs"
+            fix = "raise 'At most (epochs)'"
         else:
             fix = "longer patience or a higher learning rate" if underfit else "longer patience"
     else:
-        fix = f"{'more steps' if budget == 'steps' else 'more epochs'}, or budget = converged"
+        # The form's words, not the config's: the budget a reader picks is "until converged".
+        fix = f"{'more steps' if budget == 'steps' else 'more epochs'}, or the budget 'until converged'"
     # A frozen body may lack what this data needs however long the head trains.
     return fix + ("; or freeze less" if underfit and frozen else "")
 
@@ -93,7 +94,7 @@ def flag_lines(flags: pd.DataFrame) -> list[str]:
         detail = []
         if "underfit" in flag:
             source = "" if (g["train_acc_source"] == "clean").all() else ", running average of augmented batches"
-            accs = ", ".join(f"{a:.2f}" for a in g.sort_values("seed")["train_acc"])
+            accs = ", ".join(f"{100 * a:.1f}%" for a in g.sort_values("seed")["train_acc"])  # in % as everywhere
             detail.append(f"training accuracy {accs}{source}")
         if "still improving" in flag:
             rises = ", ".join(f"{100 * x:+.1f}" for x in g.sort_values("seed")["val_rise"])

@@ -322,8 +322,10 @@ def _needs(r) -> str:
         return f"needs more than {_n(r['n_star'])} per class (the measured sizes cannot tell how many)"
     text = f"needs about {_n(r['n_star'])} per class"
     lo, hi = r["n_low"], r["n_high"]
-    if r["n_seeds"] < 2 or math.isnan(lo):
-        return text + (" (1 seed: no interval)" if r["n_seeds"] < 2 else "")
+    if r["n_seeds"] < 2:
+        return text + " (1 seed: no interval)"
+    if math.isnan(lo):
+        return text + " (no interval: too many seed resamples fall past what the measured sizes can tell)"
     low = f"fewer than {_n(r['min_size'])}" if lo == -math.inf else _n(lo)
     high = f"more than {_n(r['limit'] * r['max_size'])}" if hi == math.inf else _n(hi)
     return text + f" (95 % interval {low} to {high})" + (" (extrapolated)" if case == "extrapolated" else "")

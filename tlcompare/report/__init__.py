@@ -37,7 +37,8 @@ def render(reports, fmt: str) -> bytes:
     try:
         from tlcompare.report.html import render_html
     except ModuleNotFoundError as e:
-        raise UserError(f"HTML and PDF reports need {e.name} (pip install plotly); CSV, JSON, md and tex do not") from None
+        raise UserError(f"HTML and PDF reports need the package {e.name} (pip install {e.name}); CSV, JSON, md and tex "
+                        "do not") from None
     if fmt == "html":
         return render_html(reports).encode("utf-8")
     from tlcompare.report.pdf import html_to_pdf

@@ -13,7 +13,7 @@ import tlcompare
 from tlcompare.analysis.view import FINISHED, ResultsView, analyse
 from tlcompare.errors import UserError
 from tlcompare.store.rows import result_keys
-from tlcompare.text.setup import WALL_VS_TRAINING, seeds_text
+from tlcompare.text.setup import WALL_VS_TRAINING, budget_words, dataset_title, seeds_text
 from tlcompare.text.summaries import duration
 
 # Store bookkeeping worth keeping in an export beside the RunResult fields; the rest (heartbeats,
@@ -79,7 +79,7 @@ class ExperimentReport:
                 if env.get("copied_from_experiment") else "")),
             ("torch threads", env.get("torch_threads")),
             ("training budget", _budget_text(spec)),
-            ("dataset", spec.get("dataset")),
+            ("dataset", _dataset_text(spec, env)),
             ("dataset licence", env.get("dataset_licence")),
             ("dataset fingerprint", fingerprint),
             *_content_key_rows(spec),
@@ -94,6 +94,13 @@ class ExperimentReport:
         return [(k, "not recorded" if v is None or v == "" else str(v)) for k, v in rows]
 
 
+def _dataset_text(spec: dict, env: dict) -> str | None:
+    """'Handwritten digits (scikit-learn) (digits)': the title people read, then the name the command line takes."""
+    source = spec.get("dataset")
+    title = dataset_title(spec, env)
+    return source if not source or title == source else f"{title} ({source})"
+
+
 def _content_key_rows(spec: dict) -> list[tuple[str, str]]:
     """Own images and local checkpoints: the content the runs were keyed on (reuse follows it)."""
     rows = []
@@ -106,20 +113,8 @@ def _content_key_rows(spec: dict) -> list[tuple[str, str]]:
     return rows
 
 
-def _budget_text(spec: dict) -> str | None:
-    from dataclasses import MISSING, fields
-    from types import SimpleNamespace
-
-    from tlcompare.spec import BUDGETS, ExperimentSpec
-
-    # From the stored values and the spec's defaults, not by rebuilding the spec: that validates the
-    # dataset and model, which imports torch into a page that only reads the store. A spec stored
-    # before budgets existed trained under equal epochs (as spec_from_dict reads it).
-    values = {f.name: f.default for f in fields(ExperimentSpec) if f.default is not MISSING}
-    values.update({"budget": "epochs", **{k: v for k, v in spec.items() if v is not None}})
-    if values["budget"] not in BUDGETS:  # a spec this version does not understand: say nothing
-        return None
-    return f"{values['budget']}: {ExperimentSpec.budget_text(SimpleNamespace(**values))}"
+def _budget_text(spec: dict) -> str:
+    return f"{spec.get('budget') or 'epochs'}: {budget_words(spec)}"
 
 
 def _fingerprint_now(spec: dict) -> str | None:

@@ -16,7 +16,7 @@ from tlcompare.analysis import label_multiplier
 from tlcompare.analysis.frames import variant, variant_order
 from tlcompare.report.content import ExperimentReport, generated_line
 from tlcompare.text.escape import csv_text, latex_text, markdown_text
-from tlcompare.text.setup import plural
+from tlcompare.text.setup import describe, plural
 
 JSON_FORMAT_VERSION = 1
 # Lists and matrices do not fit a cell: they are in the JSON export.
@@ -128,11 +128,8 @@ def _seed_text(rep: ExperimentReport) -> str:
 
 
 def _describe(rep: ExperimentReport) -> str:
-    s = rep.spec
-    budget = s.get("budget") or "epochs"
-    length = plural(s.get("epochs"), "epoch") if budget == "epochs" else f"budget {budget}"
-    # The spec's own names here: the text exports run without torch, where the registries' titles live.
-    return f"{rep.dataset_name}, {s.get('model')}, {s.get('image_size')} px images, {length}"
+    # The form's words (titles written down in text/setup.py): the text exports run without torch.
+    return describe(rep.spec, rep.environment)
 
 
 def to_markdown(reports: list[ExperimentReport]) -> str:
@@ -230,7 +227,8 @@ def to_latex(reports: list[ExperimentReport]) -> str:
         if k_cells:
             caption = (f"Label multiplier of {latex_text(rep.label)}: images per class training from scratch needs to "
                        "match the pretrained variant, over the images per class given, with the 95\\% interval over "
-                       f"seeds. {latex_text(rep.view.multiplier.lead)}")
+                       f"seeds. {latex_text(rep.view.multiplier.lead)}"
+                       + "".join(f" {latex_text(line)}" for line in rep.view.multiplier.target_lines))
             out += _latex_table(caption, f"tab:tlcompare-{rep.id}-multiplier", k_sizes, k_variants, k_cells, bold=False)
     return "\n".join(out)
 

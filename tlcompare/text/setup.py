@@ -76,3 +76,102 @@ def setup_line(spec: dict, environment: dict | None = None) -> str:
 WALL_VS_TRAINING = ("Training time counts only the optimizer's work (the seconds each run spent training, summed); "
                     "wall time is the clock from start to end, with data loading, evaluation and the waits between "
                     "runs, so it is longer.")
+
+
+# The spec's choices as the form names them (the form adds advice in brackets; exports say the name).
+AUGMENT_TITLES = {
+    "none": "none", "crop": "random shifts", "flip": "left-right flips", "crop_flip": "random shifts and flips",
+    "resized_crop_flip": "random resized crops and flips",
+}
+OPTIMIZER_TITLES = {"adamw": "AdamW", "sgd": "SGD with Nesterov momentum"}
+# The budget's settings: the budget row says those it reads, in words; the others stay in the stored
+# spec (and the JSON) but mean nothing for this experiment.
+BUDGET_SETTINGS = ("epochs", "steps", "patience", "max_epochs")
+
+
+def augment_title(name) -> str:
+    return AUGMENT_TITLES.get(name, str(name))
+
+
+def optimizer_title(name) -> str:
+    return OPTIMIZER_TITLES.get(name, str(name))
+
+
+def budget_words(spec: dict) -> str:
+    """'3 epochs per run', 'until validation accuracy stops improving (patience 10 epochs, ...)'."""
+    from dataclasses import MISSING, fields
+    from types import SimpleNamespace
+
+    from tlcompare.spec import BUDGETS, ExperimentSpec
+
+    # From the stored values and the spec's defaults, not by rebuilding the spec (that validates the
+    # dataset, which a page that only reads the store must not). A spec stored before budgets
+    # existed trained under equal epochs.
+    values = {f.name: f.default for f in fields(ExperimentSpec) if f.default is not MISSING}
+    values.update({"budget": "epochs", **{k: v for k, v in spec.items() if v is not None}})
+    if values["budget"] not in BUDGETS:  # a spec this version does not understand: its own word
+        return str(values["budget"])
+    return ExperimentSpec.budget_text(SimpleNamespace(**values))
+
+
+def describe(spec: dict, environment: dict | None = None) -> str:
+    """'Handwritten digits (scikit-learn) · EfficientNet-Lite0 · 16 px images · random shifts · AdamW ·
+    3 epochs per run': the line under an experiment's heading in every export."""
+    return " · ".join([dataset_title(spec, environment), model_title(spec.get("model", "")),
+                       f"{spec.get('image_size')} px images", augment_title(spec.get("augment", "crop")),
+                       optimizer_title(spec.get("optimizer", "adamw")), budget_words(spec)])
+
+
+def _depth_words(depths) -> str:
+    from tlcompare.text.variants import variant
+
+    return ", ".join(variant("pretrained", d).removeprefix("pretrained, ") for d in depths or [])
+
+
+def _percent(x) -> str:
+    return f"{100 * float(x):g} %"
+
+
+def _default_lr(spec: dict, arm: str) -> str:
+    from tlcompare.spec import DEFAULT_LR
+
+    lr = DEFAULT_LR.get(spec.get("optimizer", "adamw"), DEFAULT_LR["adamw"])[arm]
+    return f"{lr:g} (the optimizer's default)"
+
+
+def setup_rows(spec: dict, environment: dict | None = None) -> list[tuple[str, str]]:
+    """The spec as (setting, value) rows in the form's words, for the report's setup table: built-in
+    names as titles, choices as the form names them, only the settings the chosen budget reads."""
+    words = {
+        "dataset": lambda v: dataset_title(spec, environment),
+        "model": model_title,
+        "weights": lambda v: v,
+        "freeze": _depth_words,
+        "seeds": seeds_text,
+        "budget": lambda v: budget_words(spec),
+        "augment": augment_title,
+        "optimizer": optimizer_title,
+        "lr_scratch": lambda v: _default_lr(spec, "scratch") if v is None else f"{v:g}",
+        "lr_pretrained": lambda v: _default_lr(spec, "pretrained") if v is None else f"{v:g}",
+        "target_acc": _percent, "val_fraction": _percent, "test_fraction": _percent,
+        "device": lambda v: "the best one available (auto)" if v == "auto" else v,
+    }
+    rows = []
+    for key, value in spec.items():
+        if key in BUDGET_SETTINGS:
+            continue
+        if value is None and key not in ("lr_scratch", "lr_pretrained"):
+            continue  # not set: no data folder, no checkpoint, no content key
+        if key == "name" and not value:
+            continue
+        shown = words[key](value) if key in words else _value(value)
+        rows.append((spec_word(key), str(shown)))
+    return rows
+
+
+def _value(v) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, list | tuple):
+        return ", ".join(str(x) for x in v)
+    return str(v)

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -18,7 +19,15 @@ _children: dict[int, subprocess.Popen] = {}
 
 
 def remember_child(proc: subprocess.Popen) -> None:
+    """Keep a worker this process started; a thread waits on it, so it is collected the moment it exits
+    (stopped with SIGTERM, idle exit, a crash) and never stays a zombie until someone next looks."""
     _children[proc.pid] = proc
+    threading.Thread(target=_collect, args=(proc,), name=f"collect-{proc.pid}", daemon=True).start()
+
+
+def _collect(proc: subprocess.Popen) -> None:
+    proc.wait()  # Popen.wait is safe beside poll() in other threads
+    _children.pop(proc.pid, None)
 
 
 def reap_children() -> None:
