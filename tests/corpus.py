@@ -147,6 +147,15 @@ def zip_bomb(dest: Path, megabytes: int = 4) -> Path:
     return dest
 
 
+def many_small_bombs_zip(dest: Path, entries: int = 120) -> Path:
+    """Entries of exactly 1 MiB of zeros each: every one is at the per-entry ratio floor, the whole
+    archive expands about 900-fold."""
+    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zf:
+        for i in range(entries):
+            zf.writestr(f"{('cat', 'dog')[i % 2]}/{i}.bmp", bytes(2**20))
+    return dest
+
+
 def overlapping_zip(dest: Path) -> Path:
     """Two names pointing at the same compressed data (the overlapping-entries bomb in miniature)."""
     with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zf:

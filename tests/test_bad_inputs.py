@@ -67,6 +67,7 @@ def messy(tmp_path_factory) -> Path:
     (root / "<img src=x onerror=alert(1)>").mkdir()  # markup in a class name is data, never markup
     noisy(root / "<img src=x onerror=alert(1)>" / "1.png", seed=5)
     noisy(root / "<img src=x onerror=alert(1)>" / "2.png", seed=6)
+    noisy(root / "<img src=x onerror=alert(1)>" / "3.png", seed=8)  # 3: one each for training, validation, test
     return root
 
 
@@ -85,7 +86,7 @@ def test_each_bad_file_is_skipped_with_its_reason(messy):
         if p in SKIPPED:
             assert SKIPPED[p] in why
     assert r.class_names == ["<img src=x onerror=alert(1)>", "café au lait", "cat", "dog"]
-    assert r.counts == [2, 6, 6 + 2, 6 + 2]  # the good files plus the readable odd ones
+    assert r.counts == [3, 6, 6 + 2, 6 + 2]  # the good files plus the readable odd ones
     assert r.empty_classes == ["empty class"] and any("left out: 'empty class'" in w for w in r.warnings)
     assert r.usable  # skip and report is the default policy
 
@@ -109,7 +110,7 @@ def test_cli_default_skips_and_reports_strict_stops_and_nothing_is_written_outsi
     assert p.stderr.strip().splitlines()[-1].startswith("tlcompare: error: 6 unreadable files (--strict stops on any)")
     assert tree(outside) == before  # the user's folder is read, never written
     written = {str(f.relative_to(tlcompare_home)) for f in tlcompare_home.rglob("*") if f.is_file()}
-    assert written and all(w.startswith("cache/datasets/imagefolder-") for w in written)
+    assert written and all(w.startswith(("cache/datasets/imagefolder-", "cache/file_hashes/")) for w in written)
 
 
 def test_cli_json_report(messy, capsys):

@@ -110,3 +110,20 @@ def test_a_bad_limit_is_named(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TLCOMPARE_MAX_FILES", "lots")
     assert main(["inspect", f"imagefolder:{folder}"]) == 2
     assert "TLCOMPARE_MAX_FILES=lots is not a positive number" in capsys.readouterr().err
+
+
+def test_a_folder_inside_the_roots_whose_files_link_outside_is_refused(user_home, tmp_path):
+    # Every file is checked after resolving links, not only the folder typed in the box.
+    outside = good_folder(tmp_path / "elsewhere", per_class=2)
+    linked = good_folder(user_home / "linked", per_class=6)
+    (linked / "cat" / "0.png").unlink()
+    (linked / "cat" / "0.png").symlink_to(outside / "cat" / "0.png")
+    (linked / "dog" / "inside.png").symlink_to(user_home / "photos" / "dog" / "1.png")  # inside: fine
+    at = folder_box(str(linked))
+    message = shown(at)
+    assert "holds 'cat/0.png', a link to a file outside the folders this dashboard may read" in message
+    assert str(outside) not in message and "own_data" not in at.session_state  # nothing scanned or decoded
+    with pytest.raises(UserError, match="a link to a file outside"):
+        require_inside_roots(linked)
+    (linked / "cat" / "0.png").unlink()
+    assert require_inside_roots(linked) == linked.resolve()  # links that stay inside are allowed

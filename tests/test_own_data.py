@@ -137,8 +137,10 @@ def test_decoded_once_and_a_changed_folder_is_decoded_again(tmp_path, monkeypatc
     monkeypatch.setattr(imagefolder_module, "decode_image", real_decode)
     noisy(root / "cat" / "new.png", seed=99)
     assert len(load_dataset(f"imagefolder:{root}").labels) == 7
-    os.utime(root / "dog" / "0.png", ns=(1, 1))  # same names, different file
+    os.utime(root / "dog" / "0.png", ns=(1, 1))  # a new time, the same bytes: keyed by bytes, not decoded again
     monkeypatch.setattr(imagefolder_module, "decode_image", must_not_decode)
+    assert len(load_dataset(f"imagefolder:{root}").labels) == 7
+    noisy(root / "dog" / "0.png", seed=4242)  # the same name, other bytes
     with pytest.raises(AssertionError):
         load_dataset(f"imagefolder:{root}")
 

@@ -3,6 +3,8 @@
 import errno
 import io
 import os
+import subprocess
+import sys
 import tomllib
 import zipfile
 from pathlib import Path
@@ -13,6 +15,7 @@ from corpus import (
     encrypted_flag_zip,
     good_folder,
     lying_size_zip,
+    many_small_bombs_zip,
     overlapping_zip,
     tree,
     zip_bomb,
@@ -40,6 +43,9 @@ HOSTILE = {
     "symlink": (lambda d: zip_with_entries(d / "a.zip", {"cat/1.png": b"1"}, symlinks={"dog/2.png": "/etc/passwd"}),
                 UnsafeArchive, "entry 'dog/2.png' is a symbolic link"),
     "bomb": (lambda d: zip_bomb(d / "a.zip"), UnsafeArchive, "over the limit of 200:1 (a zip bomb?)"),
+    # 120 entries of exactly 1 MiB of zeros: none is over the per-entry floor, the archive is ~900:1.
+    "many-small-bombs": (lambda d: many_small_bombs_zip(d / "a.zip"), UnsafeArchive,
+                         "its 120 files expand 1015-fold together (121.1 KiB to 120.0 MiB), over the limit of 200:1"),
     "overlapping-bomb": (lambda d: overlapping_zip(d / "a.zip"), UnsafeArchive, "overlap (a zip bomb technique)"),
     "duplicate-name": (lambda d: zip_with_entries(d / "a.zip", {"cat/1.png": b"1", "cat/./1.png": b"2"}),
                        UnsafeArchive, "appears twice"),
@@ -180,3 +186,29 @@ def test_the_upload_limit_matches_the_dashboard_setting():
     config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
     assert config["server"]["maxUploadSize"] == MAX_UPLOAD_MB
     assert UPLOAD_LIMITS.max_archive_bytes == MAX_UPLOAD_MB * 2**20
+
+
+def test_an_upload_refused_after_extraction_leaves_nothing_behind(tmp_path, tlcompare_home):
+    # Extracted fine, then refused by the check (one class folder): nothing can use what it wrote.
+    root = good_folder(tmp_path / "one", classes=("only",), per_class=3)
+    data = zip_of_folder(root, tmp_path / "one.zip").read_bytes()
+    with pytest.raises(UserError, match="only one class folder"):
+        receive_upload(data, "one.zip")
+    assert not [p for p in (tlcompare_home / "uploads").rglob("*")]
+
+
+@pytest.mark.slow  # two new processes that import torch
+@pytest.mark.parametrize("make", ["device", "fifo"])
+def test_a_device_or_a_fifo_as_zip_is_refused_before_it_is_opened(make, tmp_path, tlcompare_home, capsys):
+    # /dev/zero never ends and a FIFO without a writer blocks the open forever.
+    path = Path("/dev/zero") if make == "device" else tmp_path / "pipe.zip"
+    if make == "fifo":
+        os.mkfifo(path)
+    for args in (["inspect", f"zip:{path}"], ["submit", "--dataset", f"zip:{path}", "--sizes", "2"]):
+        assert subprocess.run([sys.executable, "-m", "tlcompare", *args], capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "TLCOMPARE_HOME": str(tlcompare_home)}).returncode == 2
+    from tlcompare.cli import main
+
+    assert main(["inspect", f"zip:{path}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not a regular file (a device, pipe or socket)" in err

@@ -7,6 +7,7 @@ Errors the user can fix print one line and exit 2; nothing prints a traceback un
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sqlite3
 import sys
@@ -19,6 +20,18 @@ from tlcompare.text.escape import printable
 from tlcompare.threads import set_wait_policy
 
 EXIT_USER_ERROR = 2
+MAX_ID = 2**63 - 1  # SQLite's integers: a larger id names no row and would overflow the query
+
+
+def experiment_id(text: str) -> int:
+    """An experiment id for argparse: a whole number from 1 to MAX_ID, refused as argparse refuses a typo."""
+    try:
+        value = int(text) if text.strip().isascii() else None
+    except ValueError:
+        value = None
+    if value is None or not 1 <= value <= MAX_ID:
+        raise argparse.ArgumentTypeError(f"'{printable(text, 40)}' is not an experiment id (a whole number from 1 up, see `tlcompare ls`)")
+    return value
 
 
 def _add_spec_flags(p: argparse.ArgumentParser) -> None:
@@ -78,13 +91,19 @@ def _add_spec_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--name", help="a name for the experiment")
 
 
-def spec_from_args(args: argparse.Namespace):
+def spec_from_args(args: argparse.Namespace, base: dict | None = None):
     """The spec of --preset, --config and the flags (each overriding the one before), refused whole
-    (exit 2) before anything is stored."""
-    from tlcompare.presets import PRESETS
-    from tlcompare.spec import ExperimentSpec, build_spec, doubts, load_toml, resolution_notes
+    (exit 2) before anything is stored.
 
-    values = PRESETS[args.preset].spec_values() if getattr(args, "preset", None) else {}
+    ``base``: the values the preset, the file and the flags override (an experiment's stored spec
+    for ``submit --into``), instead of the defaults.
+    """
+    from tlcompare.presets import PRESETS
+    from tlcompare.spec import DERIVED, ExperimentSpec, build_spec, doubts, load_toml, resolution_notes
+
+    values = {k: v for k, v in (base or {}).items() if k not in DERIVED}
+    if getattr(args, "preset", None):
+        values.update(PRESETS[args.preset].spec_values())
     if args.config:
         values.update(load_toml(args.config))
     for f in fields(ExperimentSpec):
@@ -133,10 +152,15 @@ class Progress:
 
 
 def cmd_run(args) -> int:
-    from tlcompare.report import write_run_files
+    from tlcompare.report import check_output, write_run_files
     from tlcompare.store import Store
 
     sweep = spec_from_args(args)
+    check_output(args.out)  # a folder as --out is said now, not after the training
+    if sweep.device != "auto":  # a GPU asked for on a machine without one: said before anything is stored
+        from tlcompare.train.device import resolve_device
+
+        resolve_device(sweep.device)
     started = time.perf_counter()
     store = Store()
     reports, failures = [], 0
@@ -149,7 +173,8 @@ def cmd_run(args) -> int:
     wall = time.perf_counter() - started
     ids = ", ".join(str(r.id) for r in reports)
     device = reports[-1].environment.get("device", "?")
-    print(f"\nwrote {json_path} and {csv_path} ({wall:.0f} s on {device}; "
+    wrote = f"{printable(str(json_path))} and {printable(str(csv_path))}" if csv_path else printable(str(json_path))
+    print(f"\nwrote {wrote} ({wall:.0f} s on {device}; "
           f"experiment{'s' if len(reports) > 1 else ''} {ids} in the store: `tlcompare show {reports[0].id}`)")
     return 1 if failures else 0
 
@@ -218,21 +243,30 @@ def cmd_submit(args) -> int:
 
     if args.file:
         args.config = args.file
-    spec = spec_from_args(args)
-    store = Store()
-    if args.into is not None:
+    if args.into is None:
+        spec = spec_from_args(args)  # refused before any store is opened
+        store = Store()
+        # A resolution sweep is one experiment per resolution: each id is printed, the last one as before.
+        *others, spec = spec.by_resolution()
+        for earlier in others:
+            print(store.create_experiment(earlier, force=args.force))
+        exp_id = store.create_experiment(spec, force=args.force)
+    else:
+        # Start from the experiment's own settings, so `--into 3 --seeds 5` adds seeds and changes
+        # nothing else by falling back to a default; what still differs is refused (store/extend.py).
+        from tlcompare.spec import spec_from_dict
+
+        store = Store()
+        exp = store.get_experiment(args.into)
+        if exp is None:
+            raise UserError(f"no experiment {args.into} (see `tlcompare ls`)")
+        spec = spec_from_args(args, spec_from_dict(exp["spec"]).to_dict())
         if len(spec.image_sizes) > 1:
             raise UserError("--into adds runs to one experiment, of one resolution: give one image_size "
                             "(a sweep is one experiment per resolution)")
         added = store.extend_experiment(args.into, spec, force=args.force)
         exp_id = args.into
         print(f"experiment {exp_id}: {added} new runs added", file=sys.stderr)
-    else:
-        # A resolution sweep is one experiment per resolution: each id is printed, the last one as before.
-        *others, spec = spec.by_resolution()
-        for earlier in others:
-            print(store.create_experiment(earlier, force=args.force))
-        exp_id = store.create_experiment(spec, force=args.force)
     p = store.experiment_progress(exp_id)
     reused = sum(1 for r in store.experiment_runs(exp_id) if r["reused_from"])
     print(f"experiment {exp_id}: {p['total']} runs, {reused} reused from earlier results, "
@@ -248,6 +282,18 @@ def cmd_submit(args) -> int:
 
 
 def cmd_worker(args) -> int:
+    from tlcompare.worker.ray_address import check_reachable
+    from tlcompare.worker.settings import seconds
+
+    # Refused in a second, before torch and ray are imported: a nan that never exits, an address
+    # that is not a Ray cluster (ray.init would retry it for minutes).
+    if args.idle_exit is not None:
+        seconds(args.idle_exit, "--idle-exit")
+    for flag, value in (("--worker-id", args.worker_id), ("--slot", args.slot)):
+        if value is not None and (not value or printable(value, None) != value or len(value) > 200):
+            raise UserError(f"{flag} '{printable(value, 60)}': use up to 200 printable characters (no escapes or newlines)")
+    if args.executor == "ray":
+        check_reachable(args.address or os.environ.get("RAY_ADDRESS") or None)
     from tlcompare.store import Store
     from tlcompare.worker.process import Worker, WorkerConfig
 
@@ -297,21 +343,28 @@ def cmd_workers(args) -> int:
 
 
 def cmd_ls(args) -> int:
-    from tlcompare.store import Store
+    from tlcompare.store import Store, default_path
     from tlcompare.text.summaries import experiments_table
 
-    print(experiments_table(Store().list_experiments()))
+    if not default_path().exists():  # a listing never creates a store
+        print(experiments_table([]))
+        return 0
+    print(experiments_table(Store(read_only=True).list_experiments()))
     return 0
 
 
 def cmd_show(args) -> int:
-    from tlcompare.store import Store
+    from tlcompare.store import Store, default_path
     from tlcompare.text.summaries import experiment_report
 
-    store = Store()
-    exp = store.get_experiment(args.id)
+    store = Store(read_only=True) if default_path().exists() else None
+    exp = store.get_experiment(args.id) if store else None
     if exp is None:
         raise UserError(f"no experiment {args.id} (see `tlcompare ls`)")
+    if exp["damaged"]:
+        raise UserError(exp["damaged"])
+    if exp["environment_damage"]:
+        print(f"warning: {printable(exp['environment_damage'])}", file=sys.stderr)
     target = getattr(args, "target", None)
     if target is not None:
         target = target / 100 if target > 1 else target
@@ -387,29 +440,39 @@ def cmd_inspect(args) -> int:
 def cmd_store(args) -> int:
     from tlcompare.store import Store
 
-    store = Store(args.db)
+    # Both only read the store: never created, migrated or switched to WAL (a damaged one is opened
+    # as it is, to describe the damage or save what is readable).
+    store = Store(args.db, read_only=True, verify=False)
     if args.action == "backup":
         if not args.dest:
             raise UserError("store backup: give the file to write, e.g. `tlcompare store backup copy.db`")
-        print(f"wrote {store.backup(args.dest)}", file=sys.stderr)
+        print(f"wrote {printable(str(store.backup(args.dest)))}", file=sys.stderr)
         return 0
     found = store.integrity_check()
     if found == "ok":
-        print(f"{store.path}: ok" + (" (read-only)" if store.readonly else ""))
+        store.require_tlcompare()  # a sound SQLite file of another program is not an "ok" store
+        damaged = [e["damaged"] for e in store.list_experiments() if e["damaged"]]
+        if damaged:  # sound pages, rows that cannot be read: name each, the rest of the store is fine
+            for line in damaged:
+                print(f"tlcompare: error: {printable(line)}", file=sys.stderr)
+            return EXIT_USER_ERROR
+        print(f"{printable(str(store.path))}: ok" + ("" if os.access(store.path, os.W_OK) else " (read-only)"))
         return 0
-    print(f"tlcompare: error: the store '{store.path}' is damaged:", file=sys.stderr)
-    print(found, file=sys.stderr)
+    print(f"tlcompare: error: the store '{printable(str(store.path))}' is damaged:", file=sys.stderr)
+    print(printable(found, limit=10_000, keep_newlines=True), file=sys.stderr)
     print("save what is readable with `tlcompare store backup COPY.db`, then move the damaged file aside", file=sys.stderr)
     return EXIT_USER_ERROR
 
 
 def cmd_report(args) -> int:
-    from tlcompare.report import write_report
+    from tlcompare.report import check_output, write_report
     from tlcompare.store import Store
 
-    where = write_report(Store(), args.ids, args.format, args.out)
+    if args.out and args.out != "-":
+        check_output(args.out)
+    where = write_report(Store(read_only=True), args.ids, args.format, args.out)
     if where != "stdout":
-        print(f"wrote {where}", file=sys.stderr)
+        print(f"wrote {printable(where)}", file=sys.stderr)
     return 0
 
 
@@ -425,14 +488,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", nargs="?", help="experiment TOML file (the same as --config)")
     _add_spec_flags(p)
     p.add_argument("--force", action="store_true", help="train runs again even when identical ones finished before")
-    p.add_argument("--into", type=int, metavar="ID", help="add this spec's new runs (seeds, sizes) to experiment ID")
+    p.add_argument("--into", type=experiment_id, metavar="ID", help="add sizes, freezing depths and seeds to experiment ID (its other settings stay; a different one is refused)")
     p.add_argument("--start-worker", action="store_true", help="start a background worker unless one is alive")
     p.set_defaults(func=cmd_submit)
     p = sub.add_parser("worker", help="claim queued runs and train them (one process per device)")
     p.add_argument("--device", help="use this device for every run (cuda:0, cpu); default: each experiment's own")
     p.add_argument("--once", action="store_true", help="exit when nothing is left in the queue")
-    p.add_argument("--experiment", type=int, metavar="ID", help="take runs of this experiment only")
-    p.add_argument("--idle-exit", type=float, metavar="SECONDS", help="exit after this long with nothing to do")
+    p.add_argument("--experiment", type=experiment_id, metavar="ID", help="take runs of this experiment only")
+    p.add_argument("--idle-exit", metavar="SECONDS", help="exit after this long with nothing to do")
     p.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="ray: dispatch runs to a Ray cluster (docs/scale-out.md); this process stays the store's writer")
     p.add_argument("--address", help="with --executor ray: the cluster to join (default: RAY_ADDRESS, else a local one)")
@@ -455,14 +518,14 @@ def build_parser() -> argparse.ArgumentParser:
                              ("cancel", cmd_cancel, "cancel an experiment's queued and running runs"),
                              ("delete", cmd_delete, "delete an experiment and its results from the store")):
         p = sub.add_parser(name, help=text)
-        p.add_argument("id", type=int, metavar="ID")
+        p.add_argument("id", type=experiment_id, metavar="ID")
         if name == "show":
             p.add_argument("--target", type=float, metavar="ACC",
                            help="test accuracy (in %%, or a fraction) for the images per class each arm needs "
                                 "(default: the best pretrained accuracy measured)")
         p.set_defaults(func=func)
     p = sub.add_parser("resume", help="queue an experiment's cancelled runs again, keeping its finished runs")
-    p.add_argument("id", type=int, metavar="ID")
+    p.add_argument("id", type=experiment_id, metavar="ID")
     p.add_argument("--start-worker", action="store_true", help="start a background worker unless one is alive")
     p.set_defaults(func=cmd_resume)
     p = sub.add_parser("datasets", help="list built-in datasets and whether they are available offline")
@@ -484,7 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", help="the store file (default: TLCOMPARE_HOME/tlcompare.db)")
     p.set_defaults(func=cmd_store)
     p = sub.add_parser("report", help="write a report of experiments: html, pdf, csv, json, md (Markdown) or tex (LaTeX)")
-    p.add_argument("ids", nargs="+", type=int, metavar="ID", help="experiments to report on; several are overlaid")
+    p.add_argument("ids", nargs="+", type=experiment_id, metavar="ID", help="experiments to report on; several are overlaid")
     p.add_argument("--format", choices=["html", "pdf", "csv", "json", "md", "tex"],
                    help="default: from the extension of --out, else html")
     p.add_argument("--out", help="output file (default tlcompare-report-ID.FORMAT); - writes a text format to stdout")
@@ -511,6 +574,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tlcompare: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `tlcompare show 1 | head -1`: the reader has gone; leave quietly, as Unix tools do.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except sqlite3.DatabaseError as e:  # the store file, met outside the store's own translation
         from tlcompare.store import default_path
         from tlcompare.store.errors import translate
@@ -520,8 +588,15 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"tlcompare: error: {message}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except OSError as e:  # the file system refused a path (too long, no permission) that no check named first
+        if os.environ.get("TLCOMPARE_DEBUG"):
+            raise
+        where = f" '{printable(str(e.filename), 120)}'" if e.filename else ""
+        print(f"tlcompare: error: cannot use{where}: {e.strerror or e}", file=sys.stderr)
+        return EXIT_USER_ERROR
     except Exception as e:  # a bug: still one line, with the way to get the details
         if os.environ.get("TLCOMPARE_DEBUG"):
             raise
-        print(f"tlcompare: internal error: {type(e).__name__}: {e} (set TLCOMPARE_DEBUG=1 for the traceback)", file=sys.stderr)
+        print(f"tlcompare: internal error: {type(e).__name__}: {printable(str(e), 300)} (set TLCOMPARE_DEBUG=1 for the traceback)",
+              file=sys.stderr)
         return 1

@@ -7,15 +7,16 @@ path, a key of what the path held when the spec was built, and the hash uses the
 
 - checkpoint and zip: sha256 of the file's bytes (remembered per path, size, mtime and inode, so a
   dashboard rerun does not hash a large file again);
-- image folder: sha256 of every class folder's name and every file's relative path, size and
-  modification time (the same stamp the decoded-image cache uses; reading every pixel of a large
-  folder would take minutes).
+- image folder: sha256 of every class folder's name and every image's relative path and bytes (the
+  same fingerprint the decoded-image cache uses; each file's hash is remembered by its name, size,
+  times and inode, see data/file_hashes.py, so an unchanged folder costs a stat walk).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from pathlib import Path
 
 from tlcompare.errors import UserError
@@ -31,7 +32,9 @@ def file_sha256(path: str | Path) -> str:
         st = path.stat()
     except OSError as e:
         raise UserError(f"cannot read '{printable(str(path))}': {e.strerror or e}") from None
-    memo_key = (str(path), st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+    if not stat.S_ISREG(st.st_mode):  # /dev/zero never ends, a FIFO blocks the open
+        raise UserError(f"'{printable(str(path))}' is not a regular file (a folder, device, pipe or socket): give the path of a file")
+    memo_key = (str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
     known = _file_memo.get(memo_key)
     if known is not None:
         return known
@@ -58,7 +61,7 @@ def source_key(source: str) -> str | None:
     if src.kind == "imagefolder":
         from tlcompare.data.imagefolder import scan_folder
 
-        return "stamp:" + scan_folder(src.path).fingerprint
+        return "content:" + scan_folder(src.path).fingerprint
     return None
 
 
@@ -70,9 +73,18 @@ def require_unchanged(what: str, stored: str | None, now: str | None) -> None:
                         "submit the experiment again so its runs are keyed by the new content")
 
 
+MAX_PATH = 4096  # Linux's PATH_MAX: resolving a longer path walks every part (minutes for 1 MB) to fail
+
+
 def resolve_path(text: str) -> str:
     """An absolute path with ~ expanded and symlinks resolved, as a spec stores it."""
-    return str(Path(os.path.expanduser(str(text).strip())).resolve())
+    text = str(text).strip()
+    if len(text) > MAX_PATH:
+        raise UserError(f"a path of {len(text):,} characters ('{printable(text, 60)}'); a path is at most {MAX_PATH:,}")
+    try:
+        return str(Path(os.path.expanduser(text)).resolve())
+    except (OSError, RuntimeError) as e:  # a loop of links, a name too long for the file system
+        raise UserError(f"cannot resolve the path '{printable(text, 120)}': {getattr(e, 'strerror', None) or e}") from None
 
 
 def check_unchanged(spec, arm: str) -> None:

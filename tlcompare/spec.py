@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import stat
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -350,7 +351,7 @@ def _freeze_list(value: Any, problems: list[str]) -> tuple[int | str, ...]:
         text = str(item).strip().lower()
         if text == "all":
             out.append("all")
-        elif text.isdigit() and len(text) <= 6 and not isinstance(item, bool | float):
+        elif text.isascii() and text.isdigit() and len(text) <= 6 and not isinstance(item, bool | float):
             out.append(int(text))
         else:
             problems.append(f"freeze: '{_short(item)}' is not a depth: use 0 (fine-tune all), a stage count, or 'all' (linear probe)")
@@ -364,7 +365,8 @@ def _seeds(value: Any, problems: list[str]) -> tuple[int, ...]:
             problems.append(f"seeds: {value} seeds; give a count from 1 to {MAX_SEEDS} or a list of seeds")
             return ()
         return tuple(range(value))
-    if isinstance(value, str) and "," not in value and value.strip().isdigit() and len(value.strip()) <= 12:
+    # isascii: '²' is a digit to isdigit() but not to int()
+    if isinstance(value, str) and "," not in value and value.strip().isascii() and value.strip().isdigit() and len(value.strip()) <= 12:
         return _seeds(int(value), problems)
     return _int_list(value, "seeds", problems)
 
@@ -581,8 +583,11 @@ def validate(spec: ExperimentSpec) -> list[str]:
         p.append(f"split_seed: {spec.split_seed} must be between 0 and {MAX_SEED_VALUE}")
     if len(spec.name) > MAX_NAME:
         p.append(f"name: {len(spec.name):,} characters; at most {MAX_NAME}")
-    if spec.device != "auto" and spec.device != "cpu" and not spec.device.startswith("cuda"):
+    if not re.fullmatch(r"auto|cpu|cuda(:[0-9]{1,3})?", spec.device):
         p.append(f"device: unknown '{_short(spec.device)}'; use auto, cpu, cuda or cuda:N")
+    # A torchvision set downloads into a new data root; any other dataset reads one that exists.
+    if spec.data_root is not None and not spec.dataset.startswith("torchvision:") and not Path(spec.data_root).is_dir():
+        p.append(f"data_root: '{_short(spec.data_root)}' does not exist or is not a folder")
     if spec.weights is not None and not Path(spec.weights).expanduser().is_file():
         p.append(f"weights: checkpoint file '{_short(spec.weights)}' does not exist or is not a file")
     return p
@@ -670,7 +675,9 @@ def load_toml(path: str | Path) -> dict[str, Any]:
                         f"{MAX_CONFIG_BYTES:,} bytes")
     try:
         with path.open("rb") as f:
-            data = tomllib.loads(f.read(MAX_CONFIG_BYTES + 1).decode("utf-8"))
+            data = tomllib.loads(f.read(MAX_CONFIG_BYTES + 1).decode("utf-8-sig"))  # a BOM is not a statement
+    except RecursionError:
+        raise UserError(f"experiment file '{shown}' nests arrays or tables too deeply to be an experiment") from None
     except UnicodeDecodeError:
         raise UserError(f"experiment file '{shown}' is not text (not UTF-8): give a TOML file") from None
     except tomllib.TOMLDecodeError as e:

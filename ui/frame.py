@@ -19,7 +19,7 @@ from contextlib import contextmanager
 
 import streamlit as st
 
-from ui import errors, paths, presentation, sidebar, state
+from ui import errors, origin_guard, paths, presentation, sidebar, state
 from ui.paths import ASSETS
 
 # Files shipped with the app: a Material icon as page icon is fetched from a font host on the
@@ -48,6 +48,9 @@ def navigation() -> st.Page:
 
 def run() -> None:
     """The whole app for one request: the frame, then the page the address names."""
+    origin_guard.install()
+    if not origin_guard.session_allowed(st.context.headers):
+        st.stop()  # a page of another origin opened this session: it runs nothing
     st.set_page_config(page_title="tlcompare: pretrained or from scratch?", page_icon=str(ICON),
                        layout="wide", initial_sidebar_state="expanded")
     st.logo(str(LOGO), icon_image=str(ICON), size="large")

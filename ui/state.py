@@ -47,9 +47,16 @@ def remember_experiment(experiment_id: int | None) -> None:
     st.query_params["exp"] = str(experiment_id)
 
 
+def _is_id(text) -> bool:
+    # ASCII digits only ('²' is a digit to isdigit, not to int) and at most 18 of them (5,000 digits
+    # would pass isdigit and make int() raise; no experiment id is that long).
+    text = str(text)
+    return text.isascii() and text.isdigit() and len(text) <= 18
+
+
 def requested_experiment_id() -> int | None:
     text = st.query_params.get("exp")
-    if text is not None and str(text).isdigit():
+    if text is not None and _is_id(text):
         return int(text)
     return st.session_state.get("experiment_id")
 
@@ -57,7 +64,7 @@ def requested_experiment_id() -> int | None:
 def not_found_note(text: str | None, asked: int | None, shown: int | None) -> str | None:
     """Why the page shows #``shown`` (None: nothing) and not what was asked for: the address named no
     experiment, or one that is gone. None when nothing was asked for."""
-    if text is not None and not str(text).isdigit():
+    if text is not None and not _is_id(text):
         problem = f"'{markdown_safe(printable(str(text), 40))}' in the address is not an experiment number."
     elif asked is not None:
         problem = f"There is no experiment #{asked}: it was deleted (perhaps in another tab) or never existed."

@@ -50,17 +50,60 @@ def require_inside_roots(path: str | Path, what: str = "folder") -> Path:
     text = str(path).strip()
     if not text:
         raise UserError(f"give a {what} path")
-    resolved = Path(text).expanduser().resolve()
+    try:
+        resolved = Path(text).expanduser().resolve()
+    except (OSError, RuntimeError):
+        raise UserError(f"'{printable(text)}' cannot be resolved (a loop of links?): give the folder itself") from None
     roots = data_roots()
-    if any(resolved == root or resolved.is_relative_to(root) for root in roots):
-        return resolved
+    if not _inside(resolved, roots):
+        raise _outside(text, roots)
+    if resolved.is_dir():
+        _require_links_inside(resolved, text, roots)
+    return resolved
+
+
+def _resolved(path: str) -> Path:
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError):  # a loop of links: nothing can be read through it
+        return Path(path).absolute().parent
+
+
+def _inside(path: Path, roots: list[Path]) -> bool:
+    return any(path == root or path.is_relative_to(root) for root in roots)
+
+
+def _outside(text: str, roots: list[Path]) -> UserError:
     shown = ", ".join(printable(str(r)) for r in roots)
-    raise UserError(f"'{printable(text)}' is outside the folders this dashboard may read ({shown}); the server's "
-                    f"administrator can add folders with {ROOTS_ENV} (separated by '{os.pathsep}')")
+    return UserError(f"'{printable(text)}' is outside the folders this dashboard may read ({shown}); the server's "
+                     f"administrator can add folders with {ROOTS_ENV} (separated by '{os.pathsep}')")
+
+
+def _require_links_inside(folder: Path, text: str, roots: list[Path]) -> None:
+    """A folder inside the roots whose files are links to files outside them would have the server
+    decode (and show) those files: every link under it is resolved and checked. Links to folders are
+    never followed when scanning, so only the walk's own entries count; it stops at the file limit."""
+    limit, walked = max_files(), 0
+    for dirpath, dirnames, filenames in os.walk(folder):  # os.walk does not descend into linked folders
+        walked += len(dirnames) + len(filenames)
+        if os.path.relpath(dirpath, folder).count(os.sep) >= 40:
+            dirnames[:] = []  # deeper than any scan reads (imagefolder.MAX_DEPTH); os.walk recurses
+        if walked > limit:
+            raise too_many_files(printable(text))
+        for name in filenames + dirnames:
+            path = os.path.join(dirpath, name)
+            if os.path.islink(path) and not _inside(_resolved(path), roots):
+                rel = printable(os.path.relpath(path, folder))
+                raise UserError(f"'{printable(text)}' holds '{rel}', a link to a file outside the folders this dashboard "
+                                f"may read; copy the file in instead of linking it, or the server's administrator can "
+                                f"add its folder with {ROOTS_ENV}")
 
 
 def max_files() -> int:
-    return int(_limit(MAX_FILES_ENV, DEFAULT_MAX_FILES))
+    value = _limit(MAX_FILES_ENV, DEFAULT_MAX_FILES)
+    if value < 1 or value != int(value):  # 0.5 would read as "more than 0 files"
+        raise UserError(f"{MAX_FILES_ENV}={printable(os.environ.get(MAX_FILES_ENV, ''), 40)} is not a whole number of files (1 or more)")
+    return int(value)
 
 
 def max_decoded_bytes() -> int:

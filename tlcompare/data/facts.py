@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from tlcompare.data import dataset_info, load_dataset
 from tlcompare.data.sources import canonical_source
-from tlcompare.data.splits import make_splits
+from tlcompare.data.splits import holdout_problem, make_splits
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,8 @@ class DatasetFacts:
     channels: int
     # The split the pools were measured on: (val_fraction, test_fraction, split_seed).
     split: tuple[float, float, int] | None = None
+    # A class without a validation or test image (splits.holdout_problem), None when every class has both.
+    holdout: str | None = None
 
     @property
     def num_classes(self) -> int:
@@ -47,7 +49,7 @@ def dataset_facts(name: str, data_root: str | None = None, val_fraction: float =
     return DatasetFacts(
         name=name, class_names=list(ds.class_names), pool_counts=splits.pool_counts(),
         n_val=int(len(splits.val)), n_test=n_test, image_hw=ds.image_hw, channels=ds.channels,
-        split=(val_fraction, test_fraction, split_seed),
+        split=(val_fraction, test_fraction, split_seed), holdout=holdout_problem(splits),
     )
 
 
@@ -83,8 +85,10 @@ def pool_problem(spec, facts: DatasetFacts | None = None) -> str | None:
             return None
         ds = load_dataset(spec.dataset, spec.data_root, image_size=spec.image_size)
         splits = make_splits(ds, *split)
-        class_names, pools = list(splits.class_names), splits.pool_counts()
+        class_names, pools, holdout = list(splits.class_names), splits.pool_counts(), holdout_problem(splits)
     else:
-        class_names, pools = facts.class_names, facts.pool_counts
+        class_names, pools, holdout = facts.class_names, facts.pool_counts, facts.holdout
+    if holdout:
+        return f"dataset: {holdout}"
     problem = sizes_problem(class_names, pools, spec.sizes)
     return f"sizes: {problem}" if problem else None

@@ -5,7 +5,7 @@ that is not what its name says, an empty class. Hidden and system files are igno
 are not images are skipped; images that do not decode are skipped with the reason; all of it is
 kept in the dataset's ``extra`` so the dataset check can list it. Decoding runs on a thread pool
 (PIL releases the GIL while it decodes and resizes) and is cached, keyed by a fingerprint of the
-folder, so a changed folder is decoded again.
+folder's names and every image's bytes, so a changed folder is decoded again.
 """
 
 from __future__ import annotations
@@ -32,12 +32,14 @@ from tlcompare.data.decode import (
     decode_image,
     resize_square,
 )
+from tlcompare.data.file_hashes import file_digests
 from tlcompare.errors import UserError
 from tlcompare.text.escape import printable
 
 # Stored resolution: training at any image_size up to this reuses one cache; larger sizes get
 # their own. 256 is what the ImageNet evaluation transform crops 224 from.
 DEFAULT_CACHE_SIZE = 256
+MAX_DEPTH = 32  # folders below a class folder that are read (the same limit as inside a zip)
 SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini", "__macosx", "$recycle.bin", "@eadir"})
 OWN_IMAGES_LICENCE = "your own images: whatever licence applies to them"
 Progress = Callable[[int, int], None]
@@ -59,7 +61,8 @@ def is_hidden(name: str) -> bool:
 
 
 def scan_folder(root: str | Path) -> FolderScan:
-    """List the class folders and candidate images under ``root`` without decoding anything."""
+    """List the class folders and candidate images under ``root`` without decoding anything; the
+    fingerprint covers every image's bytes (hashed once, then remembered: ``file_hashes.py``)."""
     root = Path(root).expanduser()
     if not root.is_dir():
         raise UserError(f"image folder '{printable(str(root))}' does not exist or is not a folder")
@@ -81,7 +84,7 @@ def scan_folder(root: str | Path) -> FolderScan:
     for name in scan.ignored + [rel for rel, _ in scan.skipped]:
         stamp.update(f"N\0{name}\0".encode("utf-8", "surrogateescape"))
     for label, folder in enumerate(class_dirs):
-        scan.class_names.append(unicodedata.normalize("NFC", folder))
+        scan.class_names.append(class_name(folder))
         stamp.update(f"D\0{folder}\0".encode("utf-8", "surrogateescape"))
         for rel, kind, why in _walk_class(root, folder):
             walked += 1
@@ -90,18 +93,37 @@ def scan_folder(root: str | Path) -> FolderScan:
             if kind == "ignored":
                 scan.ignored.append(rel)
                 stamp.update(f"N\0{rel}\0".encode("utf-8", "surrogateescape"))
-                continue
-            if kind == "skipped":
+            elif kind == "skipped":  # listed by name and reason; what it holds is never read
                 scan.skipped.append((rel, why))
+                stamp.update(f"S\0{rel}\0".encode("utf-8", "surrogateescape"))
             else:
                 scan.files.append((rel, label))
-            try:
-                st = (root / rel).stat()
-                stamp.update(f"F\0{rel}\0{st.st_size}\0{st.st_mtime_ns}\0".encode("utf-8", "surrogateescape"))
-            except OSError:
-                stamp.update(f"F\0{rel}\0missing\0".encode("utf-8", "surrogateescape"))
+    _require_distinct(scan.class_names, class_dirs, root)
+    # Keyed by the bytes of every image (file_hashes.py): equal names, sizes and times can hold other pixels.
+    for (rel, label), digest in zip(scan.files, file_digests(root, [rel for rel, _ in scan.files]), strict=True):
+        stamp.update(f"F\0{rel}\0{label}\0{digest}\0".encode("utf-8", "surrogateescape"))
     scan.fingerprint = stamp.hexdigest()[:24]
     return scan
+
+
+def class_name(folder: str) -> str:
+    """A class folder's name as text: NFC (a Mac writes 'café' decomposed), and bytes that are not
+    UTF-8 written as escapes ('caf\\xe9'), so the name can be stored, hashed and shown; the files are
+    still read through the folder's real name."""
+    return unicodedata.normalize("NFC", os.fsencode(folder).decode("utf-8", "backslashreplace"))
+
+
+def _require_distinct(names: list[str], folders: list[str], root: Path) -> None:
+    """Two folders whose names read the same ('café' composed and decomposed) would be one class
+    shown twice, or two classes nobody can tell apart: refused, with both spellings."""
+    seen: dict[str, str] = {}
+    for name, folder in zip(names, folders, strict=True):
+        if name in seen:
+            spelled = ", ".join(ascii(f)[1:-1] for f in (seen[name], folder))
+            raise UserError(f"'{printable(str(root))}' has two class folders that both read '{printable(name)}' "
+                            f"(spelled {spelled}: Unicode composed and decomposed, or bytes that are not UTF-8); "
+                            "merge them into one folder or rename one")
+        seen[name] = folder
 
 
 def check_folder(root: str | Path) -> str | None:
@@ -114,9 +136,10 @@ def check_folder(root: str | Path) -> str | None:
         entries = [e for e in _sorted_entries(inner) if not is_hidden(e.name)]
     except UserError as e:
         return str(e)
-    classes = [unicodedata.normalize("NFC", e.name) for e in entries if e.is_dir(follow_symlinks=False)]
+    classes = [class_name(e.name) for e in entries if e.is_dir(follow_symlinks=False)]
     loose = [(e.name, "not inside a class folder") for e in entries if not e.is_dir()]
     try:
+        _require_distinct(classes, [e.name for e in entries if e.is_dir(follow_symlinks=False)], inner)
         _require_classes(FolderScan(root=inner, class_names=classes, files=[], skipped=loose), len(classes))
     except UserError as e:
         return str(e)
@@ -230,6 +253,10 @@ def _walk_class(root: Path, folder: str):
             elif os.path.islink(os.path.join(dirpath, d)):
                 yield f"{rel_dir}/{d}/", "skipped", "a symbolic link to a folder (not followed)"
         dirnames[:] = sorted(d for d in dirnames if not is_hidden(d) and not os.path.islink(os.path.join(dirpath, d)))
+        if rel_dir.count("/") >= MAX_DEPTH - 1:  # os.walk recurses: 1,500 levels would overflow Python's stack
+            for d in dirnames:
+                yield f"{rel_dir}/{d}/", "skipped", f"nested more than {MAX_DEPTH} folders deep (not read)"
+            dirnames[:] = []
         for f in sorted(filenames):
             rel = f"{rel_dir}/{f}"
             if is_hidden(f):

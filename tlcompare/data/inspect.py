@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from tlcompare.data.base import ImageDataset
-from tlcompare.data.splits import make_splits
+from tlcompare.data.splits import holdout_problem, make_splits
 from tlcompare.errors import UserError
 from tlcompare.text.escape import printable
 
@@ -105,6 +105,9 @@ def check_dataset(ds: ImageDataset, source: str, sizes: Sequence[int] = (), stri
     _image_sizes(r, extra.get("orig_sizes"))
     _duplicates(r, ds, extra.get("sha256"), extra.get("files"))
     _balance(r)
+    holdout = holdout_problem(splits)
+    if holdout:
+        r.problems.append(holdout)
     _sizes(r)
     if r.unreadable:
         r.warnings.append(f"{_count(len(r.unreadable), 'unreadable file is', 'unreadable files are')} skipped")

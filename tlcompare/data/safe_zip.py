@@ -51,7 +51,7 @@ class ZipLimits:
     max_total_bytes: int = 8 * GiB  # uncompressed, all entries together
     max_files: int = 100_000
     max_ratio: float = 200.0
-    ratio_floor_bytes: int = MiB  # entries smaller than this cannot hurt, whatever their ratio
+    ratio_floor_bytes: int = MiB  # below this, an entry's (or the whole archive's) ratio cannot hurt
     max_depth: int = 32
 
 
@@ -119,7 +119,7 @@ def check_archive(fileobj: BinaryIO, limits: ZipLimits = DEFAULT_LIMITS, label: 
 
     seen: set[tuple[str, ...]] = set()
     n_files = 0
-    total = 0
+    total = packed = 0
     for info in entries:
         name = printable(info.orig_filename)
         problem = _name_problem(info.orig_filename, limits)
@@ -141,6 +141,7 @@ def check_archive(fileobj: BinaryIO, limits: ZipLimits = DEFAULT_LIMITS, label: 
             continue
         n_files += 1
         total += info.file_size
+        packed += info.compress_size
         if info.file_size > limits.ratio_floor_bytes and info.file_size > limits.max_ratio * max(info.compress_size, 1):
             ratio = info.file_size / max(info.compress_size, 1)
             raise UnsafeArchive(
@@ -148,6 +149,12 @@ def check_archive(fileobj: BinaryIO, limits: ZipLimits = DEFAULT_LIMITS, label: 
                 f"{_human(info.file_size)}), over the limit of {limits.max_ratio:.0f}:1 (a zip bomb?); nothing was extracted")
     if n_files > limits.max_files:
         raise UnsafeArchive(f"{label} refused: {n_files:,} files, over the limit of {limits.max_files:,}; nothing was extracted")
+    # The ratio of the whole archive too: many entries just under the per-entry floor (120 x 1 MiB
+    # of zeros) pass one by one and still turn a small upload into a full disk.
+    if total > limits.ratio_floor_bytes and total > limits.max_ratio * max(packed, 1):
+        raise UnsafeArchive(
+            f"{label} refused: its {n_files:,} files expand {total / max(packed, 1):.0f}-fold together ({_human(packed)} to "
+            f"{_human(total)}), over the limit of {limits.max_ratio:.0f}:1 (a zip bomb?); nothing was extracted")
     if total > limits.max_total_bytes:
         raise UnsafeArchive(f"{label} refused: it expands to {_human(total)}, over the limit of "
                             f"{_human(limits.max_total_bytes)}; nothing was extracted (extract it yourself and use imagefolder:PATH)")
@@ -265,6 +272,7 @@ def _open(source, label: str) -> Iterator[BinaryIO]:
     if not isinstance(source, str | Path):
         yield source
         return
+    require_regular_file(Path(source).expanduser(), f"archive '{printable(str(source))}'")
     try:
         f = open(Path(source).expanduser(), "rb")  # noqa: SIM115 (closed below)
     except FileNotFoundError:
@@ -273,6 +281,19 @@ def _open(source, label: str) -> Iterator[BinaryIO]:
         raise UserError(f"cannot read archive '{printable(str(source))}': {e.strerror or e}") from None
     with f:
         yield f
+
+
+def require_regular_file(path: Path, what: str) -> None:
+    """Refuse what is not a regular file before opening it: reading /dev/zero never ends and
+    opening a FIFO waits forever for a writer. A missing path is left to the caller's open."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if stat.S_ISDIR(mode):
+        raise UserError(f"{what} is a folder, not a file")
+    if not stat.S_ISREG(mode):
+        raise UserError(f"{what} is not a regular file (a device, pipe or socket): give the path of a file")
 
 
 def _content_hash(fileobj: BinaryIO) -> str:

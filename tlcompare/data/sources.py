@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from tlcompare.content_keys import MAX_PATH
 from tlcompare.data.base import DatasetInfo, ImageDataset
 from tlcompare.errors import UserError
 from tlcompare.text.escape import printable
@@ -38,6 +39,8 @@ def parse_source(text: str) -> Source:
         return Source("builtin", text)
     kind, sep, target = text.partition(":")
     if sep and kind.lower() in KINDS and target.strip():
+        if len(target) > MAX_PATH:  # the file system refuses it anyway; say so before touching it
+            raise UserError(f"the path in '{printable(text, 60)}' is {len(target.strip()):,} characters; a path is at most {MAX_PATH:,}")
         return Source(kind.lower(), target.strip())
     raise UserError(_unknown(text))
 
@@ -49,7 +52,12 @@ def canonical_source(text: str) -> str:
     except UserError:
         return str(text).strip()  # validation reports it
     if src.kind in ("imagefolder", "zip"):
-        return f"{src.kind}:{src.path.resolve()}"
+        from tlcompare.content_keys import resolve_path
+
+        try:
+            return f"{src.kind}:{resolve_path(src.target)}"
+        except UserError:
+            return str(text).strip()  # validation reports it
     if src.kind == "torchvision":
         return f"torchvision:{src.target.lower()}"
     return src.target
@@ -161,9 +169,12 @@ class TerminalProgress:
 
 
 def _check_zip(src: Source) -> str | None:
-    from tlcompare.data.safe_zip import check_archive
+    from tlcompare.data.safe_zip import check_archive, require_regular_file
 
     try:
+        if src.path.is_dir():
+            raise IsADirectoryError
+        require_regular_file(src.path, f"'{printable(src.target)}'")
         with src.path.open("rb") as f:
             if not zipfile.is_zipfile(f):
                 return f"'{printable(src.target)}' is not a zip archive"

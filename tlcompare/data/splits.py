@@ -16,6 +16,7 @@ import torch
 from tlcompare.data.base import ImageDataset
 from tlcompare.errors import UserError
 from tlcompare.spec import within_val_count
+from tlcompare.text.escape import printable
 
 
 @dataclass
@@ -64,6 +65,25 @@ def make_splits(ds: ImageDataset, val_fraction: float, test_fraction: float, spl
         labels=labels,
         class_names=list(ds.class_names),
     )
+
+
+def holdout_problem(splits: Splits) -> str | None:
+    """Classes left without a validation image, or without a test image when the dataset has no
+    official test split (fewer than 3 images, or 2): such a class trains, but its accuracy cannot be
+    measured (no per-class score, a confusion row of zeros), so the data is refused before any run."""
+    k = len(splits.class_names)
+    totals = torch.bincount(splits.labels, minlength=k).tolist()
+    val = torch.bincount(splits.labels[splits.val], minlength=k).tolist()
+    test = None if splits.test is None else torch.bincount(splits.labels[splits.test], minlength=k).tolist()
+    thin = [c for c in range(k) if totals[c] and (val[c] == 0 or (test is not None and test[c] == 0))]
+    if not thin:
+        return None
+    c = min(thin, key=lambda c: totals[c])
+    need = "3 (one each for training, validation and test)" if test is not None else "2 (one for training, one for validation)"
+    images = "image" if totals[c] == 1 else "images"
+    others = f" ({len(thin) - 1} other classes too)" if len(thin) > 1 else ""
+    return (f"class '{printable(splits.class_names[c])}' has {totals[c]} {images}{others}: a class needs at least {need}, "
+            "or its accuracy cannot be measured; add images to it or remove its folder")
 
 
 def check_sizes(splits: Splits, sizes: list[int] | tuple[int, ...]) -> None:

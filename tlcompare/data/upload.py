@@ -7,12 +7,14 @@ here imports streamlit, so it is tested without a browser.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 from tlcompare.data.inspect import DatasetReport, inspect_source
 from tlcompare.data.safe_zip import DEFAULT_LIMITS, MiB, ZipLimits, extract_zip
+from tlcompare.errors import UserError
 from tlcompare.text.escape import printable
 
 # The server keeps an upload in memory while it arrives: keep this equal to server.maxUploadSize
@@ -30,4 +32,9 @@ def receive_upload(data: bytes | BinaryIO, filename: str, sizes: list[int] | tup
     """
     folder = extract_zip(data, limits=UPLOAD_LIMITS, label=f"'{printable(filename, 80)}'", name=Path(filename).stem)
     source = f"imagefolder:{folder}"
-    return source, inspect_source(source, sizes=sizes, image_size=image_size, progress=progress)
+    try:
+        return source, inspect_source(source, sizes=sizes, image_size=image_size, progress=progress)
+    except UserError:
+        # Refused (no class folders, one class, too many files): nothing can use what it wrote.
+        shutil.rmtree(folder.parent, ignore_errors=True)
+        raise

@@ -80,14 +80,18 @@ def write_report(store, ids, fmt: str | None = None, out: str | None = None) -> 
     return str(path)
 
 
-def write_run_files(report, out: str | Path) -> tuple[Path, Path]:
+def write_run_files(report, out: str | Path) -> tuple[Path, Path | None]:
     """What ``tlcompare run --out FILE.json`` writes for its experiment (a loaded ``ExperimentReport``,
     or a list of them: a resolution sweep): the JSON at ``out`` and the CSV beside it (same stem), so
-    a script reads either command's files."""
+    a script reads either command's files. ``out`` a device or pipe (/dev/null, /dev/stdout) gets the
+    JSON alone: no file is made beside it."""
     from tlcompare.report import tables
 
     reports = report if isinstance(report, list) else [report]
-    json_path = Path(out)
+    json_path = check_output(out)
+    if json_path.exists() and not json_path.is_file():
+        _write(json_path, tables.to_json(reports).encode("utf-8"))
+        return json_path, None
     csv_path = json_path.with_suffix(".csv")
     if csv_path == json_path:  # --out results.csv: the JSON must not be overwritten by the CSV
         json_path = json_path.with_suffix(".json")
@@ -96,8 +100,54 @@ def write_run_files(report, out: str | Path) -> tuple[Path, Path]:
     return json_path, csv_path
 
 
+def check_output(path: str | Path) -> Path:
+    """``path`` with ~ expanded, or a UserError when nothing can be written there (a folder, or a
+    link to one); said before any work, so a long run never ends in a refusal."""
+    from tlcompare.text.escape import printable
+
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise UserError(f"--out '{printable(str(path))}' is a folder: give a file name inside it, "
+                        f"e.g. {printable(str(Path(path) / 'report'))}.html")
+    return target
+
+
 def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)  # a reader never opens a half-written file
+    """Write ``data`` where ``path`` leads, never replacing what it points at: a link is followed and
+    its target written (the link stays), a device or pipe (/dev/null, /dev/stdout) is written
+    through, and a regular file is replaced whole, so a reader never opens a half-written one."""
+    import stat
+    import tempfile
+
+    from tlcompare.text.escape import printable
+
+    path = check_output(path)
+    try:
+        try:
+            mode = os.stat(path).st_mode  # follows links, /proc/self/fd/1 included
+        except FileNotFoundError:
+            mode = None
+        if mode is not None and not stat.S_ISREG(mode):
+            with open(path, "wb") as f:  # on purpose: a device or a pipe is written, never replaced
+                f.write(data)
+            return
+        target = Path(os.path.realpath(path)) if path.is_symlink() else path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # A fresh name in the same folder: a planted 'FILE.tmp' link is never written through.
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.chmod(tmp, 0o666 & ~_umask())
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    except OSError as e:
+        raise UserError(f"cannot write '{printable(str(path))}': {e.strerror or e}") from None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

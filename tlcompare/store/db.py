@@ -16,6 +16,7 @@ This module holds the connection and what the dashboard calls (experiments, runs
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sqlite3
@@ -48,7 +49,7 @@ from tlcompare.store.rows import (
     run_dict,
     run_rows,
 )
-from tlcompare.store.schema import SCHEMA_VERSION, migrate
+from tlcompare.store.schema import MIGRATIONS, SCHEMA_VERSION, migrate
 from tlcompare.text.escape import printable
 from tlcompare.text.variants import run_label
 
@@ -72,21 +73,45 @@ class Store(QueueMixin):
     checks the file (``PRAGMA quick_check``): writing into a damaged file can spread the damage.
     """
 
-    def __init__(self, path: str | Path | None = None, busy_timeout: float = 30.0):
+    def __init__(self, path: str | Path | None = None, busy_timeout: float = 30.0, read_only: bool = False,
+                 verify: bool = True):
+        """``read_only``: for commands that only read (``ls``, ``show``, reports, ``store check``):
+        the file is opened read-only and never created, migrated or switched to WAL; a store of an
+        older schema is migrated only once it passes ``quick_check`` (``verify=False``: opened as it
+        is, for ``store check`` to describe the damage)."""
         self.path = Path(path).expanduser() if path is not None else default_path()
         self.busy_timeout = busy_timeout
         self.readonly = False
         self._checked = False
         self._pid = os.getpid()
         self._local = threading.local()
+        if self.path.is_dir():
+            raise StoreError(f"the store '{printable(str(self.path))}' is a folder, not a file; move it aside "
+                             "or set TLCOMPARE_HOME to another folder")
+        if read_only and not self.path.exists():
+            raise StoreError(f"there is no store at '{printable(str(self.path))}' (nothing was created); "
+                             "check the path, or set TLCOMPARE_HOME to the folder that holds tlcompare.db")
+        version = None
+        if self.path.exists() and self.path.stat().st_size > 0:
+            # Looked at read-only first: a damaged file, another program's database and a header
+            # tlcompare never wrote are refused as they are, before any migration or WAL switch.
+            with store_errors(self.path):
+                con = self._connect_readonly()
+                try:
+                    version = con.execute("PRAGMA user_version").fetchone()[0]
+                    if verify:
+                        self._require_tlcompare(con, version)
+                finally:
+                    con.close()
+        if read_only and (version == SCHEMA_VERSION or not verify):
+            self.readonly = True
+            return
+        # A new file, or an older schema of ours that passed quick_check: migrate it.
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise StoreError(f"cannot create the folder of the store '{printable(str(self.path.parent))}': "
                              f"{e.strerror or e}; set TLCOMPARE_HOME to a writable folder") from None
-        if self.path.is_dir():
-            raise StoreError(f"the store '{printable(str(self.path))}' is a folder, not a file; move it aside "
-                             "or set TLCOMPARE_HOME to another folder")
         with store_errors(self.path):
             try:
                 migrate(self._con())
@@ -94,6 +119,9 @@ class Store(QueueMixin):
                 if not (self.path.is_file() and _cannot_write(e)):
                     raise
                 self._open_readonly()
+        if read_only:
+            self.close()
+            self.readonly = True
 
     def _open_readonly(self) -> None:
         self.close()
@@ -102,6 +130,35 @@ class Store(QueueMixin):
         if version != SCHEMA_VERSION:
             raise StoreError(f"the store '{printable(str(self.path))}' is read-only and has schema version {version}, "
                              f"not {SCHEMA_VERSION}: open it once where it can be written, or use the matching tlcompare")
+
+    def require_tlcompare(self) -> None:
+        """A StoreError unless the file holds tlcompare's tables at a version this code wrote."""
+        with store_errors(self.path):
+            con = self._con()
+            self._require_tlcompare(con, con.execute("PRAGMA user_version").fetchone()[0])
+
+    def _require_tlcompare(self, con: sqlite3.Connection, version: int) -> None:
+        """A store file at an older version this code wrote, and sound; else a StoreError, file untouched."""
+        shown = printable(str(self.path))
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"the store '{shown}' has schema version {version}, newer than this tlcompare understands "
+                             f"({SCHEMA_VERSION}); upgrade tlcompare")
+        if version < 0:
+            raise StoreError(damaged_message(self.path, f"its header says schema version {version}, which tlcompare never writes"))
+        tables = {r[0]: {c[1] for c in con.execute(f"PRAGMA table_info({_quoted(r[0])})")}
+                  for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if version == 0 and not tables:
+            return  # a new, empty file: the migration creates the tables
+        expected = expected_tables(version) if version else {}
+        if not expected or any(tables.get(name) != columns for name, columns in expected.items()):
+            others = ", ".join(sorted(printable(t, 40) for t in tables)[:6]) or "none"
+            raise StoreError(f"'{shown}' is an SQLite file but not a tlcompare store of schema {version} (its tables: "
+                             f"{others}); it was left untouched: give another file, or set TLCOMPARE_HOME to another folder")
+        if version == SCHEMA_VERSION:
+            return  # the store's own: checked before its first write (_check_before_writing)
+        found = [r[0] for r in con.execute("PRAGMA quick_check(5)")]
+        if found != ["ok"]:
+            raise StoreError(damaged_message(self.path, "; ".join(found)))
 
     # -- connections and transactions ----------------------------------------------------------
     def _con(self) -> sqlite3.Connection:
@@ -182,14 +239,21 @@ class Store(QueueMixin):
     def backup(self, dest: str | Path) -> Path:
         """Copy the store page by page into ``dest`` (a new file), consistent even while workers write."""
         dest = Path(dest).expanduser()
-        if dest.exists():
+        if dest.exists() or dest.is_symlink():
             raise UserError(f"'{printable(str(dest))}' exists already: give a new file name for the backup")
-        with store_errors(self.path):
+        if not dest.parent.is_dir():
+            raise UserError(f"cannot write the backup '{printable(str(dest))}': its folder does not exist; "
+                            "create it first or give another path")
+        try:
             target = sqlite3.connect(dest)
-            try:
+            target.execute("PRAGMA user_version").fetchone()  # opens the file: a destination problem is named as one
+        except sqlite3.Error as e:
+            raise UserError(f"cannot write the backup '{printable(str(dest))}': {printable(str(e))}") from None
+        try:
+            with store_errors(self.path):
                 self._con().backup(target)
-            finally:
-                target.close()
+        finally:
+            target.close()
         return dest
 
     # -- experiments ---------------------------------------------------------------------------
@@ -222,15 +286,27 @@ class Store(QueueMixin):
                 refresh_status(con, [experiment_id])
 
     def extend_experiment(self, experiment_id: int, spec: ExperimentSpec, force: bool = False) -> int:
-        """Make ``spec`` the experiment's spec and queue only the runs it does not have yet.
+        """Add ``spec``'s sizes, freezing depths and seeds to the experiment and queue only the runs
+        it does not have yet; any other difference from the stored spec is refused
+        (``store/extend.py``: its runs would be averaged and paired with runs trained another way).
 
-        Runs the new spec no longer lists are kept (their results are not thrown away). Returns
-        the number of runs added.
+        The stored spec becomes the union of both grids, so no finished run falls out of it.
+        Returns the number of runs added.
         """
+        from tlcompare.store.extend import extended_spec
+
         now = time.time()
-        runs = spec.runs()
+        exp = self.get_experiment(experiment_id)
+        if exp is None:
+            raise UserError(f"no experiment {experiment_id} (see `tlcompare ls`)")
+        merged = extended_spec(experiment_id, exp["spec"], spec)
+        runs = merged.runs()
         with self._write() as con:
-            require_experiment(con, experiment_id)
+            row = con.execute("SELECT spec FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
+            if row is None:
+                raise UserError(f"no experiment {experiment_id} (see `tlcompare ls`)")
+            if json.loads(row["spec"]) != exp["spec"]:
+                raise UserError(f"experiment {experiment_id} was changed by another command meanwhile; try again")
             existing = {r["config_hash"]: r["id"] for r in con.execute(
                 "SELECT id, config_hash FROM runs WHERE experiment_id = ?", (experiment_id,))}
             new = []
@@ -242,7 +318,7 @@ class Store(QueueMixin):
                     con.execute("UPDATE runs SET position = ? WHERE id = ?", (pos, run_id))
             for pos, run_id in enumerate(existing.values(), start=len(runs)):
                 con.execute("UPDATE runs SET position = ? WHERE id = ?", (pos, run_id))
-            con.execute("UPDATE experiments SET spec = ? WHERE id = ?", (json.dumps(spec.to_dict()), experiment_id))
+            con.execute("UPDATE experiments SET spec = ? WHERE id = ?", (json.dumps(merged.to_dict()), experiment_id))
         self._queue_runs(experiment_id, new, force, now)
         return len(new)
 
@@ -264,7 +340,12 @@ class Store(QueueMixin):
         return experiment_dict(row, _status_counts(con, experiment_id).get(experiment_id, {}))
 
     def rename_experiment(self, experiment_id: int, name: str) -> None:
-        self._update_experiment(experiment_id, "name", name.strip() or f"experiment {experiment_id}")
+        from tlcompare.spec import MAX_NAME
+
+        name = name.strip()
+        if len(name) > MAX_NAME:  # the same cap as a spec's name, whichever face renames it
+            raise UserError(f"a name of {len(name):,} characters; at most {MAX_NAME}")
+        self._update_experiment(experiment_id, "name", name or f"experiment {experiment_id}")
 
     def set_pinned(self, experiment_id: int, pinned: bool = True) -> None:
         self._update_experiment(experiment_id, "pinned", int(bool(pinned)))
@@ -360,7 +441,7 @@ class Store(QueueMixin):
             for r in con.execute(
                 "SELECT e.run_id, e.metrics FROM runs r JOIN epochs e ON e.run_id = r.id AND e.attempt = r.attempts "
                 "WHERE r.experiment_id = ? ORDER BY e.run_id, e.epoch", (experiment_id,)):
-                per_run.setdefault(r["run_id"], []).append(json.loads(r["metrics"]))
+                per_run.setdefault(r["run_id"], []).append(_metrics(r["metrics"]))
         columns = ("a.run_id, a.confusion, a.per_class_acc, a.misclassified, a.checkpoint_path" if artifacts
                    else "a.run_id, NULL AS confusion, NULL AS per_class_acc, NULL AS misclassified, a.checkpoint_path")
         columns += ", a.test_correct" if test_correct else ""
@@ -496,6 +577,32 @@ class Store(QueueMixin):
         row = self._con().execute(
             f"SELECT COUNT(*) FROM runs WHERE experiment_id = ? AND status NOT IN {TERMINAL!r}", (experiment_id,)).fetchone()
         return row[0] == 0
+
+
+def _metrics(text: str):
+    """An epoch record, or None for one that is not JSON (the run then reads as damaged, alone)."""
+    try:
+        return json.loads(text)
+    except (ValueError, TypeError):
+        return None
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@functools.cache
+def expected_tables(version: int) -> dict[str, set[str]]:
+    """The tables and columns tlcompare's migrations make at ``version`` (built in memory)."""
+    con = sqlite3.connect(":memory:")
+    try:
+        for statements in MIGRATIONS[:version]:
+            for sql in statements:
+                con.execute(sql)
+        return {r[0]: {c[1] for c in con.execute(f"PRAGMA table_info({_quoted(r[0])})")}
+                for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+    finally:
+        con.close()
 
 
 def _status_counts(con: sqlite3.Connection, experiment_id: int | None = None) -> dict[int, dict[str, int]]:

@@ -24,6 +24,7 @@ from tlcompare.store.rows import (
     refresh_status,
     split_extra,
 )
+from tlcompare.text.escape import printable
 from tlcompare.text.variants import run_label
 from tlcompare.worker.procs import HOST, worker_alive
 
@@ -66,6 +67,15 @@ class QueueMixin:
                     "AND o.status = 'running')) ORDER BY r.experiment_id, r.position LIMIT 1", args).fetchone()
                 if row is None:
                     return None
+                damage = _spec_damage(con, row["experiment_id"])
+                if damage:
+                    # One hand-edited or damaged experiment must not stop the queue (nor leave a run
+                    # "running" forever): its waiting runs fail with the reason, the others go on.
+                    con.execute(
+                        f"UPDATE runs SET status = 'failed', finished_at = ?, error = ? WHERE experiment_id = ? "
+                        f"AND status IN {PENDING!r}", (now, damage, row["experiment_id"]))
+                    refresh_status(con, [row["experiment_id"]])
+                    continue
                 source = None if row["force"] else finished_source(con, row["config_hash"])
                 if source is None:
                     break
@@ -312,3 +322,17 @@ class QueueMixin:
                 d.pop(key)
             out.append(d)
         return out
+
+
+def _spec_damage(con, experiment_id: int) -> str | None:
+    """Why experiment ``experiment_id``'s stored spec cannot be trained (None when it can)."""
+    text = con.execute("SELECT spec FROM experiments WHERE id = ?", (experiment_id,)).fetchone()[0]
+    try:
+        spec = json.loads(text)
+        if not isinstance(spec, dict):
+            raise TypeError("not an object")
+        spec_from_dict(spec)
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        return (f"experiment {experiment_id}'s stored spec is damaged ({type(e).__name__}: {printable(str(e), 80)}): "
+                "delete the experiment and submit it again")
+    return None

@@ -75,6 +75,48 @@ def _loads(text: str | None, default: Any) -> Any:
 
 
 def run_dict(row: sqlite3.Row, epochs: list[dict], artifacts: sqlite3.Row | None) -> dict:
+    """The run as a record (see ``_run_dict``); a hand-edited or damaged row comes back as a failed
+    run that names its damage, so one bad row never takes down the experiment's other runs."""
+    try:
+        d = _run_dict(row, epochs, artifacts)
+        problem = _damage(d)
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as e:
+        d, problem = None, f"{type(e).__name__}"
+    if problem is None:
+        return d
+    return {
+        "arm": row["arm"], "size": row["size"] if isinstance(row["size"], int) else None, "seed": row["seed"],
+        "freeze": None, "model": row["model"], "config_hash": row["config_hash"], "status": "failed",
+        "device": None, "trainable_params": None, "total_params": None, "frozen_stages": [], "pretrained_source": None,
+        "lr": None, "n_train": None, "epochs": [], "final": {}, "confusion": [], "per_class_acc": [], "misclassified": [],
+        "error": f"run {row['id']}'s stored row is damaged ({problem}): it is left out; delete the experiment and run it again",
+        "run_id": row["id"], "experiment_id": row["experiment_id"], "position": row["position"],
+        "label": f"run {row['id']} (damaged)", "config": {}, "attempts": row["attempts"], "crashes": row["crashes"],
+        "worker_id": None, "heartbeat": None, "queued_at": row["queued_at"], "started_at": None, "finished_at": None,
+        "step": 0, "total_steps": None, "progress": 0.0, "reused_from": None, "cancel_requested": False,
+        "traceback": None, "checkpoint_path": None, "damaged": True,
+    }
+
+
+def _damage(d: dict) -> str | None:
+    """What in a run record no analysis can read (None when it is sound)."""
+    import math
+
+    if not isinstance(d["size"], int) or isinstance(d["size"], bool) or d["size"] < 1:
+        return "size is not a whole number from 1 up"
+    if not isinstance(d["final"], dict) or not isinstance(d["epochs"], list) or not all(isinstance(e, dict) for e in d["epochs"]):
+        return "its results are not JSON objects"
+    for key, value in d["final"].items():
+        if key.endswith("_acc") and value is not None and not (isinstance(value, int | float) and math.isfinite(value)
+                                                               and 0 <= value <= 1):
+            return f"{key} is not an accuracy"
+    confusion = d["confusion"]
+    if not isinstance(confusion, list) or any(not isinstance(r, list) or len(r) != len(confusion) for r in confusion):
+        return "its confusion matrix is not square"
+    return None
+
+
+def _run_dict(row: sqlite3.Row, epochs: list[dict], artifacts: sqlite3.Row | None) -> dict:
     freeze = freeze_from_json(row["freeze"])
     status = row["status"]
     if status in FINISHED:
@@ -113,12 +155,28 @@ def run_dict(row: sqlite3.Row, epochs: list[dict], artifacts: sqlite3.Row | None
 
 
 def experiment_dict(row: sqlite3.Row, counts: dict[str, int]) -> dict:
-    spec = json.loads(row["spec"])
-    return {
+    # A hand-edited or damaged row is named, not fatal: every other experiment still lists.
+    damaged = None
+    try:
+        spec = json.loads(row["spec"])
+        if not isinstance(spec, dict):
+            raise ValueError("not a JSON object")
+    except (ValueError, TypeError) as e:
+        spec, damaged = {}, f"experiment {row['id']}'s stored spec is damaged ({type(e).__name__}); delete it"
+    try:
+        environment = _loads(row["environment"], None)
+        if environment is not None and not isinstance(environment, dict):
+            raise ValueError("not a JSON object")
+    except (ValueError, TypeError) as e:  # only where it ran: the results still read
+        environment = None
+        environment_damage = f"experiment {row['id']}'s stored environment is damaged ({type(e).__name__}): left out"
+    else:
+        environment_damage = None
+    return {"damaged": damaged, "environment_damage": environment_damage,
         "id": row["id"], "name": row["name"], "status": row["status"], "created": row["created"],
         "notes": row["notes"], "pinned": bool(row["pinned"]), "spec": spec,
         "dataset": spec.get("dataset"), "model": spec.get("model"),
-        "environment": _loads(row["environment"], None),
+        "environment": environment,
         "n_runs": sum(counts.values()), "n_finished": sum(counts.get(s, 0) for s in TERMINAL),
         # What people read as "runs finished": with a result, so a cancelled experiment never reads 3/3.
         "n_done": sum(counts.get(s, 0) for s in FINISHED),

@@ -43,7 +43,8 @@ def _table(header: list[str], rows: list[list], right: set[int] = frozenset()) -
 def experiments_table(experiments: list[dict]) -> str:
     if not experiments:
         return "no experiments yet: `tlcompare submit exp.toml` queues one"
-    rows = [[e["id"], ("* " if e["pinned"] else "") + e["name"], e["status"], f"{e['n_done']}/{e['n_runs']}",
+    rows = [[e["id"], ("* " if e["pinned"] else "") + e["name"], "damaged" if e.get("damaged") else e["status"],
+             f"{e['n_done']}/{e['n_runs']}",
              _when(e["created"])] for e in experiments]
     return _table(["ID", "NAME", "STATUS", "RUNS", "CREATED"], rows, right={0, 3})
 

@@ -54,8 +54,10 @@ def ensure_ray_worker(address: str | None = None, runs_per_gpu: int = 1, store: 
     store = store or Store()
     worker_id = new_worker_id()
     if store.reserve_worker_slot(RAY_SLOT, DRIVER_DEVICE, worker_id, stale_after) is None:
-        extra = ["--executor", "ray", "--runs-per-gpu", str(runs_per_gpu)] + (["--address", address] if address else [])
-        _launch(store, worker_id, RAY_SLOT, extra)
+        # The address goes by the environment, not the command line: `ps` shows every user the
+        # command line, and an address may carry a password (ray://user:secret@host:port).
+        extra = ["--executor", "ray", "--runs-per-gpu", str(runs_per_gpu)]
+        _launch(store, worker_id, RAY_SLOT, extra, {"RAY_ADDRESS": address} if address else None)
     return worker_state(RAY_SLOT, store, stale_after)
 
 
@@ -76,13 +78,13 @@ def ray_cluster(store: Store | None = None, stale_after: float = DEFAULT_STALE_A
     return {"worker_id": driver["id"], "pid": driver["pid"], "summary": driver["device"], "nodes": nodes}
 
 
-def _launch(store: Store, worker_id: str, slot: str, extra: list[str]) -> None:
+def _launch(store: Store, worker_id: str, slot: str, extra: list[str], more_env: dict | None = None) -> None:
     logs = store.path.parent / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"worker-{worker_id}.log"
     cmd = [sys.executable, "-m", "tlcompare", "worker", "--db", str(store.path), "--worker-id", worker_id, "--slot", slot,
            *extra]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **(more_env or {}))
     # `-m tlcompare` must find this very package, installed or not.
     package_parent = str(Path(tlcompare.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)

@@ -31,6 +31,7 @@ from tlcompare.threads import choose_run_threads
 from tlcompare.train import DeviceData, prepare, resolve_device, train_run
 from tlcompare.train.experiment import environment
 from tlcompare.worker.procs import new_worker_id
+from tlcompare.worker.settings import seconds
 
 
 @dataclass
@@ -46,9 +47,10 @@ class WorkerConfig:
         # Tests and impatient users shorten the timings without new flags.
         env = {"heartbeat_seconds": "TLCOMPARE_HEARTBEAT_SECONDS", "stale_after": "TLCOMPARE_STALE_SECONDS",
                "poll_seconds": "TLCOMPARE_POLL_SECONDS"}
-        values = {key: float(os.environ[var]) for key, var in env.items() if os.environ.get(var)}
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        values = {key: seconds(os.environ[var], var) for key, var in env.items() if os.environ.get(var)}
+        values.update({k: seconds(v, f"--{k.replace('_', '-')}") for k, v in overrides.items() if v is not None})
         return cls(**values)
+
 
 
 @dataclass

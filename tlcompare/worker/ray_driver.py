@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import threading
 import time
 import traceback
@@ -33,6 +32,7 @@ from tlcompare.store.queue import MAX_CRASHES
 from tlcompare.worker.control import DRIVER_DEVICE, SLOT_DEVICE
 from tlcompare.worker.process import WorkerConfig, _Heartbeat, _log_stderr, _one_line
 from tlcompare.worker.procs import new_worker_id
+from tlcompare.worker.ray_address import check_reachable, redact, unreachable
 
 CLUSTER_PROBE_SECONDS = 5.0  # how often a driver waiting on a run checks that the cluster's head answers
 
@@ -71,7 +71,7 @@ class RayWorker:
         import ray
 
         address = self._address = self.address or os.environ.get("RAY_ADDRESS") or None
-        _check_reachable(address)
+        check_reachable(address)
         try:
             if address:
                 ray.init(address=address, logging_level="WARNING", log_to_driver=False)
@@ -79,8 +79,9 @@ class RayWorker:
                 ray.init(num_cpus=self.local_cpus, include_dashboard=False, logging_level="WARNING",
                          log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as e:
-            where = f"at {address}" if address else "on this machine"
-            raise UserError(f"cannot reach a Ray cluster {where}: {_one_line(str(e), 200)}; start one with "
+            where = f"at {redact(address)}" if address else "on this machine"
+            said = str(e).replace(address, redact(address)) if address else str(e)
+            raise UserError(f"cannot reach a Ray cluster {where}: {_one_line(redact(said), 200)}; start one with "
                             "`ray start --head` or check the address") from None
         return ray
 
@@ -171,9 +172,9 @@ class RayWorker:
                     self.executed += 1
                 except ActorDied as e:
                     self.log(f"run {claimed['run_id']}: {e}")
-                    gone = _unreachable(self._address)  # a dead actor, or the whole cluster gone?
+                    gone = unreachable(self._address)  # a dead actor, or the whole cluster gone?
                     if gone:
-                        self.fatal = (f"lost the Ray cluster at {self._address} ({gone}); the runs in progress went "
+                        self.fatal = (f"lost the Ray cluster at {redact(self._address)} ({gone}); the runs in progress went "
                                       "back to the queue: start the cluster again, then this worker")
                         self.stop.set()
                         break
@@ -222,7 +223,7 @@ class RayWorker:
                 if not ready and now > next_probe:
                     # Ray notices a lost head only after about a minute, then ends this process: look first.
                     next_probe = now + CLUSTER_PROBE_SECONDS
-                    if _unreachable(self._address):
+                    if unreachable(self._address):
                         raise ActorDied("the Ray cluster stopped answering")
                 # On a clock, not only when the stream pauses: short epochs stream without a pause.
                 if reason is None and now >= next_check:
@@ -325,28 +326,6 @@ class RayWorker:
                 self._weights[key] = {"kind": kind, "key": key, "path_in_hub": str(path),
                                       "ref": ray.put(path.read_bytes())}
             return self._weights[key]
-
-
-def _check_reachable(address: str | None) -> None:
-    """A wrong ``host:port`` fails here in seconds: ray.init itself retries an absent head for minutes."""
-    reason = _unreachable(address)
-    if reason:
-        raise UserError(f"cannot reach a Ray cluster at {address}: {reason}; start one with `ray start --head` "
-                        "there, or check the address and port")
-
-
-def _unreachable(address: str | None, timeout: float = 5.0) -> str | None:
-    """Why nothing answers at a ``host:port`` cluster address; None when it answers (or is no such address)."""
-    if not address or "://" in address or address == "auto" or ":" not in address:
-        return None
-    host, _, port = address.rpartition(":")
-    if not port.isdigit():
-        return "the address is not HOST:PORT (e.g. 10.0.0.5:6379)"
-    try:
-        with socket.create_connection((host, int(port)), timeout=timeout):
-            return None
-    except OSError as e:
-        return (e.strerror or str(e)).lower()
 
 
 def _torchvision_cache_file(model: str) -> Path | None:
