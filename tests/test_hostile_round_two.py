@@ -13,13 +13,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 from corpus import good_folder
+from helpers import tlc
 from PIL import Image
-from test_hardening import in_process, one_line_refusal
+from test_hardening import one_line_refusal
 
 from tlcompare.data import file_hashes, load_dataset
 from tlcompare.spec import build_spec
 
 TINY = ("--sizes", "2", "--seeds", "1", "--budget", "epochs", "--epochs", "1", "--image-size", "16", "--device", "cpu")
+
+
+def in_process(capsys, *args):
+    """The CLI's own entry point in this process (helpers.tlc with capsys)."""
+    return tlc(*args, capsys=capsys)
 
 
 def spec_of(home: Path, exp_id: int) -> dict:
