@@ -107,8 +107,12 @@ def test_setup_lists_the_settings_in_the_forms_words_and_only_those_the_budget_r
     assert rows["dataset"] == "Handwritten digits (scikit-learn)" and rows["backbone"] == "EfficientNet-Lite0"
     assert rows["augmentation"] == "random shifts" and rows["optimizer"] == "AdamW"
     assert rows["freezing depths (pretrained arm)"] == "fine-tune all, linear probe"
-    assert rows["training budget"] == ("until validation accuracy stops improving (patience 7 epochs, at least 5, "
-                                       "at most 90 epochs per run)")
+    assert rows["training budget"] == ("until validation accuracy stops improving (at least 500 optimizer steps, "
+                                       "patience 7 steps, at most 90 epochs per run)")
+    legacy = dict(setup_rows({**ExperimentSpec(budget="converged", epochs=5, patience=7, max_epochs=90).to_dict(),
+                              "min_steps": None}))  # stored before patience counted steps
+    assert legacy["training budget"] == ("until validation accuracy stops improving (patience 7 epochs, at least 5, "
+                                         "at most 90 epochs per run)")
     assert rows["learning rate, scratch"] == "0.002 (the optimizer's default)"
     steps = dict(setup_rows(ExperimentSpec(budget="steps", steps=400).to_dict()))
     assert steps["training budget"] == "400 optimizer steps per run"

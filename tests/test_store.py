@@ -47,7 +47,7 @@ def fake_result(claimed: dict, status: str = "done", epochs: int = 2) -> dict:
         "test_correct": pack_correct([True, True, False, True, False]) if done else None,
         "error": None, "oom_retries": 0, "feature_cache": None,
         "head_lr": 0.01, "budget": "epochs", "steps_done": 2, "epochs_done": epochs, "stop_reason": "epochs",
-        "machine": "CPU (1 thread)", "threads": 1, "validation": "held_out", "n_val": 179, "image_size": 16,
+        "machine": "CPU (1 thread)", "threads": 1, "thread_choice": None, "validation": "held_out", "n_val": 179, "image_size": 16,
     }
 
 

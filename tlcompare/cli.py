@@ -99,7 +99,7 @@ def spec_from_args(args: argparse.Namespace, base: dict | None = None):
     for ``submit --into``), instead of the defaults.
     """
     from tlcompare.presets import PRESETS
-    from tlcompare.spec import DERIVED, ExperimentSpec, build_spec, doubts, load_toml, resolution_notes
+    from tlcompare.spec import DERIVED, ExperimentSpec, build_spec, load_toml
 
     values = {k: v for k, v in (base or {}).items() if k not in DERIVED}
     if getattr(args, "preset", None):
@@ -110,10 +110,16 @@ def spec_from_args(args: argparse.Namespace, base: dict | None = None):
         flag_value = getattr(args, f.name, None)
         if flag_value is not None:
             values[f.name] = flag_value
-    spec = build_spec(values)  # refuses depths deeper than the model and sizes over the pools
-    for line in doubts(spec) + resolution_notes(spec):  # valid, so it runs; but say what looks like a typo
+    return build_spec(values)  # refuses depths deeper than the model and sizes over the pools
+
+
+def warn_about(spec) -> None:
+    """Valid settings that look like a typo or that a reader must know of. Said once the command has
+    been accepted, so a refusal stays one line."""
+    from tlcompare.spec import doubts, resolution_notes
+
+    for line in doubts(spec) + resolution_notes(spec):
         print(f"warning: {printable(line, limit=10_000)}", file=sys.stderr)
-    return spec
 
 
 class Progress:
@@ -165,8 +171,8 @@ def cmd_run(args) -> int:
     store = Store()
     reports, failures = [], 0
     # A resolution sweep is one experiment per resolution, trained one after the other.
-    for spec in sweep.by_resolution():
-        exp_id, rep, failed = _run_one(spec, store, args, started)
+    for i, spec in enumerate(sweep.by_resolution()):
+        exp_id, rep, failed = _run_one(spec, store, args, started, warn=sweep if i == 0 else None)
         reports.append(rep)
         failures += failed
     json_path, csv_path = write_run_files(reports, args.out)
@@ -179,7 +185,7 @@ def cmd_run(args) -> int:
     return 1 if failures else 0
 
 
-def _run_one(spec, store, args, started: float):
+def _run_one(spec, store, args, started: float, warn=None):
     """Train one experiment (one resolution) in this process, print its summary: (id, report, runs that failed)."""
     from tlcompare.report.content import load_experiment
     from tlcompare.text.summaries import results_lines
@@ -192,6 +198,8 @@ def _run_one(spec, store, args, started: float):
           f"({len(spec.sizes)} sizes x {len(spec.seeds)} seeds{grid}), budget {spec.budget}: {spec.budget_text()}",
           file=sys.stderr)
     exp_id = store.create_experiment(spec, force=args.force)
+    if warn is not None:
+        warn_about(warn)
     progress = Progress()
     printed: set[int] = set()
     user_errors: list[str] = []
@@ -244,13 +252,14 @@ def cmd_submit(args) -> int:
     if args.file:
         args.config = args.file
     if args.into is None:
-        spec = spec_from_args(args)  # refused before any store is opened
+        sweep = spec_from_args(args)  # refused before any store is opened
         store = Store()
         # A resolution sweep is one experiment per resolution: each id is printed, the last one as before.
-        *others, spec = spec.by_resolution()
+        *others, spec = sweep.by_resolution()
         for earlier in others:
             print(store.create_experiment(earlier, force=args.force))
         exp_id = store.create_experiment(spec, force=args.force)
+        warn_about(sweep)
     else:
         # Start from the experiment's own settings, so `--into 3 --seeds 5` adds seeds and changes
         # nothing else by falling back to a default; what still differs is refused (store/extend.py).
@@ -265,6 +274,7 @@ def cmd_submit(args) -> int:
             raise UserError("--into adds runs to one experiment, of one resolution: give one image_size "
                             "(a sweep is one experiment per resolution)")
         added = store.extend_experiment(args.into, spec, force=args.force)
+        warn_about(spec)
         exp_id = args.into
         print(f"experiment {exp_id}: {added} new runs added", file=sys.stderr)
     p = store.experiment_progress(exp_id)

@@ -108,10 +108,12 @@ def choose(runs: list[dict]) -> Tuning:
     Ties go to the lower rate.
     """
     groups: dict[tuple, dict[float, list[dict]]] = {}
+    chosen: list[dict] = [r for r in runs if r.get("damaged")]  # no size to group by; shown as failed, by name
     for r in runs:
+        if r.get("damaged"):
+            continue
         key = (r["arm"], repr(r.get("freeze")), int(r["size"]))
         groups.setdefault(key, {}).setdefault(float(r.get("lr") or 0.0), []).append(r)
-    chosen: list[dict] = []
     choices: list[Choice] = []
     for (arm, _, size), by_rate in groups.items():
         rates = tuple(sorted(by_rate))

@@ -113,6 +113,7 @@ def budget_words(spec: dict) -> str:
     # existed trained under equal epochs.
     values = {f.name: f.default for f in fields(ExperimentSpec) if f.default is not MISSING}
     values.update({"budget": "epochs", **{k: v for k, v in spec.items() if v is not None}})
+    values["min_steps"] = spec.get("min_steps")  # absent or None: stored when patience counted epochs
     if values["budget"] not in BUDGETS:  # a spec this version does not understand: its own word
         return str(values["budget"])
     return ExperimentSpec.budget_text(SimpleNamespace(**values))
