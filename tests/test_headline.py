@@ -65,6 +65,7 @@ def test_within_noise_after_correction_reads_the_same_in_the_headline_and_the_ca
     assert lead.sentence.startswith("At 5 images per class, pretrained (fine-tune all) is within noise of scratch "
                                     "(+3.2 points)")
     assert "beats" not in lead.sentence and len(lead.sentence.split()) <= MAX_WORDS
+    assert "the labels" not in lead.sentence  # no multiplier claimed on a gap within noise
     note = card_note(best, 6)
     assert note == "within noise after correcting for 6 comparisons · 95% CI +1.3 to +5.1 before correction"
 

@@ -173,6 +173,8 @@ def test_a_projection_within_the_limit_is_a_number_with_its_factor():
     assert r["case"] == "extrapolated" and 1 < r["beyond_factor"] <= 2
     assert r["k"] == pytest.approx(1.5, rel=0.15) and r["k_low"] <= r["k"] <= r["k_high"]
     assert "projected" in label_multiplier.sentence(r) and "beyond the largest size measured" in label_multiplier.sentence(r)
+    line = label_multiplier.target_line(label_multiplier.labels_to_target(f, target=goal))
+    assert re.search(r"scratch needs about \d+ per class \(extrapolated; 95 % interval [^()]+\)", line), line
 
 
 def test_all_accuracies_equal_give_no_multiplier():

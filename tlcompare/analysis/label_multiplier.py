@@ -328,7 +328,7 @@ def _needs(r) -> str:
         return text + " (no interval: too many seed resamples fall past what the measured sizes can tell)"
     low = f"fewer than {_n(r['min_size'])}" if lo == -math.inf else _n(lo)
     high = f"more than {_n(r['limit'] * r['max_size'])}" if hi == math.inf else _n(hi)
-    return text + f" (95 % interval {low} to {high})" + (" (extrapolated)" if case == "extrapolated" else "")
+    return text + f" ({'extrapolated; ' if case == 'extrapolated' else ''}95 % interval {low} to {high})"
 
 
 def target_line(table: pd.DataFrame) -> str:

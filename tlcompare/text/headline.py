@@ -39,7 +39,7 @@ def _k(k: float) -> str:
     return f"{k:.2g}" if k < 10 else f"{k:.0f}"
 
 
-def multiplier_words(row, about: bool = True) -> str:
+def multiplier_words(row) -> str:
     """'worth about 2.1x the labels' for a row of the multiplier table; '' where there is no K."""
     if row is None:
         return ""
@@ -53,7 +53,7 @@ def multiplier_words(row, about: bool = True) -> str:
     if case == "below range":
         return f"worth under {_k(k)}x the labels"
     if case in ("interpolated", "extrapolated"):
-        return f"worth {'about ' if about else ''}{_k(k)}x the labels"
+        return f"worth about {_k(k)}x the labels"
     return ""
 
 
@@ -67,7 +67,9 @@ def _sentence(r, k_variants: int, mult) -> str:
     elif outcome == "loss":
         text = f"scratch beats {name} by {_points(diff)} {at}"
     elif outcome in ("tie", "test set unsure"):
-        k_text = multiplier_words(mult, about=False)
+        # A gap within noise is no basis for a number of labels: the multiplier table still lists
+        # K and its interval, the sentence does not claim it.
+        k_text = ""
         text = f"{at}, {name} is within noise of scratch ({100 * diff:+.1f} points)"
     elif diff >= 0:  # one seed, or seeds that all agree: no test, so "leads", not "beats"
         text = f"{name} leads scratch by {_points(diff)} {at}"
