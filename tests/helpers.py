@@ -196,3 +196,14 @@ def open_expander(page, label: str) -> None:
         except Exception:  # playwright's TimeoutError: the click was lost, look again
             continue
     raise AssertionError(f"the expander {label!r} did not open")
+
+
+class _TimingKeys(frozenset):
+    """Measured durations and rates: they differ between two trainings of the same run."""
+
+    def __contains__(self, key) -> bool:
+        return super().__contains__(key) or str(key).endswith("_seconds")
+
+
+# train_seconds, eval_seconds, val_seconds, test_seconds, plain_seconds, ... and these:
+TIMING = _TimingKeys({"images_per_sec", "peak_mem_mb", "seconds_per_step"})

@@ -128,9 +128,9 @@ def _walk_through(page, url: str, expect) -> bool:
     # -- read the results ---------------------------------------------------------------------
     page.get_by_role("link", name="Open the results").click()
     expect(page.get_by_role("heading", name="Results", exact=True)).to_be_visible()
-    # the label multiplier leads the page, the verdict follows
-    expect(page.get_by_role("heading", name=re.compile(r"^With \d+ labelled images? per class, pretrained \("))).to_be_visible()
-    expect(page.get_by_role("heading", name=re.compile(r"images per class")).nth(1)).to_be_visible()
+    # the headline leads the page (who wins at which size, by how much), the verdict follows
+    expect(page.get_by_role("heading", name=re.compile(r"(scratch|Scratch) .*at \d+ images? per class|^At \d+ images? per class, pretrained"))).to_be_visible()
+    expect(page.get_by_text("The verdict in full", exact=False)).to_be_visible()
     expect(page.locator(".js-plotly-plot").first).to_be_visible()
     settle(page)
     assert page.locator(".js-plotly-plot").count() >= 2

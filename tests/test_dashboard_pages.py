@@ -329,7 +329,7 @@ def test_results_have_an_overfitting_view_with_the_gap_of_every_run(use_finished
 
 def test_results_say_names_in_words_and_every_gain_names_its_variant(use_finished):
     at = render("pages/results.py", query={"exp": str(use_finished)})
-    text = shown(markdown_text(at))
+    text = shown(markdown_text(at) + "\n" + "\n".join(c.value for c in at.caption))
     assert "Handwritten digits (scikit-learn) · EfficientNet-Lite0 · 16 px images · 2 seeds" in text
     assert "efficientnet_lite0" not in text and "digits ·" not in text
     gains = [m for m in at.metric if m.value.endswith(" pts")]
@@ -396,7 +396,8 @@ def test_results_in_presentation_view_hide_nothing_essential(use_finished):
     assert lead.caveats and any(shown(c.value).endswith(lead.caveats) for c in at.caption)
     # The gain cards say what the verdict says about them, after its correction.
     n = int(view.verdict.comparisons["p_holm"].notna().sum())  # up to 2 variants x 2 sizes
-    notes = [c.value for c in at.caption if "before correction" in c.value or "no interval" in c.value]
+    notes = [c.value for c in at.caption if ("before correction" in c.value or "no interval" in c.value)
+             and not c.value.startswith(":material/info:")]  # the cards' notes, not the headline's caveats
     assert len(notes) == 2 and (n < 2 or any(f"after correcting for {n} comparisons" in c for c in notes))
 
 
@@ -425,7 +426,10 @@ def test_history_lists_and_acts_on_experiments(use_finished, finished_home, tmp_
 
 def test_report_offers_every_run_as_files(use_finished):
     at = render("pages/report.py", query={"exp": str(use_finished)})
-    assert len(at.get("download_button")) == 6  # one per report format
+    # one per report format; the PDF is printed first, then offered (ui/report_downloads.py)
+    assert [b.label for b in at.get("download_button")] == [
+        "Report (HTML)", "Runs and epochs (CSV)", "Runs and epochs (JSON)", "Final table (Markdown)", "Final table (LaTeX)"]
+    assert at.button(key="report_pdf_print").label == "Print the PDF"
 
 
 # -- what the address asks for ------------------------------------------------------------------------

@@ -17,15 +17,13 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import free_port, tlc, wait_for
+from helpers import TIMING, free_port, tlc, wait_for
 
 from tlcompare.store import Store
 from tlcompare.worker.control import ray_cluster, stop_worker
 
 pytest.importorskip("ray")
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
-
-TIMING = {"train_seconds", "elapsed_train_seconds", "eval_seconds", "images_per_sec", "peak_mem_mb", "seconds_per_step"}
 
 
 @pytest.fixture(autouse=True)

@@ -18,16 +18,13 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import tlc, wait_for
+from helpers import TIMING, tlc, wait_for
 
 from tlcompare.report.content import STORE_FIELDS
 from tlcompare.store import Store
 from tlcompare.worker.control import ensure_worker, stop_worker, worker_state
 
 pytestmark = pytest.mark.slow
-
-# Timing keys differ between two trainings of the same run; everything else must not.
-TIMING = {"train_seconds", "elapsed_train_seconds", "eval_seconds", "images_per_sec", "peak_mem_mb", "seconds_per_step"}
 
 
 @pytest.fixture(autouse=True)
