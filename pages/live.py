@@ -11,7 +11,7 @@ as much. Each reads the experiment's change stamp first and nothing more while i
 import streamlit as st
 
 from tlcompare.charts import figures as charts
-from tlcompare.live.table import bar_fraction, cancelled_note, progress_line
+from tlcompare.live.table import bar_fraction, cancel_toast, cancelled_note, progress_line, training_line
 from tlcompare.live.view import poll_progress, refresh
 from tlcompare.store.rows import epochs_planned
 from tlcompare.text.escape import markdown_safe
@@ -71,7 +71,7 @@ def progress_part() -> None:
             if status in ACTIVE and st.button("Cancel", icon=":material/stop_circle:", disabled=status == "cancelling",
                                               width="stretch", key="cancel"):
                 n = store().request_cancel(experiment_id)
-                st.toast(f"Cancelling {n} runs: the one training stops within seconds.", icon=":material/stop_circle:")
+                st.toast(cancel_toast(n, len(progress["running"])), icon=":material/stop_circle:")
                 st.rerun(scope="fragment")
         st.progress(bar_fraction(progress), text=progress_line(progress, runs))
 
@@ -84,9 +84,8 @@ def progress_part() -> None:
             running = progress["running"]
             if running:
                 r = running[0]
-                st.caption(f"Training {markdown_safe(r['label'])}: epoch {r['epoch']} of {r['epochs']}"
-                           + (f", step {r['step']} of {r['total_steps']}" if r["total_steps"] else "")
-                           + f" on {markdown_safe(r['device'] or 'its device')}.")
+                st.caption(f"Training {markdown_safe(r['label'])}: {training_line(r)}"
+                           f" on {markdown_safe(r['device'] or 'its device')}.")
             else:
                 st.caption(f"Waiting for the worker ({worker_words(worker['state'])}).")
         elif status == "done":

@@ -308,7 +308,7 @@ if chosen:
     # The preset's time is the cost panel's own estimate, never a stored number: one source of truth.
     story = PRESETS[chosen].story
     if spec is None or matching_preset(spec) != chosen:
-        preset_caption.caption(f"{story} (Changed since: the cost panel shows the time of your version.)")
+        preset_caption.caption(f"{story} (You have changed it since: the cost panel shows the time of your version.)")
     elif facts is not None:
         preset_caption.caption(f"{story} (On this machine: {estimate_text.figure(est)}.)" if est else
                                f"{story} (Time on this machine: measuring…)")

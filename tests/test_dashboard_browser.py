@@ -226,7 +226,7 @@ def test_the_form_stays_usable_while_the_speed_is_measured(dashboard):
         shot(page, "15-new-experiment-measuring")
         expect(page.get_by_text(re.compile(r"^about \d+"))).to_be_visible(timeout=240_000)
         settle(page)
-        expect(page.get_by_text("Changed since: the cost panel shows the time of your version.", exact=False)).to_be_visible()
+        expect(page.get_by_text("You have changed it since: the cost panel shows the time of your version.", exact=False)).to_be_visible()
         page.get_by_text("500 labelled photos").click()
         expect(page.get_by_role("combobox", name="Dataset")).to_have_value("Fashion-MNIST", timeout=60_000)
         wait_for_estimate(page, expect)  # a new image size (64 px): measured, then the caption's figure

@@ -499,7 +499,7 @@ def test_the_preset_caption_is_the_live_estimate():
     assert f"(On this machine: {figure}.)" in _preset_caption(at)
     assert "min on a laptop CPU" not in _preset_caption(at)  # no stored time left to contradict it
     at.number_input(key="f_epochs").set_value(3).run()  # edited: the caption says so instead of a stale figure
-    assert "Changed since" in _preset_caption(at)
+    assert "You have changed it since" in _preset_caption(at)
 
 
 @pytest.mark.slow

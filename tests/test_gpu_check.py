@@ -110,7 +110,7 @@ torch.set_num_threads(1)
 import tlcompare.cli, tlcompare.worker.process, tlcompare.analysis.verdict  # noqa: F401
 import sweep, throughput  # noqa: F401
 out = sweep.run_sweep({{"dataset": "digits", "model": "efficientnet_lite0", "image_size": 16, "sizes": [3], "freeze": [0],
-                       "seeds": 1, "epochs": 1, "device": "cpu"}})
+                       "seeds": 1, "budget": "epochs", "epochs": 1, "device": "cpu"}})
 assert out["runs"] == 2, out
 loaded = [m for m in sys.modules if m.split(".")[0] in ("streamlit", "plotly") and sys.modules[m] is not None]
 assert not loaded, loaded

@@ -128,7 +128,7 @@ def test_a_cancel_between_steps_ends_the_run_with_the_epochs_it_finished(tiny, f
 
 @pytest.mark.parametrize("budget", [
     {"budget": "epochs", "epochs": 3},  # the last epoch's model is reported
-    {"budget": "converged", "epochs": 1, "patience": 1, "max_epochs": 8},  # the best validation epoch's
+    {"budget": "converged", "min_steps": 16, "patience": 1, "max_epochs": 40},  # the best validation epoch's
 ])
 def test_the_test_set_is_evaluated_once_on_the_reported_model(tiny, budget, monkeypatch):
     from tlcompare.train.inputs import Inputs

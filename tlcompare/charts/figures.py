@@ -337,7 +337,11 @@ def learning_curves(curves: pd.DataFrame, x: str = "epoch", sizes: list[int] | N
 LIVE_LINES_PER_PANEL = 12  # above this many runs in one panel, finished seeds become a band
 
 
-def live_curves(epochs: pd.DataFrame, large: bool = False) -> go.Figure:
+EMPTY_LIVE = {"cancelled": "Cancelled before any epoch ended", "cancelling": "Cancelled before any epoch ended",
+              "failed": "No epoch ended: the error is above the chart"}
+
+
+def live_curves(epochs: pd.DataFrame, large: bool = False, status: str = "running") -> go.Figure:
     """Validation accuracy per epoch of every run (one thin line per seed), one panel per size.
 
     A panel of more than LIVE_LINES_PER_PANEL runs draws, per variant, the mean and min-max band
@@ -345,7 +349,7 @@ def live_curves(epochs: pd.DataFrame, large: bool = False) -> go.Figure:
     are unreadable and slow to draw."""
     title = "Validation accuracy while training"
     if epochs.empty:
-        return _empty(title, "Waiting for the first epoch…", large)
+        return _empty(title, EMPTY_LIVE.get(status, "Waiting for the first epoch…"), large)
     sizes = sorted(epochs["size"].unique())
     fig, nrows, ncols = _facets(sizes, vertical_spacing=0.16)
     shown: set[str] = set()

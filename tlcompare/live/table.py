@@ -86,8 +86,29 @@ def progress_line(progress: dict, runs: list[dict] | None = None) -> str:
         parts.append(f"{duration(progress['elapsed_seconds'])} elapsed")
     if active and not stopped:
         eta = progress.get("eta_seconds")
-        parts.append("estimating time left…" if eta is None else f"about {duration(eta)} left")
+        if eta is None:
+            parts.append("estimating time left…")
+        else:  # "about 0 s left" while a run still trains reads as a hang
+            parts.append("almost done" if eta < 5 else f"about {duration(eta)} left")
     return " · ".join(parts)
+
+
+def training_line(r: dict) -> str:
+    """'epoch 1 of 2, step 3 of 8' for a running run (``Store.experiment_progress``): the epoch in
+    progress, counted from 1; the store counts the epochs already ended."""
+    planned = str(r["epochs"])
+    current = r["epoch"] + 1
+    if planned.isdigit():  # past the last epoch the run is being tested: still that epoch
+        current = min(current, int(planned))
+    return f"epoch {current} of {planned}" + (f", step {r['step']} of {r['total_steps']}" if r["total_steps"] else "")
+
+
+def cancel_toast(n_cancelled: int, training: int) -> str:
+    """What the Cancel button did, in one line: only a run in training has something to stop."""
+    runs = f"{n_cancelled} run{'s' if n_cancelled != 1 else ''}"
+    if training:
+        return f"Cancelling {runs}: the one training stops within seconds."
+    return f"Cancelled {runs}: none had started training."
 
 
 def cancelled_note(runs: list[dict]) -> str:

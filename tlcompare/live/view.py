@@ -62,7 +62,7 @@ def refresh(store: Store, experiment_id: int, previous: LiveView | None, planned
     if previous is not None and content == previous.content:  # only steps moved: the progress line is new
         return LiveView(stamp, progress, previous.runs, previous.figure, previous.table, content)
     runs = store.experiment_runs(experiment_id, artifacts=False)
-    figure = charts.live_curves(epochs_frame(runs), large=large)
+    figure = charts.live_curves(epochs_frame(runs), large=large, status=progress["status"])
     # The stamp read before the runs: a change in between shows at the next poll, never gets lost.
     return LiveView(stamp=stamp, progress=progress, runs=runs, figure=figure, table=runs_table(runs, planned),
                     content=content)
