@@ -148,6 +148,10 @@ with form_col:
                    help="Type any number and press Enter to add it; × removes one. Each size is a nested subset: "
                         "the 5-per-class images of a seed are inside its 20-per-class images.")
     sizes, size_notes = form.parse_sizes(st.session_state[k("sizes")])
+    common = [n for n in form.COMMON_SIZES if n not in sizes and (max_size is None or n <= max_size)]
+    if common:
+        st.pills("Add a common size", common, key=k("size_pick"), on_change=form.add_common_size,
+                 format_func=lambda n: f"+ {n}", help="Adds that many labelled images per class to the sizes above.")
     sizes, clamp_notes = clamp_sizes(sizes, max_size)
     for note in size_notes + clamp_notes:
         st.caption(f":orange[{markdown_safe(note)}]")

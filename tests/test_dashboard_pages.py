@@ -121,6 +121,19 @@ def test_invalid_form_values_show_messages_not_tracebacks():
     assert at.button(key="start").disabled
 
 
+def test_a_common_size_is_one_click_and_only_sizes_the_dataset_has_are_offered():
+    seed_throughput()
+    at = render(PAGES[0])
+    at.multiselect(key="f_sizes").set_value([5]).run()
+    pills = at.pills(key="f_size_pick")
+    assert pills.options[:2] == ["+ 10", "+ 20"] and "+ 5" not in pills.options  # chosen already: not offered
+    assert "+ 200" not in pills.options  # digits allows up to 122 per class
+    pills.set_value(10).run()
+    assert not at.exception
+    assert at.session_state["f_sizes"] == [5, 10] and at.session_state["f_size_pick"] is None
+    assert "+ 10" not in at.pills(key="f_size_pick").options
+
+
 def test_sizes_are_clamped_to_what_the_dataset_has():
     seed_throughput()
     at = render(PAGES[0])

@@ -84,6 +84,20 @@ def normalise_sizes() -> None:
     st.session_state[key("sizes")] = numbers + list(dict.fromkeys(t for t in typed if not isinstance(t, int)))
 
 
+# Offered beside the sizes box, which starts empty (typed numbers only, see the page): the sizes a
+# data-efficiency curve usually spans, on a log scale.
+COMMON_SIZES = (5, 10, 20, 50, 100, 200, 500)
+
+
+def add_common_size() -> None:
+    """The size picked from the suggestions joins the sizes (a callback: runs before the page draws
+    the sizes box again); the suggestion then reads as unpicked."""
+    picked = st.session_state.get(key("size_pick"))
+    if picked is not None:
+        st.session_state[key("sizes")] = [*st.session_state[key("sizes")], int(picked)]
+        st.session_state[key("size_pick")] = None
+
+
 def _size_text(item) -> str:
     return str(item).strip().replace(",", "").replace("_", "")
 
