@@ -5,7 +5,7 @@ import streamlit as st
 from tlcompare.analysis import frames as analysis
 from tlcompare.analysis.label_multiplier import target_line
 from tlcompare.charts import figures as charts
-from tlcompare.charts.multiplier import HINT as MULTIPLIER_HINT
+from tlcompare.charts.multiplier import hint as multiplier_hint
 from tlcompare.charts.multiplier import label_multiplier_chart
 from tlcompare.live.table import cancelled_note
 from tlcompare.report.content import ExperimentReport
@@ -116,7 +116,7 @@ answer_tab, depth_tab, curves_tab, overfit_tab, time_tab, errors_tab = st.tabs(
 
 with answer_tab:
     chart(cached.memo(key, ("multiplier", large), lambda: label_multiplier_chart(frame, multiplier.table, large=large)),
-          MULTIPLIER_HINT, "multiplier")
+          multiplier_hint(multiplier.table), "multiplier")
     with st.expander("The verdict in full: every size, the label multiplier, labels to a target, the budget"):
         st.markdown(f"**{markdown_safe(judged.answer)}**")
         for line in judged.lines:

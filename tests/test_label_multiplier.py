@@ -182,6 +182,13 @@ def test_all_accuracies_equal_give_no_multiplier():
     r = only(label_multiplier.multipliers(f), 5)
     assert r["case"] == "flat" and math.isnan(r["k"])
     assert "no label multiplier can be given" in label_multiplier.sentence(r)
+    # The chart draws no arrow, and its caption says why instead of explaining arrows
+    from tlcompare.charts.multiplier import HINT, NO_ARROW_HINT, hint
+
+    assert hint(label_multiplier.multipliers(f)) == NO_ARROW_HINT
+    gain = frame_of({**{("scratch", None, n): [0.5 + n / 100, 0.5 + n / 100] for n in (5, 10, 20)},
+                     ("pretrained", 0, 5): [0.6, 0.6]})
+    assert hint(label_multiplier.multipliers(gain)) == HINT
 
 
 def test_scratch_at_one_size_says_why_there_is_none():

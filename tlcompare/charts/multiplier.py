@@ -18,6 +18,18 @@ HINT = ("Each arrow runs from a pretrained result to the number of labelled imag
         "accuracy, walked along scratch's own curve from what scratch measured at that size: \"x 5\" means "
         "pretraining is worth five times your labels, \"> x 5\" at least that. A dotted curve is projected beyond "
         "the measured sizes, as far as a number is given.")
+NO_ARROW_HINT = ("No arrow is drawn: scratch's accuracy does not grow over the measured sizes by more than "
+                 "seed noise (or was measured at one size), so no number of labelled images can be read off its "
+                 "curve. Measure scratch at more, or more widely spaced, sizes.")
+
+
+def hint(table: pd.DataFrame) -> str:
+    """The chart's caption: what its arrows mean, or why there are none."""
+    if table.empty or (table["case"] == "flat").all():
+        return NO_ARROW_HINT
+    return HINT
+
+
 TITLE = "Label multiplier: images per class scratch needs to match pretrained"
 
 

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 from tlcompare.analysis import frames as analysis
 from tlcompare.analysis import overfitting
 from tlcompare.charts import figures as charts
-from tlcompare.charts.multiplier import HINT as MULTIPLIER_HINT
+from tlcompare.charts.multiplier import hint as multiplier_hint
 from tlcompare.charts.multiplier import label_multiplier_chart
 from tlcompare.charts.overfit import overfit_chart
 from tlcompare.report.content import ExperimentReport
@@ -50,7 +50,7 @@ def experiment_figures(rep: ExperimentReport) -> list[Figure]:
     sizes = sorted(int(s) for s in frame["size"].unique())
     target = analysis.default_target(rep.spec)
     out = [
-        Figure("multiplier", label_multiplier_chart(frame, view.multiplier.table), MULTIPLIER_HINT),
+        Figure("multiplier", label_multiplier_chart(frame, view.multiplier.table), multiplier_hint(view.multiplier.table)),
         Figure("gap", charts.gap_chart(view.diffs), charts.HINTS["gap"]),
         Figure("data_efficiency", charts.data_efficiency(view.summary), charts.HINTS["data_efficiency"]),
         Figure("freezing", charts.freezing_depth(view.depth, _stage_names(rep.spec)), charts.HINTS["freezing"]),
