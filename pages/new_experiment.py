@@ -285,7 +285,8 @@ with cost_col, st.container(border=True):
         else:
             est = estimate_panel.render(spec, runs, facts, len(model.stage_names), gpu)
     # Valid but doubtful values (the CLI's warnings) and a run time nobody means: ask before starting.
-    for line in resolution_notes(spec) if spec is not None else []:  # to know, not to confirm
+    notes = resolution_notes(spec, how="under 'Also at these image sizes'") if spec is not None else []
+    for line in notes:  # to know, not to confirm
         st.info(markdown_safe(errors.readable(line)), icon=":material/photo_size_select_small:")
     doubts = [*spec_doubts(spec), *filter(None, [estimate_text.too_long(est)])] if spec is not None else []
     for line in doubts:

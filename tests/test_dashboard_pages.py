@@ -134,6 +134,13 @@ def test_a_common_size_is_one_click_and_only_sizes_the_dataset_has_are_offered()
     assert "+ 10" not in at.pills(key="f_size_pick").options
 
 
+def test_the_low_resolution_note_says_how_in_the_forms_words():
+    seed_throughput()
+    at = render(PAGES[0])  # the quick preset: 32 px with ImageNet weights
+    (note,) = [shown(i.value) for i in at.info if "training resolution" in i.value]
+    assert "under 'Also at these image sizes'" in note and "image_size = [" not in note
+
+
 def test_sizes_are_clamped_to_what_the_dataset_has():
     seed_throughput()
     at = render(PAGES[0])

@@ -617,9 +617,10 @@ def doubts(spec: ExperimentSpec) -> list[str]:
     return d
 
 
-def resolution_notes(spec: ExperimentSpec) -> list[str]:
+def resolution_notes(spec: ExperimentSpec, how: str = "image_size = [32, 96]") -> list[str]:
     """Valid settings a reader of the results must know of (the CLI prints them, the form shows them;
-    nothing to confirm): ImageNet weights at a resolution far below their training resolution."""
+    nothing to confirm): ImageNet weights at a resolution far below their training resolution.
+    ``how``: how to add a resolution, in the words of where the note is shown."""
     low = [size for size in (spec.image_sizes or (spec.image_size,)) if size < LOW_RESOLUTION]
     if not low or spec.weights is not None or spec.model not in STAGE_SHAPES:
         return []
@@ -627,7 +628,7 @@ def resolution_notes(spec: ExperimentSpec) -> list[str]:
     return [f"image_size: at {sizes} the ImageNet-pretrained features are far from their training resolution "
             f"(224 px): the last feature maps shrink to a pixel or two and many pretrained features are constant, so "
             f"the comparison may show the resolution more than the pretraining; add a resolution of {LOW_RESOLUTION} px "
-            "or more (image_size = [32, 96]) to see it"]
+            f"or more ({how}) to see it"]
 
 
 def _depth_problems(depths, model: str) -> list[str]:
