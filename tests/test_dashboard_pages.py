@@ -645,3 +645,26 @@ def test_the_sidebar_polls_rarely_while_nothing_trains():
     assert sidebar._poll_seconds() == sidebar.POLL_IDLE_SECONDS  # an idle tab: one look a minute
     Store().create_experiment(build_spec(TINY))  # queued: the worker's state matters again
     assert sidebar._poll_seconds() == sidebar.POLL_BUSY_SECONDS
+
+
+@pytest.mark.parametrize("damage", ["UPDATE runs SET size = 'lots' WHERE id = 1",
+                                    "UPDATE runs SET final = '[1, 2]' WHERE id = 1"])
+def test_a_damaged_run_row_leaves_every_page_standing(damage, finished_home, tmp_path, monkeypatch):
+    import shutil
+    import sqlite3
+
+    home, experiment_id = finished_home
+    for f in Path(home).glob("tlcompare.db*"):
+        shutil.copy(f, tmp_path / f.name)
+    with sqlite3.connect(tmp_path / "tlcompare.db") as con:
+        con.execute(damage)
+    monkeypatch.setenv("TLCOMPARE_HOME", str(tmp_path))
+    seed_throughput()
+    for page in PAGES[1:]:
+        at = render(page, query={"exp": str(experiment_id)})  # no exception: render asserts it
+        every = " ".join(str(e.value) for kind in ("markdown", "caption", "error", "warning", "info")
+                         for e in getattr(at, kind))
+        assert "Traceback" not in every and "TypeError" not in every, page
+    live = render("pages/live.py", query={"exp": str(experiment_id)})
+    tables = [t.value for t in live.dataframe] + [t.value for t in live.table]
+    assert any("damaged" in t.to_string() for t in tables), tables
