@@ -10,6 +10,7 @@ from dashboard_fixtures import seed_facts, seed_throughput
 from streamlit.testing.v1 import AppTest
 
 from tlcompare.store import Store
+from tlcompare.text.escape import printable
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGES = ["pages/new_experiment.py", "pages/live.py", "pages/results.py", "pages/history.py", "pages/report.py"]
@@ -454,12 +455,13 @@ def test_report_offers_every_run_as_files(use_finished):
 
 # -- what the address asks for ------------------------------------------------------------------------
 @pytest.mark.parametrize("page", ["pages/live.py", "pages/results.py", "pages/report.py"])
-@pytest.mark.parametrize("exp", ["3", "abc"])
+@pytest.mark.parametrize("exp", ["3", "abc", "9" * 5000, "²"])
 def test_an_address_naming_no_experiment_says_so(page, exp, use_finished):
     at = render(page, query={"exp": exp})
     notes = [shown(i.value) for i in at.info]
+    # 5,000 digits pass isdigit and make int() raise; '²' is a digit to isdigit, not to int
     problem = ("There is no experiment #3: it was deleted (perhaps in another tab) or never existed." if exp == "3"
-               else "'abc' in the address is not an experiment number.")
+               else f"'{printable(exp, 40)}' in the address is not an experiment number.")
     assert f"{problem} Showing #{use_finished}; pick another below." in notes, notes
     assert not at.error and not at.exception
     assert at.query_params["exp"] == str(use_finished)  # the address now names what is shown
