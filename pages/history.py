@@ -7,6 +7,7 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
+from tlcompare.spec import MAX_NAME
 from tlcompare.store.baseline import pin_baseline
 from tlcompare.store.headlines import headlines
 from tlcompare.text.escape import markdown_safe, printable
@@ -95,7 +96,7 @@ with st.container(border=True):
 
     with errors.shown_as_message():
         c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
-        new_name = c1.text_input("Name", value=experiment["name"], key=f"rename_{experiment_id}")
+        new_name = c1.text_input("Name", value=experiment["name"], key=f"rename_{experiment_id}", max_chars=MAX_NAME)
         if c2.button("Rename", icon=":material/edit:", key="rename", disabled=new_name.strip() == experiment["name"]):
             store().rename_experiment(experiment_id, new_name)
             st.toast("Renamed.", icon=":material/edit:")

@@ -433,6 +433,9 @@ def test_history_lists_and_acts_on_experiments(use_finished, finished_home, tmp_
     at = render("pages/history.py", session={"experiment_id": use_finished})
     (table,) = at.dataframe
     assert table.value["headline"][0].startswith("best of 2 pretrained vs scratch")
+    at.text_input(key=f"rename_{use_finished}").set_value("x" * 100_000).run()  # past the box's own limit
+    at.button(key="rename").click().run()
+    assert not at.exception and 0 < len(Store().get_experiment(use_finished)["name"]) <= 200  # the box caps it
     at.text_input(key=f"rename_{use_finished}").set_value("Digits, renamed").run()
     at.button(key="rename").click().run()
     at.button(key="pin").click().run()
