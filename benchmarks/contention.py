@@ -1,13 +1,13 @@
 """Seconds per optimizer step of one fixed CPU run, alone and beside a CPU hog, with torch's defaults
-and with tlcompare's thread choice (threads.py: OMP_WAIT_POLICY=PASSIVE, threads from the free cores).
+and with tlcompare's thread choice (threads.py: the free cores as threads; OpenMP's default wait).
 
     python benchmarks/contention.py                      # 1 round: 4 runs, a few minutes
     python benchmarks/contention.py --rounds 3 --json benchmarks/out/contention-cpu.json
 
 The run: digits, EfficientNet-Lite0 pretrained and fine-tuned whole, 32 px, 5 images per class,
 3 epochs at batch 13 (12 optimizer steps). The hog: two processes busy-looping in Python, started
-before the run and ended after it. Each run is a fresh process, so the wait policy is in its
-environment before torch loads, as in `tlcompare run`, the worker and the throughput probe.
+before the run and ended after it. Each run is a fresh process, with no thread or wait-policy
+variable of the caller's, as a first-time user starts `tlcompare run`, the worker or the probe.
 
 Goals: with tlcompare's choice, beside the hog at most 2.5x the seconds per step alone; alone, no
 slower than torch's defaults. The load of the machine before each run is printed with it: on a
@@ -36,10 +36,10 @@ RUN = {"dataset": "digits", "model": "efficientnet_lite0", "image_size": 32, "si
 def child(mode: str) -> None:
     """Train the fixed run and print its seconds per step as JSON (``mode``: tlcompare or default)."""
     sys.path.insert(0, str(ROOT))
-    from tlcompare.threads import set_wait_policy
+    from tlcompare.threads import record_wait_policy
 
     if mode == "tlcompare":
-        set_wait_policy()  # what tlcompare's entry points do before torch loads
+        record_wait_policy()  # what tlcompare's entry points do before torch loads
     import torch
 
     from tlcompare.spec import build_spec

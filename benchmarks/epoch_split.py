@@ -7,7 +7,7 @@ evaluated it every epoch) the test set, timed around each evaluation call of a r
 It wraps ``Inputs.predict`` and sorts each call by what it evaluates (the validation set, the test
 set, other training images), so the same script measures older checkouts too
 (``PYTHONPATH=<checkout> python benchmarks/epoch_split.py``). One thread by default
-(``--threads``), OMP_WAIT_POLICY=PASSIVE; the load is printed beside the figures.
+(``--threads``); the load is printed beside the figures.
 """
 
 from __future__ import annotations
@@ -18,13 +18,11 @@ import os
 import statistics
 import time
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads, as tlcompare's entry points do
+import torch
 
-import torch  # noqa: E402
-
-from tlcompare.spec import build_spec  # noqa: E402
-from tlcompare.train import prepare, resolve_device, train_run  # noqa: E402
-from tlcompare.train.inputs import Inputs  # noqa: E402
+from tlcompare.spec import build_spec
+from tlcompare.train import prepare, resolve_device, train_run
+from tlcompare.train.inputs import Inputs
 
 
 def _others_busy() -> float | None:

@@ -30,9 +30,9 @@ DRY_RUN = ["--epochs", "1", "--seeds", "1", "--sizes", "5"]
 
 def child_estimate(preset: str, extra: list[str]) -> None:
     """Print the estimate for ``tlcompare run --preset preset *extra``, from a probe measured now."""
-    from tlcompare.threads import set_wait_policy
+    from tlcompare.threads import record_wait_policy
 
-    set_wait_policy()  # as the probe's own process does
+    record_wait_policy()  # as the probe's own process does
     from tlcompare.cli import build_parser, spec_from_args
     from tlcompare.data.facts import dataset_facts
     from tlcompare.estimate.runtime import cached_throughput, estimate

@@ -2,11 +2,11 @@ import sys
 
 import pytest
 
-from tlcompare.threads import set_wait_policy
+from tlcompare.threads import record_wait_policy
 
-# Before any test module imports torch: on a busy machine, OpenMP threads that spin while they wait
-# for a core make every test that trains many times slower (tlcompare/threads.py).
-set_wait_policy()
+# Before any test module imports torch, as tlcompare's entry points do: runs record the wait policy
+# OpenMP read (tlcompare/threads.py).
+record_wait_policy()
 
 # The shared fixtures (trained stores, the dashboard server), registered once for the whole run: a
 # session fixture is then built once, not once per module that imports it. Tests ask for them by name.

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tlcompare.errors import SpecError, UserError
 from tlcompare.text.escape import printable
-from tlcompare.threads import set_wait_policy
+from tlcompare.threads import record_wait_policy
 
 EXIT_USER_ERROR = 2
 MAX_ID = 2**63 - 1  # SQLite's integers: a larger id names no row and would overflow the query
@@ -567,7 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     # Before anything imports torch: OpenMP reads its wait policy once, when torch loads it.
-    set_wait_policy()
+    record_wait_policy()
     from tlcompare.logs import setup
 
     setup()  # timestamped lines for what the worker and the data cache log

@@ -1,17 +1,19 @@
 """How many CPU threads a run trains with, and how its idle threads wait.
 
-On a machine that other programs keep busy, torch's OpenMP threads spin at every barrier while a
-sibling thread waits for a core: a two-core run beside two busy processes took 22x longer per step,
-where a fair share of the cores would cost 2x. Two settings make a busy core cost a share instead:
+On a machine that other programs keep busy, torch's OpenMP threads wait at every barrier for a
+sibling thread that has no core; a run with more threads than free cores pays for it at every step.
+So at the start of each CPU run ``choose_run_threads`` counts the cores other programs keep busy
+(over a fifth of a second, from ``/proc/stat``, this process's own CPU time left out) and gives
+torch the cores that are free, at least one.
 
-- ``OMP_WAIT_POLICY=PASSIVE``: idle OpenMP threads sleep instead of spinning. OpenMP reads it once,
-  when torch loads it, so ``set_wait_policy`` runs at process start (the CLI, the worker, the
-  throughput probe) before anything imports torch;
-- at the start of each CPU run, ``choose_run_threads`` counts the cores other programs keep busy
-  (over a fifth of a second, from ``/proc/stat``, this process's own CPU time left out) and gives
-  torch the cores that are free, at least one.
+How idle threads wait (``OMP_WAIT_POLICY``) is left to OpenMP's default (spin a while, then sleep):
+measured on a 2-core machine (docs/benchmarks.md, "threads under contention"), ``PASSIVE`` made every
+step 1.8x slower on a quiet machine and gained nothing beside a CPU hog, where the run gets one
+thread and no thread waits. OpenMP reads the variable once, when torch loads, so
+``record_wait_policy`` notes it at process start (the CLI, the worker, the throughput probe) for
+the record each run keeps.
 
-A user's own ``OMP_WAIT_POLICY`` and ``OMP_NUM_THREADS`` / ``TLCOMPARE_THREADS`` win over both. This
+A user's own ``OMP_WAIT_POLICY`` and ``OMP_NUM_THREADS`` / ``TLCOMPARE_THREADS`` are used as given. This
 module imports no torch: the CLI calls it before torch exists.
 """
 
@@ -24,26 +26,22 @@ import time
 from dataclasses import asdict, dataclass
 
 WAIT_POLICY_VAR = "OMP_WAIT_POLICY"
-WAIT_POLICY = "PASSIVE"
 # A fixed thread count: the user's (TLCOMPARE_THREADS), else OpenMP's own variable, which torch reads.
 THREADS_VARS = ("TLCOMPARE_THREADS", "OMP_NUM_THREADS")
 SAMPLE_SECONDS = 0.2  # long enough for 20 clock ticks per core; short beside a run's seconds
 
-# What torch's OpenMP saw when it loaded, once set_wait_policy has run (None: not known here).
+# What torch's OpenMP saw when it loaded, once record_wait_policy has run (None: not known here).
 _policy_at_start: str | None = None
 
 
-def set_wait_policy() -> None:
-    """Make idle OpenMP threads sleep rather than spin, unless the user chose otherwise.
-
-    Only before torch is imported: after, OpenMP has read its setting and changing the variable
-    would make the record (``wait_policy``) lie about what the threads do.
+def record_wait_policy() -> None:
+    """Note how OpenMP's idle threads will wait: the environment's ``OMP_WAIT_POLICY``, else OpenMP's
+    default. Only before torch is imported: after, the variable may have changed since OpenMP read it.
     """
     global _policy_at_start
     if "torch" in sys.modules:
         return
-    os.environ.setdefault(WAIT_POLICY_VAR, WAIT_POLICY)
-    _policy_at_start = os.environ[WAIT_POLICY_VAR]
+    _policy_at_start = os.environ.get(WAIT_POLICY_VAR) or "default"
 
 
 def wait_policy() -> str:

@@ -23,7 +23,7 @@ from tlcompare.estimate.runtime import (
     forget_throughput,
 )
 from tlcompare.home import subdir
-from tlcompare.threads import set_wait_policy
+from tlcompare.threads import record_wait_policy
 from tlcompare.worker.procs import LockedJobs, last_line
 
 _jobs = LockedJobs()
@@ -79,5 +79,5 @@ def _main(model: str, image_size: str, batch_size: str, device: str) -> int:
 
 
 if __name__ == "__main__":
-    set_wait_policy()  # before the probe imports torch: the probe measures what the runs will get
+    record_wait_policy()  # before the probe imports torch: the probe measures what the runs will get
     sys.exit(_main(*sys.argv[1:5]))
