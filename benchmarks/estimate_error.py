@@ -74,7 +74,7 @@ def condition(name: str, preset: str, extra: list[str]) -> dict:
     threads = sorted({r["threads"] for r in runs})
     return {"condition": name, "preset": preset, "extra": extra, **row, "wall_seconds": round(wall, 1),
             "error_percent": round(100 * (row["estimate_seconds"] - wall) / wall, 1), "run_threads": threads,
-            "summary_tail": run.stdout.strip().splitlines()[-8:], **before}
+            "summary": run.stdout.strip().splitlines(), **before}  # the verdict too: the story must hold
 
 
 def main() -> None:

@@ -60,6 +60,7 @@ def test_the_quick_presets_caption_quotes_only_a_measured_time(monkeypatch):
     from tlcompare import presets
 
     story = PRESETS["cpu_quick"].story
-    assert "laptop" not in story and "minute" not in story and "estimate below" in story
-    monkeypatch.setattr(presets, "QUICK_MEASURED", "1 min 35 s")
-    assert "Measured: 1 min 35 s on a quiet 2-core CPU" in presets._quick_time()
+    assert "laptop" not in story and "minute" not in story
+    assert f"Measured: {presets.QUICK_MEASURED} on a quiet 2-core CPU, start to verdict." in story
+    monkeypatch.setattr(presets, "QUICK_MEASURED", "")  # not measured: the caption points at the estimate
+    assert "estimate below" in presets._quick_time() and "Measured" not in presets._quick_time()

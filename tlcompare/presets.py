@@ -47,8 +47,8 @@ def _preset_run_hashes(key: str) -> tuple[str, ...]:
 
 # The quick preset's wall time, start to verdict, of `tlcompare run --preset cpu_quick` on a quiet
 # 2-core CPU: benchmarks/estimate_error.py --conditions quiet measures it (docs/benchmarks.md). Empty
-# until measured there: a caption never quotes a time nobody saw.
-QUICK_MEASURED = ""
+# when the preset changes until measured again: a caption never quotes a time nobody saw.
+QUICK_MEASURED = "1 min 44 s"  # 104 s, 2026-12-07, 2-core VM (docs/benchmarks.md, "The CPU table")
 
 
 def _quick_time() -> str:
