@@ -58,7 +58,7 @@ def tlcompare_images_per_sec(model: str, image_size: int, frozen: bool, device: 
     ds = synthetic_dataset(n_per_class, 10, image_size)
     size = int(n_per_class * 0.6)
     spec = build_spec({"dataset": "digits", "model": model, "sizes": [size], "seeds": 1, "image_size": image_size,
-                       "freeze": ["all" if frozen else 0], "epochs": epochs, "batch_size": batch,
+                       "freeze": ["all" if frozen else 0], "budget": "epochs", "epochs": epochs, "batch_size": batch,
                        "device": str(device), "val_fraction": 0.02, "test_fraction": 0.02,
                        "weights": stand_in_weights(model)})
     data = prepare(spec, device, dataset=ds)
