@@ -35,11 +35,17 @@ TINY = dict(dataset="digits", model="efficientnet_lite0", sizes=[2, 5], seeds=2,
             image_size=16, name="Tiny digits")
 
 
-def seed_throughput(model: str = "efficientnet_lite0", image_size: int = 32, batch_size: int = 64) -> None:
-    """A known probe result in the cache, so a page test never spends seconds measuring."""
-    save_throughput(Throughput(
-        device="test", model=model, image_size=image_size, batch_size=batch_size, step_overhead=0.02,
-        image_seconds_full=0.003, image_seconds_head=0.001, eval_image_seconds=0.0005, build_seconds=0.3))
+def seed_throughput(model: str = "efficientnet_lite0", image_size: int = 32, batch_size: int | None = None) -> None:
+    """A known probe result in the cache, so a page test never spends seconds measuring: for
+    ``batch_size``, or by default for the form's default batch and every preset's."""
+    from tlcompare.presets import PRESETS
+    from tlcompare.spec import ExperimentSpec
+
+    sizes = {batch_size} if batch_size else {ExperimentSpec().batch_size, *(p.spec().batch_size for p in PRESETS.values())}
+    for size in sizes:
+        save_throughput(Throughput(
+            device="test", model=model, image_size=image_size, batch_size=size, step_overhead=0.02,
+            image_seconds_full=0.003, image_seconds_head=0.001, eval_image_seconds=0.0005, build_seconds=0.3))
 
 
 def seed_facts(dataset: str = "digits") -> None:

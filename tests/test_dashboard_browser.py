@@ -88,7 +88,7 @@ def _walk_through(page, url: str, expect) -> bool:
         settle(page)
     page.keyboard.press("Escape")
     seeds = page.get_by_label("Seeds", exact=True)
-    seeds.fill("1")  # the default is two seeds; one keeps this walk-through at four runs
+    seeds.fill("1")  # the default is three seeds; one keeps this walk-through at four runs
     seeds.press("Enter")
     settle(page)
     epochs = page.get_by_label("Epochs", exact=True)

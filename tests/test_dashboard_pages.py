@@ -91,7 +91,7 @@ def test_new_experiment_form_has_every_control():
         assert label in labels, label
     assert at.session_state["preset"] == "cpu_quick"  # no GPU here: the quick preset is the default
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Runs"] == "12" and metrics["Estimated time"].startswith("about")  # 2 sizes x 2 seeds x 3 arms
+    assert metrics["Runs"] == "18" and metrics["Estimated time"].startswith("about")  # 2 sizes x 3 seeds x 3 arms
     assert at.button(key="start").disabled is False
 
 
@@ -147,7 +147,7 @@ def test_sizes_are_clamped_to_what_the_dataset_has():
     at = render(PAGES[0])
     at.multiselect(key="f_sizes").set_value([5, "9999"]).run()
     assert any("using 122" in c.value for c in at.caption), [c.value for c in at.caption]
-    assert {m.label: m.value for m in at.metric}["Runs"] == "12"  # 2 sizes x 2 seeds x 3 arms
+    assert {m.label: m.value for m in at.metric}["Runs"] == "18"  # 2 sizes x 3 seeds x 3 arms
 
 
 def test_start_enqueues_the_experiment_and_starts_a_worker(monkeypatch):
@@ -385,7 +385,7 @@ def test_form_offers_the_budgets_and_the_random_features_control():
     captions = "\n".join(c.value for c in at.caption)
     assert "until validation accuracy stops improving" in captions
     runs = {m.label: m.value for m in at.metric}["Runs"]
-    assert runs == "16"  # 2 sizes x 2 seeds x (scratch, fine-tune, probe, random-features probe)
+    assert runs == "24"  # 2 sizes x 3 seeds x (scratch, fine-tune, probe, random-features probe)
 
 
 def test_form_switch_tunes_learning_rates_and_the_validation_images_are_a_choice():
@@ -397,7 +397,7 @@ def test_form_switch_tunes_learning_rates_and_the_validation_images_are_a_choice
     at.selectbox(key="f_validation").set_value("within").run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
-    assert before == "12" and metrics["Runs"] == "48"  # every run at 4 learning rates: the estimate counts them
+    assert before == "18" and metrics["Runs"] == "72"  # every run at 4 learning rates: the estimate counts them
     assert any("× 3 arms × 4 learning rates" in c.value for c in at.caption)
     assert at.session_state["f_validation"] == "within" and at.session_state["f_tune_lr"] is True
 
@@ -581,12 +581,15 @@ def test_a_dataset_read_for_the_first_time_never_holds_the_form():
 def test_runs_finished_before_are_reused_in_the_estimate(use_finished):
     from dashboard_fixtures import TINY
 
+    from tlcompare.spec import build_spec
+
     seed_throughput(image_size=16)
     at = render(PAGES[0])
     at.multiselect(key="f_sizes").set_value([2, 5, 10]).run()
     at.number_input(key="f_seeds").set_value(2).run()
     at.number_input(key="f_epochs").set_value(TINY["epochs"]).run()
     at.selectbox(key="f_image_size").set_value(16).run()
+    at.selectbox(key="f_batch_size").set_value(build_spec(TINY).batch_size).run()  # TINY's, not the preset's
     assert not at.exception
     captions = " ".join(c.value for c in at.caption)
     assert "12 of 18 runs already finished with identical settings" in captions, captions

@@ -29,7 +29,10 @@ def test_the_cpu_preset_is_small_and_the_default_without_a_gpu():
     assert default_preset(has_gpu=False) == "cpu_quick"
     assert default_preset(has_gpu=True) != "cpu_quick"
     spec = PRESETS["cpu_quick"].spec()
-    assert spec.dataset == "digits" and spec.image_size <= 32 and len(spec.runs()) <= 12 and spec.epochs <= 15
+    assert spec.dataset == "digits" and spec.image_size <= 32 and len(spec.runs()) <= 18 and spec.epochs <= 15
+    # Three seeds: on two, a paired t-test has one degree of freedom and Holm over the preset's 4
+    # comparisons read a +27-point gain at 5 per class as "within noise" (docs/benchmarks.md).
+    assert len(spec.seeds) >= 3
     # Every preset, the default included, gives a confidence interval: one seed would not.
     assert all(len(p.spec().seeds) >= 2 for p in PRESETS.values())
 
