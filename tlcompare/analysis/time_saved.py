@@ -16,19 +16,38 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
-from tlcompare.analysis.frames import time_to_target, timing_machine, variant_order
+from tlcompare.analysis.frames import timing_machine, variant_order
 
 COLUMNS = ["variant", "size", "target_val_acc", "variant_seconds", "scratch_size", "scratch_seconds", "saved_seconds",
            "speedup", "features_cached"]
 
 
-def _median_reached(per_run: pd.DataFrame) -> tuple[float, int]:
-    reached = per_run["seconds"].dropna()
-    if len(reached) * 2 < len(per_run) or not len(reached):
-        return float("nan"), len(reached)
-    return float(reached.median()), len(reached)
+def _curves(done: pd.DataFrame) -> dict[tuple, list[tuple[np.ndarray, np.ndarray]]]:
+    """Per (variant, size): each run's validation accuracies and training seconds in epoch order. Read
+    once, so each target below costs a few numpy comparisons instead of a pass over every epoch row
+    (the same first crossing as ``frames.time_to_target``)."""
+    ordered = done.sort_values(["variant", "size", "seed", "epoch"], kind="stable")
+    out: dict[tuple, list] = {}
+    for (var, size, _), g in ordered.groupby(["variant", "size", "seed"], sort=False):
+        out.setdefault((var, int(size)), []).append(
+            (g["val_acc"].to_numpy(dtype=float), g["elapsed_train_seconds"].to_numpy(dtype=float)))
+    return out
+
+
+def _median_reached(runs: list[tuple[np.ndarray, np.ndarray]], target: float) -> float:
+    """Median training seconds at which validation accuracy first reached ``target``, over the runs
+    that did; NaN unless at least half of them did."""
+    reached = []
+    for acc, seconds in runs:
+        hit = np.flatnonzero(acc >= target)
+        if len(hit) and not math.isnan(seconds[hit[0]]):
+            reached.append(seconds[hit[0]])
+    if not reached or len(reached) * 2 < len(runs):
+        return float("nan")
+    return float(np.median(reached))
 
 
 def one_machine(epochs: pd.DataFrame, frame: pd.DataFrame | None) -> pd.DataFrame:
@@ -59,21 +78,23 @@ def time_saved(epochs: pd.DataFrame, cached: set | None = None, frame: pd.DataFr
     if frame is not None and "val_acc" in frame:
         reported = frame[frame["status"] == "done"].groupby(["variant", "size", "seed"])["val_acc"].mean()
     rows = []
+    curves = _curves(done)
     pre = done[done["arm"] == "pretrained"]
+    finals = pre.sort_values("epoch", kind="stable").groupby(["variant", "size", "seed"])["val_acc"].last()
+    scratch_sizes = sorted({int(s) for s in done.loc[done["arm"] == "scratch", "size"].unique()})
     for var in variant_order(pre["variant"]):
         for size in sorted(int(s) for s in pre.loc[pre["variant"] == var, "size"].unique()):
-            own = pre[(pre["variant"] == var) & (pre["size"] == size)]
-            finals = own.sort_values("epoch").groupby("seed")["val_acc"].last()
+            own = finals.loc[(var, size)]
             if reported is not None:  # the reported model's accuracy, which may be an earlier epoch's
-                finals = pd.Series({seed: reported.get((var, size, seed), v) for seed, v in finals.items()})
-            target = float(finals.mean())
-            mine, _ = _median_reached(time_to_target(own, target))
+                own = pd.Series({seed: reported.get((var, size, seed), v) for seed, v in own.items()})
+            target = float(own.mean())
+            mine = _median_reached(curves[(var, size)], target)
             theirs, where = float("nan"), None
-            scratch = done[(done["arm"] == "scratch") & (done["size"] >= size)]
-            if scratch.empty:
+            larger = [n for n in scratch_sizes if n >= size]
+            if not larger:
                 continue
-            for n in sorted(int(s) for s in scratch["size"].unique()):
-                theirs, _ = _median_reached(time_to_target(scratch[scratch["size"] == n], target))
+            for n in larger:
+                theirs = _median_reached(curves[("scratch", n)], target)
                 if math.isfinite(theirs):
                     where = n
                     break
