@@ -162,7 +162,7 @@ def test_start_enqueues_the_experiment_and_starts_a_worker(monkeypatch):
     assert not at.exception, [e.value for e in at.exception]
     (experiment,) = Store().list_experiments()
     assert experiment["spec"]["sizes"] == [2, 5] and experiment["spec"]["freeze"] == ["all"]
-    assert experiment["n_runs"] == 8 and started  # 2 sizes x 2 seeds x 2 arms
+    assert experiment["n_runs"] == 12 and started  # 2 sizes x 3 seeds x 2 arms
     assert [t.value for t in at.title] == ["Live"]  # it moved on to watch the experiment
 
 
@@ -532,7 +532,9 @@ def test_the_estimate_is_measured_in_the_background_and_the_form_stays_usable():
     import time
 
     from tlcompare.estimate.runtime import cached_entry
+    from tlcompare.presets import PRESETS
 
+    batch = PRESETS["cpu_quick"].spec().batch_size  # what the form starts from
     at = render(PAGES[0])  # nothing measured yet in this TLCOMPARE_HOME
     assert _metric(at, "Estimated time") == "measuring…"
     assert "(Time on this machine: measuring…)" in _preset_caption(at)
@@ -540,7 +542,7 @@ def test_the_estimate_is_measured_in_the_background_and_the_form_stays_usable():
     assert not at.exception and _metric(at, "Estimated time") == "measuring…"
     at.selectbox(key="f_model").set_value("efficientnet_lite0").run()
     deadline = time.time() + 240
-    while time.time() < deadline and cached_entry("efficientnet_lite0", 32, 64, "auto") is None:
+    while time.time() < deadline and cached_entry("efficientnet_lite0", 32, batch, "auto") is None:
         time.sleep(1)
     at.run()
     figure = _metric(at, "Estimated time")
@@ -550,7 +552,7 @@ def test_the_estimate_is_measured_in_the_background_and_the_form_stays_usable():
     at.button(key="remeasure").click().run()
     assert _metric(at, "Estimated time") == "measuring…"
     deadline = time.time() + 240
-    while time.time() < deadline and cached_entry("efficientnet_lite0", 32, 64, "auto") is None:
+    while time.time() < deadline and cached_entry("efficientnet_lite0", 32, batch, "auto") is None:
         time.sleep(1)
     at.run()
     assert _metric(at, "Estimated time").startswith("about")
@@ -623,8 +625,10 @@ def test_absurd_advanced_values_are_refused_with_the_reason():
 
 def test_an_experiment_of_hundreds_of_hours_asks_before_starting():
     from tlcompare.estimate.runtime import Throughput, save_throughput
+    from tlcompare.presets import PRESETS
 
-    save_throughput(Throughput(device="test", model="efficientnet_lite0", image_size=32, batch_size=64, step_overhead=2.0,
+    batch = PRESETS["cpu_quick"].spec().batch_size  # what the form starts from
+    save_throughput(Throughput(device="test", model="efficientnet_lite0", image_size=32, batch_size=batch, step_overhead=2.0,
                                image_seconds_full=2.0, image_seconds_head=1.0, eval_image_seconds=0.5, build_seconds=1.0))
     at = render(PAGES[0])
     at.number_input(key="f_seeds").set_value(20).run()
@@ -641,7 +645,7 @@ def test_typed_sizes_become_numbers_and_nothing_is_suggested():
     assert at.session_state["f_sizes"] == [5, 12, 20]  # numbers, sorted, each once
     # No suggestions: Enter after typing can only add the number typed (see the browser test).
     assert at.multiselect(key="f_sizes").options == []
-    assert {m.label: m.value for m in at.metric}["Runs"] == "18"  # 3 sizes x 2 seeds x 3 arms
+    assert {m.label: m.value for m in at.metric}["Runs"] == "27"  # 3 sizes x 3 seeds x 3 arms
 
 
 def test_the_sidebar_polls_rarely_while_nothing_trains():
@@ -653,6 +657,24 @@ def test_the_sidebar_polls_rarely_while_nothing_trains():
     assert sidebar._poll_seconds() == sidebar.POLL_IDLE_SECONDS  # an idle tab: one look a minute
     Store().create_experiment(build_spec(TINY))  # queued: the worker's state matters again
     assert sidebar._poll_seconds() == sidebar.POLL_BUSY_SECONDS
+
+
+def test_the_sidebar_names_the_experiment_in_training_not_a_run_that_a_slow_poll_would_leave_stale():
+    from dashboard_fixtures import TINY
+
+    from tlcompare.spec import build_spec
+
+    seed_throughput()  # the app opens on New experiment first: its estimate, never measured here
+    store = Store()
+    experiment_id = store.create_experiment(build_spec(TINY))
+    store.register_worker("w1", "cpu")  # this process: alive
+    claimed = store.claim("w1")
+    store.run_started(claimed["run_id"], "w1", claimed["attempt"], "cpu", {})
+    store.worker_heartbeat("w1", claimed["run_id"], claimed["attempt"])
+    at = render("pages/history.py")
+    text = shown(" ".join(c.value for c in at.sidebar.caption))
+    assert f"training experiment #{experiment_id}" in text and "seed" not in text and "run 1" not in text
+    assert [p.label for p in at.sidebar.get("page_link") if "Watch" in p.label] == [f"Watch #{experiment_id} live"]
 
 
 @pytest.mark.parametrize("damage", ["UPDATE runs SET size = 'lots' WHERE id = 1",

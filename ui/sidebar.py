@@ -80,16 +80,19 @@ def _worker_lines() -> None:
     state = worker_state(store=store())
     icon, color, badge, text = _WORKER_TEXT.get(state["state"], (":material/help:", "gray", state["state"], ""))
     st.markdown(f"**Worker** &nbsp; :{color}-badge[{icon} {badge}]")
+    # Polled every 30 s while runs of a few seconds each go by: which run, or how many are done, would
+    # lag Live's table (polled every 2 s) by a run or more. The sidebar says only what stays true that
+    # long, the experiment in training; Live says which run.
     detail = text
-    if state.get("run_label"):
-        detail = f"run {state['run_id']}: {state['run_label']}"
+    if state.get("experiment_id") is not None:
+        detail = f"training experiment #{state['experiment_id']}"
     st.caption(markdown_safe(detail))
     ray_panel.cluster_lines()
     active = [e for e in store().list_experiments() if e["status"] in ACTIVE]
     if active:
         e = active[0]
-        st.page_link(paths.LIVE, label=f"Watch #{e['id']} live ({e['n_finished']}/{e['n_runs']} runs)",
-                     icon=":material/monitoring:", query_params={"exp": str(e["id"])})
+        st.page_link(paths.LIVE, label=f"Watch #{e['id']} live", icon=":material/monitoring:",
+                     query_params={"exp": str(e["id"])})
 
 
 def render() -> None:
