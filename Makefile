@@ -20,9 +20,11 @@ demo: .venv/.installed
 	.venv/bin/tlcompare run --dataset digits --model efficientnet_lite0 --sizes 5,20,100 --freeze 0,all --seeds 3 --epochs 20 --image-size 32 --out results.json
 
 # Everything (CI runs this): Chromium, pdftotext and the offline datasets are installed first if missing.
+# Two pytest-xdist workers, each test module kept on one (its module fixtures are built once): most
+# tests wait on a browser, a server or a worker process, so two overlap well even on 2 cores.
 test: .venv/.installed-dev
 	./.ci/system-deps.sh
-	.venv/bin/python -m pytest -q
+	.venv/bin/python -m pytest -q -n 2 --dist loadfile
 
 # The fast tier, for every change: under 2 minutes on a 2-core machine.
 check: .venv/.installed-dev

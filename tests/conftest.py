@@ -95,16 +95,36 @@ def pytest_sessionfinish(session, exitstatus):
     reads it as a failure. Files that hold no test at all still exit 5."""
     if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and _deselected and session.config.getoption("markexpr"):
         session.exitstatus = pytest.ExitCode.OK
+    if hasattr(session.config, "workeroutput"):  # a pytest-xdist worker: hand its builds to the controller
+        session.config.workeroutput["fixture_builds"] = _builds()
+
+
+def _builds() -> dict[str, list]:
+    from dashboard_fixtures import BUILDS, BUILT
+
+    return {name: [BUILDS[name], round(seconds, 1)] for name, (_, seconds) in BUILT.items()}
+
+
+_worker_builds: dict[str, dict] = {}  # under pytest-xdist: each worker's builds, as it reported them
+
+
+def pytest_testnodedown(node, error):
+    """Under pytest-xdist (``make test`` runs two workers): a worker's builds, collected on the controller."""
+    built = getattr(node, "workeroutput", {}).get("fixture_builds")
+    if built:
+        _worker_builds[node.gateway.id] = built
 
 
 def pytest_terminal_summary(terminalreporter):
-    """How often each shared trained store was built in this run, and in how long: once each."""
-    from dashboard_fixtures import BUILDS, BUILT
-
-    if BUILT:
+    """How often each shared trained store was built in this run, and in how long: once each (once per
+    worker process under pytest-xdist, where each worker is a pytest session of its own)."""
+    per_worker = _worker_builds or ({"": _builds()} if _builds() else {})
+    if per_worker:
         terminalreporter.write_sep("-", "shared fixtures built")
-        for name, (_, seconds) in sorted(BUILT.items()):
-            terminalreporter.write_line(f"{name}: built {BUILDS[name]}x, {seconds:.1f} s")
+        for worker, built in sorted(per_worker.items()):
+            for name, (count, seconds) in sorted(built.items()):
+                where = f" in worker {worker}" if worker else ""
+                terminalreporter.write_line(f"{name}: built {count}x{where}, {seconds:.1f} s")
 
 
 @pytest.fixture(autouse=True)
