@@ -254,6 +254,7 @@ with form_col:
                           "dataset, often more images than a small training set. Within: a fifth of the N labelled "
                           "images per class (at least 1), the rest train: what you would have with N labelled.")
     st.text_input("Name", key=k("name"), placeholder="e.g. Digits: 5 vs 20 per class")
+    form_end = st.container()  # a second Start where the form ends, filled once the cost panel decided
 
 # -- what it costs, and start -----------------------------------------------------------------------
 with cost_col, st.container(border=True):
@@ -295,9 +296,15 @@ with cost_col, st.container(border=True):
                                           key="start_anyway_" + "_".join(sorted(d.split()[0].rstrip(":") for d in doubts)))
     if reading_facts:
         st.caption("Start waits for the dataset's split sizes: the sizes it queues are checked against them.")
-    if st.button("Start experiment", type="primary", icon=":material/play_arrow:",
-                 disabled=spec is None or not confirmed or reading_facts,
-                 width="stretch", key="start"):
+    blocked = spec is None or not confirmed or reading_facts
+    start = st.button("Start experiment", type="primary", icon=":material/play_arrow:", disabled=blocked,
+                      width="stretch", key="start")
+    with form_end:  # the end of a long form is a screen or two below the panel's Start
+        start = st.button("Start experiment", type="primary", icon=":material/play_arrow:", disabled=blocked,
+                          key="start_at_end") or start
+        if doubts and not confirmed:
+            st.caption("Start waits for you to read the warnings in the cost panel (Start anyway).")
+    if start:
         with errors.shown_as_message():
             # A resolution sweep is one experiment per resolution; Live opens the first.
             ids = [store().create_experiment(one, name=one.name or None) for one in spec.by_resolution()]

@@ -101,7 +101,9 @@ def _walk_through(page, url: str, expect) -> bool:
     settle(page)
     expect(page.get_by_text("2 sizes × 1 seed × 2 arms, 5 epochs each")).to_be_visible()
     shot(page, "02-form-filled")
-    page.get_by_role("button", name="Start experiment").click()
+    # Two Start buttons, the cost panel's and the one where the form ends (just under Name): that one.
+    expect(page.get_by_role("button", name="Start experiment")).to_have_count(2)
+    page.locator(".st-key-start_at_end").get_by_role("button", name="Start experiment").click()
 
     # -- watch it train, reload in the middle -------------------------------------------------
     expect(page.get_by_role("heading", name="Live", exact=True)).to_be_visible()

@@ -150,6 +150,26 @@ def test_sizes_are_clamped_to_what_the_dataset_has():
     assert {m.label: m.value for m in at.metric}["Runs"] == "18"  # 2 sizes x 3 seeds x 3 arms
 
 
+def test_the_form_ends_with_a_second_start_that_does_the_same(monkeypatch):
+    """A long form puts the cost panel's Start a screen or two above where the form ends: a second
+    Start there queues the same experiment, and waits for the same confirmation."""
+    seed_throughput()
+    monkeypatch.setattr("tlcompare.worker.control.ensure_worker", lambda **kw: {"state": "starting", "alive": True})
+    at = render(PAGES[0])
+    at.number_input(key="f_lr_scratch").set_value(10.0).run()  # doubtful: both wait for "Start anyway"
+    assert at.button(key="start").disabled and at.button(key="start_at_end").disabled
+    assert any("Start waits for you to read the warnings" in c.value for c in at.caption)
+    (confirm,) = [c for c in at.checkbox if c.key.startswith("start_anyway")]
+    confirm.check().run()
+    assert at.button(key="start_at_end").disabled is False
+    at.number_input(key="f_epochs").set_value(2).run()
+    at.button(key="start_at_end").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    (experiment,) = Store().list_experiments()
+    assert experiment["spec"]["epochs"] == 2 and experiment["spec"]["lr_scratch"] == 10.0
+    assert [t.value for t in at.title] == ["Live"]
+
+
 def test_start_enqueues_the_experiment_and_starts_a_worker(monkeypatch):
     seed_throughput()
     started = []

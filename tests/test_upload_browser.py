@@ -42,7 +42,7 @@ def test_upload_a_zip_of_photos_and_run_it_end_to_end(dashboard, tmp_path, tlcom
         epochs.press("Enter")
         expect(page.get_by_text("2 epochs each")).to_be_visible()
         # The button comes after the page has measured this machine's speed (a few training steps).
-        start = page.get_by_role("button", name="Start experiment")
+        start = page.locator(".st-key-start").get_by_role("button", name="Start experiment")  # the cost panel's
         expect(start).to_be_enabled(timeout=300_000)
         start.click()
         # A ceiling for a loaded machine: three tiny runs, seconds each on a quiet one.
