@@ -223,7 +223,7 @@ def test_the_form_stays_usable_while_the_speed_is_measured(dashboard):
         epochs = page.get_by_label("Epochs", exact=True)
         epochs.fill("3")
         epochs.press("Enter")
-        expect(page.get_by_text("2 sizes × 2 seeds × 3 arms, 3 epochs each")).to_be_visible()
+        expect(page.get_by_text("2 sizes × 3 seeds × 3 arms, 3 epochs each")).to_be_visible()
         expect(page.get_by_text("measuring…").first).to_be_visible()
         shot(page, "15-new-experiment-measuring")
         expect(page.get_by_text(re.compile(r"^about \d+"))).to_be_visible(timeout=240_000)

@@ -11,8 +11,10 @@ import json
 import os
 import re
 import signal
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -73,7 +75,7 @@ def cluster(tmp_path_factory):
     address = f"127.0.0.1:{port}"
     store_mb = ["--object-store-memory", str(200 * 2**20)]
     procs = [_ray_start(tmp / "head.log", "--head", "--port", str(port), "--include-dashboard", "false",
-                        "--temp-dir", str(tmp / "t"), *store_mb)]
+                        "--temp-dir", _short_temp(), *store_mb)]
     try:
         _wait_nodes(address, 1, tmp)
         procs.append(_ray_start(tmp / "node_b.log", "--address", address, "--resources", '{"node_b": 1}', *store_mb))
@@ -82,6 +84,24 @@ def cluster(tmp_path_factory):
     finally:
         for p in reversed(procs):  # this test's processes only: each `ray start` leads its own session
             _stop_group(p)
+
+
+def _short_temp() -> str:
+    """A Ray session folder with a short path: its Unix sockets live under it and may not exceed 107
+    bytes, which pytest's own temp folders (longer still under pytest-xdist's workers) overrun."""
+    path = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
+    _TEMPS.append(path)
+    return path
+
+
+_TEMPS: list[str] = []
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _remove_short_temps():
+    yield
+    while _TEMPS:
+        shutil.rmtree(_TEMPS.pop(), ignore_errors=True)
 
 
 def _ray_start(log_path: Path, *args) -> subprocess.Popen:
@@ -223,7 +243,7 @@ def test_a_cluster_that_goes_away_is_one_clear_line_and_loses_nothing(tmp_path, 
     tmp = tmp_path_factory.mktemp("gone")
     port = free_port()
     head = _ray_start(tmp / "head.log", "--head", "--port", str(port), "--include-dashboard", "false",
-                      "--temp-dir", str(tmp / "t"), "--object-store-memory", str(200 * 2**20))
+                      "--temp-dir", _short_temp(), "--object-store-memory", str(200 * 2**20))
     try:
         _wait_nodes(f"127.0.0.1:{port}", 1, tmp)
         exp = submit(tmp_path, epochs=300, seeds=[0], freeze=["all"])
