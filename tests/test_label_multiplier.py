@@ -302,3 +302,25 @@ def test_time_saved_gives_no_ratio_for_a_probe_on_cached_features():
     m = label_multiplier.build(analysis.runs_frame(runs), analysis.epochs_frame(runs), runs=runs)
     assert m.times["features_cached"].all() and m.times["speedup"].isna().all()
     assert all("the frozen body's features were computed once" in line and "x the time" not in line for line in m.time_lines)
+
+
+def test_shared_curves_are_keyed_by_content_and_change_no_answer():
+    """multipliers() fits scratch's resampled curves once for every variant and size (one set of seed
+    resamples): each row equals the same estimate computed on its own, and a walk from other data
+    inside the same shared block gets its own curves, not the remembered ones."""
+    frame = analysis.runs_frame(synth_runs(sizes=(1, 2, 5, 10, 20), seeds=3, epochs=3, freezes=(0, "all")))
+    table = label_multiplier.multipliers(frame, n_boot=300)
+    done = frame[frame["status"] == "done"]
+    seeds = sorted(done["seed"].unique())
+    sizes, acc = label_multiplier._matrix(done[done["arm"] == "scratch"], "test_acc", seeds)
+    assert len(table) == 10
+    for _, r in table.iterrows():
+        at = done[(done["variant"] == r["variant"]) & (done["size"] == r["size"])].groupby("seed")["test_acc"].mean()
+        alone = label_multiplier.estimate(sizes, acc, at.reindex(seeds).to_numpy(float), int(r["size"]), n_boot=300)
+        for key in ("k", "k_low", "k_high", "n_star", "case"):
+            assert alone[key] == r[key] or (isinstance(alone[key], float) and math.isnan(alone[key]) and math.isnan(r[key]))
+    with anchored.shared_curves():
+        first = anchored.reach([1, 2, 5, 10], np.array([0.2, 0.4, 0.6, 0.7]), [3, 3, 3, 3], 0, gap=0.1)
+        other = anchored.reach([1, 2, 5, 10], np.array([0.1, 0.2, 0.3, 0.35]), [3, 3, 3, 3], 0, gap=0.1)
+    assert first["n_star"][0] != other["n_star"][0]
+    assert other["n_star"][0] == anchored.reach([1, 2, 5, 10], np.array([0.1, 0.2, 0.3, 0.35]), [3, 3, 3, 3], 0, gap=0.1)["n_star"][0]

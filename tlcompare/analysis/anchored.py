@@ -17,6 +17,10 @@ Everything works on many resamples at once: ``means`` is sizes x resamples.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+from collections.abc import Iterator
+
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
@@ -49,9 +53,43 @@ def _crossing(values: np.ndarray, logs: np.ndarray, hit: np.ndarray, goal: np.nd
     return np.where(hit.any(axis=0), out, np.nan)
 
 
+# While ``shared_curves()`` is open: curves and projections already computed, keyed by the bytes of
+# their inputs (content, never a name), so walks from the same resampled curves (every variant and
+# size of one experiment, both forms of one walk) fit them once. Closed, nothing is kept.
+_memo: dict | None = None
+
+
+@contextlib.contextmanager
+def shared_curves() -> Iterator[None]:
+    global _memo
+    outer, _memo = _memo, ({} if _memo is None else _memo)
+    try:
+        yield
+    finally:
+        _memo = outer
+
+
+def _remembered(kind: str, arrays: tuple, extra, compute):
+    if _memo is None:
+        return compute()
+    digest = hashlib.blake2b(repr(extra).encode(), digest_size=16)
+    for a in arrays:
+        a = np.ascontiguousarray(a, dtype=float)
+        digest.update(repr(a.shape).encode())
+        digest.update(a.tobytes())
+    key = (kind, digest.hexdigest())
+    if key not in _memo:
+        _memo[key] = compute()
+    return _memo[key]
+
+
 def curve(n, means, w) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The interpolated curve over the measured range: grid (log n), values (points x resamples), isotonic means."""
     n = np.asarray(n, dtype=float)
+    return _remembered("curve", (n, means, w), None, lambda: _curve(n, means, w))
+
+
+def _curve(n: np.ndarray, means, w) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     iso = isotonic(means, w)
     grid, _ = _grid(n)
     return grid, PchipInterpolator(np.log(n), iso, axis=0)(grid), iso
@@ -65,7 +103,7 @@ def projection(n, means, w, anchor, c_min: float = 0.0) -> dict:
     if len(n) < MIN_SIZES_TO_PROJECT:
         nan = np.full(cols, np.nan)
         return {"b": nan, "c": nan, "ceiling": nan}
-    fit = fit_power(n, means, w, c_min)
+    fit = _remembered("power", (n, means, w), c_min, lambda: fit_power(n, means, w, c_min))
     room = fit["b"] * n[-1] ** -fit["c"]
     return {"b": fit["b"], "c": fit["c"], "ceiling": np.asarray(anchor, dtype=float) + room}
 

@@ -40,6 +40,7 @@ from tlcompare.analysis import anchored, curve_fits
 from tlcompare.analysis.frames import variant_order
 
 N_BOOT = 1000
+SEED = 0  # of the seed resamples: every page, report and `show` draws the same ones
 COLUMNS = ["variant", "size", "n_seeds", "target_acc", "scratch_acc", "gap", "n_star", "k", "k_low", "k_high",
            "case", "beyond_factor", "limit", "scratch_ceiling", "ceiling_high", "scratch_min_size",
            "scratch_max_size", "mean_diff"]
@@ -207,7 +208,7 @@ def _bound_size(case: str, n: np.ndarray, limit: float, low: float) -> float:
     return min(limit * n[-1], low) if math.isfinite(low) and low > n[-1] else float(n[-1])
 
 
-def estimate(sizes, scratch_acc, target_acc, size: int, n_boot: int = N_BOOT, seed: int = 0) -> dict:
+def estimate(sizes, scratch_acc, target_acc, size: int, n_boot: int = N_BOOT, seed: int = SEED) -> dict:
     """K for one variant at one size that scratch measured too.
 
     ``sizes``: scratch's measured sizes (ascending); ``scratch_acc``: sizes x seeds (NaN where
@@ -259,13 +260,16 @@ def multipliers(frame: pd.DataFrame, metric: str = "test_acc", n_boot: int = N_B
         return pd.DataFrame(columns=COLUMNS)
     rows = []
     pre = done[done["arm"] == "pretrained"]
-    for i, var in enumerate(v for v in variant_order(pre["variant"]) if v.startswith("pretrained")):
-        g = pre[pre["variant"] == var]
-        for size in sorted(int(s) for s in g["size"].unique() if int(s) in sizes):
-            at = g[g["size"] == size].groupby("seed")[metric].mean().reindex(seeds).to_numpy(dtype=float)
-            row = {"variant": var, **estimate(sizes, acc, at, size, n_boot, seed=1000 * i + size)}
-            row["mean_diff"] = row["gap"]
-            rows.append(row)
+    # One set of seed resamples for every variant and size (each walk pairs them with its own gaps):
+    # scratch's resampled curves and their fits are then the same in every walk and computed once.
+    with anchored.shared_curves():
+        for var in (v for v in variant_order(pre["variant"]) if v.startswith("pretrained")):
+            g = pre[pre["variant"] == var]
+            for size in sorted(int(s) for s in g["size"].unique() if int(s) in sizes):
+                at = g[g["size"] == size].groupby("seed")[metric].mean().reindex(seeds).to_numpy(dtype=float)
+                row = {"variant": var, **estimate(sizes, acc, at, size, n_boot, seed=SEED)}
+                row["mean_diff"] = row["gap"]
+                rows.append(row)
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
