@@ -151,7 +151,10 @@ with answer_tab:
                                    value=round(100 * default_goal, 1), key=f"labels_goal_{experiment['id']}",
                                    help="Images per class each arm needs, read off its own learning curve. "
                                         "Default: the best pretrained accuracy measured.") / 100
-        needs = cached.memo(key, ("labels_to_target", goal), lambda: target_line(view.labels_to_target(goal)))
+        # The box shows the default rounded to 0.1 %: left there, it asks for the default the view already
+        # computed (the same sentence), not for a second set of walks at the rounded value.
+        asked = None if round(100 * goal, 1) == round(100 * default_goal, 1) else goal
+        needs = cached.memo(key, ("labels_to_target", asked), lambda: target_line(view.labels_to_target(asked)))
         st.markdown(markdown_safe(needs))
     chart(cached.memo(key, ("gap", large, baseline_key), lambda: charts.gap_chart(
         view.diffs, large=large, baseline=baseline_view.diffs if baseline_view is not None else None,
