@@ -27,7 +27,7 @@ PLOT = {"theme": None, "config": {"displaylogo": False, "toImageButtonOptions": 
 
 
 def chart(fig, hint: str, key: str) -> None:
-    st.plotly_chart(fig, key=key, **PLOT)
+    st.plotly_chart(charts.at_resolution(fig, spec["image_size"]), key=key, **PLOT)
     st.caption(f":material/lightbulb: {hint}")
 
 
@@ -233,8 +233,9 @@ with errors_tab:
     else:
         panels = [(f"{analysis.variant(r['arm'], r['freeze'])}: {100 * (r['final'] or {}).get('test_acc', float('nan')):.1f}%",
                    r["confusion"]) for r in pair]
-        st.plotly_chart(charts.confusion_grid(panels, class_names, f"Confusion matrices, {size} per class, seed {seed}",
-                                              large=large, per_row=2 if large or len(panels) == 4 else 3),
+        st.plotly_chart(charts.at_resolution(charts.confusion_grid(
+            panels, class_names, f"Confusion matrices, {size} per class, seed {seed}", large=large,
+            per_row=2 if large or len(panels) == 4 else 3), spec["image_size"]),
                         key="confusion", **PLOT)
         st.caption(f":material/lightbulb: {charts.HINTS['confusion']}")
         st.markdown("##### Test images each arm gets wrong")

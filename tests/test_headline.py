@@ -163,3 +163,10 @@ def test_a_target_no_run_reached_says_so_instead_of_drawing_an_empty_axis():
     fig = charts.time_to_target(summary, 0.99)
     assert not fig.data and fig.layout.annotations[0].text == ("No run reached 99% validation accuracy: choose a "
                                                                "lower target")
+
+
+def test_one_resolution_of_a_sweep_names_it_in_twenty_words():
+    plain = headline(analyse(clear_win(), SPEC)).sentence
+    named = headline(analyse(clear_win(), {**SPEC, "image_size": 32, "image_sizes": [32]})).sentence
+    assert named == plain.replace("at 5 images per class,", "at 5 images per class (32 px),")
+    assert named != plain and len(named.split()) <= MAX_WORDS

@@ -165,6 +165,8 @@ def test_html_is_self_contained_and_holds_every_chart_and_the_stores_numbers(sto
     # the gap chart's bars are the paired differences of the stored runs
     gains = store_gains(runs)
     gap = doc.figure(f"fig-{first}-gap")
+    px = store.get_experiment(first)["spec"]["image_size"]  # every chart names the resolution it speaks of
+    assert all(fig["layout"]["title"]["text"].endswith(f" · {px} px images") for fig in doc.figures.values())
     for trace in gap["data"]:
         for size, y in zip(trace["x"], values(trace["y"]), strict=True):
             assert y == pytest.approx(100 * gains[(trace["name"], int(size))])
@@ -466,13 +468,14 @@ def test_several_experiments_share_overlaid_comparison_charts(stored):
         names = [t.get("name") or "" for t in doc.figure(f"fig-compare-compare_{key}")["data"]]
         assert any(n.startswith(f"#{first} &lt;script&gt;") for n in names)
         assert any(n.startswith(f"#{second} lite1") for n in names)
+        assert all(" px · " in n for n in names if n.startswith("#"))  # each experiment's resolution
     assert f"fig-{first}-gap" in {t for t, _ in doc.figures} and f"fig-{second}-gap" in {t for t, _ in doc.figures}
     # Each experiment's bars stand beside the other's, and a variant keeps its colour in both experiments.
     bars = [t for t in doc.figure("fig-compare-compare_gap")["data"] if t["type"] == "bar"]
     assert len({t["offsetgroup"] for t in bars}) == len(bars)
     colour = {}
     for t in bars:
-        colour.setdefault(t["name"].split(" · ", 1)[1], set()).add(t["marker"]["color"])
+        colour.setdefault(t["name"].rsplit(" · ", 1)[1], set()).add(t["marker"]["color"])
     assert colour and all(len(c) == 1 for c in colour.values()), colour
     # People read the dataset's and the model's names, not their keys.
     assert [r["model"] for r in compare] == ["EfficientNet-Lite0", "EfficientNet-Lite1"]

@@ -88,3 +88,24 @@ def test_the_cli_flag_takes_a_list():
     _add_spec_flags(parser)
     assert spec_from_args(parser.parse_args(["--image-size", "32,96", "--sizes", "5"])).image_sizes == (32, 96)
     assert spec_from_args(parser.parse_args(["--image-size", "64", "--sizes", "5"])).image_size == 64
+
+
+def test_every_chart_names_its_resolution_once_however_often_it_is_drawn():
+    from tlcompare.charts import figures as charts
+
+    fig = charts.data_efficiency(analyse(_sweep_runs(), {"budget": "epochs", "image_size": 32}).summary)
+    title = fig.layout.title.text
+    charts.at_resolution(fig, 32)
+    charts.at_resolution(fig, 32)  # the page draws a cached figure again on every rerun
+    assert fig.layout.title.text == f"{title} · 32 px images"
+    unnamed = charts.data_efficiency(analyse(_sweep_runs(), {"budget": "epochs"}).summary)
+    assert charts.at_resolution(unnamed, None).layout.title.text == title  # a spec without one: unchanged
+
+
+def _sweep_runs() -> list[dict]:
+    return [{"arm": arm, "size": size, "seed": s, "freeze": freeze, "status": "done", "model": "m", "lr": 1e-3,
+             "final": {"test_acc": acc + 0.01 * s + 0.001 * size, "val_acc": 0.5, "train_acc_clean": 1.0,
+                       "train_seconds": 1.0},
+             "epochs": [{"epoch": 1, "val_acc": 0.5}], "n_train": 10 * size, "budget": "epochs", "stop_reason": "epochs",
+             "trainable_params": 1, "total_params": 1}
+            for arm, freeze, acc in (("scratch", None, 0.5), ("pretrained", 0, 0.8)) for s in range(3) for size in (5, 10)]

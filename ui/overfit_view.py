@@ -6,6 +6,7 @@ import streamlit as st
 
 from tlcompare.analysis.overfitting import AUGMENTED, AUGMENTED_BELOW_VALIDATION, HINT, gaps_display
 from tlcompare.analysis.view import ResultsView
+from tlcompare.charts.figures import at_resolution
 from tlcompare.charts.overfit import overfit_chart
 from ui import presentation
 
@@ -18,7 +19,8 @@ def render(view: ResultsView, large: bool, plot: dict) -> None:
     with st.container(key="controls_overfit", horizontal=True):
         size = st.selectbox("Size (per class)", sorted(gaps["size"].unique()), index=0, key="overfit_size")
         seed = st.selectbox("Seed", sorted(gaps["seed"].unique()), index=0, key="overfit_seed")
-    st.plotly_chart(overfit_chart(curves, gaps, size, seed, large=large), key="overfit", **plot)
+    st.plotly_chart(at_resolution(overfit_chart(curves, gaps, size, seed, large=large), view.spec.get("image_size")),
+                    key="overfit", **plot)
     st.caption(f":material/lightbulb: {HINT}")
     st.markdown("##### The gap of every run (reported model)")
     presentation.table(gaps_display(gaps), key="overfit_table",

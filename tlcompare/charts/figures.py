@@ -90,6 +90,19 @@ def _layout(fig: go.Figure, title: str, large: bool, height: int = 420, legend: 
     return fig
 
 
+def at_resolution(fig: go.Figure, image_size) -> go.Figure:
+    """``fig`` with the experiment's image resolution at the end of its title: the answer depends on
+    it (pretrained features at 32 px are far from the 224 px they were learnt at), so a chart copied
+    into a slide keeps it. Idempotent, since the page draws cached figures again on every rerun."""
+    if not image_size:
+        return fig
+    suffix = f" · {int(image_size)} px images"
+    title = fig.layout.title.text or ""
+    if title and not title.endswith(suffix):
+        fig.update_layout(title_text=title + suffix)
+    return fig
+
+
 def _size_ticks(sizes) -> dict:
     values = sorted(set(int(s) for s in sizes))
     return {"tickmode": "array", "tickvals": values, "ticktext": [str(v) for v in values]}

@@ -64,7 +64,10 @@ def experiment_figures(rep: ExperimentReport) -> list[Figure]:
                "(target_acc)."),
         Figure("training_time", charts.training_time(view.training_time), charts.HINTS["training_time"]),
     ]
-    return out + confusion_figures(rep)
+    out += confusion_figures(rep)
+    for f in out:  # every chart names its resolution, as on the page
+        charts.at_resolution(f.fig, rep.spec.get("image_size"))
+    return out
 
 
 def confusion_figures(rep: ExperimentReport) -> list[Figure]:
@@ -100,8 +103,13 @@ PATTERNS = ["", "/", ".", "x", "-", "+"]
 
 
 def _short(rep: ExperimentReport, limit: int = 32) -> str:
-    name = rep.name if len(rep.name) <= limit else rep.name[: limit - 1] + "…"
-    return plotly_text(f"#{rep.id} {name}")
+    # Experiments compared may differ in resolution: each legend entry ends with its own, never cut off
+    # (a sweep's names already end with it).
+    px = rep.spec.get("image_size")
+    at = f" · {px} px" if px else ""
+    name = rep.name.removesuffix(at) if at else rep.name
+    name = name if len(name) <= limit else name[: limit - 1] + "…"
+    return plotly_text(f"#{rep.id} {name}{at}")
 
 
 def _relabel(trace, prefix: str, group: str) -> None:

@@ -57,9 +57,10 @@ def multiplier_words(row) -> str:
     return ""
 
 
-def _sentence(r, k_variants: int, mult) -> str:
+def _sentence(r, k_variants: int, mult, px: int | None = None) -> str:
     name, size = _name(r["variant"], k_variants), int(r["size"])
-    at = f"at {size} image{'s' if size != 1 else ''} per class"
+    # One resolution of a sweep names it: the experiments of a sweep differ only there.
+    at = f"at {size} image{'s' if size != 1 else ''} per class" + (f" ({px} px)" if px else "")
     k_text = multiplier_words(mult)
     outcome, diff = r["outcome"], r["mean_diff"]
     if outcome == "win":
@@ -118,7 +119,8 @@ def headline(view) -> Headline:
     r = best.iloc[0]
     k_variants = view.verdict.comparisons["variant"].nunique()
     mult = _multiplier_row(view.multiplier.table, r["variant"], r["size"])
-    return Headline(sentence=_sentence(r, k_variants, mult), caveats=caveats(view, r, mult))
+    px = view.spec.get("image_size") if view.spec.get("image_sizes") else None
+    return Headline(sentence=_sentence(r, k_variants, mult, px), caveats=caveats(view, r, mult))
 
 
 # -- the cards under the headline ---------------------------------------------------------------------
