@@ -12,7 +12,8 @@ Measured, median of ``--repeats`` (interleaved over the shapes):
 - each page rendered headless with Streamlit's AppTest, cold: empty Streamlit caches and a fresh
   Store object (modules already imported and the sidebar's once-per-process device lookup done,
   as in a server that has served any page before);
-- Results again after moving its target slider (a widget interaction on a warm page);
+- Results switched to each other tab in turn (only the open tab is drawn, so a switch runs the page
+  again: the median of the five), then its target slider moved (a widget interaction on a warm page);
 - one idle Live poll on the wide experiment while its last run trains: what the polling fragment
   does every two seconds when nothing changed;
 - ``tlcompare ls``, ``show`` and ``report --format md`` as subprocesses, and ``ls``'s imports;
@@ -164,6 +165,23 @@ def render_page(page: str, query: dict | None = None):
     if [t.value for t in at.title] != [title]:
         raise RuntimeError(f"{page} rendered {[t.value for t in at.title]}, not {title}")
     return at, seconds
+
+
+RESULTS_TABS = ("Freezing depth", "Learning curves", "Overfitting", "Time", "Mistakes")
+
+
+def tab_switches(at) -> float:
+    """The median seconds of switching Results to each other tab, one after the other (as a click
+    does: the page runs again and draws that tab only); ends on the Time tab, where the slider is."""
+    times = []
+    for tab in (*[t for t in RESULTS_TABS if t != "Time"], "Time"):
+        at.session_state["tab"] = tab
+        t0 = time.perf_counter()
+        at.run()
+        times.append(time.perf_counter() - t0)
+        if at.exception:
+            raise RuntimeError(f"Results, tab {tab}: {[e.value for e in at.exception]}")
+    return statistics.median(times)
 
 
 def slider_move(at) -> float:
@@ -357,6 +375,7 @@ def main() -> None:
                 at, seconds = render_page(page, {"exp": exp})
                 samples.setdefault((shape, name), []).append(seconds)
                 if name == "Results":
+                    samples.setdefault((shape, "Results, tab switch (median of 5)"), []).append(tab_switches(at))
                     samples.setdefault((shape, "Results, slider move"), []).append(slider_move(at))
             for cmd, argv in (("ls", ["ls"]), ("show", ["show", exp]),
                               ("report md", ["report", exp, "--format", "md", "--out", str(base / "r.md")])):

@@ -23,6 +23,7 @@ ensure_frame()
 
 large = presentation.is_on()
 # theme=None: the figures keep their own look, the same as in an exported report.
+TABS = ("The answer", "Freezing depth", "Learning curves", "Overfitting", "Time", "Mistakes")
 PLOT = {"theme": None, "config": {"displaylogo": False, "toImageButtonOptions": {"scale": 2}}}
 
 
@@ -111,162 +112,176 @@ baseline_label = f"baseline #{baseline['id']}" if baseline else "baseline"
 baseline_note = (f"The baseline, #{baseline['id']} {markdown_safe(baseline['name'])} (pinned in History): dotted lines "
                  "with open markers, or a diamond on the bar of the same variant.") if baseline_view is not None else ""
 
+# Only the open tab is computed (the others cost nothing until chosen), and the open tab is in the URL:
+# /results?exp=3&tab=Time opens on Time, and a bookmark or a link in a design doc keeps it.
+# A widget of a closed tab is not drawn, and Streamlit forgets the state of a widget not drawn: kept
+# here, a chosen target or size survives a look at another tab.
+for widget in ("curves_x", "curves_sizes", f"target_{experiment['id']}", "overfit_size", "overfit_seed",
+               "mistakes_size", "mistakes_seed", "show_mistakes"):
+    if widget in st.session_state:
+        st.session_state[widget] = st.session_state[widget]
 answer_tab, depth_tab, curves_tab, overfit_tab, time_tab, errors_tab = st.tabs(
-    ["The answer", "Freezing depth", "Learning curves", "Overfitting", "Time", "Mistakes"])
+    list(TABS), key="tab", bind="query-params")
 
 with answer_tab:
-    chart(cached.memo(key, ("multiplier", large), lambda: label_multiplier_chart(frame, multiplier.table, large=large)),
-          multiplier_hint(multiplier.table), "multiplier")
-    with st.expander("The verdict in full: every size, the label multiplier, labels to a target, the budget"):
-        st.markdown(f"**{markdown_safe(judged.answer)}**")
-        for line in judged.lines:
-            st.markdown(f"- {markdown_safe(line)}")
-        if judged.method:
-            st.caption(markdown_safe(judged.method))
-        if multiplier.lead:
-            st.markdown(f"**{markdown_safe(multiplier.lead)}**")
-            for line in multiplier.all_lines:
+    if answer_tab.open:
+        chart(cached.memo(key, ("multiplier", large), lambda: label_multiplier_chart(frame, multiplier.table, large=large)),
+              multiplier_hint(multiplier.table), "multiplier")
+        with st.expander("The verdict in full: every size, the label multiplier, labels to a target, the budget"):
+            st.markdown(f"**{markdown_safe(judged.answer)}**")
+            for line in judged.lines:
                 st.markdown(f"- {markdown_safe(line)}")
-            st.caption(markdown_safe(multiplier.method))
-        else:
-            st.caption(f":material/info: {markdown_safe(multiplier.missing)}")
-        for caveat in judged.caveats:
-            if not caveat.startswith("Budget:"):  # said once, below, with how long the runs trained and why they stopped
-                st.caption(f":material/info: {markdown_safe(caveat)}")
-        st.caption(f":material/timer: {view.budget}")
-        if view.flag_lines:
-            with st.container(key="convergence_flags"):
-                st.warning(view.flags_summary, icon=":material/warning:")
-                st.markdown(f"**Runs that did not finish learning ({int((view.flags['flag'] != '').sum())}) and the fix**")
-                for line in view.flag_lines:  # our own words: variant names, numbers, fixes
+            if judged.method:
+                st.caption(markdown_safe(judged.method))
+            if multiplier.lead:
+                st.markdown(f"**{markdown_safe(multiplier.lead)}**")
+                for line in multiplier.all_lines:
+                    st.markdown(f"- {markdown_safe(line)}")
+                st.caption(markdown_safe(multiplier.method))
+            else:
+                st.caption(f":material/info: {markdown_safe(multiplier.missing)}")
+            for caveat in judged.caveats:
+                if not caveat.startswith("Budget:"):  # said once, below, with how long the runs trained and why they stopped
+                    st.caption(f":material/info: {markdown_safe(caveat)}")
+            st.caption(f":material/timer: {view.budget}")
+            if view.flag_lines:
+                with st.container(key="convergence_flags"):
+                    st.warning(view.flags_summary, icon=":material/warning:")
+                    st.markdown(f"**Runs that did not finish learning ({int((view.flags['flag'] != '').sum())}) and the fix**")
+                    for line in view.flag_lines:  # our own words: variant names, numbers, fixes
+                        st.markdown(f"- {line}")
+            if view.controls:
+                st.markdown("**Pretrained vs random features (the control arm)**")
+                for line in view.controls:
                     st.markdown(f"- {line}")
-        if view.controls:
-            st.markdown("**Pretrained vs random features (the control arm)**")
-            for line in view.controls:
-                st.markdown(f"- {line}")
-    if not multiplier.targets.empty:
-        default_goal = float(multiplier.targets["target_acc"].iloc[0])
-        with st.container(key="controls_labels_target"):
-            goal = st.number_input("Labels to reach a test accuracy of (%)", 1.0, 100.0, step=0.5, format="%.1f",
-                                   value=round(100 * default_goal, 1), key=f"labels_goal_{experiment['id']}",
-                                   help="Images per class each arm needs, read off its own learning curve. "
-                                        "Default: the best pretrained accuracy measured.") / 100
-        # The box shows the default rounded to 0.1 %: left there, it asks for the default the view already
-        # computed (the same sentence), not for a second set of walks at the rounded value.
-        asked = None if round(100 * goal, 1) == round(100 * default_goal, 1) else goal
-        needs = cached.memo(key, ("labels_to_target", asked), lambda: target_line(view.labels_to_target(asked)))
-        st.markdown(markdown_safe(needs))
-    chart(cached.memo(key, ("gap", large, baseline_key), lambda: charts.gap_chart(
-        view.diffs, large=large, baseline=baseline_view.diffs if baseline_view is not None else None,
-        baseline_name=baseline_label)), charts.HINTS["gap"], "gap")
-    chart(cached.memo(key, ("efficiency", large, baseline_key), lambda: charts.data_efficiency(
-        view.summary, baseline_summary, baseline_label, large=large)),
-          charts.HINTS["data_efficiency"], "efficiency")
-    if baseline_note:
-        st.caption(baseline_note)
-    st.markdown("##### Paired differences (pretrained minus scratch, same size and seed)")
-    shown_table = cached.memo(key, ("table",), lambda: analysis.results_display(view.table))
-    presentation.table(shown_table, key="summary_table")
-    st.caption("Gain: pretrained minus scratch on the same training images and seed, averaged over seeds. The 95% CI is "
-               "a t-interval over those per-seed differences with the test set held fixed (none with one seed, or when "
-               "all seeds agree); p is its t-test before the Holm correction the verdict applies; ± is the spread of "
-               "accuracy over seeds.")
+        if not multiplier.targets.empty:
+            default_goal = float(multiplier.targets["target_acc"].iloc[0])
+            with st.container(key="controls_labels_target"):
+                goal = st.number_input("Labels to reach a test accuracy of (%)", 1.0, 100.0, step=0.5, format="%.1f",
+                                       value=round(100 * default_goal, 1), key=f"labels_goal_{experiment['id']}",
+                                       help="Images per class each arm needs, read off its own learning curve. "
+                                            "Default: the best pretrained accuracy measured.") / 100
+            # The box shows the default rounded to 0.1 %: left there, it asks for the default the view already
+            # computed (the same sentence), not for a second set of walks at the rounded value.
+            asked = None if round(100 * goal, 1) == round(100 * default_goal, 1) else goal
+            needs = cached.memo(key, ("labels_to_target", asked), lambda: target_line(view.labels_to_target(asked)))
+            st.markdown(markdown_safe(needs))
+        chart(cached.memo(key, ("gap", large, baseline_key), lambda: charts.gap_chart(
+            view.diffs, large=large, baseline=baseline_view.diffs if baseline_view is not None else None,
+            baseline_name=baseline_label)), charts.HINTS["gap"], "gap")
+        chart(cached.memo(key, ("efficiency", large, baseline_key), lambda: charts.data_efficiency(
+            view.summary, baseline_summary, baseline_label, large=large)),
+              charts.HINTS["data_efficiency"], "efficiency")
+        if baseline_note:
+            st.caption(baseline_note)
+        st.markdown("##### Paired differences (pretrained minus scratch, same size and seed)")
+        shown_table = cached.memo(key, ("table",), lambda: analysis.results_display(view.table))
+        presentation.table(shown_table, key="summary_table")
+        st.caption("Gain: pretrained minus scratch on the same training images and seed, averaged over seeds. The 95% CI is "
+                   "a t-interval over those per-seed differences with the test set held fixed (none with one seed, or when "
+                   "all seeds agree); p is its t-test before the Holm correction the verdict applies; ± is the spread of "
+                   "accuracy over seeds.")
 
 with depth_tab:
-    chart(cached.memo(key, ("freezing", large, baseline_key), lambda: charts.freezing_depth(
-        view.depth, stage_names, large=large,
-        baseline=baseline_view.depth if baseline_view is not None else None,
-        baseline_name=baseline_label)), charts.HINTS["freezing"], "freezing")
-    if baseline_note:
-        st.caption(baseline_note)
+    if depth_tab.open:
+        chart(cached.memo(key, ("freezing", large, baseline_key), lambda: charts.freezing_depth(
+            view.depth, stage_names, large=large,
+            baseline=baseline_view.depth if baseline_view is not None else None,
+            baseline_name=baseline_label)), charts.HINTS["freezing"], "freezing")
+        if baseline_note:
+            st.caption(baseline_note)
 
 with curves_tab:
-    all_sizes = sorted(frame["size"].unique())
-    with st.container(key="controls_curves", horizontal=True):
-        x_axis = st.segmented_control("Horizontal axis", ["epoch", "seconds"], default="epoch", key="curves_x",
-                                      format_func={"epoch": "per epoch", "seconds": "per second of training"}.get)
-        default_sizes = all_sizes if len(all_sizes) <= 4 else [all_sizes[0], all_sizes[len(all_sizes) // 2], all_sizes[-1]]
-        chosen_sizes = st.multiselect("Sizes", all_sizes, default=default_sizes, key="curves_sizes")
-    chart(cached.memo(key, ("learning", x_axis, tuple(chosen_sizes or default_sizes), large), lambda: charts.learning_curves(
-        view.curves, x=x_axis or "epoch", sizes=chosen_sizes or default_sizes, large=large)),
-          charts.HINTS["learning"], "curves")
+    if curves_tab.open:
+        all_sizes = sorted(frame["size"].unique())
+        with st.container(key="controls_curves", horizontal=True):
+            x_axis = st.segmented_control("Horizontal axis", ["epoch", "seconds"], default="epoch", key="curves_x",
+                                          format_func={"epoch": "per epoch", "seconds": "per second of training"}.get)
+            default_sizes = all_sizes if len(all_sizes) <= 4 else [all_sizes[0], all_sizes[len(all_sizes) // 2], all_sizes[-1]]
+            chosen_sizes = st.multiselect("Sizes", all_sizes, default=default_sizes, key="curves_sizes")
+        chart(cached.memo(key, ("learning", x_axis, tuple(chosen_sizes or default_sizes), large), lambda: charts.learning_curves(
+            view.curves, x=x_axis or "epoch", sizes=chosen_sizes or default_sizes, large=large)),
+              charts.HINTS["learning"], "curves")
 
 with overfit_tab:
-    overfit_view.render(view, large, PLOT)
+    if overfit_tab.open:
+        overfit_view.render(view, large, PLOT)
 
 with time_tab:
-    default_target = analysis.default_target(spec)
-    with st.container(key="controls_target"):
-        target = st.slider("Target validation accuracy", 0.0, 100.0, value=float(round(100 * default_target)), step=1.0,
-                           format="%.0f%%", key=f"target_{experiment['id']}",
-                           help="Default: the experiment's target_acc, set before any result existed.") / 100
-    def time_chart():
-        baseline_time = baseline_view.time_to_target(target) if baseline_view is not None else None
-        return charts.time_to_target(view.time_to_target(target), target,
-                                     large=large, baseline=baseline_time, baseline_name=baseline_label)
+    if time_tab.open:
+        default_target = analysis.default_target(spec)
+        with st.container(key="controls_target"):
+            target = st.slider("Target validation accuracy", 0.0, 100.0, value=float(round(100 * default_target)), step=1.0,
+                               format="%.0f%%", key=f"target_{experiment['id']}",
+                               help="Default: the experiment's target_acc, set before any result existed.") / 100
+        def time_chart():
+            baseline_time = baseline_view.time_to_target(target) if baseline_view is not None else None
+            return charts.time_to_target(view.time_to_target(target), target,
+                                         large=large, baseline=baseline_time, baseline_name=baseline_label)
 
-    chart(cached.memo(key, ("time_to_target", target, large, baseline_key), time_chart),
-          charts.HINTS["time_to_target"], "time_to_target")
-    if baseline_note:
-        st.caption(baseline_note)
-    times = view.training_time
-    chart(cached.memo(key, ("training_time", large), lambda: charts.training_time(times, large=large)),
-          charts.HINTS["training_time"], "training_time")
-    if times.attrs.get("left_out"):
-        st.caption(f":material/info: {times.attrs['left_out']} run(s) trained on another machine or thread count "
-                   "(reused from earlier experiments) are left out of this comparison.")
+        chart(cached.memo(key, ("time_to_target", target, large, baseline_key), time_chart),
+              charts.HINTS["time_to_target"], "time_to_target")
+        if baseline_note:
+            st.caption(baseline_note)
+        times = view.training_time
+        chart(cached.memo(key, ("training_time", large), lambda: charts.training_time(times, large=large)),
+              charts.HINTS["training_time"], "training_time")
+        if times.attrs.get("left_out"):
+            st.caption(f":material/info: {times.attrs['left_out']} run(s) trained on another machine or thread count "
+                       "(reused from earlier experiments) are left out of this comparison.")
 
 with errors_tab:
-    sizes = sorted(frame["size"].unique())
-    seeds = sorted(frame["seed"].unique())
-    with st.container(key="controls_mistakes", horizontal=True):
-        size = st.selectbox("Size (per class)", sizes, index=0, key="mistakes_size")
-        seed = st.selectbox("Seed", seeds, index=0, key="mistakes_seed")
-    # Confusion matrices and mistakes are read for this pair only, not with every run.
-    pair = [r for r in finished if r["size"] == size and r["seed"] == seed and r["status"] == "done"]
-    shown_artifacts = cached.artifacts([r["run_id"] for r in pair])
-    pair = [{**r, **shown_artifacts.get(r["run_id"], {})} for r in pair]
-    order = analysis.variant_order([analysis.variant(r["arm"], r["freeze"]) for r in pair])
-    pair.sort(key=lambda r: order.index(analysis.variant(r["arm"], r["freeze"])))
-    if not pair:
-        st.info("No finished runs for this size and seed.")
-    else:
-        panels = [(f"{analysis.variant(r['arm'], r['freeze'])}: {100 * (r['final'] or {}).get('test_acc', float('nan')):.1f}%",
-                   r["confusion"]) for r in pair]
-        st.plotly_chart(charts.at_resolution(charts.confusion_grid(
-            panels, class_names, f"Confusion matrices, {size} per class, seed {seed}", large=large,
-            per_row=2 if large or len(panels) == 4 else 3), spec["image_size"]),
-                        key="confusion", **PLOT)
-        st.caption(f":material/lightbulb: {charts.HINTS['confusion']}")
-        st.markdown("##### Test images each arm gets wrong")
-        # On demand: the images are decoded by a child process (torch stays out of the dashboard), a few
-        # seconds the first time per dataset, which the rest of the page must not wait for.
-        show = st.toggle("Show the images", key="show_mistakes",
-                         help="Reads the test images from the dataset (a few seconds the first time).")
-        test = None
-        try:
-            test = cached.test_set(spec) if show else None
-        except Exception as e:  # the dataset may be gone from this machine; the rest of the page still works
-            st.warning(f"The test images cannot be shown: {markdown_safe(e)}", icon=":material/image_not_supported:")
-        if test is not None:
-            from tlcompare.analysis import mistakes  # torch: only once test images are on screen
+    if errors_tab.open:
+        sizes = sorted(frame["size"].unique())
+        seeds = sorted(frame["seed"].unique())
+        with st.container(key="controls_mistakes", horizontal=True):
+            size = st.selectbox("Size (per class)", sizes, index=0, key="mistakes_size")
+            seed = st.selectbox("Seed", seeds, index=0, key="mistakes_seed")
+        # Confusion matrices and mistakes are read for this pair only, not with every run.
+        pair = [r for r in finished if r["size"] == size and r["seed"] == seed and r["status"] == "done"]
+        shown_artifacts = cached.artifacts([r["run_id"] for r in pair])
+        pair = [{**r, **shown_artifacts.get(r["run_id"], {})} for r in pair]
+        order = analysis.variant_order([analysis.variant(r["arm"], r["freeze"]) for r in pair])
+        pair.sort(key=lambda r: order.index(analysis.variant(r["arm"], r["freeze"])))
+        if not pair:
+            st.info("No finished runs for this size and seed.")
+        else:
+            panels = [(f"{analysis.variant(r['arm'], r['freeze'])}: {100 * (r['final'] or {}).get('test_acc', float('nan')):.1f}%",
+                       r["confusion"]) for r in pair]
+            st.plotly_chart(charts.at_resolution(charts.confusion_grid(
+                panels, class_names, f"Confusion matrices, {size} per class, seed {seed}", large=large,
+                per_row=2 if large or len(panels) == 4 else 3), spec["image_size"]),
+                            key="confusion", **PLOT)
+            st.caption(f":material/lightbulb: {charts.HINTS['confusion']}")
+            st.markdown("##### Test images each arm gets wrong")
+            # On demand: the images are decoded by a child process (torch stays out of the dashboard), a few
+            # seconds the first time per dataset, which the rest of the page must not wait for.
+            show = st.toggle("Show the images", key="show_mistakes",
+                             help="Reads the test images from the dataset (a few seconds the first time).")
+            test = None
+            try:
+                test = cached.test_set(spec) if show else None
+            except Exception as e:  # the dataset may be gone from this machine; the rest of the page still works
+                st.warning(f"The test images cannot be shown: {markdown_safe(e)}", icon=":material/image_not_supported:")
+            if test is not None:
+                from tlcompare.analysis import mistakes  # torch: only once test images are on screen
 
-            wrong = {r["run_id"]: {m["index"] for m in r["misclassified"] or []} for r in pair}
-            scratch = next((r for r in pair if r["arm"] == "scratch"), None)
-            for run in pair:
-                name = analysis.variant(run["arm"], run["freeze"])
-                other = scratch if run["arm"] != "scratch" else next((r for r in pair if r["arm"] == "pretrained"), None)
-                other_name = analysis.variant(other["arm"], other["freeze"]) if other else ""
-                items = mistakes.mistakes(run, test, wrong.get(other["run_id"]) if other else None, limit=12)
-                st.markdown(f"**{name}**: {len(run['misclassified'] or [])}"
-                            f"{'+' if len(run['misclassified'] or []) >= 32 else ''} wrong in this sample")
-                if not items:
-                    st.caption("No mistakes on the test set.")
-                    continue
-                st.image([m.image for m in items], width=80,
-                         caption=[markdown_safe(f"{m.true} → {m.pred}") + (f" (also {other_name.split(',')[0]})" if m.also_wrong_elsewhere
-                                                           else "") for m in items])
-        st.caption(f":material/lightbulb: {charts.HINTS['gallery']}")
+                wrong = {r["run_id"]: {m["index"] for m in r["misclassified"] or []} for r in pair}
+                scratch = next((r for r in pair if r["arm"] == "scratch"), None)
+                for run in pair:
+                    name = analysis.variant(run["arm"], run["freeze"])
+                    other = scratch if run["arm"] != "scratch" else next((r for r in pair if r["arm"] == "pretrained"), None)
+                    other_name = analysis.variant(other["arm"], other["freeze"]) if other else ""
+                    items = mistakes.mistakes(run, test, wrong.get(other["run_id"]) if other else None, limit=12)
+                    st.markdown(f"**{name}**: {len(run['misclassified'] or [])}"
+                                f"{'+' if len(run['misclassified'] or []) >= 32 else ''} wrong in this sample")
+                    if not items:
+                        st.caption("No mistakes on the test set.")
+                        continue
+                    st.image([m.image for m in items], width=80,
+                             caption=[markdown_safe(f"{m.true} → {m.pred}") + (f" (also {other_name.split(',')[0]})" if m.also_wrong_elsewhere
+                                                               else "") for m in items])
+            st.caption(f":material/lightbulb: {charts.HINTS['gallery']}")
 
 # -- provenance ---------------------------------------------------------------------------------------
 with st.expander("Provenance: what these numbers were measured on", icon=":material/fingerprint:"):

@@ -268,6 +268,19 @@ def test_live_says_cancelled_and_what_finished(use_cancelled):
     assert at.button(key="resume").label == "Resume"
 
 
+RESULTS_TABS = ["The answer", "Freezing depth", "Learning curves", "Overfitting", "Time", "Mistakes"]
+
+
+def results_tab(query: dict, tab: str, session: dict | None = None) -> AppTest:
+    """Results opened on one tab, as the link /results?exp=N&tab=Time does: only the open tab is drawn."""
+    return render("pages/results.py", query={**query, **({"tab": tab} if tab != RESULTS_TABS[0] else {})},
+                  session=session)
+
+
+def charts_in_every_tab(query: dict, session: dict | None = None) -> dict[str, int]:
+    return {tab: len(results_tab(query, tab, session).get("plotly_chart")) for tab in RESULTS_TABS}
+
+
 def test_results_of_a_cancelled_experiment_show_what_finished(use_cancelled):
     at = render("pages/results.py", query={"exp": str(use_cancelled)})
     (banner,) = [w.value for w in at.warning if w.value.startswith("Cancelled")]
@@ -275,8 +288,8 @@ def test_results_of_a_cancelled_experiment_show_what_finished(use_cancelled):
     assert not any("has finished yet" in i.value for i in at.info)
     (label,) = at.selectbox(key="results_experiment").options
     assert label.endswith("· cancelled · 2/3 runs")  # not 3/3: a cancelled run is not a finished one
-    assert len(at.get("plotly_chart")) >= 6  # the charts of the finished pair
     assert at.button(key="resume")
+    assert sum(charts_in_every_tab({"exp": str(use_cancelled)}).values()) >= 6  # the charts of the finished pair
 
 
 def test_results_of_an_experiment_cancelled_before_any_run_finished(tmp_path, monkeypatch):
@@ -321,11 +334,16 @@ def test_results_show_the_verdict_and_every_chart(use_finished):
     assert captions.count("Budget:") == 1 and "Budget: epochs (equal epochs); 2 epochs per run" in captions
     assert [t.label for t in at.tabs] == ["The answer", "Freezing depth", "Learning curves", "Overfitting", "Time",
                                           "Mistakes"]
-    # multiplier, gap, efficiency, freezing, learning, overfitting, time to target, training time,
-    # and the arms' confusion matrices in one figure
-    assert len(at.get("plotly_chart")) == 8 + 1
-    assert len(at.image) >= 1  # the gallery of mistakes
-    assert len(at.slider) == 1 and 0 < at.slider[0].value <= 100
+    # Only the open tab is drawn: the answer's multiplier, gap and efficiency, no other tab's widgets.
+    assert len(at.get("plotly_chart")) == 3 and not at.slider
+    # freezing, learning, overfitting, time to target and training time, and the arms' confusion
+    # matrices in one figure, each in its own tab
+    query = {"exp": str(use_finished)}
+    assert charts_in_every_tab(query, {"show_mistakes": True}) == {
+        "The answer": 3, "Freezing depth": 1, "Learning curves": 1, "Overfitting": 1, "Time": 2, "Mistakes": 1}
+    assert len(results_tab(query, "Mistakes", {"show_mistakes": True}).image) >= 1  # the gallery of mistakes
+    time_tab = results_tab(query, "Time")
+    assert len(time_tab.slider) == 1 and 0 < time_tab.slider[0].value <= 100
     summary_table = at.dataframe[0]  # then the provenance table
     summary = summary_table.value
     assert {"gain vs scratch", "95% CI", "trainable params", "s per run"} <= set(summary.columns)
@@ -353,7 +371,7 @@ def test_results_lead_with_the_label_multiplier_of_the_stored_runs(use_finished,
 
 
 def test_results_have_an_overfitting_view_with_the_gap_of_every_run(use_finished):
-    at = render("pages/results.py", query={"exp": str(use_finished)})
+    at = results_tab({"exp": str(use_finished)}, "Overfitting")
     (gaps,) = [d.value for d in at.dataframe if "gap (points)" in d.value.columns]
     runs = Store().experiment_runs(use_finished)
     assert len(gaps) == len(runs) == 12
@@ -390,7 +408,8 @@ def test_results_show_the_budget_the_convergence_flags_and_a_target_from_the_spe
     (warning,) = [w.value for w in at.warning if "Convergence:" in w.value]
     assert "ended underfit" in warning
     assert "Fix: more epochs, or the budget 'until converged'." in markdown_text(at)
-    assert at.slider[0].label == "Target validation accuracy" and at.slider[0].value == 80.0
+    time_tab = results_tab({"exp": str(use_finished)}, "Time")
+    assert time_tab.slider[0].label == "Target validation accuracy" and time_tab.slider[0].value == 80.0
 
 
 def test_form_offers_the_budgets_and_the_random_features_control():
@@ -428,7 +447,7 @@ def test_results_in_presentation_view_hide_nothing_essential(use_finished):
 
     at = render("pages/results.py", query={"exp": str(use_finished), "present": "1"})
     assert any(b.label == "Exit presentation view" for b in at.button)
-    assert len(at.get("plotly_chart")) == 8 + 1
+    assert sum(charts_in_every_tab({"exp": str(use_finished), "present": "1"}).values()) == 8 + 1
     # The page opens on the headline: one sentence, then its caveats in a caption of their own.
     view = analyse(Store().experiment_runs(use_finished, test_correct=True), Store().get_experiment(use_finished)["spec"])
     lead = headline(view)

@@ -131,15 +131,24 @@ def test_idle_live_poll_reads_one_stamp_and_a_change_reads_again(tmp_path, state
 def test_results_reads_artifacts_of_the_shown_pair_only(small_home, statements, monkeypatch):
     home, ids = small_home
     monkeypatch.setenv("TLCOMPARE_HOME", str(home))
+
+    def blobs() -> list[str]:
+        return [s for s in statements if re.search(r"\bmisclassified\b", s) and "NULL AS misclassified" not in s
+                and "FROM artifacts" in s]
+
     at = AppTest.from_file(APP, default_timeout=120)
     at.query_params["exp"] = str(ids[-1])
     at.switch_page("pages/results.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    blobs = [s for s in statements if re.search(r"\bmisclassified\b", s) and "NULL AS misclassified" not in s
-             and "FROM artifacts" in s]
+    assert not blobs(), "the answer tab reads no artifacts: the Mistakes tab is closed"
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update({"exp": str(ids[-1]), "tab": "Mistakes"})
+    at.switch_page("pages/results.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
     # One read, of the chosen size and seed's three arms (the trace shows the bound ids).
-    assert len(blobs) == 1 and re.search(r"run_id IN \(\d+, \d+, \d+\)", blobs[0]), blobs
+    assert len(blobs()) == 1 and re.search(r"run_id IN \(\d+, \d+, \d+\)", blobs()[0]), blobs()
     assert at.get("plotly_chart"), "the Mistakes tab shows the pair's confusion matrices"
 
 
@@ -222,14 +231,17 @@ def test_reading_pages_and_ls_do_not_import_torch(small_home):
     env = dict(os.environ, TLCOMPARE_HOME=str(home), PYTHONPATH=str(ROOT))
     script = (
         "import sys\nfrom streamlit.testing.v1 import AppTest\n"
-        "for page in ('history', 'live', 'results', 'report'):\n"
+        "tabs = ('Freezing depth', 'Learning curves', 'Overfitting', 'Time', 'Mistakes')\n"
+        "for page, tab in [('history', ''), ('live', ''), ('results', ''), *[('results', t) for t in tabs], ('report', '')]:\n"
         f"    at = AppTest.from_file({APP!r}, default_timeout=120)\n"
         f"    at.query_params['exp'] = '{ids[-1]}'\n"
+        "    if tab:\n"
+        "        at.query_params['tab'] = tab\n"
         "    at.switch_page(f'pages/{page}.py').run()\n"
-        "    if page == 'results':\n"
+        "    if tab == 'Mistakes':\n"
         "        at.toggle(key='show_mistakes').set_value(True).run()\n"
         "    assert not at.exception, [e.value for e in at.exception]\n"
-        "    assert page != 'results' or at.image, 'the gallery of test images'\n"
+        "    assert tab != 'Mistakes' or at.image, 'the gallery of test images'\n"
         "print('torch' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]

@@ -69,7 +69,7 @@ def shared_curves() -> Iterator[None]:
         _memo = outer
 
 
-def _remembered(kind: str, arrays: tuple, extra, compute):
+def remembered(kind: str, arrays: tuple, extra, compute):
     if _memo is None:
         return compute()
     digest = hashlib.blake2b(repr(extra).encode(), digest_size=16)
@@ -86,7 +86,7 @@ def _remembered(kind: str, arrays: tuple, extra, compute):
 def curve(n, means, w) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The interpolated curve over the measured range: grid (log n), values (points x resamples), isotonic means."""
     n = np.asarray(n, dtype=float)
-    return _remembered("curve", (n, means, w), None, lambda: _curve(n, means, w))
+    return remembered("curve", (n, means, w), None, lambda: _curve(n, means, w))
 
 
 def _curve(n: np.ndarray, means, w) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -103,7 +103,7 @@ def projection(n, means, w, anchor, c_min: float = 0.0) -> dict:
     if len(n) < MIN_SIZES_TO_PROJECT:
         nan = np.full(cols, np.nan)
         return {"b": nan, "c": nan, "ceiling": nan}
-    fit = _remembered("power", (n, means, w), c_min, lambda: fit_power(n, means, w, c_min))
+    fit = remembered("power", (n, means, w), c_min, lambda: fit_power(n, means, w, c_min))
     room = fit["b"] * n[-1] ** -fit["c"]
     return {"b": fit["b"], "c": fit["c"], "ceiling": np.asarray(anchor, dtype=float) + room}
 

@@ -62,19 +62,41 @@ def summary(frame: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
 
 def paired_runs(frame: pd.DataFrame):
     """Each non-scratch variant and size with its finished runs and the scratch runs of the same
-    size and seeds, aligned row by row: ``(variant, size, variant_rows, scratch_rows)``."""
+    size and seeds, aligned row by row: ``(variant, size, variant_rows, scratch_rows)``, both indexed
+    by (size, seed)."""
     if frame.empty:
         return
     done = frame[frame["status"] == "done"]
-    scratch = done[done["arm"] == "scratch"].set_index(["size", "seed"])
-    for (var, size), g in done[done["arm"] != "scratch"].groupby(["variant", "size"], sort=True):
+    is_scratch = (done["arm"] == "scratch").to_numpy()
+    scratch = done[is_scratch].set_index(["size", "seed"])
+    others = done[~is_scratch]
+    if scratch.empty or others.empty:
+        return
+    if not scratch.index.is_unique:  # not one scratch run per size and seed: pair as the index says
+        yield from _paired_runs_by_index(others, scratch)
+        return
+    # One lookup for every row instead of an index intersection per group: the Results page pairs
+    # hundreds of runs several times per view (verdict, table, multiplier).
+    where = {key: i for i, key in enumerate(scratch.index)}
+    match = np.fromiter((where.get(key, -1) for key in zip(others["size"], others["seed"], strict=True)), dtype=np.int64,
+                        count=len(others))
+    others = others[match >= 0].set_index(["size", "seed"], drop=True)
+    partner = scratch.iloc[match[match >= 0]].set_axis(others.index)
+    groups = others.groupby([others["variant"].to_numpy(), others.index.get_level_values("size")], sort=True).indices
+    for var, size in sorted(groups):
+        rows = groups[(var, size)]
+        yield var, int(size), others.iloc[rows], partner.iloc[rows]
+
+
+def _paired_runs_by_index(others: pd.DataFrame, scratch: pd.DataFrame):
+    for (var, size), g in others.groupby(["variant", "size"], sort=True):
         g = g.set_index(["size", "seed"])
         common = g.index.intersection(scratch.index)
         if len(common):
             yield var, int(size), g.loc[common], scratch.loc[common]
 
 
-def paired_differences(frame: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
+def paired_differences(frame: pd.DataFrame, metric: str = "test_acc", pairs: list | None = None) -> pd.DataFrame:
     """Each other variant minus scratch, paired on the same size and seed (same subset, same schedule).
 
     Pairing removes the subset-to-subset variation that both arms share, so the interval is on
@@ -82,7 +104,7 @@ def paired_differences(frame: pd.DataFrame, metric: str = "test_acc") -> pd.Data
     variation with the test set held fixed; ``tlcompare.analysis.verdict`` adds the test over test images.
     """
     rows = []
-    for var, size, runs, scratch in paired_runs(frame):
+    for var, size, runs, scratch in paired_runs(frame) if pairs is None else pairs:  # pairs: paired_runs(frame), kept
         diffs = (runs[metric] - scratch[metric]).to_numpy(dtype=float)
         half, sd = t_interval(diffs)
         p = float(stats.ttest_1samp(diffs, 0.0).pvalue) if len(diffs) >= 2 and sd > 0 else float("nan")
@@ -93,13 +115,13 @@ def paired_differences(frame: pd.DataFrame, metric: str = "test_acc") -> pd.Data
 
 
 # -- tables for the dashboard and the report --------------------------------------------------------
-def results_table(frame: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
+def results_table(frame: pd.DataFrame, metric: str = "test_acc", diffs: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per variant and size: accuracy over seeds, the paired gain over scratch with its 95 % CI,
     trainable parameters and seconds per run. The one table that answers the question."""
     table = summary(frame, metric)
     if table.empty:
         return table
-    diffs = paired_differences(frame, metric)
+    diffs = paired_differences(frame, metric) if diffs is None else diffs  # diffs: of this frame and metric
     if not diffs.empty:
         table = table.merge(diffs[["variant", "size", "n_pairs", "mean_diff", "ci_low", "ci_high", "p_value"]],
                             on=["variant", "size"], how="left")

@@ -128,7 +128,9 @@ def _walk(n, acc, start: int, n_boot: int, rng: np.random.Generator, diffs=None,
     gaps = _weighted_means(np.asarray(diffs, dtype=float)[None, :], w)[0] if diffs is not None else None
     project = None
     if len(n) >= anchored.MIN_SIZES_TO_PROJECT:
-        resid = means - curve_fits.power_value(curve_fits.fit_power(n, means, w_fit), n)[:, 0]
+        col = means[:, None]  # the point walk's projection fitted exactly this: its fit, remembered, is reused
+        fit = anchored.remembered("power", (n, col, w_fit), 0.0, lambda: curve_fits.fit_power(n, col, w_fit, 0.0))
+        resid = means - curve_fits.power_value(fit, n)[:, 0]
         project = curves + resid[:, None] * rng.choice([-1.0, 1.0], size=curves.shape)
     boot = anchored.reach(n, curves, w_fit, start, goal=goal, gap=gaps, project_means=project)
     fast = anchored.reach(n, curves, w_fit, start, goal=goal, gap=gaps, project_means=project, c_min=C_FAST)
@@ -293,7 +295,7 @@ def labels_to_target(frame: pd.DataFrame, target: float | None = None, metric: s
         target = float(pre.groupby(["variant", "size"])[metric].mean().max())
     seeds = sorted(done["seed"].unique())
     rows = []
-    for i, var in enumerate(variant_order(done["variant"])):
+    for var in variant_order(done["variant"]):
         sizes, acc = _matrix(done[done["variant"] == var], metric, seeds)
         if len(sizes) < 2:
             continue
@@ -305,7 +307,10 @@ def labels_to_target(frame: pd.DataFrame, target: float | None = None, metric: s
         if not rises(acc):
             rows.append({**row, "n_star": float("nan"), "n_low": float("nan"), "n_high": float("nan"), "case": "flat"})
             continue
-        walk = _walk(n, acc, 0, n_boot, np.random.default_rng(7919 + i), goal=target)
+        # The multiplier's seed resamples (SEED): scratch's resampled curve and its fits are then the ones
+        # the multiplier computed, remembered by anchored.shared_curves, not computed again.
+        with anchored.shared_curves():
+            walk = _walk(n, acc, 0, n_boot, np.random.default_rng(SEED), goal=target)
         case = _case(walk, n, n_seeds)["case"]
         lo, hi = _interval(walk.n_star, walk.n_low, walk.n_high, n_seeds, n[0], limit * n[-1])
         point = _bound_size(case, n, limit, lo) if case in BOUNDS else walk.n_star
@@ -493,8 +498,9 @@ def build(frame: pd.DataFrame, epochs: pd.DataFrame | None = None, metric: str =
     from tlcompare.analysis.frames import variant
     from tlcompare.analysis.time_saved import time_line, time_saved
 
-    table = multipliers(frame, metric)
-    targets = labels_to_target(frame, metric=metric) if not table.empty else pd.DataFrame(columns=TARGET_COLUMNS)
+    with anchored.shared_curves():  # the multiplier's and labels to target's walks share scratch's curves
+        table = multipliers(frame, metric)
+        targets = labels_to_target(frame, metric=metric) if not table.empty else pd.DataFrame(columns=TARGET_COLUMNS)
     cached = {(variant(r["arm"], r.get("freeze")), r["size"]) for r in runs or [] if r.get("feature_cache")}
     times = time_saved(epochs, cached, frame) if epochs is not None and not epochs.empty else pd.DataFrame()
     target_text = target_line(targets)

@@ -63,16 +63,17 @@ def _outcome(r) -> str:
     return "win" if r["mean_diff"] > 0 else "loss"
 
 
-def comparisons(frame: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
+def comparisons(frame: pd.DataFrame, metric: str = "test_acc", pairs: list | None = None) -> pd.DataFrame:
     """One row per pretrained variant and size: the paired difference with its seed interval, the
     test over test images, both p-values Holm-corrected over all rows, and the outcome
     (win, loss, tie, "test set unsure", "one seed" or "agree")."""
-    diffs = paired_differences(frame, metric)
+    pairs = list(paired_runs(frame)) if pairs is None else pairs  # pairs: paired_runs(frame), kept by the caller
+    diffs = paired_differences(frame, metric, pairs)
     if diffs.empty:
         return diffs
     # Per-image results say which images a run got right: they test accuracy, no other metric.
     extra = {(var, size): _test_set_columns(runs, scratch) if metric == "test_acc" else _NO_TEST
-             for var, size, runs, scratch in paired_runs(frame)}
+             for var, size, runs, scratch in pairs if var.startswith("pretrained")}
     diffs = diffs[diffs["variant"].str.startswith("pretrained")].reset_index(drop=True)
     if diffs.empty:
         return diffs
@@ -352,12 +353,13 @@ class Verdict:
         return best_per_size(self.comparisons)
 
 
-def build(frame: pd.DataFrame, spec: dict | None = None, n_test: int | None = None, metric: str = "test_acc") -> Verdict:
+def build(frame: pd.DataFrame, spec: dict | None = None, n_test: int | None = None, metric: str = "test_acc",
+          pairs: list | None = None) -> Verdict:
     """The verdict of one experiment from the frame of all its runs (any status: the unfinished ones
     are how the incomplete pairs are counted), its spec dict (for the budget) and, for runs without
     per-image results, the number of test images (to name differences of a few images)."""
     has_metric = not frame.empty and metric in frame
-    comp = comparisons(frame, metric) if has_metric else pd.DataFrame()
+    comp = comparisons(frame, metric, pairs) if has_metric else pd.DataFrame()
     return Verdict(answer=answer(comp), lines=size_lines(comp, n_test) if not comp.empty else [],
                    caveats=[budget_text(spec), *_caveats(frame, comp, metric)],
                    method=method_text(comp) if not comp.empty else "", comparisons=comp)

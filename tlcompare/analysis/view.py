@@ -67,20 +67,29 @@ class ResultsView:
         return analysis.epochs_frame(self.finished)
 
     @cached_property
+    def pairs(self) -> list:
+        """Each non-scratch variant and size with its done runs and their scratch partners (same size and
+        seed): paired once, read by the differences, the table and the verdict."""
+        return list(analysis.paired_runs(self.frame))
+
+    @cached_property
     def diffs(self) -> pd.DataFrame:
         """Every other variant minus scratch, paired on size and seed."""
-        return analysis.paired_differences(self.frame) if not self.frame.empty else pd.DataFrame()
+        return analysis.paired_differences(self.frame, pairs=self.pairs) if not self.frame.empty else pd.DataFrame()
 
     @cached_property
     def table(self) -> pd.DataFrame:
         """Accuracy and paired gain per variant and size: the table that answers the question."""
-        return analysis.results_table(self.frame) if not self.frame.empty else pd.DataFrame()
+        return analysis.results_table(self.frame, diffs=self.diffs) if not self.frame.empty else pd.DataFrame()
 
     @cached_property
     def verdict(self) -> verdict.Verdict:
         """Every pretrained variant against scratch, from every run: unfinished pairs are counted too.
         Provisional, said first, while any run did not finish learning."""
-        judged = verdict.build(analysis.runs_frame(self.compared), self.spec, self.environment.get("n_test"))
+        # The verdict reads every run (unfinished ones count the incomplete pairs); its pairs are the done
+        # runs', the same as the finished frame's.
+        judged = verdict.build(analysis.runs_frame(self.compared), self.spec, self.environment.get("n_test"),
+                               pairs=self.pairs)
         if self.spec.get("image_sizes") and judged.answer:  # one resolution of a sweep: say which
             judged = replace(judged, answer=f"At {self.spec.get('image_size')} px: {judged.answer}")
         first = convergence.provisional(self.flags)
