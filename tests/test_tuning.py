@@ -157,3 +157,22 @@ def test_a_tie_on_validation_says_so_instead_of_warning_about_the_edge():
                                       "the lowest is kept)")
     two = grid("scratch", 5, {1e-3: (0.5, 0.1), 2e-3: (0.5, 0.3), 4e-3: (0.2, 0.2), 8e-3: (0.1, 0.1)})
     assert choose(two).choices[0].sentence().endswith("(tied with 1 other rate; the lowest is kept)")
+
+
+def test_an_untuned_verdict_names_each_arms_one_rate_and_a_tuned_one_its_choices():
+    untuned = [run("scratch", 5, s, 2e-3, 0.5, 0.5 + 0.01 * s) for s in range(3)] + [
+        run("pretrained", 5, s, 5e-4, 0.7, 0.7 + 0.02 * s, freeze=f) for s in range(3) for f in (0, "all")]
+    caveats = analyse(untuned, {"budget": "epochs"}).verdict.caveats
+    assert ("Learning rates not tuned: each arm trained at one rate (scratch at 2e-3; fine-tune all and linear "
+            "probe at 5e-4), so part of a gap may be the rate rather than the pretraining.") in " ".join(caveats)
+    tuned = grid("scratch", 5, {1e-3: (0.5, 0.5), 3e-3: (0.6, 0.6)}) + grid(
+        "pretrained", 5, {3e-4: (0.7, 0.7), 1e-3: (0.8, 0.8)}, freeze=0)
+    said = " ".join(analyse(tuned, {"budget": "epochs", "tune": "lr"}).verdict.caveats)
+    assert "not tuned" not in said and "Learning rates chosen on validation" in said
+
+
+def test_the_presets_that_take_a_gpu_tune_their_rates_and_the_quick_one_says_why_not():
+    from tlcompare.presets import PRESETS
+
+    assert {key: p.spec().tune for key, p in PRESETS.items()} == {
+        "cpu_quick": "none", "photos_500": "lr", "elpv_scans": "lr"}

@@ -82,6 +82,28 @@ class Tuning:
         return "Learning rates chosen on validation (test accuracy plays no part): " + "; ".join(self.lines()) + "." + warn
 
 
+def untuned_note(runs: list[dict]) -> str:
+    """The caveat of an experiment whose rates were not tuned: each arm's one rate, and how to tune them;
+    '' when any arm trained at a grid of rates."""
+    rates: dict[str, tuple[tuple, set]] = {}
+    for r in runs:
+        if r.get("lr") is not None:
+            name = variant(r["arm"], r.get("freeze"))
+            rates.setdefault(name, (variant_key(r["arm"], r.get("freeze")), set()))[1].add(float(r["lr"]))
+    if not rates or any(len(lrs) > 1 for _, lrs in rates.values()):
+        return ""
+    by_rate: dict[float, list[str]] = {}
+    for name, (_, (lr,)) in sorted(rates.items(), key=lambda kv: kv[1][0]):
+        by_rate.setdefault(lr, []).append(name.removeprefix("pretrained, "))
+
+    def listed(names: list[str]) -> str:
+        return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+    said = "; ".join(f"{listed(names)} at {rate_text(lr)}" for lr, names in by_rate.items())
+    return (f"Learning rates not tuned: each arm trained at one rate ({said}), so part of a gap may be the rate "
+            "rather than the pretraining. Tune them on validation (tune = \"lr\", the form's switch) for a fair fight.")
+
+
 def rate_text(lr: float) -> str:
     """3.5e-3, 1e-2, 0.1: short and exact to the 2 digits the grid keeps."""
     if lr <= 0 or not math.isfinite(lr):

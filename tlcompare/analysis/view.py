@@ -95,7 +95,8 @@ class ResultsView:
         first = convergence.provisional(self.flags)
         if first and judged.answer:
             judged = replace(judged, answer=f"{first} {judged.answer}")
-        lines = [validation.validation_line(self.compared, self.spec, self.environment), self.tuning.summary()]
+        lines = [validation.validation_line(self.compared, self.spec, self.environment),
+                 self.tuning.summary() or tuning.untuned_note(self.finished)]
         return replace(judged, caveats=[*judged.caveats, *filter(None, lines)])
 
     @cached_property
