@@ -26,6 +26,7 @@ LINKS = {
     "live?exp={exp}": "Live",
     "results?exp={exp}": "Results",
     "results?exp={exp}&present=1": None,  # on a projector the verdict is the heading, not "Results"
+    "results?exp={exp}&tab=Time": "Results",  # a tab of Results, bookmarked
     "report?exp={exp}": "Report",
     "history": "History",
     "live?present=1": "Live",
@@ -84,6 +85,7 @@ def look(page, heading: str) -> dict:
         "errors": page.locator("[data-testid=stException], [data-testid=stAlertContentError]").count(),
         "dialogs": page.get_by_role("dialog").count(),  # "page not found"
         "query": page.url.partition("?")[2],
+        "open tab": page.locator("[role=tab][aria-selected=true]").all_text_contents(),
     }
 
 
@@ -145,4 +147,7 @@ def test_a_bookmark_opened_first_looks_as_from_the_start_page(link, browser, fro
     assert first["sidebar shown"] is not presenting
     assert first["exit presentation"] == int(presenting)
     assert ("present=1" in first["query"]) is presenting
+    if link.startswith("results"):
+        tab = "Time" if "tab=Time" in link else "The answer"
+        assert first["open tab"] == [tab] and ("tab=Time" in first["query"]) is (tab == "Time")
     assert "Traceback" not in log
