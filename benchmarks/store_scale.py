@@ -18,14 +18,18 @@ Measured, median of ``--repeats`` (interleaved over the shapes):
   does every two seconds when nothing changed;
 - ``tlcompare ls``, ``show`` and ``report --format md`` as subprocesses, and ``ls``'s imports;
 - with ``--memory``: a real ``streamlit run`` server on the many-experiment store, History and
-  Results opened in headless Chromium, then the server's resident memory.
+  Results opened in headless Chromium, then the server's resident memory;
+- with ``--browser``: Results of each shape's last experiment in headless Chromium at 1280x720 on a
+  warm server: the first chart after the heading (also in presentation view), and each tab switch
+  until its chart is drawn.
 
-    python benchmarks/store_scale.py [--repeats 3] [--memory] [--json out.json]
+    python benchmarks/store_scale.py [--repeats 3] [--memory] [--browser] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -264,11 +268,84 @@ def ls_imports(home: Path) -> dict:
 def server_memory(home: Path, experiment_id: int) -> dict:
     """Resident memory of a real ``streamlit run`` server after History and Results render in Chromium."""
     import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    with _server(home) as (url, pid):
+        before = _rss_mb(pid)
+        seen = {}
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox", "--disable-gpu"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            # The last thing each page draws: History's table, the confusion matrices on Results' Mistakes tab.
+            for name, path, last in (("History", "history", "[data-testid=stDataFrame]"),
+                                     ("Results", f"results?exp={experiment_id}&tab=Mistakes", "[data-testid=stPlotlyChart]")):
+                t0 = time.perf_counter()
+                page.goto(f"{url}/{path}")
+                page.get_by_role("heading", name=name).first.wait_for(timeout=300_000)
+                page.locator(last).first.wait_for(state="attached", timeout=300_000)
+                _settle(page)
+                seen[name] = time.perf_counter() - t0
+                seen[f"rss_mb after {name}"] = _rss_mb(pid)
+                seen[f"torch imported after {name}"] = _imports_torch(pid)
+            rss = _rss_mb(pid)
+            browser.close()
+        return {"rss_mb_idle": before, "rss_mb": rss, "browser_seconds": seen}
+
+
+def browser_timings(home: Path, experiment_id: int, repeats: int = 3) -> dict:
+    """What a user waits for in Chromium on a warm server (History opened first): from Results' heading
+    to its first chart drawn, the same in presentation view (its heading is the verdict), and a click
+    on each other tab until that tab's chart is drawn and the page idle. Medians over ``repeats``."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    chart = "[data-testid=stPlotlyChart] .main-svg"
+    out: dict = {}
+    with _server(home) as (url, _), sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1280, "height": 720})
+        page.goto(f"{url}/history")
+        page.get_by_role("heading", name="History").first.wait_for(timeout=300_000)
+        _settle(page)
+        samples: dict = {}
+        for _ in range(repeats):
+            for view, query, heading in (("normal", "", page.get_by_role("heading", name="Results", level=1)),
+                                         ("presentation", "&present=1", page.locator("[data-testid=stMain] h3"))):
+                page.goto(f"{url}/history")  # away, so Results is drawn anew (its analysis stays cached)
+                page.get_by_role("heading", name="History").first.wait_for(timeout=300_000)
+                t0 = time.perf_counter()
+                page.goto(f"{url}/results?exp={experiment_id}{query}")
+                heading.first.wait_for(timeout=300_000)
+                t1 = time.perf_counter()
+                page.locator(chart).first.wait_for(timeout=300_000)
+                t2 = time.perf_counter()
+                _settle(page)
+                samples.setdefault(f"{view}: heading after opening (s)", []).append(t1 - t0)
+                samples.setdefault(f"{view}: first chart after the heading (s)", []).append(t2 - t1)
+                samples.setdefault(f"{view}: page idle after opening (s)", []).append(time.perf_counter() - t0)
+            for tab in ("Freezing depth", "Learning curves", "Overfitting", "Time", "Mistakes", "The answer"):
+                t0 = time.perf_counter()
+                page.get_by_role("tab", name=tab).click()
+                page.locator(f"[role=tabpanel]:not([hidden]) {chart}").first.wait_for(timeout=300_000)
+                t1 = time.perf_counter()
+                _settle(page)
+                samples.setdefault("tab switch: chart drawn after the click (s)", []).append(t1 - t0)
+                samples.setdefault("tab switch: page idle after the click (s)", []).append(time.perf_counter() - t0)
+        browser.close()
+    # The first look is cold (the server computes the analysis); later ones read its cache.
+    for name, values in samples.items():
+        out[name] = {"first": values[0], "median": statistics.median(values), "max": max(values), "n": len(values)}
+    return out
+
+
+@contextlib.contextmanager
+def _server(home: Path):
+    """A ``streamlit run`` server of the dashboard on ``home``; yields its address and process id."""
     import signal
     import socket
     import urllib.request
-
-    from playwright.sync_api import sync_playwright
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -289,25 +366,7 @@ def server_memory(home: Path, experiment_id: int) -> dict:
                 if time.time() > deadline:
                     raise
                 time.sleep(0.5)
-        before = _rss_mb(proc.pid)
-        seen = {}
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox", "--disable-gpu"])
-            page = browser.new_page(viewport={"width": 1400, "height": 1600})
-            # The last thing each page draws: History's table, Results' gallery of test images.
-            for name, path, last in (("History", "history", "[data-testid=stDataFrame]"),
-                                     ("Results", f"results?exp={experiment_id}", "[data-testid=stImage]")):
-                t0 = time.perf_counter()
-                page.goto(f"{url}/{path}")
-                page.get_by_role("heading", name=name).first.wait_for(timeout=300_000)
-                page.locator(last).first.wait_for(state="attached", timeout=300_000)
-                _settle(page)
-                seen[name] = time.perf_counter() - t0
-                seen[f"rss_mb after {name}"] = _rss_mb(proc.pid)
-                seen[f"torch imported after {name}"] = _imports_torch(proc.pid)
-            rss = _rss_mb(proc.pid)
-            browser.close()
-        return {"rss_mb_idle": before, "rss_mb": rss, "browser_seconds": seen}
+        yield url, proc.pid
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
@@ -340,6 +399,8 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true", help="also measure a real server's memory (needs Chromium)")
     parser.add_argument("--shapes", default=",".join(SHAPES))
     parser.add_argument("--json", help="write the figures here as JSON")
+    parser.add_argument("--browser", action="store_true",
+                        help="also time Results in Chromium on each shape's last experiment: first chart, tab switch")
     parser.add_argument("--keep", help="fill the stores under this folder, or reuse them when already there")
     args = parser.parse_args()
     shapes = args.shapes.split(",")
@@ -386,6 +447,8 @@ def main() -> None:
         figures["idle_poll_ms"] = 1000 * idle_poll_seconds(live_home, json.loads((live_home / "ids.json").read_text())[0])
         os.environ["TLCOMPARE_HOME"] = str(homes["wide"])
     figures["ls_imports"] = ls_imports(homes[shapes[-1]])
+    if args.browser:
+        figures["browser"] = {shape: browser_timings(homes[shape], ids[shape][-1]) for shape in shapes}
     if args.memory and "many" in shapes:
         figures["memory"] = server_memory(homes["many"], ids["many"][-1])
     _print(figures, shapes)
@@ -411,6 +474,10 @@ def _print(figures: dict, shapes: list[str]) -> None:
     print(f"tlcompare ls imports: {figures['ls_imports']}")
     if "memory" in figures:
         print(f"server memory: {figures['memory']}")
+    for shape, timings in figures.get("browser", {}).items():
+        print(f"Results in Chromium, {shape} (1280x720, warm server; the first, cold look / median / max of n):")
+        for name, t in timings.items():
+            print(f"  {name}: {t['first']:.2f} / {t['median']:.2f} / {t['max']:.2f} (n={t['n']})")
 
 
 if __name__ == "__main__":
