@@ -70,6 +70,8 @@ current = [i for i, e in enumerate(visible) if e["id"] == requested_experiment_i
 selection = st.dataframe(
     table, hide_index=True, on_select="rerun", selection_mode="single-row", key=f"history_table_{zlib.crc32(repr([e['id'] for e in visible]).encode())}",
     selection_default={"selection": {"rows": current}} if current else None,
+    # The headline is what people scan the list for: beside the name, never past the table's right edge.
+    column_order=["baseline", "id", "name", "headline", "status", "runs", "dataset", "model", "created"],
     column_config={"baseline": st.column_config.TextColumn("", width=30), "id": st.column_config.NumberColumn("#", width=50),
                    "headline": st.column_config.TextColumn("headline", width="large")},
 )

@@ -32,7 +32,8 @@ if any(r["status"] == "done" for r in view.runs):
         st.markdown(f"**{markdown_safe(view.verdict.answer)}**")
         for line in [*view.verdict.lines, *view.verdict.caveats]:
             st.markdown(f"- {markdown_safe(line)}")
-        st.plotly_chart(cached.memo(key, ("gap", "report"), lambda: charts.gap_chart(view.diffs)),
+        st.plotly_chart(cached.memo(key, ("gap", "report"), lambda: charts.at_resolution(
+            charts.gap_chart(view.diffs), experiment["spec"].get("image_size"))),
                         key="report_gap", theme=None, config={"displaylogo": False})
 else:
     st.info("The preview appears once runs finish.", icon=":material/hourglass_top:")
