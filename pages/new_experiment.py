@@ -278,7 +278,7 @@ with cost_col, st.container(border=True):
         grid = f" × {rates} learning rates" if rates > 1 else ""
         st.caption(f"{_n(len(spec.sizes), 'size')} × {_n(len(spec.seeds), 'seed')} × {_n(arms, 'arm')}{grid}, {length}")
         if reading_facts:
-            st.metric("Estimated time", "reading the dataset…")
+            estimate_panel.status_metric("reading the dataset…")
             est = None
         elif facts is None:
             st.caption("The time estimate needs the dataset on this machine.")

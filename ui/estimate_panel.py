@@ -20,6 +20,18 @@ from tlcompare.worker.control import worker_state
 from ui.state import store
 
 POLL_SECONDS = 1.0
+# A metric cuts a long value with an ellipsis ("measuri…" in the 230 px cost column at 1024 px): the
+# words that stand for a figure not known yet wrap in a smaller size instead.
+_STATUS_CSS = ("<style>.st-key-estimate_status [data-testid='stMetricValue'], "
+               ".st-key-estimate_status [data-testid='stMetricValue'] * { font-size: 1.6rem !important; "
+               "white-space: normal !important; overflow: visible !important; text-overflow: clip !important; }</style>")
+
+
+def status_metric(words: str) -> None:
+    """The estimate's place while its figure is not known: 'measuring…', 'reading the dataset…'."""
+    with st.container(key="estimate_status"):
+        st.html(_STATUS_CSS)
+        st.metric("Estimated time", words)
 
 
 def _probes(spec: ExperimentSpec, runs: list[RunSpec], remeasure: bool = False) -> dict[tuple, ProbeState]:
@@ -33,7 +45,7 @@ def render(spec: ExperimentSpec, runs: list[RunSpec], facts: DatasetFacts, n_sta
     probes = _probes(spec, runs, remeasure=st.session_state.pop("remeasure_now", False))
     failed = [p.failed for p in probes.values() if p.failed]
     if failed:
-        st.metric("Estimated time", "unknown")
+        status_metric("unknown")
         st.warning(f"Measuring this machine's speed failed: {markdown_safe(failed[0])}", icon=":material/error:")
         _measure_again_button()
         return None
@@ -80,7 +92,7 @@ def _measure_again_button() -> None:
 def _waiting(spec: ExperimentSpec, runs: list[RunSpec]) -> None:
     @st.fragment(run_every=POLL_SECONDS)
     def measuring() -> None:
-        st.metric("Estimated time", "measuring…")
+        status_metric("measuring…")
         st.caption(f"Measuring this machine's speed ({spec.image_size} px): a few training steps in the background, "
                    "once per model and image size. The form stays usable meanwhile.")
         if all(p.throughput is not None or p.failed for p in _probes(spec, runs).values()):
