@@ -73,7 +73,8 @@ selection = st.dataframe(
     # The headline is what people scan the list for: beside the name, never past the table's right edge.
     column_order=["baseline", "id", "name", "headline", "status", "runs", "dataset", "model", "created"],
     column_config={"baseline": st.column_config.TextColumn("", width=30), "id": st.column_config.NumberColumn("#", width=50),
-                   "headline": st.column_config.TextColumn("headline", width="large")},
+                   # Wide enough for both ends' gains at 1280 px ("large" cut them after the first size).
+                   "headline": st.column_config.TextColumn("headline", width=560)},
 )
 rows = selection.selection.rows if selection else []
 if not rows:

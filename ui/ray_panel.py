@@ -39,9 +39,11 @@ def controls() -> None:
                 stop_worker(cluster["worker_id"], store())
                 st.rerun()
             return
-        address = st.text_input("Cluster address", placeholder="e.g. 10.0.0.5:6379 (empty: RAY_ADDRESS or a local one)",
-                                help="The head node of an existing Ray cluster. Empty starts a Ray cluster on this "
-                                     "machine. Training results still land in this store.")
+        # The placeholder fits the sidebar's box; what an empty box means is in the help.
+        address = st.text_input("Cluster address", placeholder="e.g. 10.0.0.5:6379",
+                                help="The head node of an existing Ray cluster. Empty: the cluster in RAY_ADDRESS "
+                                     "if set, else a Ray cluster started on this machine. Training results still "
+                                     "land in this store.")
         per_gpu = st.number_input("Runs per GPU", min_value=1, max_value=16, value=1,
                                   help="Small models leave a GPU mostly idle: 4 runs per GPU pack them.")
         if st.button("Start a Ray worker", type="secondary"):
