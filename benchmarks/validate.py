@@ -129,6 +129,21 @@ def _md(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows])
 
 
+def _per_seed_rows(done: list[dict], variants: list[str], sizes: list[int]) -> list[list]:
+    """One row per size and variant: each seed's test accuracy and why its run stopped."""
+    seeds = sorted({r["seed"] for r in done})
+    cell = {(analysis.variant(r["arm"], r.get("freeze")), int(r["size"]), r["seed"]): r for r in done}
+    rows = []
+    for size in sizes:
+        for v in variants:
+            found = [cell.get((v, size, seed)) for seed in seeds]
+            if not any(found):
+                continue
+            rows.append([size, v, *("–" if r is None else f"{100 * r['final']['test_acc']:.1f} "
+                                    f"({r.get('stop_reason') or '?'})" for r in found)])
+    return rows
+
+
 def report(runs: list[dict]) -> str:
     """The tables and checks, once per resolution (a sweep) of the runs; under tune = "lr", of each arm's
     rate chosen on validation, with the choices listed."""
@@ -191,6 +206,10 @@ def _report_one(all_runs: list[dict]) -> str:
     if n_val:
         parts += [f"Validation: {', '.join(modes)}; validation images per run: "
                   + ", ".join(f"{v} at {s}/class" for s, v in n_val), ""]
+    parts += ["Test accuracy (%) per seed, and how each run stopped (`plateau`: validation accuracy stopped "
+              "improving; `cap`: the epoch cap; `epochs` or `steps`: the fixed schedule):", "",
+              _md(["per class", "variant", *(f"seed {x}" for x in sorted({r["seed"] for r in done}))],
+                  _per_seed_rows(done, variants, sizes)), ""]
     epochs = [len(r.get("epochs") or []) for r in all_runs]
     seconds = sum((r.get("final") or {}).get("train_seconds", 0.0) for r in all_runs)
     parts.append(f"{len(all_runs)} runs ({len(runs)} compared); epochs trained {min(epochs)} to {max(epochs)}; "
