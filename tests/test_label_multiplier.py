@@ -241,6 +241,13 @@ def test_chart_draws_fits_over_points_and_an_arrow_per_variant_and_size():
     assert {"scratch", "pretrained, fine-tune all", "pretrained, linear probe"} <= names
     empty = label_multiplier_chart(f, table.iloc[0:0])
     assert "two or more sizes" in empty.layout.annotations[0].text
+    # At one size the highest arrow is labelled above it, each lower one further below: no label prints
+    # over another however close the variants' accuracies are.
+    for size, rows in table.groupby("size"):
+        shifts = {round(a.y, 6): a.yshift for a in fig.layout.annotations
+                  if not a.showarrow and a.y in set(100 * rows["target_acc"])}
+        ordered = [shifts[round(y, 6)] for y in sorted(100 * rows["target_acc"], reverse=True)]
+        assert ordered[0] > 0 and all(b < a for a, b in zip(ordered, ordered[1:], strict=False)), (size, ordered)
 
 
 def test_a_rise_within_seed_noise_is_flat():

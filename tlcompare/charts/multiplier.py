@@ -69,10 +69,12 @@ def label_multiplier_chart(frame: pd.DataFrame, table: pd.DataFrame, metric: str
         m = _means(runs, metric)
         if len(m) >= 2:  # only scratch's curve is projected: the arrows end on it
             _curve(fig, m, var, color, hi if var == "scratch" else float(m["size"].max()))
-    order = {v: i for i, v in enumerate(variant_order(table["variant"]))}
     arrows = []
-    for _, r in table.iterrows():  # labels above the arrow for the first variant, below for the next, ...
-        arrows += _arrow(r, colors[r["variant"]], hi, shift=11 if order[r["variant"]] % 2 == 0 else -11)
+    # At one size the variants' arrows can lie a point apart: the highest arrow's label goes above it,
+    # the others' below theirs, each lower one further down, so no two labels print over each other.
+    rank = table.groupby("size")["target_acc"].rank(method="first", ascending=False).astype(int) - 1
+    for (_, r), k in zip(table.iterrows(), rank, strict=True):
+        arrows += _arrow(r, colors[r["variant"]], hi, shift=11 if k == 0 else -11 - 14 * (k - 1))
     # Set once: each add_annotation copies and validates every annotation before it (seconds at 40 arrows).
     fig.update_layout(annotations=[*fig.layout.annotations, *arrows])
     sizes = list(done["size"].unique())
