@@ -179,12 +179,14 @@ def tab_switches(at) -> float:
     does: the page runs again and draws that tab only); ends on the Time tab, where the slider is."""
     times = []
     for tab in (*[t for t in RESULTS_TABS if t != "Time"], "Time"):
-        at.session_state["tab"] = tab
+        at.query_params["tab"] = tab  # the address names the open tab, as after a click
         t0 = time.perf_counter()
         at.run()
         times.append(time.perf_counter() - t0)
         if at.exception:
             raise RuntimeError(f"Results, tab {tab}: {[e.value for e in at.exception]}")
+        if tab == "Time" and not at.slider:
+            raise RuntimeError("Results: the Time tab did not open")
     return statistics.median(times)
 
 

@@ -16,6 +16,7 @@ from tlcompare.text.stages import describe_stages
 from tlcompare.text.summaries import duration
 from ui import cached, overfit_view, paths, presentation
 from ui.frame import ensure_frame
+from ui.kept import keep, kept, kept_index
 from ui.resume import resume_button
 from ui.state import experiment_or_stop, pinned_baseline
 
@@ -114,12 +115,8 @@ baseline_note = (f"The baseline, #{baseline['id']} {markdown_safe(baseline['name
 
 # Only the open tab is computed (the others cost nothing until chosen), and the open tab is in the URL:
 # /results?exp=3&tab=Time opens on Time, and a bookmark or a link in a design doc keeps it.
-# A widget of a closed tab is not drawn, and Streamlit forgets the state of a widget not drawn: kept
-# here, a chosen target or size survives a look at another tab.
-for widget in ("curves_x", "curves_sizes", f"target_{experiment['id']}", "overfit_size", "overfit_seed",
-               "mistakes_size", "mistakes_seed", "show_mistakes"):
-    if widget in st.session_state:
-        st.session_state[widget] = st.session_state[widget]
+# The closed tabs' widgets keep their values apart (ui/kept.py): a chosen target or size survives a
+# look at another tab.
 answer_tab, depth_tab, curves_tab, overfit_tab, time_tab, errors_tab = st.tabs(
     list(TABS), key="tab", bind="query-params")
 
@@ -195,10 +192,13 @@ with curves_tab:
     if curves_tab.open:
         all_sizes = sorted(frame["size"].unique())
         with st.container(key="controls_curves", horizontal=True):
-            x_axis = st.segmented_control("Horizontal axis", ["epoch", "seconds"], default="epoch", key="curves_x",
-                                          format_func={"epoch": "per epoch", "seconds": "per second of training"}.get)
+            x_axis = keep("curves_x", st.segmented_control(
+                "Horizontal axis", ["epoch", "seconds"], default=kept("curves_x", "epoch"), key="curves_x",
+                format_func={"epoch": "per epoch", "seconds": "per second of training"}.get))
             default_sizes = all_sizes if len(all_sizes) <= 4 else [all_sizes[0], all_sizes[len(all_sizes) // 2], all_sizes[-1]]
-            chosen_sizes = st.multiselect("Sizes", all_sizes, default=default_sizes, key="curves_sizes")
+            chosen_sizes = keep("curves_sizes", st.multiselect(
+                "Sizes", all_sizes, default=[x for x in kept("curves_sizes", default_sizes) if x in all_sizes],
+                key="curves_sizes"))
         chart(cached.memo(key, ("learning", x_axis, tuple(chosen_sizes or default_sizes), large), lambda: charts.learning_curves(
             view.curves, x=x_axis or "epoch", sizes=chosen_sizes or default_sizes, large=large)),
               charts.HINTS["learning"], "curves")
@@ -211,9 +211,11 @@ with time_tab:
     if time_tab.open:
         default_target = analysis.default_target(spec)
         with st.container(key="controls_target"):
-            target = st.slider("Target validation accuracy", 0.0, 100.0, value=float(round(100 * default_target)), step=1.0,
-                               format="%.0f%%", key=f"target_{experiment['id']}",
-                               help="Default: the experiment's target_acc, set before any result existed.") / 100
+            target_key = f"target_{experiment['id']}"
+            target = keep(target_key, st.slider(
+                "Target validation accuracy", 0.0, 100.0, value=kept(target_key, float(round(100 * default_target))),
+                step=1.0, format="%.0f%%", key=target_key,
+                help="Default: the experiment's target_acc, set before any result existed.")) / 100
         def time_chart():
             baseline_time = baseline_view.time_to_target(target) if baseline_view is not None else None
             return charts.time_to_target(view.time_to_target(target), target,
@@ -235,8 +237,10 @@ with errors_tab:
         sizes = sorted(frame["size"].unique())
         seeds = sorted(frame["seed"].unique())
         with st.container(key="controls_mistakes", horizontal=True):
-            size = st.selectbox("Size (per class)", sizes, index=0, key="mistakes_size")
-            seed = st.selectbox("Seed", seeds, index=0, key="mistakes_seed")
+            size = keep("mistakes_size", st.selectbox("Size (per class)", sizes, index=kept_index("mistakes_size", sizes),
+                                                      key="mistakes_size"))
+            seed = keep("mistakes_seed", st.selectbox("Seed", seeds, index=kept_index("mistakes_seed", seeds),
+                                                      key="mistakes_seed"))
         # Confusion matrices and mistakes are read for this pair only, not with every run.
         pair = [r for r in finished if r["size"] == size and r["seed"] == seed and r["status"] == "done"]
         shown_artifacts = cached.artifacts([r["run_id"] for r in pair])
@@ -256,8 +260,9 @@ with errors_tab:
             st.markdown("##### Test images each arm gets wrong")
             # On demand: the images are decoded by a child process (torch stays out of the dashboard), a few
             # seconds the first time per dataset, which the rest of the page must not wait for.
-            show = st.toggle("Show the images", key="show_mistakes",
-                             help="Reads the test images from the dataset (a few seconds the first time).")
+            show = keep("show_mistakes", st.toggle(
+                "Show the images", value=kept("show_mistakes", False), key="show_mistakes",
+                help="Reads the test images from the dataset (a few seconds the first time)."))
             test = None
             try:
                 test = cached.test_set(spec) if show else None

@@ -370,6 +370,34 @@ def test_results_lead_with_the_label_multiplier_of_the_stored_runs(use_finished,
     assert any("Label multiplier K = n*/N" in shown(c.value) for c in at.caption)
 
 
+def test_a_closed_tab_keeps_its_widgets_values_without_a_session_state_warning(use_finished):
+    import logging
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("streamlit.elements.lib.policies")  # where Streamlit warns about state set twice
+    logger.addHandler(handler)
+    try:
+        at = results_tab({"exp": str(use_finished)}, "Time")
+        target = next(s for s in at.slider if str(s.key).startswith("target_"))
+        target.set_value(40.0).run()
+        at.query_params["tab"] = "Overfitting"  # as a click on the tab does: the address names the open tab
+        at.run()
+        at.selectbox(key="overfit_size").set_value(5).run()
+        assert not at.slider  # the Time tab is closed: its slider is not drawn
+        at.query_params["tab"] = "Time"
+        at.run()
+        assert next(s for s in at.slider if str(s.key).startswith("target_")).value == 40.0
+        at.query_params["tab"] = "Overfitting"
+        at.run()
+        assert at.selectbox(key="overfit_size").value == 5
+        assert not at.exception
+    finally:
+        logger.removeHandler(handler)
+    assert [r.getMessage() for r in records if r.levelno >= logging.WARNING] == []
+
+
 def test_results_have_an_overfitting_view_with_the_gap_of_every_run(use_finished):
     at = results_tab({"exp": str(use_finished)}, "Overfitting")
     (gaps,) = [d.value for d in at.dataframe if "gap (points)" in d.value.columns]

@@ -9,6 +9,7 @@ from tlcompare.analysis.view import ResultsView
 from tlcompare.charts.figures import at_resolution
 from tlcompare.charts.overfit import overfit_chart
 from ui import presentation
+from ui.kept import keep, kept_index
 
 
 def render(view: ResultsView, large: bool, plot: dict) -> None:
@@ -17,8 +18,10 @@ def render(view: ResultsView, large: bool, plot: dict) -> None:
         st.info("No finished runs yet.")
         return
     with st.container(key="controls_overfit", horizontal=True):
-        size = st.selectbox("Size (per class)", sorted(gaps["size"].unique()), index=0, key="overfit_size")
-        seed = st.selectbox("Seed", sorted(gaps["seed"].unique()), index=0, key="overfit_seed")
+        sizes, seeds = sorted(gaps["size"].unique()), sorted(gaps["seed"].unique())
+        size = keep("overfit_size", st.selectbox("Size (per class)", sizes, index=kept_index("overfit_size", sizes),
+                                                 key="overfit_size"))
+        seed = keep("overfit_seed", st.selectbox("Seed", seeds, index=kept_index("overfit_seed", seeds), key="overfit_seed"))
     st.plotly_chart(at_resolution(overfit_chart(curves, gaps, size, seed, large=large), view.spec.get("image_size")),
                     key="overfit", **plot)
     st.caption(f":material/lightbulb: {HINT}")
