@@ -201,6 +201,8 @@ def _report_one(all_runs: list[dict]) -> str:
     if tuned.tuned:
         parts += ["Learning rates chosen on validation (mean over seeds; the tables above use these runs):", "",
                   *(f"- {line}" for line in tuned.lines()), ""]
+        ends = tuning.ends_summary(tuning.ends_agreement(tuned))
+        parts += [ends, ""] if ends else []
     modes = sorted({f"{r.get('validation') or 'held_out'}" for r in all_runs})
     n_val = sorted({(int(r["size"]), r.get("n_val")) for r in runs if r.get("n_val") is not None})
     if n_val:

@@ -176,3 +176,27 @@ def test_the_presets_that_take_a_gpu_tune_their_rates_and_the_quick_one_says_why
 
     assert {key: p.spec().tune for key, p in PRESETS.items()} == {
         "cpu_quick": "none", "photos_500": "lr", "elpv_scans": "lr"}
+
+
+def test_tuning_at_the_ends_only_is_measured_against_each_sizes_own_choice():
+    from tlcompare.analysis.tuning import ends_agreement, ends_summary
+
+    rates = (1e-3, 3e-3, 1e-2)
+
+    def scores(best):  # validation accuracy peaks at ``best``; test says nothing about the choice
+        return {lr: (0.9 if lr == best else 0.6, 0.5) for lr in rates}
+
+    runs = (grid("scratch", 5, scores(1e-2)) + grid("scratch", 10, scores(3e-3)) + grid("scratch", 20, scores(1e-3))
+            + grid("pretrained", 5, scores(1e-3), freeze=0) + grid("pretrained", 10, scores(1e-2), freeze=0)
+            + grid("pretrained", 20, scores(1e-3), freeze=0))
+    rows = ends_agreement(choose(runs))
+    assert [(r["variant"], r["size"], r["nearest"], r["chosen"], r["agree"]) for r in rows] == [
+        ("scratch", 10, 3e-3, 3e-3, True),  # between 1e-2 at 5 and 1e-3 at 20: 3.2e-3 in log size, nearest 3e-3
+        ("pretrained, fine-tune all", 10, 1e-3, 1e-2, False)]
+    assert rows[0]["interpolated"] == pytest.approx(1e-2 ** 0.5 * 1e-3 ** 0.5)
+    assert ends_summary(rows) == ("Tuning at the smallest and largest size only (the rate interpolated in log size "
+                                  "between their choices, the nearest grid rate) would pick the per-size choice at "
+                                  "1 of 2 middle sizes; not at pretrained, fine-tune all at 10/class: 1e-3 instead "
+                                  "of 1e-2.")
+    two_sizes = [r for r in runs if r["size"] != 10]
+    assert ends_agreement(choose(two_sizes)) == [] and ends_summary([]) == ""

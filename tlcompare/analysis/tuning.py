@@ -82,6 +82,43 @@ class Tuning:
         return "Learning rates chosen on validation (test accuracy plays no part): " + "; ".join(self.lines()) + "." + warn
 
 
+def ends_agreement(tuned: Tuning) -> list[dict]:
+    """What a cheaper tuning would have chosen: per arm, the rates chosen at the smallest and the largest
+    size, interpolated in log size (and log rate) to each size between, snapped to the nearest rate of
+    that size's grid, beside the rate that size's own grid chose. One row per arm and middle size
+    (arms tuned at three or more sizes); ``agree`` when the two are the same rate. How often they agree
+    says whether tuning at the ends only would pick the per-size choice (issue: the ``lr-ends`` mode)."""
+    by_variant: dict[str, list[Choice]] = {}
+    for c in tuned.choices:
+        by_variant.setdefault(c.variant, []).append(c)
+    rows = []
+    for name, choices in by_variant.items():
+        choices = sorted(choices, key=lambda c: c.size)
+        if len(choices) < 3:
+            continue
+        first, last = choices[0], choices[-1]
+        span = math.log(last.size) - math.log(first.size)
+        for c in choices[1:-1]:
+            t = (math.log(c.size) - math.log(first.size)) / span
+            rate = math.exp((1 - t) * math.log(first.lr) + t * math.log(last.lr))
+            nearest = min(c.rates, key=lambda r: abs(math.log(r) - math.log(rate)))
+            rows.append({"variant": name, "size": c.size, "chosen": c.lr, "interpolated": rate, "nearest": nearest,
+                         "agree": nearest == c.lr, "tied": c.tied})
+    return rows
+
+
+def ends_summary(rows: list[dict]) -> str:
+    """'Tuning at the ends only would pick the per-size rate at 5 of 6 middle sizes ...'; '' without rows."""
+    if not rows:
+        return ""
+    agree = sum(r["agree"] for r in rows)
+    misses = [f"{r['variant']} at {r['size']}/class: {rate_text(r['nearest'])} instead of {rate_text(r['chosen'])}"
+              for r in rows if not r["agree"]]
+    return (f"Tuning at the smallest and largest size only (the rate interpolated in log size between their "
+            f"choices, the nearest grid rate) would pick the per-size choice at {agree} of {len(rows)} middle "
+            f"sizes" + (f"; not at {'; '.join(misses)}." if misses else "."))
+
+
 def untuned_note(runs: list[dict]) -> str:
     """The caveat of an experiment whose rates were not tuned: each arm's one rate, and how to tune them;
     '' when any arm trained at a grid of rates."""
