@@ -232,7 +232,8 @@ def test_the_form_stays_usable_while_the_speed_is_measured(dashboard):
         page.get_by_text("500 labelled photos").click()
         expect(page.get_by_role("combobox", name="Dataset")).to_have_value("Fashion-MNIST", timeout=60_000)
         wait_for_estimate(page, expect)  # a new image size (64 px): measured, then the caption's figure
-        expect(page.get_by_text("4 sizes × 3 seeds × 4 arms, 15 epochs each")).to_be_visible()
+        # The preset tunes its learning rates: four rates per arm and size, counted before Start.
+        expect(page.get_by_text("4 sizes × 3 seeds × 4 arms × 4 learning rates, 15 epochs each")).to_be_visible()
         shot(page, "16-new-experiment-photos-preset")
 
 

@@ -46,9 +46,11 @@ def hostile(hostile_home, monkeypatch):
     return home, trained, failed
 
 
-def page(path: str, experiment_id: int) -> AppTest:
+def page(path: str, experiment_id: int, tab: str | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
     at.query_params["exp"] = str(experiment_id)
+    if tab:  # Results draws only its open tab, named in the address
+        at.query_params["tab"] = tab
     at.run()
     at.switch_page(path).run()
     assert not at.exception, [e.value for e in at.exception]
@@ -71,17 +73,21 @@ def test_live_shows_a_failed_runs_error_as_text_not_markdown(hostile):
 
 def test_results_gallery_and_charts_keep_class_names_inert(hostile):
     _, trained, _ = hostile
-    at = page("pages/results.py", trained)
-    at.toggle(key="show_mistakes").set_value(True).run()
-    images = at.get("image")
-    captions = [img.caption for el in images for img in el.proto.imgs if img.caption]
-    assert captions, "the mistakes gallery must show captions"
-    for caption in captions:
-        assert not raw_controls(caption) and not unescaped_markdown(caption), caption
-    for text in every_text(at):
+    texts, charts = [], []
+    for tab in ("The answer", "Freezing depth", "Learning curves", "Overfitting", "Time", "Mistakes"):
+        at = page("pages/results.py", trained, tab)
+        if tab == "Mistakes":
+            at.toggle(key="show_mistakes").set_value(True).run()
+            images = at.get("image")
+            captions = [img.caption for el in images for img in el.proto.imgs if img.caption]
+            assert captions, "the mistakes gallery must show captions"
+            for caption in captions:
+                assert not raw_controls(caption) and not unescaped_markdown(caption), caption
+        texts += every_text(at)
+        charts += [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+    for text in texts:
         assert not raw_controls(text) and not unescaped_markdown(text), text
-    charts = [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
-    assert charts
+    assert len(charts) >= 8  # every tab's charts, the confusion matrices included
     for chart in charts:
         blob = json.dumps(chart, ensure_ascii=False)
         assert not raw_controls(blob) and "<b>" not in blob, [c for c in raw_controls(blob)]
