@@ -331,3 +331,22 @@ def test_shared_curves_are_keyed_by_content_and_change_no_answer():
         other = anchored.reach([1, 2, 5, 10], np.array([0.1, 0.2, 0.3, 0.35]), [3, 3, 3, 3], 0, gap=0.1)
     assert first["n_star"][0] != other["n_star"][0]
     assert other["n_star"][0] == anchored.reach([1, 2, 5, 10], np.array([0.1, 0.2, 0.3, 0.35]), [3, 3, 3, 3], 0, gap=0.1)["n_star"][0]
+
+
+def test_shared_curves_are_kept_per_thread_and_dropped_when_closed():
+    import threading
+
+    seen = {}
+
+    def other_thread():  # a second dashboard session analysing meanwhile: no memo of ours, none left behind
+        seen["inside"] = anchored._memo.get()
+        with anchored.shared_curves():
+            seen["own"] = anchored._memo.get()
+
+    with anchored.shared_curves():
+        ours = anchored._memo.get()
+        t = threading.Thread(target=other_thread)
+        t.start()
+        t.join()
+        assert anchored._memo.get() is ours  # the other thread's closing left ours open
+    assert seen["inside"] is None and seen["own"] is not ours and anchored._memo.get() is None

@@ -18,6 +18,7 @@ Everything works on many resamples at once: ``means`` is sizes x resamples.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 from collections.abc import Iterator
 
@@ -55,22 +56,24 @@ def _crossing(values: np.ndarray, logs: np.ndarray, hit: np.ndarray, goal: np.nd
 
 # While ``shared_curves()`` is open: curves and projections already computed, keyed by the bytes of
 # their inputs (content, never a name), so walks from the same resampled curves (every variant and
-# size of one experiment, both forms of one walk) fit them once. Closed, nothing is kept.
-_memo: dict | None = None
+# size of one experiment, both forms of one walk) fit them once. Closed, nothing is kept. A context
+# variable, not a global: the dashboard analyses experiments in several threads at once, and one
+# thread's closing must neither end another's memo nor leave its own behind.
+_memo: contextvars.ContextVar[dict | None] = contextvars.ContextVar("tlcompare_shared_curves", default=None)
 
 
 @contextlib.contextmanager
 def shared_curves() -> Iterator[None]:
-    global _memo
-    outer, _memo = _memo, ({} if _memo is None else _memo)
+    token = _memo.set({} if _memo.get() is None else _memo.get())
     try:
         yield
     finally:
-        _memo = outer
+        _memo.reset(token)
 
 
 def remembered(kind: str, arrays: tuple, extra, compute):
-    if _memo is None:
+    memo = _memo.get()
+    if memo is None:
         return compute()
     digest = hashlib.blake2b(repr(extra).encode(), digest_size=16)
     for a in arrays:
@@ -78,9 +81,9 @@ def remembered(kind: str, arrays: tuple, extra, compute):
         digest.update(repr(a.shape).encode())
         digest.update(a.tobytes())
     key = (kind, digest.hexdigest())
-    if key not in _memo:
-        _memo[key] = compute()
-    return _memo[key]
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
 
 
 def curve(n, means, w) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

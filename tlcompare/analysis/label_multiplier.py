@@ -294,8 +294,16 @@ def labels_to_target(frame: pd.DataFrame, target: float | None = None, metric: s
             return pd.DataFrame(columns=TARGET_COLUMNS)
         target = float(pre.groupby(["variant", "size"])[metric].mean().max())
     seeds = sorted(done["seed"].unique())
+    # The multiplier's seed resamples (SEED): scratch's resampled curve and its fits are then the ones
+    # the multiplier computed, remembered by anchored.shared_curves, not computed again.
+    with anchored.shared_curves():
+        return _targets(done, variant_order(done["variant"]), seeds, target, metric, n_boot)
+
+
+def _targets(done: pd.DataFrame, variants: list[str], seeds: list, target: float, metric: str,
+             n_boot: int) -> pd.DataFrame:
     rows = []
-    for var in variant_order(done["variant"]):
+    for var in variants:
         sizes, acc = _matrix(done[done["variant"] == var], metric, seeds)
         if len(sizes) < 2:
             continue
@@ -307,10 +315,7 @@ def labels_to_target(frame: pd.DataFrame, target: float | None = None, metric: s
         if not rises(acc):
             rows.append({**row, "n_star": float("nan"), "n_low": float("nan"), "n_high": float("nan"), "case": "flat"})
             continue
-        # The multiplier's seed resamples (SEED): scratch's resampled curve and its fits are then the ones
-        # the multiplier computed, remembered by anchored.shared_curves, not computed again.
-        with anchored.shared_curves():
-            walk = _walk(n, acc, 0, n_boot, np.random.default_rng(SEED), goal=target)
+        walk = _walk(n, acc, 0, n_boot, np.random.default_rng(SEED), goal=target)
         case = _case(walk, n, n_seeds)["case"]
         lo, hi = _interval(walk.n_star, walk.n_low, walk.n_high, n_seeds, n[0], limit * n[-1])
         point = _bound_size(case, n, limit, lo) if case in BOUNDS else walk.n_star
