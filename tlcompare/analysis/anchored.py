@@ -40,18 +40,42 @@ def _grid(n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return grid, np.arange(len(n)) * _STEPS
 
 
-def _crossing(values: np.ndarray, logs: np.ndarray, hit: np.ndarray, goal: np.ndarray) -> np.ndarray:
-    """The size (not its log) where each column first crosses ``goal`` along ``values`` (steps x resamples),
-    linear in log n between the grid points either side; NaN where it never does."""
-    first = hit.argmax(axis=0)
-    j = np.clip(first, 1, len(values) - 1)
-    cols = np.arange(values.shape[1])
-    before, after = values[j - 1, cols], values[j, cols]
+def _crossing(values: np.ndarray, grid: np.ndarray, i0: int, goal: np.ndarray, up: bool,
+              cols: np.ndarray) -> np.ndarray:
+    """The size (not its log) where columns ``cols`` of ``values`` (grid points x resamples,
+    non-decreasing down the grid) first cross their ``goal`` walking from grid point ``i0`` up or
+    down, linear in log n between the grid points either side; NaN where one never does.
+
+    The curve is monotone, so the crossing lies in the measured interval whose end first reaches the
+    goal, and within it the first grid point that reaches it is found by bisection: the same point a
+    walk over every grid point would stop at, for a few reads per resample."""
+    knots = values[::_STEPS][:, cols]  # the measured sizes' values
+    s, last = i0 // _STEPS, len(grid) - 1
+    if up:
+        reached = knots[s:] >= goal[None] - _EPS
+        base, sign = (s + reached.argmax(axis=0) - 1) * _STEPS, 1  # the interval's start, below the goal
+    else:
+        reached = knots[: s + 1][::-1] <= goal[None] + _EPS
+        base, sign = (s - reached.argmax(axis=0) + 1) * _STEPS, -1
+
+    def at(t):  # grid index of step t into the interval, walking away from the start
+        return np.clip(base + sign * t, 0, last)
+
+    def hits(t):
+        v = values[at(t), cols]
+        return v >= goal - _EPS if up else v <= goal + _EPS
+
+    lo, hi = np.zeros(len(cols), dtype=int), np.full(len(cols), _STEPS)  # step lo misses, step hi reaches
+    while (hi - lo > 1).any():
+        mid = (lo + hi) // 2
+        h = hits(mid)
+        lo, hi = np.where(h, lo, mid), np.where(h, mid, hi)
+    before, after = values[at(hi - 1), cols], values[at(hi), cols]
     step = after - before
     frac = np.clip((goal - before) / np.where(np.abs(step) > _EPS, step, 1.0), 0.0, 1.0)
-    out = np.exp(logs[j - 1] + frac * (logs[j] - logs[j - 1]))
-    out = np.where(first == 0, np.exp(logs[0]), out)
-    return np.where(hit.any(axis=0), out, np.nan)
+    log_before = grid[at(hi - 1)]
+    out = np.exp(log_before + frac * (grid[at(hi)] - log_before))
+    return np.where(reached.any(axis=0), out, np.nan)
 
 
 # While ``shared_curves()`` is open: curves and projections already computed, keyed by the bytes of
@@ -147,13 +171,15 @@ def reach(n, means, w, start: int, goal=None, gap=None, project_means=None, c_mi
     out[same] = n[start]
 
     up = (goal > level) & ~same
-    ahead = values[i0:]
-    found_up = _crossing(ahead, grid[i0:], ahead >= goal[None] - _EPS, goal)
+    found_up = np.full(cols, np.nan)
+    if up.any():
+        found_up[up] = _crossing(values, grid, i0, goal[up], True, np.flatnonzero(up))
     out = np.where(up & np.isfinite(found_up), found_up, out)
 
     down = (goal < level) & ~same
-    behind, logs_behind = values[: i0 + 1][::-1], grid[: i0 + 1][::-1]
-    found_down = _crossing(behind, logs_behind, behind <= goal[None] + _EPS, goal)
+    found_down = np.full(cols, np.nan)
+    if down.any():
+        found_down[down] = _crossing(values, grid, i0, goal[down], False, np.flatnonzero(down))
     out = np.where(down & np.isfinite(found_down), found_down, out)
     out = np.where(down & ~np.isfinite(found_down), -np.inf, out)
 

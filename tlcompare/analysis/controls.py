@@ -21,6 +21,8 @@ def control_differences(frame: pd.DataFrame, metric: str = "test_acc") -> pd.Dat
     if frame.empty or "arm" not in frame:
         return pd.DataFrame(columns=columns)
     done = frame[frame["status"] == "done"]
+    if not (done["arm"] == "random").any():  # no control arm: nothing to pair
+        return pd.DataFrame(columns=columns)
     rows = []
     for (_, size), g in done[done["arm"].isin(["pretrained", "random"])].groupby(["freeze", "size"], sort=True):
         pre = g[g["arm"] == "pretrained"].set_index("seed")[metric]

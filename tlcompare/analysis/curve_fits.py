@@ -51,24 +51,38 @@ def isotonic(y, w) -> np.ndarray:
 
 def fit_power(n, y, w, c_min: float = 0.0) -> dict:
     """Least-squares ``a - b n^-c`` per column of ``y``: arrays ``a, b, c`` (one per resample) and ``sse``;
-    ``c_min``: the smallest exponent allowed (a curve that levels off at least that fast)."""
+    ``c_min``: the smallest exponent allowed (a curve that levels off at least that fast).
+
+    Every sum over sizes is a (c x sizes) @ (sizes x resamples) product, so no array holds sizes x c x
+    resamples: the sums of squares in centred form are the same least squares, a thousand resamples
+    at a time."""
     n, y = np.asarray(n, dtype=float), _col(y)
-    w = np.asarray(w, dtype=float)[:, None, None]
-    x = n[:, None, None] ** -C_GRID[None, :, None]  # sizes x c x 1
-    yy = y[:, None, :]  # sizes x 1 x resamples
+    w = np.asarray(w, dtype=float)
     sw = w.sum()
-    xbar, ybar = (w * x).sum(0) / sw, (w * yy).sum(0) / sw  # c x 1, 1 x resamples
-    sxx = (w * (x - xbar) ** 2).sum(0)
-    sxy = (w * (x - xbar) * (yy - ybar)).sum(0)
+    x = n[None, :] ** -C_GRID[:, None]  # c x sizes
+    xbar = (x * w).sum(1, keepdims=True) / sw  # c x 1
+    ybar = (w @ y)[None, :] / sw  # 1 x resamples
+    xc = x - xbar
+    sxx = (w * xc**2).sum(1, keepdims=True)  # c x 1
+    sxy = (w * xc) @ y  # c x resamples (the centring of y drops out: each row of w * xc sums to 0)
+    syy = (w[:, None] * (y - ybar) ** 2).sum(0)[None, :]  # 1 x resamples
     b = np.maximum(-sxy / np.maximum(sxx, 1e-300), 0.0)  # b >= 0: a rising curve
     a = ybar + b * xbar
+    # residual y - a + b x = (y - ybar) + b (x - xbar): its weighted sum of squares in closed form
+    sse = syy + 2 * b * sxy + b**2 * sxx
     over = a > 1.0  # the ceiling at most 1: refit b with a = 1
     if over.any():
-        b1 = np.maximum((w * x * (1.0 - yy)).sum(0) / np.maximum((w * x * x).sum(0), 1e-300), 0.0)
+        sxx0 = (w * x * x).sum(1, keepdims=True)  # c x 1
+        sx1 = (w * x) @ (1.0 - y)  # c x resamples
+        s11 = (w[:, None] * (1.0 - y) ** 2).sum(0)[None, :]
+        b1 = np.maximum(sx1 / np.maximum(sxx0, 1e-300), 0.0)
+        # residual y - 1 + b1 x = b1 x - (1 - y)
+        sse1 = s11 - 2 * b1 * sx1 + b1**2 * sxx0
         a = np.where(over, 1.0, a)
         b = np.where(over, b1, b)
+        sse = np.where(over, sse1, sse)
     a = np.clip(a, 0.0, 1.0)
-    sse = (w * (yy - (a[None] - b[None] * x)) ** 2).sum(0) + _C_TIE_BREAK[:, None]
+    sse = np.maximum(sse, 0.0) + _C_TIE_BREAK[:, None]
     sse = np.where(C_GRID[:, None] >= c_min, sse, np.inf)
     best = sse.argmin(axis=0)
     cols = np.arange(y.shape[1])

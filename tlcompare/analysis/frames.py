@@ -34,14 +34,19 @@ def runs_frame(runs: list[dict]) -> pd.DataFrame:
 
 def epochs_frame(runs: list[dict]) -> pd.DataFrame:
     """One row per run and epoch (long format, for learning curves and CSV export)."""
-    rows = []
-    for r in runs:
-        base = {"arm": r["arm"], "variant": variant(r["arm"], r.get("freeze")), "size": r["size"], "seed": r["seed"],
-                "freeze": "" if r.get("freeze") is None else str(r["freeze"]), "model": r.get("model"),
-                "status": r.get("status")}
-        for e in r.get("epochs", []):
-            rows.append({**base, **e})
-    return pd.DataFrame(rows)
+    records = [e for r in runs for e in r.get("epochs", [])]
+    if not records:
+        return pd.DataFrame()
+    # Built a column at a time (each run's fields repeated over its epochs), not a dict per epoch: a
+    # 320-run experiment has 16,000 epoch rows.
+    base = pd.DataFrame(
+        [{"arm": r["arm"], "variant": variant(r["arm"], r.get("freeze")), "size": r["size"], "seed": r["seed"],
+          "freeze": "" if r.get("freeze") is None else str(r["freeze"]), "model": r.get("model"),
+          "status": r.get("status")} for r in runs],
+        columns=["arm", "variant", "size", "seed", "freeze", "model", "status"])
+    base = base.loc[base.index.repeat([len(r.get("epochs", [])) for r in runs])].reset_index(drop=True)
+    epochs = pd.DataFrame(records)
+    return pd.concat([base.drop(columns=[c for c in base if c in epochs]), epochs], axis=1)
 
 
 def summary(frame: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:

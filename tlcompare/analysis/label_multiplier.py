@@ -243,9 +243,17 @@ def estimate(sizes, scratch_acc, target_acc, size: int, n_boot: int = N_BOOT, se
 
 
 def _matrix(done: pd.DataFrame, metric: str, seeds: list) -> tuple[list[int], np.ndarray]:
-    table = done.pivot_table(index="size", columns="seed", values=metric, aggfunc="mean")
-    table = table.reindex(columns=seeds).sort_index()
-    return [int(s) for s in table.index], table.to_numpy(dtype=float)
+    """Sizes (ascending) and the mean ``metric`` per size and seed (sizes x ``seeds``, NaN where none)."""
+    size_of = done["size"].to_numpy()
+    sizes = np.unique(size_of)
+    column = {s: j for j, s in enumerate(seeds)}
+    rows = np.searchsorted(sizes, size_of)
+    cols = np.array([column[s] for s in done["seed"]], dtype=int)
+    total, count = np.zeros((len(sizes), len(seeds))), np.zeros((len(sizes), len(seeds)))
+    np.add.at(total, (rows, cols), done[metric].to_numpy(dtype=float))
+    np.add.at(count, (rows, cols), 1.0)
+    with np.errstate(invalid="ignore"):
+        return [int(s) for s in sizes], np.where(count > 0, total / np.where(count > 0, count, 1.0), np.nan)
 
 
 def multipliers(frame: pd.DataFrame, metric: str = "test_acc", n_boot: int = N_BOOT) -> pd.DataFrame:
@@ -266,10 +274,11 @@ def multipliers(frame: pd.DataFrame, metric: str = "test_acc", n_boot: int = N_B
     # scratch's resampled curves and their fits are then the same in every walk and computed once.
     with anchored.shared_curves():
         for var in (v for v in variant_order(pre["variant"]) if v.startswith("pretrained")):
-            g = pre[pre["variant"] == var]
-            for size in sorted(int(s) for s in g["size"].unique() if int(s) in sizes):
-                at = g[g["size"] == size].groupby("seed")[metric].mean().reindex(seeds).to_numpy(dtype=float)
-                row = {"variant": var, **estimate(sizes, acc, at, size, n_boot, seed=SEED)}
+            own_sizes, own = _matrix(pre[pre["variant"] == var], metric, seeds)
+            for i, size in enumerate(own_sizes):
+                if size not in sizes:
+                    continue
+                row = {"variant": var, **estimate(sizes, acc, own[i], size, n_boot, seed=SEED)}
                 row["mean_diff"] = row["gap"]
                 rows.append(row)
     return pd.DataFrame(rows, columns=COLUMNS)

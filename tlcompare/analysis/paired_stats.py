@@ -9,6 +9,7 @@ Two sources of noise, two tools:
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -56,6 +57,14 @@ def holm(pvalues) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=4096)
+def _half_binomial(m: int) -> np.ndarray:
+    """The pmf of Binomial(m, 1/2) (read-only): the verdict asks for the same few counts many times."""
+    pmf = stats.binom.pmf(np.arange(m + 1), m, 0.5)
+    pmf.flags.writeable = False
+    return pmf
+
+
 def sign_flip_p(k) -> float:
     """Exact two-sided p of the sign-flip test on integer per-image differences ``k``.
 
@@ -77,7 +86,7 @@ def sign_flip_p(k) -> float:
 
     for a, m in zip(mags, counts, strict=True):
         part = np.zeros(2 * a * m + 1)
-        part[:: 2 * a] = stats.binom.pmf(np.arange(m + 1), m, 0.5)
+        part[:: 2 * a] = _half_binomial(int(m))
         pmf = signal.fftconvolve(pmf, part) if len(pmf) * len(part) > 1_000_000 else np.convolve(pmf, part)
     pmf = np.clip(pmf, 0.0, None)  # FFT round-off can leave tiny negatives
     values = np.abs(np.arange(-total, total + 1))

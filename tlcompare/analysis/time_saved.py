@@ -30,10 +30,16 @@ def _curves(done: pd.DataFrame) -> dict[tuple, list[tuple[np.ndarray, np.ndarray
     once, so each target below costs a few numpy comparisons instead of a pass over every epoch row
     (the same first crossing as ``frames.time_to_target``)."""
     ordered = done.sort_values(["variant", "size", "seed", "epoch"], kind="stable")
+    variants, sizes, seeds = (ordered[c].to_numpy() for c in ("variant", "size", "seed"))
+    acc = ordered["val_acc"].to_numpy(dtype=float)
+    seconds = ordered["elapsed_train_seconds"].to_numpy(dtype=float)
+    # sorted, each run's epochs are one slice: cut where variant, size or seed changes
+    new_run = np.ones(len(ordered), dtype=bool)
+    new_run[1:] = (variants[1:] != variants[:-1]) | (sizes[1:] != sizes[:-1]) | (seeds[1:] != seeds[:-1])
+    starts = np.flatnonzero(new_run)
     out: dict[tuple, list] = {}
-    for (var, size, _), g in ordered.groupby(["variant", "size", "seed"], sort=False):
-        out.setdefault((var, int(size)), []).append(
-            (g["val_acc"].to_numpy(dtype=float), g["elapsed_train_seconds"].to_numpy(dtype=float)))
+    for a, b in zip(starts, [*starts[1:], len(ordered)], strict=True):
+        out.setdefault((variants[a], int(sizes[a])), []).append((acc[a:b], seconds[a:b]))
     return out
 
 
