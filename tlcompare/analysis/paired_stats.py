@@ -82,12 +82,15 @@ def sign_flip_p(k) -> float:
         return 1.0
     total = int((mags * counts).sum())
     pmf = np.ones(1)
-    from scipy import signal  # only here: the rest of the package need not pay for importing it
-
     for a, m in zip(mags, counts, strict=True):
         part = np.zeros(2 * a * m + 1)
         part[:: 2 * a] = _half_binomial(int(m))
-        pmf = signal.fftconvolve(pmf, part) if len(pmf) * len(part) > 1_000_000 else np.convolve(pmf, part)
+        if len(pmf) * len(part) > 1_000_000:
+            from scipy import signal  # only for long ones: importing it costs 0.2 s, a page's first verdict pays it
+
+            pmf = signal.fftconvolve(pmf, part)
+        else:
+            pmf = np.convolve(pmf, part)
     pmf = np.clip(pmf, 0.0, None)  # FFT round-off can leave tiny negatives
     values = np.abs(np.arange(-total, total + 1))
     return float(min(1.0, pmf[values >= observed].sum()))
