@@ -133,7 +133,8 @@ def hostile_home(tmp_path_factory) -> tuple[Path, int, int]:
     home = tmp_path_factory.mktemp("hostile-home")
     photos = good_folder(home / "photos", classes=HOSTILE_CLASSES, per_class=12)
     gone = good_folder(home / "![pic](http:" / "evil.example" / "x.png)", per_class=12)
-    common = dict(model="efficientnet_lite0", sizes=[2], seeds=1, freeze=["all"], epochs=1, image_size=16, device="cpu")
+    common = dict(model="efficientnet_lite0", sizes=[2], seeds=1, freeze=["all"], budget="epochs", epochs=1, image_size=16,
+                  device="cpu")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     with pytest.MonkeyPatch.context() as mp:
