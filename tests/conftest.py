@@ -14,7 +14,7 @@ pytest_plugins = ["dashboard_fixtures"]
 
 # Fixtures whose use decides a test's tier: they train models, or start a server a browser drives.
 TRAINS = {"finished_home", "cancelled_home", "hostile_home"}
-SERVES = {"dashboard"}
+SERVES = {"dashboard", "seeded_dashboard"}
 
 
 def pytest_collection_modifyitems(items):

@@ -177,12 +177,36 @@ def _cancelled_home(tmp_path_factory) -> tuple[Path, int]:
 
 @pytest.fixture
 def dashboard(tmp_path):
-    """(base URL, TLCOMPARE_HOME) of a dashboard on a free port; stops it and its worker afterwards."""
+    """(base URL, TLCOMPARE_HOME) of a dashboard on a free port; stops it and its worker afterwards.
+    Its first New experiment page measures the speed of the default backbone for real."""
+    yield from _dashboard(tmp_path, seeded=False)
+
+
+@pytest.fixture
+def seeded_dashboard(tmp_path):
+    """The same dashboard with the default backbone's speed already known (``seed_home``): for tests of
+    the form and the pages, not of the first measurement (each measurement trains for about 20
+    CPU-seconds)."""
+    yield from _dashboard(tmp_path, seeded=True)
+
+
+def seed_home(home: Path) -> Path:
+    """``home`` with ``seed_throughput()``'s probe results in its cache."""
+    home.mkdir(parents=True, exist_ok=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TLCOMPARE_HOME", str(home))
+        seed_throughput()
+    return home
+
+
+def _dashboard(tmp_path: Path, seeded: bool):
     import shutil
 
     from helpers import ARTIFACTS, streamlit_server
 
     home = tmp_path / "home"
+    if seeded:
+        seed_home(home)
     log = tmp_path / "streamlit.log"
     # The runs are tiny and Streamlit, Chromium and the worker share the machine's cores: one thread
     # per process avoids OpenMP threads spinning while they wait for a core.

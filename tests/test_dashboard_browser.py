@@ -182,9 +182,9 @@ def _walk_through(page, url: str, expect) -> bool:
     return mid_run
 
 
-def test_typing_a_size_adds_that_number(dashboard):
+def test_typing_a_size_adds_that_number(seeded_dashboard):
     """The sizes box keeps its help text's promise: type a number, press Enter, that number is added."""
-    url, _ = dashboard
+    url, _ = seeded_dashboard
     with chromium_page("failure-sizes") as (page, expect):
         page.goto(url)
         expect(page.get_by_role("heading", name="New experiment")).to_be_visible(timeout=120_000)
@@ -237,10 +237,10 @@ def test_the_form_stays_usable_while_the_speed_is_measured(dashboard):
         shot(page, "16-new-experiment-photos-preset")
 
 
-def test_advanced_labels_fit_and_boxes_stay_level(dashboard):
+def test_advanced_labels_fit_and_boxes_stay_level(seeded_dashboard):
     """The Advanced section on a laptop screen and a narrow window: the head multiplier's label
     takes one line, and the boxes of a row stay level when a label beside them wraps."""
-    url, _ = dashboard
+    url, _ = seeded_dashboard
     with chromium_page("failure-advanced") as (page, expect):
         for width in (1400, 1024):
             page.set_viewport_size({"width": width, "height": 1800})

@@ -22,14 +22,14 @@ LOCAL = ("127.0.0.1", "localhost")
 
 
 @pytest.fixture
-def browser_page(dashboard, cancelled_home):
+def browser_page(seeded_dashboard, cancelled_home):
     """(page, url, home, experiment id, outside requests, console errors) on a copy of the cancelled store."""
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.skip("Debian's chromium is not installed (.ci/system-deps.sh installs it)")
     from playwright.sync_api import expect, sync_playwright
 
-    url, home = dashboard
+    url, home = seeded_dashboard
     source, experiment_id = cancelled_home
     home.mkdir(parents=True, exist_ok=True)
     for f in Path(source).glob("tlcompare.db*"):

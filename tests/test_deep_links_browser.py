@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from dashboard_fixtures import seed_home
 from helpers import CHROMIUM_ARGS, settle, shot, streamlit_server
 
 pytestmark = pytest.mark.browser
@@ -43,10 +44,12 @@ def fresh_server(home: Path, log: Path):
 
 
 def store_copy(source: Path, home: Path) -> Path:
+    """The finished store, with the default backbone's speed known: New experiment draws its estimate
+    at once instead of training for it (this module tests the frame, not that measurement)."""
     home.mkdir(parents=True)
     for f in source.glob("tlcompare.db*"):
         shutil.copy(f, home / f.name)
-    return home
+    return seed_home(home)
 
 
 def look(page, heading: str) -> dict:
