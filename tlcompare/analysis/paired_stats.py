@@ -86,7 +86,8 @@ def sign_flip_p(k) -> float:
         part = np.zeros(2 * a * m + 1)
         part[:: 2 * a] = _half_binomial(int(m))
         if len(pmf) * len(part) > 1_000_000:
-            from scipy import signal  # only for long ones: importing it costs 0.2 s, a page's first verdict pays it
+            # Imported only for long ones: it costs 0.2 s, which a page's first verdict would pay.
+            from scipy import signal
 
             pmf = signal.fftconvolve(pmf, part)
         else:

@@ -35,6 +35,8 @@ from tlcompare.worker.procs import new_worker_id
 from tlcompare.worker.ray_address import check_reachable, redact, unreachable
 
 CLUSTER_PROBE_SECONDS = 5.0  # how often a driver waiting on a run checks that the cluster's head answers
+# After an actor dies: how long to watch whether the whole cluster is going before starting another.
+ACTOR_DEATH_WATCH_SECONDS = 6.0
 
 
 class ActorDied(Exception):
@@ -172,7 +174,7 @@ class RayWorker:
                     self.executed += 1
                 except ActorDied as e:
                     self.log(f"run {claimed['run_id']}: {e}")
-                    gone = unreachable(self._address)  # a dead actor, or the whole cluster gone?
+                    gone = self._gone_after(ACTOR_DEATH_WATCH_SECONDS)  # a dead actor, or the whole cluster going?
                     if gone:
                         self.fatal = (f"lost the Ray cluster at {redact(self._address)} ({gone}); the runs in progress went "
                                       "back to the queue: start the cluster again, then this worker")
@@ -193,6 +195,17 @@ class RayWorker:
             with contextlib.suppress(Exception):
                 store.worker_exited(worker_id)
             store.close()
+
+    def _gone_after(self, seconds: float) -> str | None:
+        """Why the cluster is gone, looking for up to ``seconds``; None while it still answers. A cluster
+        that shuts down loses its actors first and may answer at its address for some seconds more: a
+        new actor started meanwhile blocks until Ray ends this process, without a word of ours."""
+        deadline = time.monotonic() + seconds
+        while True:
+            gone = unreachable(self._address, timeout=2.0)
+            if gone or time.monotonic() >= deadline or self.stop.is_set():
+                return gone
+            time.sleep(0.5)
 
     def _execute(self, store: Store, worker_id: str, actor, claimed: dict, heart: _Heartbeat) -> None:
         import ray
