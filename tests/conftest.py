@@ -17,16 +17,26 @@ TRAINS = {"finished_home", "cancelled_home", "hostile_home"}
 SERVES = {"dashboard", "seeded_dashboard"}
 
 
+# The modules that take longest (seconds of a quiet 2-core run, docs/benchmarks.md), longest first:
+# `make test`'s two workers take whole modules in collection order, so these go first and the short
+# ones fill the end, instead of the alphabet leaving test_worker to run alone at the end.
+LONGEST = ("test_ray_executor", "test_deep_links_browser", "test_dashboard_browser", "test_worker", "test_training",
+           "test_dashboard_states", "test_dashboard_pages", "test_gpu_check", "test_benchmarks", "test_upload_browser",
+           "test_hostile_text", "test_budget_worker", "test_report")
+
+
 def pytest_collection_modifyitems(items):
     """A test that uses a trained store is slow and one that uses the dashboard server is a browser
     test, whether or not its module says so: `make check` (the fast tier) then never trains or starts
-    a server through a fixture."""
+    a server through a fixture. The longest modules are collected first (``LONGEST``)."""
     for item in items:
         used = set(getattr(item, "fixturenames", ()))
         if used & TRAINS and not item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.slow)
         if used & SERVES and not item.get_closest_marker("browser"):
             item.add_marker(pytest.mark.browser)
+    rank = {name: i for i, name in enumerate(LONGEST)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(LONGEST)))  # stable: each module keeps its order
 
 
 COSTLY = ("slow", "browser", "ray", "gpu")

@@ -67,9 +67,10 @@ def look(page, heading: str) -> dict:
     settle(page)
     headings = page.locator("[data-testid=stMain] h1, [data-testid=stMain] h2, [data-testid=stMain] h3")
     # A fresh server's first run imports for seconds between two sections, and Live draws its
-    # experiment in a fragment after the page's run: wait until the headings stand still for 5 s.
+    # experiment in a fragment after the page's run: wait until the headings stand still for 3 s with
+    # no script running (Streamlit's status widget shows while one does).
     seen, still, deadline = None, 0, time.time() + 120
-    while still < 5 and time.time() < deadline:
+    while still < 3 and time.time() < deadline:
         now = [t.strip() for t in headings.all_text_contents()]
         still = still + 1 if now == seen and page.locator("[data-testid=stStatusWidget]").count() == 0 else 0
         seen = now
