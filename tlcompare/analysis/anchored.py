@@ -32,12 +32,11 @@ _STEPS = 120  # grid points per measured interval, in log n
 _EPS = 1e-12
 
 
-def _grid(n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Points in log n over the measured range with every measured size on the grid, and its indices."""
+def _grid(n: np.ndarray) -> np.ndarray:
+    """Points in log n over the measured range, every measured size on the grid (size i at i * _STEPS)."""
     logs = np.log(n)
     parts = [np.linspace(logs[i], logs[i + 1], _STEPS, endpoint=False) for i in range(len(n) - 1)]
-    grid = np.concatenate([*parts, logs[-1:]])
-    return grid, np.arange(len(n)) * _STEPS
+    return np.concatenate([*parts, logs[-1:]])
 
 
 def _crossing(values: np.ndarray, grid: np.ndarray, i0: int, goal: np.ndarray, up: bool,
@@ -118,7 +117,7 @@ def curve(n, means, w) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _curve(n: np.ndarray, means, w) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     iso = isotonic(means, w)
-    grid, _ = _grid(n)
+    grid = _grid(n)
     return grid, PchipInterpolator(np.log(n), iso, axis=0)(grid), iso
 
 

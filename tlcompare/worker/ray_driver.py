@@ -203,9 +203,8 @@ class RayWorker:
         deadline = time.monotonic() + seconds
         while True:
             gone = unreachable(self._address, timeout=2.0)
-            if gone or time.monotonic() >= deadline or self.stop.is_set():
+            if gone or time.monotonic() >= deadline or self.stop.wait(0.5):
                 return gone
-            time.sleep(0.5)
 
     def _execute(self, store: Store, worker_id: str, actor, claimed: dict, heart: _Heartbeat) -> None:
         import ray
