@@ -548,8 +548,9 @@ class Store(QueueMixin):
         running = [r for r in runs if r["status"] == "running"]
         partial = {r["id"]: (r["step"] / r["total_steps"]) if r["total_steps"] else 0.0 for r in running}
         finished = sum(1 for r in runs if r["status"] in TERMINAL)
-        total = len(runs)
-        remaining = sum(1 for r in runs if r["status"] in PENDING) + sum(1 - p for p in partial.values())
+        held = _held(exp["spec"], runs)
+        total = len(runs) + held
+        remaining = sum(1 for r in runs if r["status"] in PENDING) + sum(1 - p for p in partial.values()) + held
         # Seconds per run: from runs trained here, else extrapolated from the runs in flight.
         spans = [r["finished_at"] - r["started_at"] for r in runs
                  if r["status"] in FINISHED and r["reused_from"] is None and r["started_at"] and r["finished_at"]]
@@ -561,6 +562,7 @@ class Store(QueueMixin):
             "experiment_id": experiment_id,
             "status": exp["status"],
             "total": total,
+            "held": held,  # tune = "lr-ends": runs not queued until the end sizes have chosen their rates
             "counts": exp["counts"],
             "finished": finished,
             "fraction": (finished + sum(partial.values())) / total if total else 1.0,
@@ -579,6 +581,20 @@ class Store(QueueMixin):
         row = self._con().execute(
             f"SELECT COUNT(*) FROM runs WHERE experiment_id = ? AND status NOT IN {TERMINAL!r}", (experiment_id,)).fetchone()
         return row[0] == 0
+
+
+def _held(spec: dict, runs: list) -> int:
+    """Runs of an lr-ends experiment's middle sizes that are not queued yet (store/ends.py)."""
+    if spec.get("tune") != "lr-ends":
+        return 0
+    from tlcompare.spec import spec_from_dict
+
+    try:
+        planned = spec_from_dict(spec)
+    except Exception:  # a damaged spec: its runs say so
+        return 0
+    middle = set(planned.middle_sizes)
+    return 0 if any(r["size"] in middle for r in runs) else len(planned.held_runs())
 
 
 _scan = json.JSONDecoder().scan_once  # the C scanner json.loads runs, without its per-call wrappers

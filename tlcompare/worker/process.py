@@ -210,7 +210,7 @@ class Worker:
                     self.log(f"run {r['run_id']}: its worker {r['worker_id']} died; now {r['status']}")
                 claimed = self.store.claim(self.id, self.experiment_id)
                 if claimed is None:
-                    if once and not self.store.has_pending(self.experiment_id):
+                    if once and not self.store.has_pending(self.experiment_id) and not self.store.may_queue_more(self.experiment_id):
                         break
                     if cfg.idle_exit is not None and time.monotonic() - idle_since > cfg.idle_exit:
                         self.log(f"idle for {cfg.idle_exit:.0f} s; exiting")
