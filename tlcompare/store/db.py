@@ -82,6 +82,7 @@ class Store(QueueMixin):
         self.path = Path(path).expanduser() if path is not None else default_path()
         self.busy_timeout = busy_timeout
         self.readonly = False
+        self._has_analyses: bool | None = None  # False: a read-only store of a schema before kept analyses
         self._checked = False
         self._pid = os.getpid()
         self._local = threading.local()
@@ -491,6 +492,26 @@ class Store(QueueMixin):
         with self._write() as con:
             con.execute("UPDATE experiments SET headline = ?, headline_stamp = ? WHERE id = ? AND changed = ?",
                         (text, stamp, experiment_id, stamp))
+
+    def save_multiplier(self, experiment_id: int, text: str, stamp: int) -> None:
+        """Keep an experiment's label multiplier (analysis/kept.py) with the stamp it was computed at; a
+        change meanwhile wins (nothing is kept)."""
+        with self._write() as con:
+            con.execute("INSERT OR REPLACE INTO analyses (experiment_id, stamp, version, multiplier) SELECT ?, ?, ?, ? "
+                        "WHERE (SELECT changed FROM experiments WHERE id = ?) = ?",
+                        (experiment_id, stamp, tlcompare.__version__, text, experiment_id, stamp))
+
+    def kept_multiplier(self, experiment_id: int, stamp: int) -> str | None:
+        """The kept multiplier's JSON while it is still true (computed at ``stamp`` by this version)."""
+        if self._has_analyses is False:
+            return None
+        try:
+            row = self._con().execute("SELECT multiplier FROM analyses WHERE experiment_id = ? AND stamp = ? AND "
+                                      "version = ?", (experiment_id, stamp, tlcompare.__version__)).fetchone()
+        except sqlite3.OperationalError:  # a read-only store of an older schema: nothing kept
+            self._has_analyses = False
+            return None
+        return row[0] if row else None
 
     def reusable(self, config_hashes: list[str]) -> set[str]:
         """Which of these configs already have a result a new run would copy instead of training

@@ -25,6 +25,7 @@ from tlcompare.data.splits import check_sizes
 from tlcompare.errors import UserError
 from tlcompare.spec import RunSpec
 from tlcompare.store import LostRun, Store
+from tlcompare.store.analyses import keep_when_finished
 from tlcompare.store.headlines import store_when_finished
 from tlcompare.store.queue import DEFAULT_STALE_AFTER
 from tlcompare.threads import choose_run_threads
@@ -251,6 +252,8 @@ class Worker:
         self.log(f"run {run_id}: {outcome['status']}" + (f": {outcome['error']}" if outcome.get("error") else ""))
         with contextlib.suppress(Exception):  # a headline not kept now is computed by its first reader
             store_when_finished(self.store, claimed["experiment_id"])
+        with contextlib.suppress(Exception):  # so is the multiplier (Results computes and keeps it)
+            keep_when_finished(self.store, claimed["experiment_id"])
         if self.hooks.on_run_end:
             self.hooks.on_run_end(claimed, outcome)
         return outcome
