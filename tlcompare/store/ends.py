@@ -16,7 +16,7 @@ import json
 import sqlite3
 import time
 
-from tlcompare.store.rows import TERMINAL, add_runs, freeze_from_json, run_rows
+from tlcompare.store.rows import FINISHED, add_runs, freeze_from_json, run_rows
 
 
 def release_held(con: sqlite3.Connection, experiment_id: int) -> None:
@@ -30,13 +30,19 @@ def release_held(con: sqlite3.Connection, experiment_id: int) -> None:
         return
     if spec.tune != "lr-ends" or not spec.middle_sizes:
         return
+    middle = sorted(set(spec.middle_sizes))
+    marks = ",".join("?" * len(middle))
+    if con.execute(f"SELECT 1 FROM runs WHERE experiment_id = ? AND size IN ({marks}) LIMIT 1",
+                   (experiment_id, *middle)).fetchone():
+        return  # released already (a cheap look: this runs at every status refresh of the experiment)
+    ended = (*FINISHED, "failed")  # not cancelled: a cancelled end waits for the user to resume it
+    if con.execute(f"SELECT 1 FROM runs WHERE experiment_id = ? AND status NOT IN ({','.join('?' * len(ended))}) "
+                   "LIMIT 1", (experiment_id, *ended)).fetchone():
+        return  # an end still trains, or waits for the user to resume it
     rows = con.execute("SELECT arm, freeze, size, lr, status, final, force, position FROM runs "
                        "WHERE experiment_id = ?", (experiment_id,)).fetchall()
-    middle = set(spec.middle_sizes)
-    if not rows or any(r["size"] in middle for r in rows):
-        return  # released already
-    if any(r["status"] not in TERMINAL or r["status"] == "cancelled" for r in rows):
-        return  # an end still trains, or waits for the user to resume it
+    if not rows:
+        return
     end_runs = []
     for r in rows:
         try:
