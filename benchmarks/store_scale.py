@@ -11,7 +11,9 @@ Measured, median of ``--repeats`` (interleaved over the shapes):
 
 - each page rendered headless with Streamlit's AppTest, cold: empty Streamlit caches and a fresh
   Store object (modules already imported and the sidebar's once-per-process device lookup done,
-  as in a server that has served any page before);
+  as in a server that has served any page before); Results reads the label multiplier the store
+  keeps (store/analyses.py, as after a worker finished the experiment), and is also rendered with
+  none kept ("Results, multiplier not kept": computed on the page);
 - Results switched to each other tab in turn (only the open tab is drawn, so a switch runs the page
   again: the median of the five), then its target slider moved (a widget interaction on a warm page);
 - one idle Live poll on the wide experiment while its last run trains: what the polling fragment
@@ -409,6 +411,14 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def _forget_kept(home: Path) -> None:
+    """Drop the multipliers the store keeps (store/analyses.py): Results must compute them."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(home / "tlcompare.db")) as con, con:
+        con.execute("DELETE FROM analyses")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -454,6 +464,10 @@ def main() -> None:
                 if name == "Results":
                     samples.setdefault((shape, "Results, tab switch (median of 5)"), []).append(tab_switches(at))
                     samples.setdefault((shape, "Results, slider move"), []).append(slider_move(at))
+                    # The same first look with no multiplier kept in the store (computed, then kept again).
+                    _forget_kept(homes[shape])
+                    samples.setdefault((shape, "Results, multiplier not kept"), []).append(
+                        render_page(page, {"exp": exp})[1])
             for cmd, argv in (("ls", ["ls"]), ("show", ["show", exp]),
                               ("report md", ["report", exp, "--format", "md", "--out", str(base / "r.md")])):
                 samples.setdefault((shape, f"cli {cmd}"), []).append(cli_seconds(homes[shape], argv))

@@ -53,8 +53,11 @@ def train(values: dict, runs_path: Path | None, device: str, log=print) -> list[
     from tlcompare.train.experiment import run_experiment
 
     out: list[dict] = []
-    for seed in values["seeds"]:
-        spec = build_spec({**values, "seeds": [seed], "device": device})
+    # tune = "lr-ends" chooses the middle sizes' rates over every seed: those train in one go.
+    groups = [list(values["seeds"])] if values.get("tune") == "lr-ends" else [[s] for s in values["seeds"]]
+    for seeds in groups:
+        seed = seeds[0] if len(seeds) == 1 else ",".join(map(str, seeds))
+        spec = build_spec({**values, "seeds": seeds, "device": device})
         started = time.perf_counter()
 
         def done(run, result, started=started, seed=seed):

@@ -190,6 +190,11 @@ with form_col:
               help="Train every arm at 4 learning rates (log-spaced over 30x around its rate below) at every size "
                    "and seed, and keep the rate with the best validation accuracy: a fixed rate can make the gap show "
                    "the rate rather than the pretraining. Four times the runs; the estimate counts them.")
+    if st.session_state[k("tune_lr")]:
+        st.checkbox("Only at the smallest and largest size", key=k("tune_ends"),
+                    help="Cheaper: the grid trains at the smallest and the largest size only; each size between "
+                         "trains once, at the rate interpolated (in log size) between the two sizes' choices. Those "
+                         "runs start when the two grids have finished. Needs three sizes or more to save anything.")
 
     with st.expander("Advanced: training budget, learning rates, batch size, image size, augmentation, optimizer"):
         # Two to a row: three made the labels wrap and the number boxes lose their buttons on a laptop
@@ -268,14 +273,16 @@ with cost_col, st.container(border=True):
     except UserError as e:  # a SpecError, or a checkpoint outside the data roots
         errors.show(e)
     if spec is not None:
-        runs = spec.runs()
+        runs = spec.planned_runs()
         rates = len(spec.lr_rates("scratch"))
-        arms = len(runs) // max(1, len(spec.sizes) * len(spec.seeds) * rates)
+        arms = len({(r.arm, r.freeze) for r in runs})
         st.metric("Runs", len(runs), help="Sizes × seeds × arms (scratch, one pretrained run per freezing depth"
                                           + (", small CNN" if spec.small_cnn else "") + ")"
                                           + (" × learning rates tried" if rates > 1 else "") + ".")
         length = f"{_n(spec.epochs, 'epoch')} each" if spec.budget == "epochs" else spec.budget_text()
         grid = f" × {rates} learning rates" if rates > 1 else ""
+        if spec.middle_sizes:
+            grid += f" at {spec.end_sizes[0]} and {spec.end_sizes[-1]}/class, 1 between"
         st.caption(f"{_n(len(spec.sizes), 'size')} × {_n(len(spec.seeds), 'seed')} × {_n(arms, 'arm')}{grid}, {length}")
         if reading_facts:
             estimate_panel.status_metric("reading the dataset…")

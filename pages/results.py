@@ -66,6 +66,7 @@ stage_names = describe_stages(spec["model"], spec["image_size"]) or max(
 # smaller type, the cards; the rest of the verdict folds away so the first chart is on the first screen.
 pending = experiment["n_runs"] - experiment["n_finished"]
 judged, multiplier = view.verdict, view.multiplier
+cached.keep(key, experiment, view)  # computed here: the next first look reads it from the store
 lead = headline(view)
 # Training time of the runs trained for this experiment; runs reused from another one are counted apart.
 def _seconds(r: dict) -> float:

@@ -173,3 +173,14 @@ def test_the_verdict_says_provisional_first_until_every_run_finished_learning():
     # Still improving at the end counts as not finished too.
     unsettled[0] = run("scratch", seed=0, test_acc=0.3, val=RISING)
     assert analyse(unsettled).verdict.answer.startswith("Provisional: 1 of 10 runs")
+
+
+def test_an_epoch_record_without_training_accuracy_reads_as_unknown():
+    from tlcompare.analysis.convergence import flags_frame
+
+    run = {"status": "done", "arm": "scratch", "freeze": None, "size": 5, "seed": 0, "final": {"test_acc": 0.5},
+           "epochs": [{"epoch": 1, "val_acc": 0.4}, {"epoch": 2, "val_acc": 0.5}]}
+    (row,) = flags_frame([run]).to_dict("records")
+    assert row["train_acc"] != row["train_acc"] and not row["underfit"]  # NaN: not known, not flagged
+    run["epochs"][-1]["train_acc"] = 0.2
+    assert flags_frame([run]).iloc[0]["underfit"]

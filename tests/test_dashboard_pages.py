@@ -467,6 +467,13 @@ def test_form_switch_tunes_learning_rates_and_the_validation_images_are_a_choice
     assert before == "18" and metrics["Runs"] == "72"  # every run at 4 learning rates: the estimate counts them
     assert any("× 3 arms × 4 learning rates" in c.value for c in at.caption)
     assert at.session_state["f_validation"] == "within" and at.session_state["f_tune_lr"] is True
+    # The cheaper mode: the grid at the smallest and largest size only, one run per arm and seed between.
+    at.multiselect(key="f_sizes").set_value([5, 10, 20]).run()
+    assert {m.label: m.value for m in at.metric}["Runs"] == "108"
+    at.checkbox(key="f_tune_ends").check().run()
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["Runs"] == "81"  # (2 sizes x 4 rates + 1) x 3 seeds x 3 arms
+    assert any("× 4 learning rates at 5 and 20/class, 1 between" in c.value for c in at.caption)
 
 
 def test_results_in_presentation_view_hide_nothing_essential(use_finished):

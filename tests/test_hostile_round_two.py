@@ -19,6 +19,7 @@ from test_hardening import one_line_refusal
 
 from tlcompare.data import file_hashes, load_dataset
 from tlcompare.spec import build_spec
+from tlcompare.store.schema import SCHEMA_VERSION
 
 TINY = ("--sizes", "2", "--seeds", "1", "--budget", "epochs", "--epochs", "1", "--image-size", "16", "--device", "cpu")
 
@@ -219,7 +220,7 @@ def test_listing_showing_and_checking_a_sound_store_write_nothing(queued, tlcomp
     ("PRAGMA user_version = -1", "its header says schema version -1, which tlcompare never writes"),
     ("PRAGMA user_version = -3", "its header says schema version -3"),
     ("PRAGMA user_version = 99", "has schema version 99, newer than this tlcompare understands"),
-    ("DROP TABLE workers", "is an SQLite file but not a tlcompare store of schema 4"),
+    ("DROP TABLE workers", f"is an SQLite file but not a tlcompare store of schema {SCHEMA_VERSION}"),
 ])
 def test_a_store_with_a_header_tlcompare_never_wrote_is_refused_untouched(damage, says, queued, tlcompare_home, capsys):
     con = sqlite3.connect(tlcompare_home / "tlcompare.db")

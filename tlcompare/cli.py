@@ -68,7 +68,9 @@ def _add_spec_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lr-pretrained", type=float, help="learning rate of the pretrained arm")
     g.add_argument("--tune", choices=TUNES,
                    help="lr: train every arm at a grid of learning rates (4, over 30x around its rate) at every size "
-                        "and seed, and keep the rate with the best validation accuracy (default none)")
+                        "and seed, and keep the rate with the best validation accuracy; lr-ends: the grid at the "
+                        "smallest and largest size only, the sizes between at the rate interpolated from their "
+                        "choices (default none)")
     g.add_argument("--lr-grid", type=int, help="tune lr: rates in each arm's grid (default 4)")
     g.add_argument("--weight-decay", type=float)
     g.add_argument("--warmup-epochs", type=float)
@@ -192,8 +194,10 @@ def _run_one(spec, store, args, started: float, warn=None):
     from tlcompare.worker.inprocess import InProcessExecutor
     from tlcompare.worker.process import WorkerHooks
 
-    runs = spec.runs()
-    grid = f" x {len(spec.lr_rates('scratch'))} learning rates" if spec.tune == "lr" else ""
+    runs = spec.planned_runs()
+    grid = f" x {len(spec.lr_rates('scratch'))} learning rates" if spec.tune != "none" else ""
+    if spec.middle_sizes:
+        grid += f" at {spec.end_sizes[0]} and {spec.end_sizes[-1]}/class, 1 between"
     print(f"tlcompare: {printable(spec.dataset)} / {spec.model} at {spec.image_size} px: {len(runs)} runs "
           f"({len(spec.sizes)} sizes x {len(spec.seeds)} seeds{grid}), budget {spec.budget}: {spec.budget_text()}",
           file=sys.stderr)

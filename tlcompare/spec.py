@@ -40,7 +40,11 @@ VALIDATIONS = ("held_out", "within")
 # default, at every size and seed; the rate with the best mean validation accuracy over the seeds
 # is the arm's result at that size (analysis/tuning.py). A fixed rate per arm can make the gap show
 # the learning rate rather than the pretraining (Kornblith et al. 2019 tune every model).
-TUNES = ("none", "lr")
+# tune = "lr-ends": the grid only at the smallest and the largest size; each size between trains once,
+# at the rate interpolated in log size between the two ends' choices (the nearest rate of the grid).
+# Those runs are queued when the end grids have finished (store/ends.py, train/experiment.py).
+TUNES = ("none", "lr", "lr-ends")
+TUNED = ("lr", "lr-ends")
 LR_SPAN = 30.0
 MAX_LR_GRID = 12
 MAX_RESOLUTIONS = 8
@@ -161,7 +165,7 @@ class ExperimentSpec:
         """The rates an arm trains at: its own under tune = "none"; under "lr" ``lr_grid`` rates
         log-spaced over LR_SPAN with the arm's rate at the geometric centre, to 2 significant digits."""
         centre = self.lr_for(arm)
-        if self.tune != "lr":
+        if self.tune not in TUNED:
             return (centre,)
         n = self.lr_grid
         return tuple(float(f"{centre * LR_SPAN ** (k / (n - 1) - 0.5):.2g}") for k in range(n))
@@ -172,14 +176,50 @@ class ExperimentSpec:
         runs in turn, each run carrying its resolution's spec)."""
         if len(self.image_sizes) > 1:
             return [run for spec in self.by_resolution() for run in spec.runs()]
-        out = []
 
         def arm(name: str, size: int, seed: int, freeze: int | str | None) -> list[RunSpec]:
-            if self.tune != "lr":
+            if self.tune not in TUNED:
                 return [RunSpec(self, name, size, seed, freeze)]
             return [RunSpec(self, name, size, seed, freeze, lr) for lr in self.lr_rates(name)]
 
-        for size in self.sizes:
+        return self._expand(self.end_sizes, arm)
+
+    @property
+    def end_sizes(self) -> tuple[int, ...]:
+        """The sizes queued when the experiment is created: all of them, but under tune = "lr-ends" only
+        the smallest and the largest (the others wait for their choices: ``held_runs``)."""
+        sizes = tuple(self.sizes)
+        if self.tune != "lr-ends" or len(set(sizes)) < 3:
+            return sizes
+        return tuple(s for s in sizes if s in (min(sizes), max(sizes)))
+
+    @property
+    def middle_sizes(self) -> tuple[int, ...]:
+        """Under tune = "lr-ends", the sizes between the smallest and the largest; () otherwise."""
+        ends = set(self.end_sizes)
+        return tuple(s for s in self.sizes if s not in ends)
+
+    def held_runs(self, rates: dict[tuple[str, str], dict[int, float]] | None = None) -> list[RunSpec]:
+        """The runs of the middle sizes under tune = "lr-ends", one per arm, size and seed, at the rate
+        ``rates[(arm, repr(freeze))][size]`` (lr_rates's centre where none is given: what the estimate
+        counts before the ends have chosen)."""
+        if len(self.image_sizes) > 1:
+            return [run for spec in self.by_resolution() for run in spec.held_runs(rates)]
+        rates = rates or {}
+
+        def arm(name: str, size: int, seed: int, freeze: int | str | None) -> list[RunSpec]:
+            lr = rates.get((name, repr(freeze)), {}).get(size, self.lr_for(name))
+            return [RunSpec(self, name, size, seed, freeze, lr)]
+
+        return self._expand(self.middle_sizes, arm)
+
+    def planned_runs(self) -> list[RunSpec]:
+        """Every run the experiment will train: ``runs()`` and, under tune = "lr-ends", the held ones."""
+        return self.runs() + self.held_runs()
+
+    def _expand(self, sizes, arm) -> list[RunSpec]:
+        out = []
+        for size in sizes:
             for seed in self.seeds:
                 out += arm("scratch", size, seed, None)
                 for depth in self.freeze:
@@ -527,12 +567,14 @@ def validate(spec: ExperimentSpec) -> list[str]:
         p.append("freeze: give at least one freezing depth (0 = fine-tune everything, 'all' = linear probe)")
     arms = 1 + len(set(spec.freeze)) + int(spec.small_cnn) + (len(set(spec.freeze) - {0}) if spec.random_control else 0)
     if spec.tune not in TUNES:
-        p.append(f"tune: unknown '{_short(spec.tune)}'; choose none or lr (a grid of learning rates per arm and size, "
-                 "chosen on validation)")
+        p.append(f"tune: unknown '{_short(spec.tune)}'; choose none, lr (a grid of learning rates per arm and size, "
+                 "chosen on validation) or lr-ends (the grid at the smallest and largest size only)")
     if not 2 <= spec.lr_grid <= MAX_LR_GRID:
         p.append(f"lr_grid: {spec.lr_grid} rates; use 2 to {MAX_LR_GRID} (default 4, over {LR_SPAN:g}x)")
-    grid = spec.lr_grid if spec.tune == "lr" and 2 <= spec.lr_grid <= MAX_LR_GRID else 1
-    n_runs = len(set(spec.sizes)) * len(set(spec.seeds)) * arms * grid * max(1, len(spec.image_sizes))
+    grid = spec.lr_grid if spec.tune in TUNED and 2 <= spec.lr_grid <= MAX_LR_GRID else 1
+    sizes = set(spec.sizes)
+    gridded = len(sizes) if spec.tune != "lr-ends" or len(sizes) < 3 else 2
+    n_runs = (gridded * grid + len(sizes) - gridded) * len(set(spec.seeds)) * arms * max(1, len(spec.image_sizes))
     if n_runs > MAX_RUNS:
         p.append(f"sizes: {n_runs:,} runs in one experiment (sizes x seeds x arms{' x rates' if grid > 1 else ''}); "
                  f"at most {MAX_RUNS:,}: use fewer sizes, seeds or freezing depths")

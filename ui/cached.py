@@ -57,7 +57,29 @@ def view(stamp: tuple, experiment: dict) -> ResultsView:
     report and ``tlcompare show`` read too. Kept per experiment content; each part is computed when
     the page first shows it."""
     return memo(stamp, ("view",), lambda: analyse(finished_runs(stamp), experiment.get("spec"),
-                                                  experiment.get("environment")))
+                                                  experiment.get("environment"), _kept(experiment)))
+
+
+def _kept(experiment: dict):
+    """The multiplier the store kept for this content (store/analyses.py), or None."""
+    from tlcompare.analysis import kept
+
+    text = store().kept_multiplier(experiment["id"], experiment["changed"]) if experiment.get("changed") else None
+    return kept.loads(text) if text else None
+
+
+def keep(stamp: tuple, experiment: dict, view: ResultsView) -> None:
+    """Keep a multiplier this page had to compute, once per content, so the next first look reads it."""
+    if view.kept_multiplier is not None or store().readonly or not experiment.get("changed"):
+        return
+
+    def save() -> bool:
+        from tlcompare.analysis import kept
+
+        store().save_multiplier(experiment["id"], kept.dumps(view.computed_multiplier), experiment["changed"])
+        return True
+
+    memo(stamp, ("kept",), save)
 
 
 def preview(stamp: tuple, experiment: dict) -> ResultsView:

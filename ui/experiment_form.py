@@ -35,7 +35,8 @@ def load_spec(spec: ExperimentSpec) -> None:
     # A spec stored before converged counted steps has none: the form builds a new spec, with today's rule.
     values["min_steps"] = spec.min_steps if spec.min_steps is not None else ExperimentSpec().min_steps
     # The form's switch: tune the learning rates (a grid per arm and size) or not.
-    st.session_state[key("tune_lr")] = spec.tune == "lr"
+    st.session_state[key("tune_lr")] = spec.tune in ("lr", "lr-ends")
+    st.session_state[key("tune_ends")] = spec.tune == "lr-ends"
     # A resolution sweep: the first resolution in the image-size box, the others beside it.
     st.session_state[key("image_size_more")] = list(spec.image_sizes[1:])
     for field in (*FIELDS, "weights_source"):
@@ -69,7 +70,7 @@ def values(sizes: list[int]) -> dict:
     # A path typed into the page is opened by the server: only inside its data roots.
     out["weights"] = str(require_inside_roots(weights, "checkpoint file")) if weights else None
     out["name"] = s[key("name")].strip()
-    out["tune"] = "lr" if s.get(key("tune_lr")) else "none"
+    out["tune"] = ("lr-ends" if s.get(key("tune_ends")) else "lr") if s.get(key("tune_lr")) else "none"
     more = [int(x) for x in s.get(key("image_size_more")) or []]
     if more:
         out["image_size"] = [out["image_size"], *more]

@@ -68,7 +68,9 @@ def flags_frame(runs: list[dict]) -> pd.DataFrame:
         if "train_acc_clean" in final:
             train_acc, source = final["train_acc_clean"], "clean"
         else:
-            train_acc, source = final.get("train_acc", epochs[-1]["train_acc"] if epochs else float("nan")), "running"
+            # An epoch record without it (hand-written, or from a tool that kept less) reads as unknown.
+            last = epochs[-1].get("train_acc") if epochs else None
+            train_acc, source = final.get("train_acc", float("nan") if last is None else last), "running"
         underfit = train_acc is not None and math.isfinite(train_acc) and train_acc < UNDERFIT_TRAIN_ACC
         rising, rise = still_rising([e.get("val_acc") for e in epochs])
         # Runs from before budgets existed trained under equal epochs.

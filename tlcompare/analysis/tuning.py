@@ -30,6 +30,11 @@ class Choice:
     val_acc: float  # mean over the seeds at the chosen rate
     n_seeds: int
     tied: int = 1  # rates whose mean validation accuracy equals the best (the lowest of them is kept)
+    # tune = "lr-ends": a size between the two tuned ones trained at one rate, interpolated from their
+    # choices; these are those two sizes (the rate was not chosen on this size's validation images).
+    between: tuple[int, int] | None = None
+    arm: str = field(default="", repr=False)
+    freeze: int | str | None = field(default=None, repr=False)
 
     @property
     def at_edge(self) -> bool:
@@ -39,6 +44,10 @@ class Choice:
 
     def sentence(self) -> str:
         """'scratch at 5/class: lr 3.5e-3, best of 4 on validation'."""
+        if self.between is not None:
+            low, high = self.between
+            return (f"{self.variant} at {self.size}/class: lr {rate_text(self.lr)}, interpolated between the choices "
+                    f"at {low} and {high}/class")
         text = f"{self.variant} at {self.size}/class: lr {rate_text(self.lr)}, best of {len(self.rates)} on validation"
         if self.tied == len(self.rates):
             return text + f" (all {self.tied} rates tie: validation cannot choose; the lowest is kept)"
@@ -69,15 +78,18 @@ class Tuning:
     def export_rows(self) -> list[dict]:
         """The choices for the JSON export: per arm and size, the grid, the chosen rate and its score."""
         return [{"variant": c.variant, "size": c.size, "lr": c.lr, "rates": list(c.rates), "val_acc": c.val_acc,
-                 "n_seeds": c.n_seeds, "tied": c.tied, "at_edge": c.at_edge, "chosen_on": "validation"}
+                 "n_seeds": c.n_seeds, "tied": c.tied, "at_edge": c.at_edge,
+                 "chosen_on": "validation" if c.between is None else
+                 f"interpolated between the choices at {c.between[0]} and {c.between[1]}/class"}
                 for c in self.choices]
 
     def summary(self) -> str:
         """The choices in one caveat line for the verdict; '' without a grid."""
         if not self.choices:
             return ""
-        edges = sum(c.at_edge for c in self.choices)
-        warn = (f" {edges} of {len(self.choices)} chosen rates sit at an edge of their grid: widen it (lr_scratch, "
+        edges = sum(c.at_edge for c in self.choices if c.between is None)
+        chosen = len([c for c in self.choices if c.between is None])
+        warn = (f" {edges} of {chosen} chosen rates sit at an edge of their grid: widen it (lr_scratch, "
                 "lr_pretrained move its centre) before trusting those sizes." if edges else "")
         return "Learning rates chosen on validation (test accuracy plays no part): " + "; ".join(self.lines()) + "." + warn
 
@@ -93,18 +105,43 @@ def ends_agreement(tuned: Tuning) -> list[dict]:
         by_variant.setdefault(c.variant, []).append(c)
     rows = []
     for name, choices in by_variant.items():
-        choices = sorted(choices, key=lambda c: c.size)
+        choices = sorted((c for c in choices if c.between is None), key=lambda c: c.size)
         if len(choices) < 3:
             continue
         first, last = choices[0], choices[-1]
-        span = math.log(last.size) - math.log(first.size)
         for c in choices[1:-1]:
-            t = (math.log(c.size) - math.log(first.size)) / span
-            rate = math.exp((1 - t) * math.log(first.lr) + t * math.log(last.lr))
-            nearest = min(c.rates, key=lambda r: abs(math.log(r) - math.log(rate)))
+            rate = _log_interpolated(first, last, c.size)
+            nearest = _nearest(c.rates, rate)
             rows.append({"variant": name, "size": c.size, "chosen": c.lr, "interpolated": rate, "nearest": nearest,
                          "agree": nearest == c.lr, "tied": c.tied})
     return rows
+
+
+def _log_interpolated(first: Choice, last: Choice, size: int) -> float:
+    t = (math.log(size) - math.log(first.size)) / (math.log(last.size) - math.log(first.size))
+    return math.exp((1 - t) * math.log(first.lr) + t * math.log(last.lr))
+
+
+def _nearest(rates, rate: float) -> float:
+    return min(rates, key=lambda r: abs(math.log(r) - math.log(rate)))
+
+
+def held_rates(end_runs: list[dict], middle_sizes) -> dict[tuple[str, str], dict[int, float]]:
+    """tune = "lr-ends": the rate each size between the smallest and the largest trains at, per arm
+    (``(arm, repr(freeze))``): the two ends' choices on validation (``choose``), interpolated in log size
+    and log rate, snapped to the nearest rate of the grid (so the run is the same as that grid's run and
+    is reused where it exists). An arm missing here had no finished rate at one of its ends."""
+    ends: dict[tuple[str, str], list[Choice]] = {}
+    for c in choose(end_runs).choices:
+        ends.setdefault((c.arm, repr(c.freeze)), []).append(c)
+    out = {}
+    for key, choices in ends.items():
+        choices.sort(key=lambda c: c.size)
+        if len(choices) < 2:
+            continue
+        first, last = choices[0], choices[-1]
+        out[key] = {size: _nearest(first.rates, _log_interpolated(first, last, size)) for size in middle_sizes}
+    return out
 
 
 def ends_summary(rows: list[dict]) -> str:
@@ -159,6 +196,25 @@ def _val(run: dict) -> float:
     return value if isinstance(value, int | float) and math.isfinite(value) else -math.inf
 
 
+def _interpolated(groups: dict[tuple, dict[float, list[dict]]], choices: list[Choice]) -> list[Choice]:
+    """tune = "lr-ends": the sizes of an arm that trained one rate between two sizes where it chose one."""
+    tuned: dict[tuple, list[int]] = {}
+    for c in choices:
+        tuned.setdefault((c.arm, repr(c.freeze)), []).append(c.size)
+    out = []
+    for (arm, freeze_key, size), by_rate in groups.items():
+        sizes = tuned.get((arm, freeze_key), [])
+        if len(by_rate) != 1 or not sizes or not min(sizes) < size < max(sizes):
+            continue
+        (lr, runs), = by_rate.items()
+        vals = [v for v in (_val(r) for r in runs) if v > -math.inf]
+        freeze = runs[0].get("freeze")
+        out.append(Choice(variant(arm, freeze), variant_key(arm, freeze), size, lr, (lr,),
+                          sum(vals) / len(vals) if vals else math.nan, len(vals),
+                          between=(min(sizes), max(sizes)), arm=arm, freeze=freeze))
+    return out
+
+
 def choose(runs: list[dict]) -> Tuning:
     """The runs of each arm's best rate per size (by mean validation accuracy over its finished seeds).
 
@@ -193,7 +249,8 @@ def choose(runs: list[dict]) -> Tuning:
             freeze = first.get("freeze")
             tied = sum(abs(v - best_val) < 1e-9 for v, *_ in scored)
             choices.append(Choice(variant(arm, freeze), variant_key(arm, freeze), size, best_lr, rates, best_val, n,
-                                  tied))
+                                  tied, arm=arm, freeze=freeze))
+    choices += _interpolated(groups, choices)
     order = {id(r): i for i, r in enumerate(runs)}
     chosen.sort(key=lambda r: order[id(r)])
     choices.sort(key=lambda c: (c.size, c.order))

@@ -39,6 +39,8 @@ class ResultsView:
     spec: dict = field(repr=False)
     environment: dict = field(repr=False)
     runs: list[dict] = field(repr=False)  # every run, any status (under tune = "lr", every rate of every grid)
+    # The multiplier the store kept for this content (analysis/kept.py), or None: computed when read.
+    kept_multiplier: label_multiplier.Multiplier | None = field(default=None, repr=False)
 
     @cached_property
     def tuning(self) -> tuning.Tuning:
@@ -103,9 +105,17 @@ class ResultsView:
     def multiplier(self) -> label_multiplier.Multiplier:
         """The label multiplier and the time saved; its lead names the verdict's best variant, and says
         so when runs did not finish learning (the figure may then measure the budget, not the data)."""
-        m = label_multiplier.build(self.frame, self.epochs, runs=self.finished, best=self.best)
+        m = self.computed_multiplier
         caveat = convergence.lead_caveat(self.flags)
         return replace(m, lead=f"{m.lead} {caveat}") if m.lead and caveat else m
+
+    @cached_property
+    def computed_multiplier(self) -> label_multiplier.Multiplier:
+        """The multiplier as ``label_multiplier.build`` gives it (what the store keeps): the kept one when
+        there is one, else computed from the frames."""
+        if self.kept_multiplier is not None:
+            return self.kept_multiplier
+        return label_multiplier.build(self.frame, self.epochs, runs=self.finished, best=self.best)
 
     @property
     def best(self) -> pd.DataFrame:
@@ -197,8 +207,11 @@ class ResultsView:
         return label_multiplier.labels_to_target(self.frame, target)
 
 
-def analyse(runs: list[dict], spec: dict | None = None, environment: dict | None = None) -> ResultsView:
+def analyse(runs: list[dict], spec: dict | None = None, environment: dict | None = None,
+            kept_multiplier: label_multiplier.Multiplier | None = None) -> ResultsView:
     """The view of an experiment from every one of its runs (unfinished ones count as incomplete
     pairs in the verdict). Runs read with ``test_correct`` get the verdict's test over test images;
-    ``environment["n_test"]`` names differences of a few test images for runs without it."""
-    return ResultsView(spec=spec or {}, environment=environment if environment is not None else {}, runs=runs)
+    ``environment["n_test"]`` names differences of a few test images for runs without it.
+    ``kept_multiplier``: the store's multiplier of exactly these runs (``Store.kept_multiplier``)."""
+    return ResultsView(spec=spec or {}, environment=environment if environment is not None else {}, runs=runs,
+                       kept_multiplier=kept_multiplier)

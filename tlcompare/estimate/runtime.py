@@ -266,7 +266,7 @@ def estimate(spec: ExperimentSpec, throughputs: dict[str, Throughput], num_class
     """
     from tlcompare.analysis.frames import variant
 
-    runs = spec.runs()
+    runs = spec.planned_runs()
     by_variant: dict[str, float] = {}
     features_done: set = set()
     reused = 0

@@ -78,6 +78,8 @@ def progress_line(progress: dict, runs: list[dict] | None = None) -> str:
         parts += [f"{counts[s]} {s}" for s in ("failed", "cancelled") if counts.get(s)]
     else:
         parts = [f"{progress['finished']} of {progress['total']} runs finished"]
+    if progress.get("held") and progress["status"] not in ("done", "failed"):
+        parts.append(f"{progress['held']} wait for the learning rates the smallest and largest size choose")
     active = progress["status"] in ("running", "queued", "cancelling")
     took = None if active or runs is None else wall_seconds(runs)
     if took is not None:

@@ -82,6 +82,7 @@ class Store(QueueMixin):
         self.path = Path(path).expanduser() if path is not None else default_path()
         self.busy_timeout = busy_timeout
         self.readonly = False
+        self._has_analyses: bool | None = None  # False: a read-only store of a schema before kept analyses
         self._checked = False
         self._pid = os.getpid()
         self._local = threading.local()
@@ -492,6 +493,26 @@ class Store(QueueMixin):
             con.execute("UPDATE experiments SET headline = ?, headline_stamp = ? WHERE id = ? AND changed = ?",
                         (text, stamp, experiment_id, stamp))
 
+    def save_multiplier(self, experiment_id: int, text: str, stamp: int) -> None:
+        """Keep an experiment's label multiplier (analysis/kept.py) with the stamp it was computed at; a
+        change meanwhile wins (nothing is kept)."""
+        with self._write() as con:
+            con.execute("INSERT OR REPLACE INTO analyses (experiment_id, stamp, version, multiplier) SELECT ?, ?, ?, ? "
+                        "WHERE (SELECT changed FROM experiments WHERE id = ?) = ?",
+                        (experiment_id, stamp, tlcompare.__version__, text, experiment_id, stamp))
+
+    def kept_multiplier(self, experiment_id: int, stamp: int) -> str | None:
+        """The kept multiplier's JSON while it is still true (computed at ``stamp`` by this version)."""
+        if self._has_analyses is False:
+            return None
+        try:
+            row = self._con().execute("SELECT multiplier FROM analyses WHERE experiment_id = ? AND stamp = ? AND "
+                                      "version = ?", (experiment_id, stamp, tlcompare.__version__)).fetchone()
+        except sqlite3.OperationalError:  # a read-only store of an older schema: nothing kept
+            self._has_analyses = False
+            return None
+        return row[0] if row else None
+
     def reusable(self, config_hashes: list[str]) -> set[str]:
         """Which of these configs already have a result a new run would copy instead of training
         (the same rule as ``finished_source``: finished, by this tlcompare version)."""
@@ -548,8 +569,9 @@ class Store(QueueMixin):
         running = [r for r in runs if r["status"] == "running"]
         partial = {r["id"]: (r["step"] / r["total_steps"]) if r["total_steps"] else 0.0 for r in running}
         finished = sum(1 for r in runs if r["status"] in TERMINAL)
-        total = len(runs)
-        remaining = sum(1 for r in runs if r["status"] in PENDING) + sum(1 - p for p in partial.values())
+        held = _held(exp["spec"], runs)
+        total = len(runs) + held
+        remaining = sum(1 for r in runs if r["status"] in PENDING) + sum(1 - p for p in partial.values()) + held
         # Seconds per run: from runs trained here, else extrapolated from the runs in flight.
         spans = [r["finished_at"] - r["started_at"] for r in runs
                  if r["status"] in FINISHED and r["reused_from"] is None and r["started_at"] and r["finished_at"]]
@@ -561,6 +583,7 @@ class Store(QueueMixin):
             "experiment_id": experiment_id,
             "status": exp["status"],
             "total": total,
+            "held": held,  # tune = "lr-ends": runs not queued until the end sizes have chosen their rates
             "counts": exp["counts"],
             "finished": finished,
             "fraction": (finished + sum(partial.values())) / total if total else 1.0,
@@ -579,6 +602,20 @@ class Store(QueueMixin):
         row = self._con().execute(
             f"SELECT COUNT(*) FROM runs WHERE experiment_id = ? AND status NOT IN {TERMINAL!r}", (experiment_id,)).fetchone()
         return row[0] == 0
+
+
+def _held(spec: dict, runs: list) -> int:
+    """Runs of an lr-ends experiment's middle sizes that are not queued yet (store/ends.py)."""
+    if spec.get("tune") != "lr-ends":
+        return 0
+    from tlcompare.spec import spec_from_dict
+
+    try:
+        planned = spec_from_dict(spec)
+    except Exception:  # a damaged spec: its runs say so
+        return 0
+    middle = set(planned.middle_sizes)
+    return 0 if any(r["size"] in middle for r in runs) else len(planned.held_runs())
 
 
 _scan = json.JSONDecoder().scan_once  # the C scanner json.loads runs, without its per-call wrappers

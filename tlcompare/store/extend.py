@@ -46,13 +46,20 @@ def extended_spec(experiment_id: int, stored: dict, new: ExperimentSpec) -> Expe
             f"--into {experiment_id} adds sizes, freezing depths and seeds only, and this spec differs from "
             f"experiment {experiment_id} in {what}{more}: its runs would be averaged and paired with runs trained "
             "another way; submit without --into for a new experiment (it reuses every run the two share)")
+    if old.tune == "lr-ends" and len(set(old.sizes) | set(new.sizes)) > 2:
+        # Its middle sizes trained at rates chosen from its end grids; a new size, seed or depth would
+        # move the ends or the choices those runs were given.
+        raise UserError(
+            f"--into {experiment_id}: an experiment tuned at its smallest and largest size only (tune = \"lr-ends\") "
+            "cannot grow: its middle sizes trained at rates chosen from those ends; submit without --into for a new "
+            "experiment (it reuses every run the two share)")
     merged = replace(
         old,
         sizes=tuple(sorted(set(old.sizes) | set(new.sizes))),
         seeds=tuple(sorted(set(old.seeds) | set(new.seeds))),
         freeze=tuple(sorted(set(old.freeze) | set(new.freeze), key=depth_order)),
     )
-    n = len(merged.runs())
+    n = len(merged.planned_runs())
     if n > MAX_RUNS:
         raise UserError(f"--into {experiment_id}: the experiment would hold {n:,} runs; at most {MAX_RUNS:,}: "
                         "add fewer sizes, seeds or freezing depths")

@@ -48,6 +48,16 @@ class QueueMixin:
             sql, args = sql + " AND experiment_id = ?", (experiment_id,)
         return self._con().execute(sql + " LIMIT 1", args).fetchone() is not None
 
+    def may_queue_more(self, experiment_id: int | None = None) -> bool:
+        """Could runs be queued without anyone asking? Yes while a run of an lr-ends experiment trains:
+        its end may release the sizes between (store/ends.py). A worker told to stop once the queue is
+        empty waits for that instead of leaving those runs to the others."""
+        sql, args = ("SELECT 1 FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE r.status = 'running' "
+                     "AND instr(e.spec, '\"lr-ends\"') > 0"), ()
+        if experiment_id is not None:
+            sql, args = sql + " AND r.experiment_id = ?", (experiment_id,)
+        return self._con().execute(sql + " LIMIT 1", args).fetchone() is not None
+
     def claim(self, worker_id: str, experiment_id: int | None = None) -> dict | None:
         """Atomically take the next queued (or interrupted) run; None when there is nothing to take.
 

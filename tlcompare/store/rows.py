@@ -272,6 +272,12 @@ def experiment_status(counts: dict[str, int], cancelling: int) -> str:
 def refresh_status(con: sqlite3.Connection, experiment_ids) -> None:
     """Recompute experiments.status from its runs, inside the transaction that changed them."""
     for exp_id in set(experiment_ids):
+        # tune = "lr-ends": the sizes between the two tuned ones are queued once the ends have ended.
+        if con.execute("SELECT 1 FROM experiments WHERE id = ? AND instr(spec, '\"lr-ends\"') > 0",
+                       (exp_id,)).fetchone():
+            from tlcompare.store.ends import release_held
+
+            release_held(con, exp_id)
         counts = {r[0]: r[1] for r in con.execute(
             "SELECT status, COUNT(*) FROM runs WHERE experiment_id = ? GROUP BY status", (exp_id,))}
         cancelling = con.execute(

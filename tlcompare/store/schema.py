@@ -128,7 +128,17 @@ _V3 = [
 # (it was text: '3', 'all'). An integer's text is already its JSON; only 'all' changes.
 _V4 = ["UPDATE runs SET freeze = json_quote(freeze) WHERE freeze IS NOT NULL AND json_valid(freeze) = 0"]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4]
+# The label multiplier of an experiment's content (analysis/kept.py), kept with the change stamp and
+# tlcompare version it was computed at, so Results' first look reads it instead of resampling. A table
+# of its own: History lists every experiment row and never reads these.
+_V5 = ["""CREATE TABLE analyses (
+        experiment_id INTEGER PRIMARY KEY REFERENCES experiments(id) ON DELETE CASCADE,
+        stamp INTEGER NOT NULL,             -- experiments.changed when it was computed
+        version TEXT NOT NULL,              -- the tlcompare version that computed it
+        multiplier TEXT NOT NULL            -- analysis/kept.py's JSON
+    )"""]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

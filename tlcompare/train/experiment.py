@@ -62,12 +62,14 @@ def run_experiment(
 ) -> ExperimentResult:
     device = resolve_device(spec.device)
     runs = spec.runs()
+    total = len(spec.planned_runs())
     data = prepare(runs[0].experiment if runs else spec, device)
     result = ExperimentResult(spec)
     started = time.perf_counter()
-    for i, run in enumerate(runs):
+    trained: list[tuple[RunSpec, RunResult]] = []
+    for i, run in enumerate(_with_held(spec, runs, trained)):
         if on_run_start:
-            on_run_start(i, len(runs), run)
+            on_run_start(i, total, run)
         if run.experiment.image_size != data.images.shape[-1]:  # the next resolution of a sweep
             data = None
             data = prepare(run.experiment, device)
@@ -76,7 +78,25 @@ def run_experiment(
         res = train_run(run, data, device, on_epoch=(lambda rec, run=run: on_epoch(run, rec)) if on_epoch else None)
         res.thread_choice = choice.to_dict()
         result.runs.append(res)
+        trained.append((run, res))
         if on_run_end:
             on_run_end(run, res)
     result.environment["wall_seconds"] = time.perf_counter() - started
     return result
+
+
+def _with_held(spec: ExperimentSpec, runs: list[RunSpec], trained: list[tuple[RunSpec, RunResult]]):
+    """``runs``, then under tune = "lr-ends" each resolution's middle sizes at the rates its end grids
+    chose (as the store queues them: store/ends.py); ``trained`` fills in while this is iterated."""
+    from tlcompare.analysis.tuning import held_rates
+
+    yield from runs
+    for sub in spec.by_resolution():
+        if not sub.middle_sizes:
+            continue
+        ends = [{**res.to_dict(), "freeze": run.freeze} for run, res in trained
+                if run.experiment.image_size == sub.image_size]
+        rates = held_rates(ends, sub.middle_sizes)
+        # An arm none of whose rates finished at an end has nothing to interpolate: it is left out.
+        yield from (run for run in sub.held_runs(rates) if (run.arm, repr(run.freeze)) in rates)
+

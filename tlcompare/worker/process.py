@@ -25,6 +25,7 @@ from tlcompare.data.splits import check_sizes
 from tlcompare.errors import UserError
 from tlcompare.spec import RunSpec
 from tlcompare.store import LostRun, Store
+from tlcompare.store.analyses import keep_when_finished
 from tlcompare.store.headlines import store_when_finished
 from tlcompare.store.queue import DEFAULT_STALE_AFTER
 from tlcompare.threads import choose_run_threads
@@ -210,7 +211,7 @@ class Worker:
                     self.log(f"run {r['run_id']}: its worker {r['worker_id']} died; now {r['status']}")
                 claimed = self.store.claim(self.id, self.experiment_id)
                 if claimed is None:
-                    if once and not self.store.has_pending(self.experiment_id):
+                    if once and not self.store.has_pending(self.experiment_id) and not self.store.may_queue_more(self.experiment_id):
                         break
                     if cfg.idle_exit is not None and time.monotonic() - idle_since > cfg.idle_exit:
                         self.log(f"idle for {cfg.idle_exit:.0f} s; exiting")
@@ -251,6 +252,8 @@ class Worker:
         self.log(f"run {run_id}: {outcome['status']}" + (f": {outcome['error']}" if outcome.get("error") else ""))
         with contextlib.suppress(Exception):  # a headline not kept now is computed by its first reader
             store_when_finished(self.store, claimed["experiment_id"])
+        with contextlib.suppress(Exception):  # so is the multiplier (Results computes and keeps it)
+            keep_when_finished(self.store, claimed["experiment_id"])
         if self.hooks.on_run_end:
             self.hooks.on_run_end(claimed, outcome)
         return outcome

@@ -162,7 +162,7 @@ class RayWorker:
                     self.log(f"run {r['run_id']}: its worker {r['worker_id']} died; now {r['status']}")
                 claimed = store.claim(worker_id, self.experiment_id)
                 if claimed is None:
-                    if self.once and not store.has_pending(self.experiment_id):
+                    if self.once and not store.has_pending(self.experiment_id) and not store.may_queue_more(self.experiment_id):
                         break
                     if self.config.idle_exit is not None and time.monotonic() - idle_since > self.config.idle_exit:
                         break
