@@ -191,11 +191,14 @@ def seeded_dashboard(tmp_path):
 
 
 def seed_home(home: Path) -> Path:
-    """``home`` with ``seed_throughput()``'s probe results in its cache."""
+    """``home`` with ``seed_throughput()``'s probe results and the default dataset's facts in its cache:
+    its server starts neither the probe nor the facts' background read (a process that imports torch
+    and decodes digits) for the form's defaults."""
     home.mkdir(parents=True, exist_ok=True)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TLCOMPARE_HOME", str(home))
         seed_throughput()
+        seed_facts()
     return home
 
 

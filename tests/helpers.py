@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -108,7 +109,8 @@ def wait_for_health(url: str, proc: subprocess.Popen, log: Path, timeout: float 
 @contextlib.contextmanager
 def streamlit_server(home: Path, log: Path, **env: str) -> Iterator[str]:
     """``streamlit run app.py`` on a free local port with its own TLCOMPARE_HOME; yields its URL and
-    stops it (its whole process group) afterwards."""
+    stops it (its whole process group) afterwards: SIGTERM at once, while its exit (about a second)
+    is waited for in the background, beside the next test (``_reap``)."""
     port = free_port()
     full_env = dict(os.environ, TLCOMPARE_HOME=str(home), **env)
     streamlit = Path(sys.executable).with_name("streamlit")
@@ -123,11 +125,18 @@ def streamlit_server(home: Path, log: Path, **env: str) -> Iterator[str]:
         yield url
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
+        # Not a daemon: a pytest process that ends waits for it, so no server outlives the run.
+        threading.Thread(target=_reap, args=(proc,), name=f"stop streamlit {proc.pid}").start()
+
+
+def _reap(proc: subprocess.Popen, grace: float = 15) -> None:
+    """Wait for a process group told to stop; kill it if it is still there after ``grace`` seconds."""
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        proc.wait()
 
 
 # -- the browser ------------------------------------------------------------------------------------------

@@ -4,13 +4,12 @@ the normal path. No timing is asserted; speed figures live in docs/benchmarks.md
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from helpers import tlc
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -33,15 +32,16 @@ def test_throughput_measures_both_loops_on_the_same_model(one_thread):
     assert ours > 0 and base > 0
 
 
-def test_sweep_trains_what_tlcompare_run_trains(tmp_path, one_thread):
+def test_sweep_trains_what_tlcompare_run_trains(tmp_path, one_thread, capsys):
     out = sweep.run_sweep(dict(TINY), with_estimate=True)
     assert out["runs"] == 4 and out["wall_seconds"] > 0 and out["estimated_seconds"] > 0
     bench = {(r["arm"], r["size"]): r["test_acc"] for _, r in out["frame"].iterrows()}
 
-    cli = [sys.executable, "-m", "tlcompare", "run", "--dataset", "digits", "--model", "efficientnet_lite0", "--image-size",
-           "16", "--sizes", "3,6", "--freeze", "all", "--seeds", "1", "--budget", "epochs", "--epochs", "2", "--device", "cpu",
-           "--out", str(tmp_path / "r.json")]
-    subprocess.run(cli, check=True, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    # `tlcompare run` in this process, on the same one thread (one_thread) as the sweep
+    r = tlc("run", "--dataset", "digits", "--model", "efficientnet_lite0", "--image-size", "16", "--sizes", "3,6",
+            "--freeze", "all", "--seeds", "1", "--budget", "epochs", "--epochs", "2", "--device", "cpu",
+            "--out", tmp_path / "r.json", capsys=capsys)
+    assert r.returncode == 0, r.stderr
     (experiment,) = json.loads((tmp_path / "r.json").read_text())["experiments"]
     runs = experiment["runs"]
     product = {(r["arm"], r["size"]): r["final"]["test_acc"] for r in runs}

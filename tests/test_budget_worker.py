@@ -49,7 +49,7 @@ def by_arm(runs):
     return {r["arm"]: r for r in runs}
 
 
-def test_epochs_budget_trains_its_epochs_and_flags_the_underfit_scratch_run(trained):
+def test_epochs_budget_trains_its_epochs_and_flags_the_underfit_scratch_run(trained, capsys):
     home, runs, ids = trained
     scratch, pre = by_arm(runs["epochs"])["scratch"], by_arm(runs["epochs"])["pretrained"]
     for r in (scratch, pre):
@@ -66,7 +66,7 @@ def test_epochs_budget_trains_its_epochs_and_flags_the_underfit_scratch_run(trai
     flags = flags_frame(runs["epochs"]).set_index("arm")
     assert flags.loc["scratch", "underfit"] and flags.loc["scratch", "train_acc"] < 0.9
     assert flags.loc["scratch", "fix"] == "more epochs, or the budget 'until converged'"
-    show = tlc("show", ids["epochs"], home=home, env=WORKER_ENV)
+    show = tlc("show", ids["epochs"], home=home, env=WORKER_ENV, capsys=capsys)
     assert show.returncode == 0, show.stderr
     assert "Budget: epochs (equal epochs); 2 epochs per run" in show.stdout
     assert "scratch at 2/class (seed 0): underfit" in show.stdout and "Fix: more epochs, or the budget 'until converged'." in show.stdout

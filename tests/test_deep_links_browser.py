@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -60,28 +59,35 @@ def look(page, heading: str) -> dict:
         expect(page.get_by_role("heading", name=re.compile("scratch"), level=3).first).to_be_visible(timeout=120_000)
     else:
         expect(page.get_by_role("heading", name=heading, level=1)).to_be_visible(timeout=120_000)
-    sidebar = page.locator("[data-testid=stSidebar]")
     # The worker panel is a fragment of its own: wait for its badge, visible or not (presentation).
     page.wait_for_function("() => [...document.querySelectorAll('[data-testid=stSidebar] p')]"
                            ".some(p => p.textContent.startsWith('Worker'))", timeout=60_000)
+    # The page, the frame and the sidebar are drawn by one script run (a bookmark that Streamlit started
+    # without app.py runs the app inside that same run: ui/frame.py), and a fresh server's first run
+    # imports for seconds between two sections: read once the app says no run is under way. A run
+    # that begins meanwhile (a fragment's timer, a rerun the page asks for) may change the page: read
+    # again, each time the app is idle, until two reads agree.
     settle(page)
-    headings = page.locator("[data-testid=stMain] h1, [data-testid=stMain] h2, [data-testid=stMain] h3")
-    # A fresh server's first run imports for seconds between two sections, and Live draws its
-    # experiment in a fragment after the page's run: wait until the headings stand still for 3 s with
-    # no script running (Streamlit's status widget shows while one does).
-    seen, still, deadline = None, 0, time.time() + 120
-    while still < 3 and time.time() < deadline:
-        now = [t.strip() for t in headings.all_text_contents()]
-        still = still + 1 if now == seen and page.locator("[data-testid=stStatusWidget]").count() == 0 else 0
+    seen = _frame_and_page(page)
+    for _ in range(30):
+        settle(page)
+        now = _frame_and_page(page)
+        if now == seen:
+            return now
         seen = now
-        time.sleep(1)
+    raise AssertionError(f"the page kept changing: last read {seen}")
+
+
+def _frame_and_page(page) -> dict:
+    sidebar = page.locator("[data-testid=stSidebar]")
+    headings = page.locator("[data-testid=stMain] h1, [data-testid=stMain] h2, [data-testid=stMain] h3")
     worker = [t.strip() for t in sidebar.locator("[data-testid=stMarkdownContainer]").all_text_contents()
               if t.strip().startswith(("Worker", "Device"))]
     return {
         "tab title": page.title(),
         "nav": page.locator("[data-testid=stSidebarNavLink]").evaluate_all(WORDS),
         "nav sections": page.locator("[data-testid=stNavSectionHeader]").evaluate_all(WORDS),
-        "headings": seen,
+        "headings": [t.strip() for t in headings.all_text_contents()],
         "sidebar shown": sidebar.is_visible(),
         "worker panel": worker,
         "logo": page.locator("[data-testid=stSidebarLogo], [data-testid=stHeaderLogo]").count() > 0,

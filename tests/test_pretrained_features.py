@@ -3,6 +3,7 @@
 import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
 
 from tlcompare.models import create_backbone
 from tlcompare.spec import build_spec
@@ -21,7 +22,14 @@ def _features(pretrained: bool, images: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.mark.slow
-def test_linear_probe_on_pretrained_features_beats_random_features():
+def test_linear_probe_on_pretrained_features_beats_random_features(one_thread):
+    # One thread for torch (one_thread) and for the BLAS under scikit-learn's solver: beside the other
+    # pytest worker their idle threads spin for a busy core (measured: 29 CPU-s to 15 for this test).
+    with threadpool_limits(limits=1, user_api="blas"):
+        _probe_pretrained_against_random()
+
+
+def _probe_pretrained_against_random() -> None:
     # 32 px and 5 images per class: random conv features are a strong baseline on digits at
     # larger sizes (0.84 at 64 px, 20 per class), so the test looks where transfer matters.
     spec = build_spec({"dataset": "digits", "image_size": 32, "sizes": [5], "device": "cpu"})

@@ -40,15 +40,21 @@ def fast_env(monkeypatch):
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
 
 
-def submit(tmp_path: Path, **values) -> int:
-    spec = dict(dataset="digits", model="efficientnet_lite0", sizes=[5], freeze=[0], seeds=[0, 1], budget="epochs",
-                epochs=2, image_size=16, batch_size=32, device="cpu")
-    spec.update(values)
-    path = tmp_path / f"exp{time.monotonic_ns()}.toml"
-    path.write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in spec.items()))
-    r = tlc("submit", path)
-    assert r.returncode == 0, r.stderr
-    return int(r.stdout.strip())
+@pytest.fixture
+def submit(capsys):
+    """``tlcompare submit``'s experiment id for a tiny digits spec; in this process (the driver is what is tested)."""
+
+    def submit(tmp_path: Path, **values) -> int:
+        spec = dict(dataset="digits", model="efficientnet_lite0", sizes=[5], freeze=[0], seeds=[0, 1], budget="epochs",
+                    epochs=2, image_size=16, batch_size=32, device="cpu")
+        spec.update(values)
+        path = tmp_path / f"exp{time.monotonic_ns()}.toml"
+        path.write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in spec.items()))
+        r = tlc("submit", path, capsys=capsys)
+        assert r.returncode == 0, r.stderr
+        return int(r.stdout.strip())
+
+    return submit
 
 
 def driver(*args) -> subprocess.Popen:
@@ -82,8 +88,7 @@ def cluster(tmp_path_factory):
         _wait_nodes(address, 2, tmp)
         yield address
     finally:
-        for p in reversed(procs):  # this test's processes only: each `ray start` leads its own session
-            _stop_group(p)
+        _stop_group(*procs)  # this test's processes only: each `ray start` leads its own session
 
 
 def _short_temp() -> str:
@@ -124,26 +129,29 @@ def _wait_nodes(address: str, n: int, tmp: Path) -> None:
     raise AssertionError(f"the Ray cluster did not reach {n} node(s): {(tmp / 'head.log').read_text()[-2000:]}")
 
 
-def _stop_group(proc: subprocess.Popen, grace: float = 3) -> None:
+def _stop_group(*procs: subprocess.Popen, grace: float = 3) -> None:
     # `ray start --block` takes about 33 s to leave after SIGTERM (measured): a cluster a test is done
-    # with is killed after a short grace. A cluster stopped under a running driver gets 30 s, as a
-    # node that shuts down does: killed at once, Ray's core worker ends the driver process itself (exit
-    # code 1, no line of ours), which this suite does not claim to handle.
+    # with is killed after a short grace, all its nodes at once (one grace, not one per node). A
+    # cluster must not be killed under a running driver: killed at once, Ray's core worker ends the
+    # driver process itself (exit code 1, no line of ours), which this suite does not claim to handle.
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            time.sleep(1)
-        except subprocess.TimeoutExpired:
-            continue
-    with contextlib.suppress(ProcessLookupError):  # children that outlived `ray start`, in its group
-        os.killpg(proc.pid, signal.SIGKILL)
+        left = [p for p in procs if p.poll() is None]
+        for p in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, sig)
+        end = time.monotonic() + wait
+        for p in left:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(timeout=max(0.0, end - time.monotonic()))
+        if all(p.poll() is not None for p in procs):
+            time.sleep(1)  # the group's other processes had the same signal: a moment to act on it
+            break
+    for p in procs:
+        with contextlib.suppress(ProcessLookupError):  # children that outlived `ray start`, in its group
+            os.killpg(p.pid, signal.SIGKILL)
 
 
-def test_local_cluster_gives_the_local_executors_results(tmp_path, tlcompare_home, monkeypatch):
+def test_local_cluster_gives_the_local_executors_results(tmp_path, tlcompare_home, monkeypatch, submit):
     """No address: the driver starts a local CPU-only cluster; same seeds, same accuracies as `tlcompare worker`."""
     exp = submit(tmp_path)
     out = finish(driver("--local-cpus", "2", "--once"))
@@ -164,7 +172,7 @@ def test_local_cluster_gives_the_local_executors_results(tmp_path, tlcompare_hom
             k: v for k, v in b["final"].items() if k not in TIMING}
 
 
-def test_runs_spread_over_two_nodes_with_packed_logical_gpus(tmp_path, cluster):
+def test_runs_spread_over_two_nodes_with_packed_logical_gpus(tmp_path, cluster, submit):
     """Four slots (two nodes x one logical GPU x 2 runs per GPU); the sidebar shows them from the
     store while they run; a stop asked through the store ends the driver cleanly."""
     from dashboard_fixtures import seed_throughput
@@ -199,8 +207,9 @@ def test_runs_spread_over_two_nodes_with_packed_logical_gpus(tmp_path, cluster):
     assert ray_cluster(Store()) is None  # the driver said it exited
 
 
-def test_a_killed_ray_worker_is_retried_and_a_killed_driver_resumed(tmp_path, cluster):
-    exp = submit(tmp_path, epochs=40, seeds=[0])
+def test_a_killed_ray_worker_is_retried_and_a_killed_driver_resumed(tmp_path, cluster, submit):
+    # 20 epochs: each run is still training when the test kills its process, then its driver (a poll later).
+    exp = submit(tmp_path, epochs=20, seeds=[0])
     first = driver("--address", cluster, "--actors", "2")
     try:
         # Kill the process training a run, mid-run: the driver replaces it and the run trains again.
@@ -223,14 +232,14 @@ def test_a_killed_ray_worker_is_retried_and_a_killed_driver_resumed(tmp_path, cl
     assert max(r["attempts"] for r in final) >= 2
 
 
-def test_cancel_reaches_a_remote_run_within_an_epoch(tmp_path, cluster):
+def test_cancel_reaches_a_remote_run_within_an_epoch(tmp_path, cluster, submit, capsys):
     # Fine-tuning, not a linear probe: a probe on cached features can finish 300 epochs in seconds.
     exp = submit(tmp_path, epochs=300, seeds=[0], freeze=[0])
     proc = driver("--address", cluster, "--actors", "1", "--once")
     try:
         wait_for(lambda: any(r["status"] == "running" and len(r["epochs"]) >= 2 for r in runs(exp)), 300,
                  "a run past its second epoch", every=0.3)
-        r = tlc("cancel", exp)
+        r = tlc("cancel", exp, capsys=capsys)
         assert r.returncode == 0, r.stderr
         at_cancel = max(len(r["epochs"]) for r in runs(exp))
         finish(proc, timeout=300)
@@ -243,7 +252,7 @@ def test_cancel_reaches_a_remote_run_within_an_epoch(tmp_path, cluster):
     assert max(len(r["epochs"]) for r in final) <= at_cancel + 2  # the epoch under way, and one in flight
 
 
-def test_a_cluster_that_goes_away_is_one_clear_line_and_loses_nothing(tmp_path, tmp_path_factory):
+def test_a_cluster_that_goes_away_is_one_clear_line_and_loses_nothing(tmp_path, tmp_path_factory, submit):
     tmp = tmp_path_factory.mktemp("gone")
     port = free_port()
     head = _ray_start(tmp / "head.log", "--head", "--port", str(port), "--include-dashboard", "false",
@@ -255,7 +264,9 @@ def test_a_cluster_that_goes_away_is_one_clear_line_and_loses_nothing(tmp_path, 
         try:
             wait_for(lambda: any(r["status"] == "running" and len(r["epochs"]) >= 2 for r in runs(exp)), 300,
                  "a run past its second epoch", every=0.3)
-            _stop_group(head, grace=30)
+            # The cluster shuts down (SIGTERM, as a node that is stopped): the driver must notice by
+            # itself. The head is killed only after the driver has left (the finally below).
+            os.killpg(head.pid, signal.SIGTERM)
             out, _ = proc.communicate(timeout=180)
         finally:
             if proc.poll() is None:

@@ -8,7 +8,9 @@ import torch
 from tlcompare.spec import build_spec
 from tlcompare.train import prepare, train_run
 
-pytestmark = pytest.mark.slow  # every test here trains
+# Every test here trains; on one torch thread: beside the other pytest worker (or any busy core) two
+# OpenMP threads wait at every barrier for a core, which made these tiny runs several times slower.
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 TINY = {"dataset": "digits", "image_size": 16, "sizes": [3], "seeds": 1, "freeze": [0, "all"],
         "budget": "epochs", "epochs": 2, "batch_size": 16, "device": "cpu"}

@@ -2,6 +2,7 @@
 
 import pytest
 from corpus import good_folder, solid, truncated_jpeg, zip_of_folder
+from dashboard_fixtures import seed_home
 from helpers import chromium_page, streamlit_server
 
 pytestmark = pytest.mark.browser
@@ -9,7 +10,10 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def dashboard(tlcompare_home, tmp_path):
-    """The dashboard on this test's own TLCOMPARE_HOME (the upload lands there)."""
+    """The dashboard on this test's own TLCOMPARE_HOME (the upload lands there), with the default
+    backbone's speed known (``seed_home``): what is tested is the way from the upload to the results,
+    not the first measurement (the walk-through and tests/test_dashboard_pages.py measure for real)."""
+    seed_home(tlcompare_home)
     with streamlit_server(tlcompare_home, tmp_path / "streamlit.log") as url:
         try:
             yield url
@@ -41,7 +45,7 @@ def test_upload_a_zip_of_photos_and_run_it_end_to_end(dashboard, tmp_path, tlcom
         epochs.fill("2")
         epochs.press("Enter")
         expect(page.get_by_text("2 epochs each")).to_be_visible()
-        # The button comes after the page has measured this machine's speed (a few training steps).
+        # The button comes once the page knows this machine's speed (seeded here: no training steps).
         start = page.locator(".st-key-start").get_by_role("button", name="Start experiment")  # the cost panel's
         expect(start).to_be_enabled(timeout=300_000)
         start.click()

@@ -44,10 +44,16 @@ def write_spec(tmp_path: Path, **values) -> Path:
     return path
 
 
-def submit(spec_path: Path) -> int:
-    r = tlc("submit", spec_path)
-    assert r.returncode == 0, r.stderr
-    return int(r.stdout.strip())  # stdout is the id alone, for scripts
+@pytest.fixture
+def submit(capsys):
+    """``tlcompare submit SPEC``'s experiment id; in this process (the workers are what is tested here)."""
+
+    def submit(spec_path: Path) -> int:
+        r = tlc("submit", spec_path, capsys=capsys)
+        assert r.returncode == 0, r.stderr
+        return int(r.stdout.strip())  # stdout is the id alone, for scripts
+
+    return submit
 
 
 class Workers:
@@ -117,10 +123,11 @@ def assert_same_training(ref: dict, got: dict):
 
 
 # -- results ----------------------------------------------------------------------------------------
-def test_worker_results_match_tlcompare_run(tmp_path, workers):
+def test_worker_results_match_tlcompare_run(tmp_path, workers, submit, capsys):
     spec = write_spec(tmp_path, sizes=[2], image_size=32)
     out = tmp_path / "ref.json"
-    r = tlc("run", "--config", spec, "--out", out, env={"TLCOMPARE_HOME": str(tmp_path / "ref-home")})
+    # `tlcompare run` in this process (on one thread, as the worker: fast_env), the worker in its own
+    r = tlc("run", "--config", spec, "--out", out, env={"TLCOMPARE_HOME": str(tmp_path / "ref-home")}, capsys=capsys)
     assert r.returncode == 0, r.stderr
     doc = json.loads(out.read_text())
     assert doc["format"] == "tlcompare-report" and len(doc["experiments"]) == 1  # the report's JSON
@@ -146,7 +153,7 @@ def test_worker_results_match_tlcompare_run(tmp_path, workers):
     assert set(exported["environment"]) == set(ref["environment"]) - {"wall_seconds"}
 
 
-def test_a_failing_run_is_recorded_and_the_worker_goes_on(tmp_path, workers):
+def test_a_failing_run_is_recorded_and_the_worker_goes_on(tmp_path, workers, submit):
     # A checkpoint that exists (so the spec is valid) but holds no state dict: only the pretrained
     # runs can fail, and only when they load it.
     (tmp_path / "not-weights.pt").write_text("a text file, not a state dict")
@@ -161,7 +168,7 @@ def test_a_failing_run_is_recorded_and_the_worker_goes_on(tmp_path, workers):
 
 
 # -- crashes --------------------------------------------------------------------------------------
-def test_kill_9_loses_nothing_finished_and_the_interrupted_run_finishes(tmp_path, workers):
+def test_kill_9_loses_nothing_finished_and_the_interrupted_run_finishes(tmp_path, workers, submit):
     exp_id = submit(write_spec(tmp_path, sizes=[2, 5], epochs=6))  # 4 runs
     store = Store()
 
@@ -215,7 +222,7 @@ def test_kill_9_loses_nothing_finished_and_the_interrupted_run_finishes(tmp_path
             assert all(same(old[k], new[k]) for k in new if k not in TIMING)
 
 
-def test_frozen_worker_is_recovered_by_heartbeat_and_cannot_overwrite(tmp_path, workers):
+def test_frozen_worker_is_recovered_by_heartbeat_and_cannot_overwrite(tmp_path, workers, submit):
     env = {"TLCOMPARE_STALE_SECONDS": "3"}
     exp_id = submit(write_spec(tmp_path, sizes=[2], epochs=8))
     store = Store()
@@ -251,7 +258,7 @@ def test_frozen_worker_is_recovered_by_heartbeat_and_cannot_overwrite(tmp_path, 
 
 
 # -- concurrency ------------------------------------------------------------------------------------
-def test_two_workers_never_train_the_same_run(tmp_path, workers):
+def test_two_workers_never_train_the_same_run(tmp_path, workers, submit):
     exp_id = submit(write_spec(tmp_path, seeds=[0, 1], epochs=2))  # 8 runs
     store = Store()
     procs = [workers.start("--once"), workers.start("--once")]
@@ -268,13 +275,13 @@ def test_two_workers_never_train_the_same_run(tmp_path, workers):
     assert store.integrity_check() == "ok"
 
 
-def test_cancel_stops_a_running_run_within_seconds(tmp_path, workers):
+def test_cancel_stops_a_running_run_within_seconds(tmp_path, workers, submit, capsys):
     exp_id = submit(write_spec(tmp_path, sizes=[5], epochs=500))
     store = Store()
     worker = workers.start()
     wait_for(lambda: len(store.experiment_runs(exp_id)[0]["epochs"]) >= 1, 240, "the first epoch")
     started = time.monotonic()
-    assert tlc("cancel", exp_id).returncode == 0
+    assert tlc("cancel", exp_id, capsys=capsys).returncode == 0
     wait_for(lambda: store.experiment_runs(exp_id)[0]["status"] == "cancelled", 30, "the run to stop")
     latency = time.monotonic() - started
     assert latency < 5, latency
@@ -283,13 +290,13 @@ def test_cancel_stops_a_running_run_within_seconds(tmp_path, workers):
     assert 1 <= len(runs[0]["epochs"]) < 500 and store.get_experiment(exp_id)["status"] == "cancelled"
     # The worker lives on, idle; `tlcompare workers --stop` ends it.
     wait_for(lambda: worker_state()["state"] == "idle", 10, "the worker to be idle")
-    assert tlc("workers", "--stop").returncode == 0
+    assert tlc("workers", "--stop", capsys=capsys).returncode == 0
     assert worker.wait(timeout=30) == 0
     assert worker_state()["state"] == "stopped"
 
 
 # -- starting workers for the dashboard -------------------------------------------------------------
-def test_ensure_worker_starts_one_worker_and_reports_its_state(tmp_path, tlcompare_home):
+def test_ensure_worker_starts_one_worker_and_reports_its_state(tmp_path, tlcompare_home, submit):
     states = []
     threads = [threading.Thread(target=lambda: states.append(ensure_worker())) for _ in range(4)]
     try:
