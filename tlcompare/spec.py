@@ -572,9 +572,8 @@ def validate(spec: ExperimentSpec) -> list[str]:
     if not 2 <= spec.lr_grid <= MAX_LR_GRID:
         p.append(f"lr_grid: {spec.lr_grid} rates; use 2 to {MAX_LR_GRID} (default 4, over {LR_SPAN:g}x)")
     grid = spec.lr_grid if spec.tune in TUNED and 2 <= spec.lr_grid <= MAX_LR_GRID else 1
-    sizes = set(spec.sizes)
-    gridded = len(sizes) if spec.tune != "lr-ends" or len(sizes) < 3 else 2
-    n_runs = (gridded * grid + len(sizes) - gridded) * len(set(spec.seeds)) * arms * max(1, len(spec.image_sizes))
+    sizes, gridded = set(spec.sizes), set(spec.end_sizes)
+    n_runs = (len(gridded) * grid + len(sizes - gridded)) * len(set(spec.seeds)) * arms * max(1, len(spec.image_sizes))
     if n_runs > MAX_RUNS:
         p.append(f"sizes: {n_runs:,} runs in one experiment (sizes x seeds x arms{' x rates' if grid > 1 else ''}); "
                  f"at most {MAX_RUNS:,}: use fewer sizes, seeds or freezing depths")

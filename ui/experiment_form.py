@@ -12,7 +12,7 @@ import streamlit as st
 
 from tlcompare.data.access import require_inside_roots
 from tlcompare.presets import PRESETS
-from tlcompare.spec import DEFAULT_LR, ExperimentSpec
+from tlcompare.spec import DEFAULT_LR, TUNED, ExperimentSpec
 
 FIELDS = ("dataset", "model", "weights", "small_cnn", "sizes", "freeze", "seeds", "epochs", "batch_size",
           "image_size", "augment", "optimizer", "lr_scratch", "lr_pretrained", "head_lr_mult", "weight_decay",
@@ -35,7 +35,7 @@ def load_spec(spec: ExperimentSpec) -> None:
     # A spec stored before converged counted steps has none: the form builds a new spec, with today's rule.
     values["min_steps"] = spec.min_steps if spec.min_steps is not None else ExperimentSpec().min_steps
     # The form's switch: tune the learning rates (a grid per arm and size) or not.
-    st.session_state[key("tune_lr")] = spec.tune in ("lr", "lr-ends")
+    st.session_state[key("tune_lr")] = spec.tune in TUNED
     st.session_state[key("tune_ends")] = spec.tune == "lr-ends"
     # A resolution sweep: the first resolution in the image-size box, the others beside it.
     st.session_state[key("image_size_more")] = list(spec.image_sizes[1:])

@@ -508,8 +508,9 @@ class Store(QueueMixin):
         try:
             row = self._con().execute("SELECT multiplier FROM analyses WHERE experiment_id = ? AND stamp = ? AND "
                                       "version = ?", (experiment_id, stamp, tlcompare.__version__)).fetchone()
-        except sqlite3.OperationalError:  # a read-only store of an older schema: nothing kept
-            self._has_analyses = False
+        except sqlite3.OperationalError as e:
+            if "no such table" in str(e):  # a read-only store of an older schema: nothing kept, ever
+                self._has_analyses = False
             return None
         return row[0] if row else None
 

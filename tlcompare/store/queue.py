@@ -21,6 +21,7 @@ from tlcompare.store.rows import (
     finished_source,
     freeze_from_json,
     link,
+    lr_ends_sql,
     refresh_status,
     split_extra,
 )
@@ -53,7 +54,7 @@ class QueueMixin:
         its end may release the sizes between (store/ends.py). A worker told to stop once the queue is
         empty waits for that instead of leaving those runs to the others."""
         sql, args = ("SELECT 1 FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE r.status = 'running' "
-                     "AND instr(e.spec, '\"lr-ends\"') > 0"), ()
+                     f"AND {lr_ends_sql('e.spec')}"), ()
         if experiment_id is not None:
             sql, args = sql + " AND r.experiment_id = ?", (experiment_id,)
         return self._con().execute(sql + " LIMIT 1", args).fetchone() is not None

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 FINISHED = ("done", "diverged")  # a result that can be reused by an identical run
 TERMINAL = ("done", "diverged", "failed", "cancelled")
 PENDING = ("queued", "interrupted")  # waiting for a worker
+
 EXPERIMENT_STATUSES = ("queued", "running", "cancelling", "done", "failed", "cancelled")
 
 # The RunResult.to_dict() keys the store has columns for. A finished run read from the store has
@@ -49,6 +50,12 @@ def result_keys(run: dict) -> list[str]:
 
 class LostRun(Exception):
     """This worker no longer owns the run: it was deleted, or recovered and claimed again elsewhere."""
+
+
+def lr_ends_sql(spec_column: str = "spec") -> str:
+    """SQL true for an experiment of tune = "lr-ends" (store/ends.py), told by its spec's text: a cheap
+    look before the spec is parsed."""
+    return f"instr({spec_column}, '\"lr-ends\"') > 0"
 
 
 def freeze_to_json(freeze: int | str | None) -> str | None:
@@ -273,8 +280,7 @@ def refresh_status(con: sqlite3.Connection, experiment_ids) -> None:
     """Recompute experiments.status from its runs, inside the transaction that changed them."""
     for exp_id in set(experiment_ids):
         # tune = "lr-ends": the sizes between the two tuned ones are queued once the ends have ended.
-        if con.execute("SELECT 1 FROM experiments WHERE id = ? AND instr(spec, '\"lr-ends\"') > 0",
-                       (exp_id,)).fetchone():
+        if con.execute(f"SELECT 1 FROM experiments WHERE id = ? AND {lr_ends_sql()}", (exp_id,)).fetchone():
             from tlcompare.store.ends import release_held
 
             release_held(con, exp_id)
