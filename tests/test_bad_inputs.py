@@ -8,6 +8,7 @@ tlcompare home. Zip archives have their own file (test_safe_zip.py).
 
 import json
 import pickle
+import sys
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,28 @@ def test_each_bad_file_is_skipped_with_its_reason(messy):
     assert r.counts == [3, 6, 6 + 2, 6 + 2]  # the good files plus the readable odd ones
     assert r.empty_classes == ["empty class"] and any("left out: 'empty class'" in w for w in r.warnings)
     assert r.usable  # skip and report is the default policy
+
+
+def test_a_bomb_gets_the_same_reason_whichever_thread_decodes_it(tmp_path):
+    """Decoding runs on threads; a warnings filter switched per call is process-wide, and threads racing
+    on it once let PIL's warning through, so the same file read "12000x12000 = 144,000,000 pixels" in
+    one inspect and "144,000,000 pixels" in the next."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tlcompare.data.decode import decode_image
+
+    bomb = huge_header_png(tmp_path / "bomb.png", 12_000, 12_000)  # between one and two times PIL's limit
+    plain = noisy(tmp_path / "plain.png", seed=1)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch as often as they can: the race shows within a few hundred calls
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(lambda i: decode_image(bomb if i % 2 else plain, 16), range(400)))
+    finally:
+        sys.setswitchinterval(interval)
+    reasons = {r.error for r in results[1::2]}
+    assert len(reasons) == 1 and next(iter(reasons)).startswith("144,000,000 pixels, over the decompression-bomb limit")
+    assert all(r.error is None and r.pixels is not None for r in results[::2])
 
 
 def test_names_from_the_data_are_escaped_in_the_text_report(messy):

@@ -30,6 +30,10 @@ FORMAT_NAMES = "JPEG, PNG, BMP, TIFF or WebP"
 # times this, tlcompare refuses from one.
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 DECODER_VERSION = 1  # bump when the output of decode_image changes, to invalidate caches
+# decode_image refuses from one times the limit itself, so PIL's warning between one and two times
+# says nothing new. Filtered once here: turning it into an error per call (warnings.catch_warnings)
+# changes process-wide state, and decoding threads racing on it gave a file a different reason.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 @dataclass
@@ -58,20 +62,18 @@ def decode_image(path: str | Path, size: int, max_pixels: int = MAX_PIXELS) -> D
         return Decoded(error=f"cannot be read: {e.strerror or e}")
     out = Decoded(sha256=digest)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path, formats=FORMATS) as im:
-                out.width, out.height, out.mode = im.width, im.height, im.mode
-                if im.width * im.height > max_pixels:
-                    out.error = _too_large(im.width, im.height, max_pixels)
-                    return out
-                # JPEG can decode at 1/2, 1/4 or 1/8 scale directly: much faster for big photos,
-                # and never below the requested size.
-                im.draft(None, (size, size))
-                im.load()  # decode errors surface here, before the EXIF step that tolerates its own
-                im = _upright(im)
-                out.pixels = _fit(_to_8bit(im), size)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        with Image.open(path, formats=FORMATS) as im:
+            out.width, out.height, out.mode = im.width, im.height, im.mode
+            if im.width * im.height > max_pixels:
+                out.error = _too_large(im.width, im.height, max_pixels)
+                return out
+            # JPEG can decode at 1/2, 1/4 or 1/8 scale directly: much faster for big photos,
+            # and never below the requested size.
+            im.draft(None, (size, size))
+            im.load()  # decode errors surface here, before the EXIF step that tolerates its own
+            im = _upright(im)
+            out.pixels = _fit(_to_8bit(im), size)
+    except Image.DecompressionBombError as e:
         # PIL refused in open(), before the size was known here: its message has the pixel count.
         found = re.search(r"\((\d+) pixels\)", str(e))
         out.error = _too_large(out.width, out.height, max_pixels, int(found.group(1)) if found else None)
@@ -103,9 +105,11 @@ def _upright(im: Image.Image) -> Image.Image:
 
 
 def _too_large(width: int, height: int, limit: int, pixels: int | None = None) -> str:
-    size = f"{width}x{height} = {width * height:,} pixels" if width else f"{pixels:,} pixels" if pixels else "too many pixels"
+    """The same words whichever check refused the file: this one (with the image's size) or PIL's."""
+    size = f"{width * height:,} pixels" if width else f"{pixels:,} pixels" if pixels else "too many pixels"
+    dims = f"{width}x{height}: " if width else ""
     return (f"{size}, over the decompression-bomb limit of {limit:,} "
-            "(a hostile file, or a scan too large to decode safely: downscale it first)")
+            f"({dims}a hostile file, or a scan too large to decode safely: downscale it first)")
 
 
 def _to_8bit(im: Image.Image) -> Image.Image:
