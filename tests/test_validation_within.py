@@ -52,16 +52,39 @@ def test_held_out_runs_keep_the_shared_validation_set(splits):
 
 def test_the_spec_takes_within_and_keys_its_runs_on_it():
     base = dict(sizes=[5], seeds=[0], freeze=["all"], image_size=16)
-    held, within = build_spec(base), build_spec({**base, "validation": "within"})
+    held, within = build_spec({**base, "validation": "held_out"}), build_spec({**base, "validation": "within"})
     assert held.validation == "held_out" and within.validation == "within"
+    assert build_spec(base) == within  # within is the default
     # held_out runs keep their hashes (no key added); within runs are other runs
     assert "validation" not in held.runs()[0].config()
     assert within.runs()[0].config()["validation"] == "within"
     assert within.runs()[0].config_hash() != held.runs()[0].config_hash()
     with pytest.raises(SpecError, match="validation: unknown 'inside'; choose held_out"):
         build_spec({**base, "validation": "inside"})
-    with pytest.raises(SpecError, match="sizes: 1 image per class leaves none to train on under validation = within"):
-        build_spec({**base, "sizes": [1, 5], "validation": "within"})
+    for spec in ({**base, "sizes": [1, 5], "validation": "within"}, {**base, "sizes": [1, 5]}):
+        with pytest.raises(SpecError, match="sizes: 1 image per class leaves none to train on under validation = "
+                                            "within .*or validation = held_out"):
+            build_spec(spec)
+    assert build_spec({**base, "sizes": [1, 5], "validation": "held_out"}).sizes == (1, 5)
+
+
+def test_a_spec_stored_before_within_was_the_default_reads_back_as_held_out():
+    from tlcompare.spec import spec_from_dict
+
+    base = dict(sizes=[5, 20], seeds=[0, 1], freeze=[0, "all"], image_size=16, budget="epochs", epochs=2)
+    held = build_spec({**base, "validation": "held_out"})
+    stored = held.to_dict()
+    assert stored["validation"] == "held_out"  # said in what is stored now, whatever the default
+    del stored["validation"]  # as a spec stored before the key existed
+    old = spec_from_dict(stored)
+    assert old.validation == "held_out" and old == held
+    # its runs keep their keys, so stored results are still matched and reused
+    assert [r.config_hash() for r in old.runs()] == [r.config_hash() for r in held.runs()]
+    assert all("validation" not in r.config() for r in old.runs())
+    # a stored within spec reads back as within; one built today without the key is within
+    within = build_spec(base)
+    assert spec_from_dict(within.to_dict()) == within and within.validation == "within"
+    assert not {r.config_hash() for r in within.runs()} & {r.config_hash() for r in held.runs()}
 
 
 def test_the_cli_flag_reaches_the_spec():
