@@ -460,10 +460,15 @@ def test_form_switch_tunes_learning_rates_and_the_validation_images_are_a_choice
     at = render(PAGES[0])
     # within by default (the preset's, as every new spec's): validation out of the user's own labelled images
     assert at.toggle(key="f_tune_lr").value is False and at.session_state["f_validation"] == "within"
+    # said in the cost panel, not only under Advanced
+    assert any(c.value.startswith("Validation within the labelled images: per class, 1 of 5 and 4 of 20 validate")
+               for c in at.caption)
     before = {m.label: m.value for m in at.metric}["Runs"]
     at.toggle(key="f_tune_lr").set_value(True).run()
     at.selectbox(key="f_validation").set_value("held_out").run()
     assert not at.exception
+    assert any(c.value.startswith("Validation on a held-out set of 179 images, shared by every run: more images than "
+                                  "the training set at 5/class,") for c in at.caption)
     metrics = {m.label: m.value for m in at.metric}
     assert before == "18" and metrics["Runs"] == "72"  # every run at 4 learning rates: the estimate counts them
     assert any("× 3 arms × 4 learning rates" in c.value for c in at.caption)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tlcompare.analysis.validation import validation_line
+from tlcompare.analysis.validation import plan_line, validation_line
 from tlcompare.data import load_dataset
 from tlcompare.data.splits import make_splits, run_split, train_subset, within_split
 from tlcompare.errors import SpecError
@@ -130,3 +130,20 @@ def test_a_run_under_within_chooses_on_its_own_labelled_images(one_thread):
     assert (result.n_train, result.n_val) == (40, 10)  # 4 train and 1 validates, per class
     for epoch in result.epochs:  # accuracy over 10 images: whole tenths
         assert epoch["val_acc"] * 10 == pytest.approx(round(epoch["val_acc"] * 10), abs=1e-6)
+
+
+def test_the_plan_says_where_the_validation_images_come_from_before_any_run():
+    from tlcompare.text.setup import setup_line
+
+    assert plan_line("within", [20, 5]) == ("Validation within the labelled images: per class, 1 of 5 and 4 of 20 "
+                                            "validate; the rest train.")
+    assert plan_line("held_out", [5, 20]) == "Validation on a held-out set, shared by every run."
+    assert plan_line("held_out", [5, 20], 10, 179) == (
+        "Validation on a held-out set of 179 images, shared by every run: more images than the training set at "
+        "5/class, which a user with that few labelled images would not have.")
+    assert plan_line("held_out", [20], 10, 179).endswith("shared by every run.")
+    # the setup line above Results and History names the mode; a spec stored without the key validated held out
+    spec = {"dataset": "digits", "model": "efficientnet_lite0", "image_size": 32, "seeds": [0, 1]}
+    assert setup_line({**spec, "validation": "within"}).endswith("· 2 seeds · validation within the labelled images")
+    assert setup_line(spec).endswith("· 2 seeds · validation on a held-out set")
+    assert setup_line({**spec, "validation": "held_out"}) == setup_line(spec)
