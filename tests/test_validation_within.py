@@ -147,3 +147,13 @@ def test_the_plan_says_where_the_validation_images_come_from_before_any_run():
     assert setup_line({**spec, "validation": "within"}).endswith("· 2 seeds · validation within the labelled images")
     assert setup_line(spec).endswith("· 2 seeds · validation on a held-out set")
     assert setup_line({**spec, "validation": "held_out"}) == setup_line(spec)
+
+
+def test_the_reports_manifest_names_no_held_out_set_for_a_within_experiment():
+    from tlcompare.report.content import _split_row
+
+    env = {"n_val": 179, "n_test": 359}
+    assert _split_row({"validation": "held_out"}, env) == ("validation / test images", "179 / 359")
+    assert _split_row({}, env) == ("validation / test images", "179 / 359")  # stored before within existed
+    label, text = _split_row({"validation": "within"}, env)
+    assert "179" not in text and text.startswith("within the labelled images") and text.endswith("/ 359")
