@@ -147,6 +147,10 @@ def test_the_plan_says_where_the_validation_images_come_from_before_any_run():
     assert setup_line({**spec, "validation": "within"}).endswith("· 2 seeds · validation within the labelled images")
     assert setup_line(spec).endswith("· 2 seeds · validation on a held-out set")
     assert setup_line({**spec, "validation": "held_out"}) == setup_line(spec)
+    from tlcompare.text.setup import setup_rows
+
+    assert dict(setup_rows(spec))["validation images"] == "held_out"
+    assert dict(setup_rows({**spec, "validation": "within"}))["validation images"] == "within"
 
 
 def test_the_reports_manifest_names_no_held_out_set_for_a_within_experiment():

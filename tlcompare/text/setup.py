@@ -173,6 +173,8 @@ def setup_rows(spec: dict, environment: dict | None = None) -> list[tuple[str, s
             continue
         shown = words[key](value) if key in words else _value(value)
         rows.append((spec_word(key), str(shown)))
+    if spec and "validation" not in spec:  # stored before the setting: validated on the held-out set
+        rows.append((spec_word("validation"), "held_out"))
     return rows
 
 
