@@ -245,7 +245,8 @@ def test_a_nan_inducing_learning_rate_marks_the_run_diverged(tmp_path, one_threa
 
 @pytest.mark.slow
 def test_out_of_gpu_memory_retries_at_half_the_batch_and_says_so(monkeypatch, one_thread):
-    spec = build_spec({"dataset": "digits", "image_size": 16, "sizes": [8], "seeds": 1, "freeze": ["all"],
+    # 10 labelled per class: under within (the default) 2 validate and 8 train, 80 training images
+    spec = build_spec({"dataset": "digits", "image_size": 16, "sizes": [10], "seeds": 1, "freeze": ["all"],
                        "budget": "epochs", "epochs": 1, "batch_size": 32, "device": "cpu"})
     data = prepare(spec, torch.device("cpu"))
     run = spec.runs()[1]

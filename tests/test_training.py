@@ -12,7 +12,8 @@ from tlcompare.train import prepare, train_run
 # OpenMP threads wait at every barrier for a core, which made these tiny runs several times slower.
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
-TINY = {"dataset": "digits", "image_size": 16, "sizes": [3], "seeds": 1, "freeze": [0, "all"],
+# 4 labelled per class: under validation = within (the default) 1 validates and 3 train, 30 training images.
+TINY = {"dataset": "digits", "image_size": 16, "sizes": [4], "seeds": 1, "freeze": [0, "all"],
         "budget": "epochs", "epochs": 2, "batch_size": 16, "device": "cpu"}
 
 
@@ -22,7 +23,7 @@ def tiny():
     return spec, prepare(spec, torch.device("cpu"))
 
 
-def _run(spec, data, arm, freeze=None, seed=0, size=3):
+def _run(spec, data, arm, freeze=None, seed=0, size=4):
     run = next(r for r in spec.runs() if r.arm == arm and r.freeze == freeze)
     run = type(run)(spec, arm, size, seed, freeze)
     return train_run(run, data, torch.device("cpu"))
@@ -32,8 +33,7 @@ def test_both_arms_train_on_the_same_subset(tiny):
     spec, data = tiny
     scratch = _run(spec, data, "scratch")
     probe = _run(spec, data, "pretrained", "all")
-    # 3 labelled per class under within (the default): 1 validates, 2 train
-    assert scratch.subset_hash == probe.subset_hash and scratch.n_train == probe.n_train == 20
+    assert scratch.subset_hash == probe.subset_hash and scratch.n_train == probe.n_train == 30
     assert scratch.batch_size == probe.batch_size
     other_seed = _run(spec, data, "scratch", seed=1)
     assert other_seed.subset_hash != scratch.subset_hash
