@@ -243,14 +243,44 @@ def test_reading_pages_and_ls_do_not_import_torch(small_home):
         "    assert not at.exception, [e.value for e in at.exception]\n"
         "    assert tab != 'Mistakes' or at.image, 'the gallery of test images'\n"
         "print('torch' in sys.modules)\n")
-    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, cwd=ROOT, timeout=600)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().splitlines()[-1] == "False"
+    assert _last_line(script, env) == "False"
     imports = subprocess.run([sys.executable, "-X", "importtime", "-m", "tlcompare", "ls"], env=env, capture_output=True,
                              text=True, cwd=ROOT, timeout=120)
     assert imports.returncode == 0 and f"{ids[-1]} " in imports.stdout
     modules = {line.rsplit("|", 1)[-1].strip() for line in imports.stderr.splitlines() if line.startswith("import time:")}
     assert "tlcompare.store" in modules and not {"torch", "pandas"} & modules
+
+
+@pytest.mark.slow  # a new interpreter
+def test_results_imports_are_loaded_after_the_first_page_and_torch_is_not(small_home):
+    """A fresh server's first page starts the warm-up (ui/warm.py), so Results' first view finds
+    scipy.stats and plotly loaded; what it loads never includes torch."""
+    import os
+
+    home, _ = small_home
+    env = dict(os.environ, TLCOMPARE_HOME=str(home), PYTHONPATH=str(ROOT))
+    script = (
+        "import sys, threading\nfrom streamlit.testing.v1 import AppTest\n"
+        "assert 'scipy.stats' not in sys.modules\n"
+        f"at = AppTest.from_file({APP!r}, default_timeout=120)\n"
+        "at.switch_page('pages/history.py').run()\n"
+        "assert not at.exception, [e.value for e in at.exception]\n"
+        "warm = [t for t in threading.enumerate() if t.name == 'tlcompare-warm-imports']\n"
+        "assert len(warm) <= 1\n"
+        "[t.join(120) for t in warm]\n"
+        "import ui.warm\n"
+        "print(ui.warm._started.is_set(), all(m in sys.modules for m in ('scipy.stats', 'plotly.graph_objects', *ui.warm.MODULES)),"
+        " 'torch' in sys.modules)\n")
+    assert _last_line(script, env) == "True True False"
+
+
+def _last_line(script: str, env: dict) -> str:
+    """The last line ``script`` prints in a fresh interpreter, which must exit cleanly."""
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout.strip().splitlines()[-1]
 
 
 def test_live_curves_of_hundreds_of_runs_are_bands_plus_the_runs_in_flight():

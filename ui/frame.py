@@ -19,7 +19,7 @@ from contextlib import contextmanager
 
 import streamlit as st
 
-from ui import errors, origin_guard, paths, presentation, sidebar, state
+from ui import errors, origin_guard, paths, presentation, sidebar, state, warm
 from ui.paths import ASSETS
 
 # Files shipped with the app: a Material icon as page icon is fetched from a font host on the
@@ -63,8 +63,11 @@ def run() -> None:
         # stops here with one message, before the sidebar or the page repeats it.
         state.store().list_experiments()
         sidebar.render()
-        with _page_inside_frame():
-            page.run()
+        try:
+            with _page_inside_frame():
+                page.run()
+        finally:  # after the first page is drawn (st.stop and reruns included), never before it
+            warm.start_once()
 
 
 @contextmanager
