@@ -23,6 +23,10 @@ def test_every_preset_is_a_valid_experiment_with_a_story(key):
     spec = preset.spec()
     assert spec.name and len(preset.story) > 80
     assert len(spec.seeds) >= 1 and spec.runs()
+    # Validation within the labelled images where it chooses something (a rate, a stopping epoch);
+    # held out where it chooses nothing, so that every labelled image trains.
+    chooses = spec.tune != "none" or spec.budget == "converged"
+    assert spec.validation == ("within" if chooses else "held_out"), (spec.validation, spec.tune, spec.budget)
 
 
 def test_the_cpu_preset_is_small_and_the_default_without_a_gpu():
