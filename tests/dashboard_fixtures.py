@@ -199,7 +199,19 @@ def seed_home(home: Path) -> Path:
         mp.setenv("TLCOMPARE_HOME", str(home))
         seed_throughput()
         seed_facts()
+        seed_device()
     return home
+
+
+def seed_device() -> None:
+    """This machine's device summary in the cache, as a server started with ``OMP_NUM_THREADS=1``
+    (every test server) keys it: asked of the real child process once per pytest process."""
+    from tlcompare import device_summary
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OMP_NUM_THREADS", "1")
+        answer = built_once("device summary", device_summary.device_summary)
+        device_summary._write({**device_summary._read(), device_summary.key(): answer})
 
 
 def _dashboard(tmp_path: Path, seeded: bool):

@@ -2,41 +2,21 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import streamlit as st
 
+from tlcompare.device_summary import device_summary as summary_of_this_machine
 from tlcompare.store import default_path
 from tlcompare.text.escape import markdown_safe
 from tlcompare.worker.control import worker_state
 from ui import errors, paths, presentation, ray_panel
 from ui.state import ACTIVE, store
 
-# Asked of a short-lived child process: importing torch would add about 550 MB to the dashboard's
-# memory for two lines of text, and no page that only reads the store needs torch otherwise.
-_PROBE = """
-import json, torch
-if torch.cuda.is_available():
-    p = torch.cuda.get_device_properties(0)
-    n = torch.cuda.device_count()
-    print(json.dumps({"gpu": True, "name": p.name + (f" (+{n - 1} more)" if n > 1 else ""),
-                      "detail": f"{p.total_memory / 2**30:.0f} GiB GPU memory"}))
-else:
-    t = torch.get_num_threads()
-    print(json.dumps({"gpu": False, "name": "CPU only", "detail": f"{t} thread{'s' if t > 1 else ''} · no GPU found"}))
-"""
-
 
 @st.cache_resource(show_spinner=False)
 def device_summary() -> dict:
-    """Name and memory of the GPU training would use, or the CPU; looked up once per process."""
-    try:
-        out = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=120, check=True)
-        return json.loads(out.stdout.strip().splitlines()[-1])
-    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
-        return {"gpu": False, "name": "unknown", "detail": "the device could not be looked up (is torch installed?)"}
+    """Name and memory of the GPU training would use, or the CPU; looked up once per process (and
+    kept on disk per machine and setting: tlcompare/device_summary.py)."""
+    return summary_of_this_machine()
 
 
 _WORKER_TEXT = {  # state: (icon, colour, badge, what it means)
