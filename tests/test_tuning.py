@@ -220,3 +220,25 @@ def test_the_markdown_report_says_the_chosen_rates_and_the_validation_images():
     assert "1 of 2 chosen rates sit at an edge of their grid" in md
     assert "- Validation: within the labelled images (20 %, at least 1 per class; the rest train): 1 of the 5 " \
            "labelled per class validate at 5/class." in md
+
+
+def test_show_lists_each_runs_rate_and_validation_accuracy_and_marks_the_chosen_one():
+    from tlcompare.text.summaries import experiment_report
+
+    runs = grid("scratch", 5, {1e-3: (0.5, 0.9), 3e-3: (0.6, 0.4)}, seeds=(0,)) + grid(
+        "pretrained", 5, {1e-4: (0.9, 0.5), 3e-4: (0.7, 0.95)}, freeze=0, seeds=(0,))
+    for i, r in enumerate(runs):
+        r.update(run_id=i + 1, reused_from=None, error=None, attempts=1)
+    exp = {"id": 1, "name": "tuned", "pinned": False, "status": "done", "created": 0, "dataset": "digits",
+           "model": "m", "notes": "", "spec": {"budget": "epochs", "tune": "lr"}, "environment": {}}
+    progress = {"counts": {"done": 4}, "finished": 4, "total": 4, "fraction": 1.0, "running": []}
+    table = experiment_report(exp, progress, runs).split("\n\n")[1].splitlines()
+    assert table[0].split() == ["RUN", "VARIANT", "SIZE", "SEED", "LR", "VAL_ACC", "STATUS", "EPOCHS", "TEST_ACC",
+                                "TRAIN_S", "NOTE"]
+    rows = {line.split()[0]: line for line in table[1:]}
+    # Validation chooses 3e-3 for scratch and 1e-4 for the pretrained arm, though test says the opposite.
+    assert "1e-3    0.500" in rows["1"] and not rows["1"].endswith("chosen rate")
+    assert "3e-3    0.600" in rows["2"] and rows["2"].endswith("chosen rate")
+    assert rows["3"].endswith("chosen rate") and not rows["4"].endswith("chosen rate")
+    untuned = experiment_report({**exp, "spec": {"budget": "epochs"}}, progress, [runs[1], runs[2]])
+    assert "LR" not in untuned.split("\n\n")[1].splitlines()[0].split()
