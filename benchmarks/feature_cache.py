@@ -48,7 +48,8 @@ def main() -> None:
     p.add_argument("--json")
     args = p.parse_args()
     values = {"dataset": args.dataset, "model": args.model, "image_size": args.image_size, "sizes": args.sizes,
-              "seeds": args.seeds, "epochs": args.epochs, "budget": "epochs", "device": args.device}
+              "seeds": args.seeds, "epochs": args.epochs, "budget": "epochs", "device": args.device,
+              "validation": "held_out"}  # as docs/benchmarks.md measured it (the default until 2026-12-08)
     rows = [probe_sweep(values, cache) for cache in (False, True)]
     for r in rows:
         print(json.dumps(r))

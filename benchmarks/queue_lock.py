@@ -28,7 +28,7 @@ def main() -> None:
     path = Path(tempfile.mkdtemp()) / "bench.db"
     store = Store(path)
     store.create_experiment(build_spec({"sizes": [2]}), name="other")
-    spec = build_spec({"sizes": list(range(1, 101)), "seeds": 25, "freeze": [0, 1, "all"]})
+    spec = build_spec({"sizes": list(range(2, 102)), "seeds": 25, "freeze": [0, 1, "all"]})
     n_runs = len(spec.runs())
     done, results = mp.Event(), mp.Queue()
     proc = mp.Process(target=_writer, args=(path, done, results))  # another process, as a worker is

@@ -59,8 +59,8 @@ def tlcompare_images_per_sec(model: str, image_size: int, frozen: bool, device: 
     size = int(n_per_class * 0.6)
     spec = build_spec({"dataset": "digits", "model": model, "sizes": [size], "seeds": 1, "image_size": image_size,
                        "freeze": ["all" if frozen else 0], "budget": "epochs", "epochs": epochs, "batch_size": batch,
-                       "device": str(device), "val_fraction": 0.02, "test_fraction": 0.02,
-                       "weights": stand_in_weights(model)})
+                       "device": str(device), "val_fraction": 0.02, "test_fraction": 0.02, "validation": "held_out",
+                       "weights": stand_in_weights(model)})  # held_out: every drawn image trains, as measured before
     data = prepare(spec, device, dataset=ds)
     run = next(r for r in spec.runs() if r.arm == "pretrained")
     res = train_run(run, data, device)

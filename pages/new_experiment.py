@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from tlcompare.analysis.validation import plan_line
 from tlcompare.data import DATASETS
 from tlcompare.data.facts import clamp_sizes
 from tlcompare.errors import UserError
@@ -43,8 +44,8 @@ BUDGET_TEXT = {
     "steps": "equal optimizer steps",
 }
 VALIDATION_TEXT = {
+    "within": "within the labelled images (a fifth of each N; default)",
     "held_out": "held out from the dataset (shared by every run)",
-    "within": "within the labelled images (a fifth of each N)",
 }
 WORKER_IDLE_EXIT = 600  # a worker started from here leaves after 10 idle minutes; Start brings it back
 DEFAULTS = ExperimentSpec()
@@ -196,7 +197,8 @@ with form_col:
                          "trains once, at the rate interpolated (in log size) between the two sizes' choices. Those "
                          "runs start when the two grids have finished. Needs three sizes or more to save anything.")
 
-    with st.expander("Advanced: training budget, learning rates, batch size, image size, augmentation, optimizer"):
+    with st.expander("Advanced: training budget, learning rates, batch size, image size, augmentation, optimizer, "
+                     "validation images"):
         # Two to a row: three made the labels wrap and the number boxes lose their buttons on a laptop
         # screen. Boxes aligned at the bottom: where one label of a row still takes two lines (a narrow
         # window), the two boxes stay level.
@@ -254,10 +256,12 @@ with form_col:
             e4.number_input("At most (epochs)", min_value=1, max_value=10_000, step=10, key=k("max_epochs"))
         st.number_input("Target validation accuracy for time to target", min_value=0.01, max_value=1.0, step=0.05,
                         key=k("target_acc"))
-        st.selectbox("Validation images", VALIDATIONS, key=k("validation"), format_func=VALIDATION_TEXT.get,
-                     help="The images that choose each run's model (its best epoch). Held out: a share of the whole "
-                          "dataset, often more images than a small training set. Within: a fifth of the N labelled "
-                          "images per class (at least 1), the rest train: what you would have with N labelled.")
+        st.selectbox("Validation images", sorted(VALIDATIONS, key=list(VALIDATION_TEXT).index), key=k("validation"), format_func=VALIDATION_TEXT.get,
+                     help="The images that choose each run's model (its best epoch, and its learning rate when "
+                          "tuned). Within (the default): a fifth of the N labelled images per class (at least 1), "
+                          "the rest train: what you would have with N labelled, so sizes start at 2. Held out: a "
+                          "share of the whole dataset shared by every run, often more images than a small training "
+                          "set: to compare training methods on an ample validation set, as papers do.")
     st.text_input("Name", key=k("name"), placeholder="e.g. Digits: 5 vs 20 per class")
     form_end = st.container()  # a second Start where the form ends, filled once the cost panel decided
 
@@ -287,6 +291,9 @@ with cost_col, st.container(border=True):
         if len(spec.image_sizes) > 1:  # a resolution sweep: the runs above, once per resolution
             grid += f" × {len(spec.image_sizes)} image sizes ({', '.join(map(str, spec.image_sizes))} px)"
         st.caption(f"{_n(len(spec.sizes), 'size')} × {_n(len(spec.seeds), 'seed')} × {_n(arms, 'arm')}{grid}, {length}")
+        # Where the validation images come from changes the answer: said here, not only under Advanced.
+        st.caption(plan_line(spec.validation, spec.sizes, facts and facts.num_classes, facts and facts.n_val)
+                   + " Chosen under Advanced.")
         if reading_facts:
             estimate_panel.status_metric("reading the dataset…")
             est = None

@@ -127,7 +127,7 @@ def test_cli_default_skips_and_reports_strict_stops_and_nothing_is_written_outsi
     p = tlc("inspect", f"imagefolder:{messy}", "--sizes", "1", home=tlcompare_home, capsys=capsys)
     assert p.returncode == 0, p.stderr
     assert "unreadable, skipped (6)" in p.stdout and "dog/bomb.png: 144,000,000 pixels" in p.stdout
-    assert "usable: training-set sizes up to 1 per class" in p.stdout
+    assert "usable: training-set sizes up to 1 per class (1 per class only under validation = held_out" in p.stdout
     p = tlc("inspect", f"imagefolder:{messy}", "--strict", home=tlcompare_home, capsys=capsys)
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert p.stderr.strip().splitlines()[-1].startswith("tlcompare: error: 6 unreadable files (--strict stops on any)")
@@ -215,7 +215,8 @@ def test_a_bad_checkpoint_fails_its_runs_but_not_the_experiment(tmp_path, tlcomp
     evil = tmp_path / "evil.pt"
     evil.write_bytes(pickle.dumps({"conv.weight": Exploit(marker)}))
     out = tmp_path / "res.json"
-    p = tlc("run", "--dataset", f"imagefolder:{messy}", "--weights", str(evil), "--sizes", "1", "--seeds", "1",
+    # Its smallest class leaves 1 image to train on: only under validation = held_out.
+    p = tlc("run", "--dataset", f"imagefolder:{messy}", "--weights", str(evil), "--sizes", "1", "--validation", "held_out", "--seeds", "1",
             "--freeze", "all", "--budget", "epochs", "--epochs", "1", "--image-size", "16", "--device", "cpu", "--out", str(out), home=tlcompare_home, capsys=capsys)
     assert p.returncode == 1 and "Traceback" not in p.stderr
     assert "failed: checkpoint file" in p.stderr and "weights_only=True" in p.stderr
@@ -244,7 +245,8 @@ def test_a_nan_inducing_learning_rate_marks_the_run_diverged(tmp_path, one_threa
 
 @pytest.mark.slow
 def test_out_of_gpu_memory_retries_at_half_the_batch_and_says_so(monkeypatch, one_thread):
-    spec = build_spec({"dataset": "digits", "image_size": 16, "sizes": [8], "seeds": 1, "freeze": ["all"],
+    # 10 labelled per class: under within (the default) 2 validate and 8 train, 80 training images
+    spec = build_spec({"dataset": "digits", "image_size": 16, "sizes": [10], "seeds": 1, "freeze": ["all"],
                        "budget": "epochs", "epochs": 1, "batch_size": 32, "device": "cpu"})
     data = prepare(spec, torch.device("cpu"))
     run = spec.runs()[1]

@@ -15,8 +15,10 @@ def test_default_budget_is_converged_and_old_specs_read_as_epochs():
 
 
 def test_equal_epoch_runs_keep_their_hashes_from_before_budgets():
-    # Hashes computed by the version before budgets existed, for the same spec.
-    spec = build_spec(dict(sizes=[5], seeds=[0], freeze=[0, "all"], epochs=7, image_size=16, budget="epochs"))
+    # Hashes computed by the version before budgets existed, for the same spec (validated on the held-out
+    # set, as every run did then: the key of a held_out run has not changed since).
+    spec = build_spec(dict(sizes=[5], seeds=[0], freeze=[0, "all"], epochs=7, image_size=16, budget="epochs",
+                           validation="held_out"))
     assert [r.config_hash() for r in spec.runs()] == ["b639e58c64b75e952134", "e4e7b6a5e526f304ecf9",
                                                       "e981aa8be57392385c86"]
 
@@ -138,7 +140,8 @@ def test_converged_counts_steps_so_a_small_subset_gets_as_many_steps_as_a_large_
 
 
 def test_the_epoch_cap_never_cuts_the_minimum_short_at_tiny_sizes():
-    spec = build_spec({"sizes": [1], "seeds": [0], "freeze": ["all"], "max_epochs": 10})
+    # 1 image per class trains only under held_out (within, it would be the validation image).
+    spec = build_spec({"sizes": [1], "seeds": [0], "freeze": ["all"], "max_epochs": 10, "validation": "held_out"})
     b = Budget(spec, steps_per_epoch=2)  # 1 image per class: 10 images, 2 steps an epoch
     assert b.max_epochs == 250
     stops = [b.end_epoch(e, 0.1)[1] for e in range(1, 251)]

@@ -458,15 +458,21 @@ def test_form_offers_the_budgets_and_the_random_features_control():
 def test_form_switch_tunes_learning_rates_and_the_validation_images_are_a_choice():
     seed_throughput()
     at = render(PAGES[0])
-    assert at.toggle(key="f_tune_lr").value is False and at.session_state["f_validation"] == "held_out"
+    # within by default (the preset's, as every new spec's): validation out of the user's own labelled images
+    assert at.toggle(key="f_tune_lr").value is False and at.session_state["f_validation"] == "within"
+    # said in the cost panel, not only under Advanced
+    assert any(c.value.startswith("Validation within the labelled images: per class, 1 of 5 and 4 of 20 validate")
+               for c in at.caption)
     before = {m.label: m.value for m in at.metric}["Runs"]
     at.toggle(key="f_tune_lr").set_value(True).run()
-    at.selectbox(key="f_validation").set_value("within").run()
+    at.selectbox(key="f_validation").set_value("held_out").run()
     assert not at.exception
+    assert any(c.value.startswith("Validation on a held-out set of 179 images, shared by every run: more images than "
+                                  "the training set at 5/class,") for c in at.caption)
     metrics = {m.label: m.value for m in at.metric}
     assert before == "18" and metrics["Runs"] == "72"  # every run at 4 learning rates: the estimate counts them
     assert any("× 3 arms × 4 learning rates" in c.value for c in at.caption)
-    assert at.session_state["f_validation"] == "within" and at.session_state["f_tune_lr"] is True
+    assert at.session_state["f_validation"] == "held_out" and at.session_state["f_tune_lr"] is True
     # The cheaper mode: the grid at the smallest and largest size only, one run per arm and seed between.
     at.multiselect(key="f_sizes").set_value([5, 10, 20]).run()
     assert {m.label: m.value for m in at.metric}["Runs"] == "108"

@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from tlcompare.cli import main
 from tlcompare.errors import SpecError
-from tlcompare.spec import RunSpec, build_spec
+from tlcompare.spec import RunSpec, build_spec, spec_from_dict
 from tlcompare.store import Store
 from tlcompare.store.schema import SCHEMA_VERSION
 
@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 # --seeds 1 --freeze 0,2,all --epochs 1 --budget epochs --image-size 32 --small-cnn` on digits.
 STORE_V3 = Path(__file__).resolve().parent / "data" / "store_schema_v3.db"
 V3_SPEC = {"dataset": "digits", "sizes": [2], "seeds": 1, "freeze": [0, 2, "all"], "epochs": 1, "budget": "epochs",
-           "image_size": 32, "small_cnn": True, "name": "made at schema v3"}
+           "image_size": 32, "small_cnn": True, "validation": "held_out", "name": "made at schema v3"}
 
 
 def _refused(capsys, *args) -> str:
@@ -196,7 +196,12 @@ def test_a_store_from_schema_v3_reads_its_depths_typed_and_its_runs_are_still_re
         ("scratch", None), ("pretrained", 0), ("pretrained", 2), ("pretrained", "all"), ("small_cnn", None)]
     assert all(r["status"] == "done" for r in runs)
     assert runs[2]["label"] == "pretrained, freeze 2 · 2 per class · seed 0"
-    # The same experiment built today has the same config hashes: every run is reused, none queued.
+    # Its stored spec predates validation = within (no key): it reads back as held_out, as it trained.
+    stored = spec_from_dict(old["spec"])
+    assert "validation" not in old["spec"] and stored.validation == "held_out"
+    assert [r.config_hash() for r in stored.runs()] == [r["config_hash"] for r in runs]
+    # The same experiment built today (held_out named: within is the default now) has the same config
+    # hashes: every run is reused, none queued.
     new_id = store.create_experiment(build_spec(V3_SPEC))
     again = store.experiment_runs(new_id)
     assert [r["config_hash"] for r in again] == [r["config_hash"] for r in runs]

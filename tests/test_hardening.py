@@ -136,7 +136,7 @@ def test_impossible_values_are_refused_before_anything_is_stored(args, says, tlc
 
 
 def test_run_count_is_bounded(tlcompare_home, capsys):
-    sizes = ",".join(str(s) for s in range(1, 121))
+    sizes = ",".join(str(s) for s in range(2, 122))
     err = one_line_refusal(tlc("submit", "--sizes", sizes, "--seeds", "30", "--freeze", "0,1,2,all", capsys=capsys))
     assert f"at most {MAX_RUNS:,}" in err and "18,000 runs" in err
     assert n_experiments(tlcompare_home) == 0
@@ -144,7 +144,7 @@ def test_run_count_is_bounded(tlcompare_home, capsys):
 
 def test_a_large_grid_is_queued_in_short_transactions(tmp_path):
     store = Store(tmp_path / "s.db")
-    spec = build_spec({"sizes": list(range(1, 101)), "seeds": 20, "freeze": [0, "all"]})  # 6,000 runs
+    spec = build_spec({"sizes": list(range(2, 102)), "seeds": 20, "freeze": [0, "all"]})  # 6,000 runs
     commits = []
     store._con().set_trace_callback(lambda sql: commits.append(sql) if sql.strip().upper() == "COMMIT" else None)
     exp_id = store.create_experiment(spec)
@@ -198,7 +198,7 @@ def _damage(db: Path) -> bytes:
 @pytest.mark.slow  # new interpreters that import torch
 def test_garbage_in_the_store_is_found_before_any_write(tmp_path, tlcompare_home, capsys):
     for name in ("first", "second", "third"):
-        p = tlc("submit", "--sizes", ",".join(map(str, range(1, 60))), "--seeds", "3", "--name", name, home=tlcompare_home,
+        p = tlc("submit", "--sizes", ",".join(map(str, range(2, 61))), "--seeds", "3", "--name", name, home=tlcompare_home,
                 capsys=capsys)
         assert p.returncode == 0, p.stderr
     db = tlcompare_home / "tlcompare.db"
@@ -282,7 +282,7 @@ def test_a_full_disk_is_named_and_loses_nothing(tmp_path):
     pages = con.execute("PRAGMA page_count").fetchone()[0]
     con.execute(f"PRAGMA max_page_count = {pages + 1}")  # SQLite's own "disk is full", as on a full disk
     with pytest.raises(StoreError, match="is full: free some space"):
-        store.create_experiment(build_spec({"sizes": list(range(1, 90)), "seeds": 5}))
+        store.create_experiment(build_spec({"sizes": list(range(2, 91)), "seeds": 5}))
     assert [e["name"] for e in Store(tmp_path / "s.db").list_experiments()] == ["kept"]
     assert Store(tmp_path / "s.db").get_experiment(kept)["n_runs"] == len(small.runs())
 

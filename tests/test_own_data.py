@@ -51,7 +51,8 @@ def test_imagefolder_loads_classes_from_folder_names(tmp_path):
 def test_spec_accepts_sources_and_makes_paths_absolute(tmp_path, monkeypatch):
     root = good_folder(tmp_path / "data", per_class=3)
     monkeypatch.chdir(tmp_path)
-    spec = build_spec({"dataset": "imagefolder:data", "sizes": [1]})  # 3 images a class: 1 left to train on
+    # 3 images a class: 1 left to train on, so only under held_out (within, it would be the validation image)
+    spec = build_spec({"dataset": "imagefolder:data", "sizes": [1], "validation": "held_out"})
     assert spec.dataset == f"imagefolder:{root.resolve()}"  # a worker started elsewhere finds it
     assert build_spec({"dataset": "torchvision:CIFAR10"}).dataset == "torchvision:cifar10"
     with pytest.raises(SpecError) as e:

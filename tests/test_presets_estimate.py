@@ -23,6 +23,10 @@ def test_every_preset_is_a_valid_experiment_with_a_story(key):
     spec = preset.spec()
     assert spec.name and len(preset.story) > 80
     assert len(spec.seeds) >= 1 and spec.runs()
+    # Validation within the labelled images where it chooses something (a rate, a stopping epoch);
+    # held out where it chooses nothing, so that every labelled image trains.
+    chooses = spec.tune != "none" or spec.budget == "converged"
+    assert spec.validation == ("within" if chooses else "held_out"), (spec.validation, spec.tune, spec.budget)
 
 
 def test_the_cpu_preset_is_small_and_the_default_without_a_gpu():
@@ -38,7 +42,8 @@ def test_the_cpu_preset_is_small_and_the_default_without_a_gpu():
 
 
 def test_estimate_adds_up_runs_epochs_and_evaluation():
-    spec = build_spec(dict(sizes=[5], seeds=1, freeze=["all"], budget="epochs", epochs=2, batch_size=64, min_steps_per_epoch=1))
+    spec = build_spec(dict(sizes=[5], seeds=1, freeze=["all"], budget="epochs", epochs=2, batch_size=64, min_steps_per_epoch=1,
+                           validation="held_out"))
     scratch, probe = spec.runs()
     # 50 images in one batch of 50: per epoch 1 step + evaluating 40 validation images and 25 of the
     # training images (evaluation_plan); once at the end the 60 test images and all 50 training images.
@@ -49,6 +54,14 @@ def test_estimate_adds_up_runs_epochs_and_evaluation():
     assert est.n_runs == 2 and est.startup_seconds > 0
     assert est.seconds == pytest.approx(est.startup_seconds + sum(est.seconds_by_variant.values()))
     assert set(est.seconds_by_variant) == {"scratch", "pretrained, linear probe"}
+    # validation = "within" (the default): of the 5 labelled per class 1 validates, 4 train, whatever the
+    # held-out set: per epoch 1 step over 40 images + 10 validation and 20 training images evaluated;
+    # once the 60 test images and the 40 training images.
+    scratch = build_spec(dict(sizes=[5], seeds=1, freeze=["all"], budget="epochs", epochs=2, batch_size=64,
+                              min_steps_per_epoch=1)).runs()[0]
+    assert scratch.experiment.validation == "within"
+    assert run_seconds(scratch, TP, 10, 40, 60, 9) == pytest.approx(
+        0.5 + 2 * (0.05 + 40 * 0.004 + 30 * 0.0005) + (60 + 40) * 0.0005)
 
 
 def test_estimate_counts_one_feature_pass_for_cached_linear_probes():

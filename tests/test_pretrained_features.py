@@ -37,7 +37,7 @@ def _probe_pretrained_against_random() -> None:
     feats = {p: (_features(p, data.images), _features(p, data.test_images)) for p in (True, False)}
     scores = {True: [], False: []}
     for seed in range(3):
-        idx = data.train_indices(5, seed=seed)
+        idx = data.train_indices(5, seed, "held_out")  # all 5 labelled per class: no model choice here
         for p, (f_pool, f_test) in feats.items():
             clf = LogisticRegression(max_iter=3000).fit(f_pool[idx].numpy(), data.labels[idx].numpy())
             scores[p].append(clf.score(f_test.numpy(), data.test_labels.numpy()))

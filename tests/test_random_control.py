@@ -36,7 +36,7 @@ def _bn_inputs(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
 def test_the_controls_bn_statistics_equal_one_pass_over_its_training_images(one_thread):
     spec = build_spec(BASE)
     data = prepare(spec, torch.device("cpu"))
-    images = data.images[data.train_indices(4, 3)]
+    images = data.images[data.train_indices(4, 3, spec.validation)]
     torch.manual_seed(0)
     backbone = create_backbone("efficientnet_lite0", num_classes=10, pretrained=False, in_chans=1)
     to_input = normaliser(backbone, 1, torch.device("cpu"))
@@ -63,14 +63,16 @@ def test_a_control_run_probes_features_normalised_on_its_training_images(one_thr
     assert "bn_stats" not in next(r for r in spec.runs() if r.arm == "pretrained").config()
     result = train_run(control, data, torch.device("cpu"))
     assert result.status == "done" and result.feature_cache == "computed"
-    cached = data.features[("efficientnet_lite0", "random", 3, 4)].images
+    cached = data.features[("efficientnet_lite0", "random", 3, 4, "within")].images
 
     # The same random body (the run seeds its init), its statistics estimated on the same subset.
     torch.manual_seed(control.seed)
     body = create_backbone("efficientnet_lite0", num_classes=10, pretrained=False, in_chans=1)
     apply_freeze(body, "all")
     to_input = normaliser(body, 1, torch.device("cpu"))
-    estimate_bn_statistics(body.model, data.images[data.train_indices(4, 3)], to_input)
+    # its training images: under within (the default) 3 of the 4 labelled per class, the 4th validates
+    assert spec.validation == "within" and len(data.train_indices(4, 3, spec.validation)) == 30
+    estimate_bn_statistics(body.model, data.images[data.train_indices(4, 3, spec.validation)], to_input)
     captured: list[torch.Tensor] = []
     hook = body.head.register_forward_pre_hook(lambda _m, args: captured.append(args[0].float().flatten(1)))
     predict(body.model, data.images, data.labels, image_view(to_input, torch.device("cpu")), torch.device("cpu"))
@@ -85,3 +87,17 @@ def test_a_control_run_probes_features_normalised_on_its_training_images(one_thr
     predict(fresh.model, data.images, data.labels, image_view(to_input, torch.device("cpu")), torch.device("cpu"))
     hook.remove()
     assert float((torch.cat(captured) - cached).abs().max()) > 1e-2
+
+
+@pytest.mark.slow
+def test_one_prepared_dataset_keeps_the_controls_features_apart_per_validation_mode(one_thread):
+    # A worker keeps one prepared dataset across experiments: a held_out control and a within control of
+    # the same seed and size normalise on different training images, so neither may reuse the other's.
+    within = build_spec(BASE)
+    held = build_spec({**BASE, "validation": "held_out"})
+    data = prepare(within, torch.device("cpu"))
+    for spec in (held, within):
+        control = next(r for r in spec.runs() if r.arm == "random")
+        assert train_run(control, data, torch.device("cpu")).feature_cache == "computed"
+    a, b = (data.features[("efficientnet_lite0", "random", 3, 4, mode)].images for mode in ("held_out", "within"))
+    assert float((a - b).abs().max()) > 1e-3

@@ -43,7 +43,8 @@ def test_the_training_subsets_are_the_same_at_every_resolution():
     a, b = prepare(small, torch.device("cpu")), prepare(large, torch.device("cpu"))
     assert a.images.shape[-1] == 16 and b.images.shape[-1] == 48
     for size, seed in ((5, 0), (10, 1)):
-        assert torch.equal(a.train_indices(size, seed), b.train_indices(size, seed))
+        for validation in ("within", "held_out"):
+            assert torch.equal(a.train_indices(size, seed, validation), b.train_indices(size, seed, validation))
     assert torch.equal(a.splits.test, b.splits.test) and torch.equal(a.splits.val, b.splits.val)
 
 

@@ -174,10 +174,10 @@ def test_an_upload_becomes_a_dataset_string_and_a_report(tmp_path, tlcompare_hom
     folder = tlcompare_home / "uploads" / source.split("/uploads/")[1]
     assert source == f"imagefolder:{folder}" and folder.name == "Line 3 parts"
     assert report.class_names == ["dented", "ok"] and report.counts == [5, 5] and len(report.unreadable) == 1
-    # 5 images a class leave 3 for training after the held-out images: sizes above that are refused
-    assert build_spec({"dataset": source, "sizes": [1, 3]}).dataset == source
+    # 5 images a class leave 3 labelled after the held-out images: sizes above that are refused
+    assert build_spec({"dataset": source, "sizes": [2, 3]}).dataset == source
     with pytest.raises(SpecError, match="use sizes up to 3"):
-        build_spec({"dataset": source, "sizes": [1, 20]})
+        build_spec({"dataset": source, "sizes": [2, 20]})
     with pytest.raises(UnsafeArchive):
         receive_upload(zip_bomb(tmp_path / "b.zip").read_bytes(), "b.zip")
 

@@ -396,7 +396,7 @@ CLAIMER = textwrap.dedent("""
 
 
 def test_concurrent_claims_never_share_a_run(store):
-    exp_id = store.create_experiment(make_spec(sizes=[1, 2, 3, 4, 5, 6, 7, 8], seeds=[0, 1, 2]))  # 72 runs
+    exp_id = store.create_experiment(make_spec(sizes=[2, 3, 4, 5, 6, 7, 8, 9], seeds=[0, 1, 2]))  # 72 runs
     result = json.dumps(fake_result({"arm": "x", "size": 1, "seed": 0, "freeze": None, "config_hash": ""}))
     go = store.path.parent / "go"
     procs = [subprocess.Popen([sys.executable, "-c", CLAIMER, str(store.path), f"p{i}", result, str(go)],
@@ -428,7 +428,7 @@ WRITER = textwrap.dedent("""
 
 
 def test_readers_never_block_and_never_see_half_written_runs(store):
-    exp_id = store.create_experiment(make_spec(sizes=[1, 2, 3, 4, 5], seeds=[0, 1]))  # 30 runs x 20 epochs
+    exp_id = store.create_experiment(make_spec(sizes=[2, 3, 4, 5, 6], seeds=[0, 1]))  # 30 runs x 20 epochs
     result = fake_result({"arm": "x", "size": 1, "seed": 0, "freeze": None, "config_hash": ""})
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(store.path), json.dumps(result)])
     errors, reads = [], [0]

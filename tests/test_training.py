@@ -12,7 +12,8 @@ from tlcompare.train import prepare, train_run
 # OpenMP threads wait at every barrier for a core, which made these tiny runs several times slower.
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
-TINY = {"dataset": "digits", "image_size": 16, "sizes": [3], "seeds": 1, "freeze": [0, "all"],
+# 4 labelled per class: under validation = within (the default) 1 validates and 3 train, 30 training images.
+TINY = {"dataset": "digits", "image_size": 16, "sizes": [4], "seeds": 1, "freeze": [0, "all"],
         "budget": "epochs", "epochs": 2, "batch_size": 16, "device": "cpu"}
 
 
@@ -22,7 +23,7 @@ def tiny():
     return spec, prepare(spec, torch.device("cpu"))
 
 
-def _run(spec, data, arm, freeze=None, seed=0, size=3):
+def _run(spec, data, arm, freeze=None, seed=0, size=4):
     run = next(r for r in spec.runs() if r.arm == arm and r.freeze == freeze)
     run = type(run)(spec, arm, size, seed, freeze)
     return train_run(run, data, torch.device("cpu"))

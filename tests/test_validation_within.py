@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tlcompare.analysis.validation import validation_line
+from tlcompare.analysis.validation import plan_line, validation_line
 from tlcompare.data import load_dataset
 from tlcompare.data.splits import make_splits, run_split, train_subset, within_split
 from tlcompare.errors import SpecError
@@ -52,16 +52,39 @@ def test_held_out_runs_keep_the_shared_validation_set(splits):
 
 def test_the_spec_takes_within_and_keys_its_runs_on_it():
     base = dict(sizes=[5], seeds=[0], freeze=["all"], image_size=16)
-    held, within = build_spec(base), build_spec({**base, "validation": "within"})
+    held, within = build_spec({**base, "validation": "held_out"}), build_spec({**base, "validation": "within"})
     assert held.validation == "held_out" and within.validation == "within"
+    assert build_spec(base) == within  # within is the default
     # held_out runs keep their hashes (no key added); within runs are other runs
     assert "validation" not in held.runs()[0].config()
     assert within.runs()[0].config()["validation"] == "within"
     assert within.runs()[0].config_hash() != held.runs()[0].config_hash()
     with pytest.raises(SpecError, match="validation: unknown 'inside'; choose held_out"):
         build_spec({**base, "validation": "inside"})
-    with pytest.raises(SpecError, match="sizes: 1 image per class leaves none to train on under validation = within"):
-        build_spec({**base, "sizes": [1, 5], "validation": "within"})
+    for spec in ({**base, "sizes": [1, 5], "validation": "within"}, {**base, "sizes": [1, 5]}):
+        with pytest.raises(SpecError, match="sizes: 1 image per class leaves none to train on under validation = "
+                                            "within .*or validation = held_out"):
+            build_spec(spec)
+    assert build_spec({**base, "sizes": [1, 5], "validation": "held_out"}).sizes == (1, 5)
+
+
+def test_a_spec_stored_before_within_was_the_default_reads_back_as_held_out():
+    from tlcompare.spec import spec_from_dict
+
+    base = dict(sizes=[5, 20], seeds=[0, 1], freeze=[0, "all"], image_size=16, budget="epochs", epochs=2)
+    held = build_spec({**base, "validation": "held_out"})
+    stored = held.to_dict()
+    assert stored["validation"] == "held_out"  # said in what is stored now, whatever the default
+    del stored["validation"]  # as a spec stored before the key existed
+    old = spec_from_dict(stored)
+    assert old.validation == "held_out" and old == held
+    # its runs keep their keys, so stored results are still matched and reused
+    assert [r.config_hash() for r in old.runs()] == [r.config_hash() for r in held.runs()]
+    assert all("validation" not in r.config() for r in old.runs())
+    # a stored within spec reads back as within; one built today without the key is within
+    within = build_spec(base)
+    assert spec_from_dict(within.to_dict()) == within and within.validation == "within"
+    assert not {r.config_hash() for r in within.runs()} & {r.config_hash() for r in held.runs()}
 
 
 def test_the_cli_flag_reaches_the_spec():
@@ -107,3 +130,34 @@ def test_a_run_under_within_chooses_on_its_own_labelled_images(one_thread):
     assert (result.n_train, result.n_val) == (40, 10)  # 4 train and 1 validates, per class
     for epoch in result.epochs:  # accuracy over 10 images: whole tenths
         assert epoch["val_acc"] * 10 == pytest.approx(round(epoch["val_acc"] * 10), abs=1e-6)
+
+
+def test_the_plan_says_where_the_validation_images_come_from_before_any_run():
+    from tlcompare.text.setup import setup_line
+
+    assert plan_line("within", [20, 5]) == ("Validation within the labelled images: per class, 1 of 5 and 4 of 20 "
+                                            "validate; the rest train.")
+    assert plan_line("held_out", [5, 20]) == "Validation on a held-out set, shared by every run."
+    assert plan_line("held_out", [5, 20], 10, 179) == (
+        "Validation on a held-out set of 179 images, shared by every run: more images than the training set at "
+        "5/class, which a user with that few labelled images would not have.")
+    assert plan_line("held_out", [20], 10, 179).endswith("shared by every run.")
+    # the setup line above Results and History names the mode; a spec stored without the key validated held out
+    spec = {"dataset": "digits", "model": "efficientnet_lite0", "image_size": 32, "seeds": [0, 1]}
+    assert setup_line({**spec, "validation": "within"}).endswith("· 2 seeds · validation within the labelled images")
+    assert setup_line(spec).endswith("· 2 seeds · validation on a held-out set")
+    assert setup_line({**spec, "validation": "held_out"}) == setup_line(spec)
+    from tlcompare.text.setup import setup_rows
+
+    assert dict(setup_rows(spec))["validation images"] == "held_out"
+    assert dict(setup_rows({**spec, "validation": "within"}))["validation images"] == "within"
+
+
+def test_the_reports_manifest_names_no_held_out_set_for_a_within_experiment():
+    from tlcompare.report.content import _split_row
+
+    env = {"n_val": 179, "n_test": 359}
+    assert _split_row({"validation": "held_out"}, env) == ("validation / test images", "179 / 359")
+    assert _split_row({}, env) == ("validation / test images", "179 / 359")  # stored before within existed
+    label, text = _split_row({"validation": "within"}, env)
+    assert "179" not in text and text.startswith("within the labelled images") and text.endswith("/ 359")

@@ -84,8 +84,10 @@ def _add_spec_flags(p: argparse.ArgumentParser) -> None:
                    help="add a control arm per frozen depth: the same freezing on a randomly initialised body")
     g.add_argument("--target-acc", type=float, help="validation accuracy for time to target (default 0.8)")
     g.add_argument("--validation", choices=VALIDATIONS,
-                   help="the images that choose each run's model: held_out (a share of the dataset, default) or "
-                        "within (a fifth of the N labelled per class, at least 1: what a user with N would have)")
+                   help="the images that choose each run's model (best epoch, tuned rate): within (default: a fifth "
+                        "of the N labelled per class, at least 1, the rest train: what a user with N would have; "
+                        "sizes from 2) or held_out (a share of the whole dataset shared by every run, as papers "
+                        "comparing training methods use; docs/validation.md)")
     g.add_argument("--val-fraction", type=float, help="validation held_out: the share of the dataset held out")
     g.add_argument("--test-fraction", type=float, help="test share when the dataset has no official test split")
     g.add_argument("--split-seed", type=int)
@@ -199,8 +201,8 @@ def _run_one(spec, store, args, started: float, warn=None):
     if spec.middle_sizes:
         grid += f" at {spec.end_sizes[0]} and {spec.end_sizes[-1]}/class, 1 between"
     print(f"tlcompare: {printable(spec.dataset)} / {spec.model} at {spec.image_size} px: {len(runs)} runs "
-          f"({len(spec.sizes)} sizes x {len(spec.seeds)} seeds{grid}), budget {spec.budget}: {spec.budget_text()}",
-          file=sys.stderr)
+          f"({len(spec.sizes)} sizes x {len(spec.seeds)} seeds{grid}), budget {spec.budget}: {spec.budget_text()}; "
+          f"validation {spec.validation}", file=sys.stderr)
     exp_id = store.create_experiment(spec, force=args.force)
     if warn is not None:
         warn_about(warn)

@@ -20,6 +20,21 @@ def _per_size(runs: list[dict]) -> dict[int, int]:
     return dict(sorted(out.items()))
 
 
+def plan_line(validation: str, sizes, num_classes: int | None = None, n_val: int | None = None) -> str:
+    """Before any run: where the validation images will come from, per size ('Validation within the
+    labelled images: per class, 1 of 5 and 4 of 20 validate; the rest train.'). Under held_out with the
+    dataset's facts, the sizes whose training set the held-out set outnumbers."""
+    if validation == "within":
+        parts = " and ".join(f"{within_val_count(n)} of {n}" for n in sorted(sizes))
+        return f"Validation within the labelled images: per class, {parts} validate; the rest train."
+    text = f"Validation on a held-out set{f' of {n_val} images' if n_val else ''}, shared by every run"
+    outnumbered = [n for n in sorted(sizes) if n_val and num_classes and n * num_classes < n_val]
+    if not outnumbered:
+        return text + "."
+    return (f"{text}: more images than the training set at {', '.join(f'{n}/class' for n in outnumbered)}, "
+            "which a user with that few labelled images would not have.")
+
+
 def validation_line(runs: list[dict], spec: dict, environment: dict) -> str:
     """One line: the validation images beside N, and when a held-out set outnumbers a training set."""
     train = _per_size(runs)

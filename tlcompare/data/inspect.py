@@ -218,7 +218,9 @@ def render_text(r: DatasetReport) -> str:
     for w in r.warnings:
         lines.append(f"warning: {w}")
     if r.usable:
-        lines.append(f"usable: training-set sizes up to {r.max_size} per class")
+        # Under validation = within (the default) one of the N validates: 1 per class leaves none to train.
+        only_held = " (1 per class only under validation = held_out: within needs 2)" if r.max_size == 1 else ""
+        lines.append(f"usable: training-set sizes up to {r.max_size} per class{only_held}")
     else:
         lines += [f"not usable: {p}" for p in r.problems]
     return "\n".join(lines)

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 
 from tlcompare.evaluation_plan import images_evaluated
 from tlcompare.home import cache_dir
-from tlcompare.spec import ExperimentSpec, RunSpec
+from tlcompare.spec import ExperimentSpec, RunSpec, within_val_count
 from tlcompare.threads import busy_cpu_seconds, choose_run_threads, own_cpu_seconds
 
 # 3: evaluation timed through evaluate.predict on a full batch; 4: a run's own training step;
@@ -234,10 +234,14 @@ def run_seconds(run: RunSpec, tp: Throughput, num_classes: int, n_val: int, n_te
     sample; once at the end the test set and the whole training subset (``evaluation_plan``).
 
     Under ``budget = "converged"`` this is the minimum (``min_steps``, in whole epochs): how long a
-    run goes on is what the experiment finds out.
+    run goes on is what the experiment finds out. ``n_val``: the held-out validation set; under
+    ``validation = "within"`` a fifth of the run's own labelled images validate instead (and do not train).
     """
     spec = run.experiment
     n = run.size * num_classes
+    if spec.validation == "within":
+        n_val = within_val_count(run.size) * num_classes
+        n -= n_val
     batch = run.batch_size(n)
     steps = math.ceil(n / batch)
     if run.arm not in ("pretrained", "random") or run.freeze is None:

@@ -85,13 +85,22 @@ class ExperimentReport:
             *_content_key_rows(spec),
             ("classes", f"{len(classes)}: {', '.join(map(str, classes))}" if classes else None),
             ("training pool per class", f"{min(pool)} to {max(pool)}" if pool else None),
-            ("validation / test images", f"{env['n_val']} / {env['n_test']}" if "n_val" in env and "n_test" in env else None),
+            _split_row(spec, env),
             ("seeds", seeds_text(spec.get("seeds", []))),
             ("split seed", spec.get("split_seed")),
         ]
         if isinstance(env.get("wall_seconds"), int | float):  # only `tlcompare run` measures it
             rows.append(("wall time", f"{duration(env['wall_seconds'])} ({WALL_VS_TRAINING})"))
         return [(k, "not recorded" if v is None or v == "" else str(v)) for k, v in rows]
+
+
+def _split_row(spec: dict, env: dict) -> tuple[str, str | None]:
+    """The validation and test images. Under within the held-out set (``n_val``) chose nothing: the
+    validation images are a fifth of each run's labelled images (the verdict's line gives the counts)."""
+    if spec.get("validation") == "within":
+        return ("validation / test images", f"within the labelled images, a fifth of N per class (at least 1) / "
+                                            f"{env['n_test']}" if "n_test" in env else None)
+    return ("validation / test images", f"{env['n_val']} / {env['n_test']}" if "n_val" in env and "n_test" in env else None)
 
 
 def _dataset_text(spec: dict, env: dict) -> str | None:

@@ -40,7 +40,9 @@ class DeviceData:
     features: dict = field(default_factory=dict, repr=False)
     on_host: bool = False  # the images stay in host memory: over the GPU memory budget
 
-    def train_indices(self, size: int, seed: int, validation: str = "held_out") -> torch.Tensor:
+    def train_indices(self, size: int, seed: int, validation: str) -> torch.Tensor:
+        """The training images of one run; ``validation`` has no default: a run's own mode decides
+        (under within a fifth of the N labelled images validate and do not train)."""
         return run_split(self.splits, size, seed, validation)[0]
 
     def run_split(self, size: int, seed: int, validation: str) -> tuple[torch.Tensor, torch.Tensor]:

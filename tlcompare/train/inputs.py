@@ -103,8 +103,11 @@ def run_inputs(run, data, backbone, subset: torch.Tensor, device: torch.device, 
         val, test = (data.images[val_idx.to(data.images.device)], val_labels), (data.test_images, data.test_labels)
         return image_inputs(backbone.model, to_input, x, y, val, test, spec.augment, gen, device)
     # Random bodies differ per seed (the init is seeded) and per training subset (their BatchNorm
-    # statistics are estimated on it, bn_stats.py): their features are cached per seed and size.
-    key = (run.model, spec.weights, spec.weights_key) if run.pretrained else (run.model, "random", run.seed, run.size)
+    # statistics are estimated on it, bn_stats.py): their features are cached per seed, size and
+    # validation mode (under within a fifth of the N validate instead of training; a worker keeps one
+    # prepared dataset across experiments of either mode).
+    key = ((run.model, spec.weights, spec.weights_key) if run.pretrained
+           else (run.model, "random", run.seed, run.size, spec.validation))
     features, reused = frozen_features(backbone, data, to_input, device, key)
     val = (features.images[val_idx.to(device)], val_labels)
     return feature_inputs(backbone.head, features.images[subset], y, val, (features.test, data.test_labels), drop,

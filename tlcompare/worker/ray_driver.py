@@ -247,7 +247,7 @@ class RayWorker:
                 if not ready:
                     continue
                 try:
-                    event = ray.get(next(stream))
+                    event = self._get_while_the_cluster_answers(ray, next(stream))
                 except StopIteration:
                     raise ActorDied("the Ray actor ended the run without a result") from None
                 if self._record(store, claimed, worker_id, event, heart, reason):
@@ -258,6 +258,17 @@ class RayWorker:
             raise ActorDied(message) from None
         except LostRun:
             self.log(f"run {run_id}: deleted or taken over by another worker")
+
+    def _get_while_the_cluster_answers(self, ray, ref):
+        """``ray.get(ref)``, looking at the cluster's head every few seconds meanwhile. An event streamed
+        just before the head went away lives in its object store: Ray then tries to reconstruct it and
+        waits, until it ends this process a minute later with exit code 1 and no word of ours."""
+        while True:
+            try:
+                return ray.get(ref, timeout=CLUSTER_PROBE_SECONDS)
+            except ray.exceptions.GetTimeoutError:
+                if unreachable(self._address):
+                    raise ActorDied("the Ray cluster stopped answering") from None
 
     def _record(self, store: Store, claimed: dict, worker_id: str, event: dict, heart: _Heartbeat,
                 reason: str | None) -> bool:
