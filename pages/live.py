@@ -121,7 +121,8 @@ def curves_part() -> None:
                 "size": st.column_config.NumberColumn("size / class", width="small"),
                 "seed": st.column_config.NumberColumn("seed", width="small"),
                 "depth": st.column_config.TextColumn("frozen", width="small"),
-                "epoch": st.column_config.TextColumn("epoch", width="small"),
+                "epoch": st.column_config.TextColumn(
+                    "steps" if experiment["spec"].get("budget") == "steps" else "epoch", width="small"),
                 "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
                 "val_acc": st.column_config.NumberColumn("val acc", format="%.1f%%"),
                 "test_acc": st.column_config.NumberColumn("test acc", format="%.1f%%"),

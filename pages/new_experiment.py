@@ -282,11 +282,14 @@ with cost_col, st.container(border=True):
         arms = len({(r.arm, r.freeze) for r in runs})
         st.metric("Runs", len(runs), help="Sizes × seeds × arms (scratch, one pretrained run per freezing depth"
                                           + (", small CNN" if spec.small_cnn else "") + ")"
-                                          + (" × learning rates tried" if rates > 1 else "") + ".")
+                                          + (" × learning rates tried" if rates > 1 else "")
+                                          + (" × image sizes" if len(spec.image_sizes) > 1 else "") + ".")
         length = f"{_n(spec.epochs, 'epoch')} each" if spec.budget == "epochs" else spec.budget_text()
         grid = f" × {rates} learning rates" if rates > 1 else ""
         if spec.middle_sizes:
             grid += f" at {spec.end_sizes[0]} and {spec.end_sizes[-1]}/class, 1 between"
+        if len(spec.image_sizes) > 1:  # a resolution sweep: the runs above, once per resolution
+            grid += f" × {len(spec.image_sizes)} image sizes ({', '.join(map(str, spec.image_sizes))} px)"
         st.caption(f"{_n(len(spec.sizes), 'size')} × {_n(len(spec.seeds), 'seed')} × {_n(arms, 'arm')}{grid}, {length}")
         # Where the validation images come from changes the answer: said here, not only under Advanced.
         st.caption(plan_line(spec.validation, spec.sizes, facts and facts.num_classes, facts and facts.n_val)

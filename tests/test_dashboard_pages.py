@@ -780,3 +780,13 @@ def test_a_damaged_run_row_leaves_every_page_standing(damage, finished_home, tmp
     live = render("pages/live.py", query={"exp": str(experiment_id)})
     tables = [t.value for t in live.dataframe] + [t.value for t in live.table]
     assert any("damaged" in t.to_string() for t in tables), tables
+
+
+def test_the_cost_panel_counts_each_resolution_of_a_sweep():
+    seed_throughput()
+    seed_throughput(image_size=64)  # each resolution is measured on its own
+    at = render(PAGES[0])  # the quick preset: 2 sizes x 3 seeds x 3 arms at 32 px
+    at.multiselect(key="f_image_size_more").set_value([64]).run()
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["Runs"] == "36"
+    assert any("2 sizes × 3 seeds × 3 arms × 2 image sizes (32, 64 px)" in c.value for c in at.caption)

@@ -39,3 +39,15 @@ def test_the_live_chart_stops_waiting_once_the_experiment_is_cancelled():
     assert "Waiting for the first epoch" in note(charts.live_curves(empty))
     assert note(charts.live_curves(empty, status="cancelled")) == "Cancelled before any epoch ended"
     assert "error" in note(charts.live_curves(empty, status="failed"))
+
+
+def test_the_steps_budget_counts_steps_in_the_live_table_not_epochs():
+    from tlcompare.live.table import runs_table
+
+    base = {"arm": "scratch", "size": 3, "seed": 0, "freeze": None, "final": {}, "progress": 1.0}
+    done = {**base, "status": "done", "epochs": [{"epoch": e, "val_acc": 0.1} for e in range(1, 11)],
+            "steps_done": 30, "step": 30}
+    running = {**base, "status": "running", "epochs": [{"epoch": 1, "val_acc": 0.1}], "step": 4, "progress": 0.13}
+    queued = {**base, "status": "queued", "epochs": [], "step": 0, "progress": 0.0}
+    assert list(runs_table([done, running, queued], "30 steps")["epoch"]) == ["30/30 steps", "4/30 steps", "0/30 steps"]
+    assert list(runs_table([done], "20")["epoch"]) == ["10/20"]

@@ -110,3 +110,29 @@ def _sweep_runs() -> list[dict]:
              "epochs": [{"epoch": 1, "val_acc": 0.5}], "n_train": 10 * size, "budget": "epochs", "stop_reason": "epochs",
              "trainable_params": 1, "total_params": 1}
             for arm, freeze, acc in (("scratch", None, 0.5), ("pretrained", 0, 0.8)) for s in range(3) for size in (5, 10)]
+
+
+def test_submit_of_a_sweep_says_each_resolutions_counts(tlcompare_home, capsys):
+    """One resolution reused whole, the other queued: both are said, and the missing worker is named."""
+    import random
+    import sys
+    from pathlib import Path
+
+    from tlcompare.cli import main
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import store_scale  # the benchmark's record of a trained run
+
+    flags = ["submit", "--sizes", "2", "--seeds", "1", "--freeze", "all", "--budget", "epochs", "--epochs", "1"]
+    assert main([*flags, "--image-size", "24"]) == 0
+    store = Store()
+    while (claimed := store.claim("w")) is not None:  # the 24 px runs finish, so the sweep reuses them
+        store.finish_run(claimed["run_id"], "w", claimed["attempt"], store_scale._result(claimed, 1, random.Random(0))[1])
+    capsys.readouterr()
+    assert main([*flags, "--image-size", "16,24"]) == 0
+    out, err = capsys.readouterr()
+    assert out.split() == ["2", "3"]
+    assert "experiment 2: 2 runs, 0 reused from earlier results, 2 queued" in err  # 16 px: new
+    assert "experiment 3: 2 runs, 2 reused from earlier results, 0 queued" in err  # 24 px: all reused
+    assert "no worker is running" in err
+    store.close()

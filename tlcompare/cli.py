@@ -257,15 +257,18 @@ def cmd_submit(args) -> int:
 
     if args.file:
         args.config = args.file
+    queued = 0
     if args.into is None:
         sweep = spec_from_args(args)  # refused before any store is opened
         store = Store()
         # A resolution sweep is one experiment per resolution: each id is printed, the last one as before.
         *others, spec = sweep.by_resolution()
-        for earlier in others:
-            print(store.create_experiment(earlier, force=args.force))
+        earlier_ids = [store.create_experiment(earlier, force=args.force) for earlier in others]
         exp_id = store.create_experiment(spec, force=args.force)
         warn_about(sweep)
+        for earlier_id in earlier_ids:  # each resolution's counts: one of them may be reused whole, another queued
+            queued += _say_submitted(store, earlier_id)
+            print(earlier_id)
     else:
         # Start from the experiment's own settings, so `--into 3 --seeds 5` adds seeds and changes
         # nothing else by falling back to a default; what still differs is refused (store/extend.py).
@@ -283,18 +286,25 @@ def cmd_submit(args) -> int:
         warn_about(spec)
         exp_id = args.into
         print(f"experiment {exp_id}: {added} new runs added", file=sys.stderr)
-    p = store.experiment_progress(exp_id)
-    reused = sum(1 for r in store.experiment_runs(exp_id) if r["reused_from"])
-    print(f"experiment {exp_id}: {p['total']} runs, {reused} reused from earlier results, "
-          f"{p['counts'].get('queued', 0)} queued", file=sys.stderr)
+    queued += _say_submitted(store, exp_id)
     state = ensure_worker() if args.start_worker else worker_state()
     if state["alive"]:
         print(describe(state), file=sys.stderr)
-    elif p["counts"].get("queued"):
+    elif queued:
         print("no worker is running: start one with `tlcompare worker` (add --once to exit when the queue is empty)",
               file=sys.stderr)
     print(exp_id)
     return 0
+
+
+def _say_submitted(store, exp_id: int) -> int:
+    """'experiment 3: 24 runs, 0 reused from earlier results, 24 queued' on stderr; returns the queued count."""
+    p = store.experiment_progress(exp_id)
+    reused = sum(1 for r in store.experiment_runs(exp_id) if r["reused_from"])
+    queued = p["counts"].get("queued", 0)
+    print(f"experiment {exp_id}: {p['total']} runs, {reused} reused from earlier results, {queued} queued",
+          file=sys.stderr)
+    return queued
 
 
 def cmd_worker(args) -> int:

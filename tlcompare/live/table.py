@@ -29,7 +29,7 @@ def runs_table(runs: list[dict], epochs: int | str) -> pd.DataFrame:
             "size": r["size"],
             "seed": r["seed"],
             "depth": "" if r.get("freeze") is None else str(r["freeze"]),
-            "epoch": f"{len(r.get('epochs') or [])}/{epochs}",
+            "epoch": _done_of(r, str(epochs)),
             "status": STATUS_TEXT.get(r["status"], r["status"]),
             "progress": float(r.get("progress") or 0.0),
             "val_acc": _percent(last.get("val_acc")),
@@ -38,6 +38,14 @@ def runs_table(runs: list[dict], epochs: int | str) -> pd.DataFrame:
             "note": note,
         })
     return pd.DataFrame(rows)
+
+
+def _done_of(r: dict, planned: str) -> str:
+    """'3/20' epochs; under the steps budget ('30 steps' planned) the steps done, not the epochs: '30/30 steps',
+    where epochs over steps ('10/30 steps') read as a third of the way."""
+    if planned.endswith(" steps"):
+        return f"{r.get('steps_done') or r.get('step') or 0}/{planned}"
+    return f"{len(r.get('epochs') or [])}/{planned}"
 
 
 def _percent(x: float | None) -> float | None:

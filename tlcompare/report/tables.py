@@ -150,6 +150,9 @@ def to_markdown(reports: list[ExperimentReport]) -> str:
             out += ["Gain over scratch (accuracy points, paired on size and seed), with the 95 % CI over seeds.", ""]
             out += _md_table(["size / class", *pre], sizes, pre, gain, bold=False)
         out += [f"**{markdown_text(rep.view.answer)}**", ""]
+        # What the answer rests on, as the HTML report and `show` say it: each size, the validation
+        # images beside N, the learning rates chosen on validation (and a choice at a grid's edge).
+        out += [f"- {markdown_text(line)}" for line in rep.view.verdict_lines] + [""]
         out += _md_multiplier(rep)
         view = rep.view
         out += [markdown_text(line) for line in (view.budget, view.flags_summary) if line] + [""]

@@ -129,6 +129,7 @@ def fairness_lines(view: ResultsView) -> list[str]:
 
 def experiment_report(exp: dict, progress: dict, runs: list[dict], target: float | None = None) -> str:
     from tlcompare.analysis.frames import variant  # pandas: not for `tlcompare ls`
+    from tlcompare.analysis.tuning import rate_text
     from tlcompare.analysis.view import analyse
 
     counts = ", ".join(f"{n} {s}" for s, n in sorted(progress["counts"].items()))
@@ -148,18 +149,29 @@ def experiment_report(exp: dict, progress: dict, runs: list[dict], target: float
                      f"on {_safe(r['device'] or '?')} by worker {_safe(r['worker_id'])}{stop}")
     if exp["notes"]:
         lines.append(f"notes: {_safe(exp['notes'])}")
+    view = analyse(runs, exp.get("spec"), exp.get("environment"))
+    # Under tune = "lr" an arm's size and seed trained at several rates: each row says its rate and the
+    # validation accuracy that chose between them, and which rate is the arm's result there.
+    tuned = view.tuning.tuned
+    chosen = {r.get("run_id") for r in view.tuning.runs} if tuned else set()
     rows = []
     for r in runs:
         final = r["final"] or {}
         note = f"reused run {r['reused_from']}" if r["reused_from"] else (r["error"] or "")
         if r["attempts"] > 1:
             note = f"attempt {r['attempts']}; {note}".rstrip("; ")
-        rows.append([r["run_id"], variant(r["arm"], r["freeze"]), r["size"], r["seed"], r["status"], len(r["epochs"]),
-                     f"{final['test_acc']:.3f}" if "test_acc" in final else None,
+        if r["run_id"] in chosen and r["status"] in ("done", "diverged"):
+            note = f"chosen rate; {note}".rstrip("; ")
+        rate = [rate_text(r["lr"]) if r.get("lr") else None,
+                f"{final['val_acc']:.3f}" if isinstance(final.get("val_acc"), int | float) else None] if tuned else []
+        rows.append([r["run_id"], variant(r["arm"], r["freeze"]), r["size"], r["seed"], *rate, r["status"],
+                     len(r["epochs"]), f"{final['test_acc']:.3f}" if "test_acc" in final else None,
                      f"{final['train_seconds']:.1f}" if "train_seconds" in final else None, note[:70]])
-    lines += ["", _table(["RUN", "VARIANT", "SIZE", "SEED", "STATUS", "EPOCHS", "TEST_ACC", "TRAIN_S", "NOTE"], rows,
-                         right={0, 2, 3, 5, 6, 7})]
-    lines += results_lines(analyse(runs, exp.get("spec"), exp.get("environment")), target)
+    header = ["RUN", "VARIANT", "SIZE", "SEED", *(["LR", "VAL_ACC"] if tuned else []), "STATUS", "EPOCHS", "TEST_ACC",
+              "TRAIN_S", "NOTE"]
+    right = {0, 2, 3, 5, 6, 7} if not tuned else {0, 2, 3, 4, 5, 7, 8, 9}
+    lines += ["", _table(header, rows, right=right)]
+    lines += results_lines(view, target)
     return "\n".join(lines)
 
 
