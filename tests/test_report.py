@@ -166,7 +166,7 @@ def test_html_is_self_contained_and_holds_every_chart_and_the_stores_numbers(sto
     gains = store_gains(runs)
     gap = doc.figure(f"fig-{first}-gap")
     px = store.get_experiment(first)["spec"]["image_size"]  # every chart names the resolution it speaks of
-    assert all(fig["layout"]["title"]["text"].endswith(f" · {px} px images") for fig in doc.figures.values())
+    assert all(re.search(f"( · |<br>){px} px images$", fig["layout"]["title"]["text"]) for fig in doc.figures.values())
     for trace in gap["data"]:
         for size, y in zip(trace["x"], values(trace["y"]), strict=True):
             assert y == pytest.approx(100 * gains[(trace["name"], int(size))])

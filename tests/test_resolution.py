@@ -98,9 +98,15 @@ def test_every_chart_names_its_resolution_once_however_often_it_is_drawn():
     title = fig.layout.title.text
     charts.at_resolution(fig, 32)
     charts.at_resolution(fig, 32)  # the page draws a cached figure again on every rerun
-    assert fig.layout.title.text == f"{title} · 32 px images"
+    assert fig.layout.title.text in (f"{title} · 32 px images", f"{title}<br>32 px images")
     unnamed = charts.data_efficiency(analyse(_sweep_runs(), {"budget": "epochs"}).summary)
     assert charts.at_resolution(unnamed, None).layout.title.text == title  # a spec without one: unchanged
+    # A title that would run past the chart's width: the resolution on a line of its own, never cut off.
+    long = charts.data_efficiency(analyse(_sweep_runs(), {"budget": "epochs"}).summary)
+    long.update_layout(title_text="Gain over training from scratch (pretrained minus scratch) · 1 seed: no interval")
+    top = long.layout.margin.t
+    charts.at_resolution(charts.at_resolution(long, 16), 16)
+    assert long.layout.title.text.endswith("no interval<br>16 px images") and long.layout.margin.t > top
 
 
 def _sweep_runs() -> list[dict]:

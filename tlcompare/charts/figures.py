@@ -103,11 +103,20 @@ def at_resolution(fig: go.Figure, image_size) -> go.Figure:
     into a slide keeps it. Idempotent, since the page draws cached figures again on every rerun."""
     if not image_size:
         return fig
-    suffix = f" · {int(image_size)} px images"
+    words = f"{int(image_size)} px images"
     title = fig.layout.title.text or ""
-    if title and not title.endswith(suffix):
-        fig.update_layout(title_text=title + suffix)
+    if not title or title.endswith(words):
+        return fig
+    if len(title) + len(words) + 3 <= TITLE_ONE_LINE:
+        fig.update_layout(title_text=f"{title} · {words}")
+    else:  # a long title would run past a laptop-wide chart and cut the resolution off: a line of its own
+        size = fig.layout.title.font.size or 18
+        fig.update_layout(title_text=f"{title}<br>{words}", margin_t=int((fig.layout.margin.t or 50) + 1.4 * size))
     return fig
+
+
+# About what a chart half a 1280 px page wide shows of a title at the report's font size.
+TITLE_ONE_LINE = 80
 
 
 def _size_ticks(sizes) -> dict:
