@@ -83,6 +83,9 @@ with st.container(border=not large, key="verdict"):
     st.markdown(f"### {markdown_safe(lead.sentence)}")
     if lead.caveats:
         st.caption(f":material/info: {markdown_safe(lead.caveats)}")
+    edge = view.tuning.edge_warning()
+    if edge:  # on the first screen: the rates themselves are listed under "The verdict in full"
+        st.warning(f"Learning rates: {markdown_safe(edge)}", icon=":material/warning:")
     best = view.best
     if not best.empty:
         n_comparisons = int(judged.comparisons["p_holm"].notna().sum())

@@ -242,3 +242,46 @@ def test_show_lists_each_runs_rate_and_validation_accuracy_and_marks_the_chosen_
     assert rows["3"].endswith("chosen rate") and not rows["4"].endswith("chosen rate")
     untuned = experiment_report({**exp, "spec": {"budget": "epochs"}}, progress, [runs[1], runs[2]])
     assert "LR" not in untuned.split("\n\n")[1].splitlines()[0].split()
+
+
+def test_results_warns_on_its_first_screen_when_a_chosen_rate_sits_at_the_grids_edge(tmp_path, monkeypatch):
+    """The rates themselves are listed under "The verdict in full" (folded); a choice at the grid's
+    edge is a reason to distrust that size, so it is said beside the verdict, where the page opens."""
+    import random
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import store_scale
+    from dashboard_fixtures import seed_throughput
+    from test_dashboard_pages import render, shown
+
+    from tlcompare.store import Store
+
+    monkeypatch.setenv("TLCOMPARE_HOME", str(tmp_path))
+
+    def fill(best_scratch_rate: int, seeds: list[int]) -> int:  # which of scratch's 4 rates (0-3) validates best
+        store = Store(tmp_path / "tlcompare.db")  # other seeds each time: no run is reused from the other experiment
+        spec = build_spec({"sizes": [5], "seeds": seeds, "freeze": [0], "epochs": 3, "budget": "epochs", "tune": "lr",
+                           "name": f"best rate {best_scratch_rate}"})
+        experiment_id = store.create_experiment(spec)
+        rng = random.Random(0)
+        while (claimed := store.claim("w")) is not None:
+            _, result = store_scale._result(claimed, 3, rng)
+            run = claimed["run"]
+            rank = sorted({r.lr for r in spec.runs() if r.arm == run.arm}).index(run.lr)
+            best = best_scratch_rate if run.arm == "scratch" else 1
+            result["lr"] = run.lr
+            result["final"]["val_acc"] = 0.8 - 0.1 * abs(rank - best)
+            store.finish_run(claimed["run_id"], "w", claimed["attempt"], result)
+        store.close()
+        return experiment_id
+
+    at_edge, inside = fill(3, [0, 1]), fill(2, [2, 3])
+    seed_throughput()  # the app opens on New experiment first: its estimate is not what this tests
+    at = render("pages/results.py", query={"exp": str(at_edge)})
+    warnings = [shown(w.value) for w in at.warning if w.value.startswith("Learning rates: ")]
+    assert warnings == ["Learning rates: 1 of 2 chosen rates sit at an edge of their grid: widen it (lr_scratch, "
+                        "lr_pretrained move its centre) before trusting those sizes."], [w.value for w in at.warning]
+    at = render("pages/results.py", query={"exp": str(inside)})
+    assert not [w.value for w in at.warning if w.value.startswith("Learning rates: ")]

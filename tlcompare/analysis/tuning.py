@@ -87,11 +87,16 @@ class Tuning:
         """The choices in one caveat line for the verdict; '' without a grid."""
         if not self.choices:
             return ""
+        warn = self.edge_warning()
+        return ("Learning rates chosen on validation (test accuracy plays no part): " + "; ".join(self.lines()) + "."
+                + (f" {warn}" if warn else ""))
+
+    def edge_warning(self) -> str:
+        """'2 of 6 chosen rates sit at an edge of their grid: widen it ...', or '' when none does."""
         edges = sum(c.at_edge for c in self.choices if c.between is None)
         chosen = len([c for c in self.choices if c.between is None])
-        warn = (f" {edges} of {chosen} chosen rates sit at an edge of their grid: widen it (lr_scratch, "
+        return (f"{edges} of {chosen} chosen rates sit at an edge of their grid: widen it (lr_scratch, "
                 "lr_pretrained move its centre) before trusting those sizes." if edges else "")
-        return "Learning rates chosen on validation (test accuracy plays no part): " + "; ".join(self.lines()) + "." + warn
 
 
 def ends_agreement(tuned: Tuning) -> list[dict]:
