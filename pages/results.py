@@ -4,6 +4,7 @@ import streamlit as st
 
 from tlcompare.analysis import frames as analysis
 from tlcompare.analysis.label_multiplier import target_line
+from tlcompare.analysis.view import FINISHED
 from tlcompare.charts import figures as charts
 from tlcompare.charts.multiplier import hint as multiplier_hint
 from tlcompare.charts.multiplier import label_multiplier_chart
@@ -73,11 +74,14 @@ def _seconds(r: dict) -> float:
     return float((r.get("final") or {}).get("train_seconds") or 0)
 
 
-reused = sum(_seconds(r) for r in finished if r.get("reused_from"))
-trained_here = sum(_seconds(r) for r in finished if not r.get("reused_from"))
+# Every finished run counts, the rates a tuned grid did not choose too: they are what the answer cost.
+every = [r for r in runs if r["status"] in FINISHED]
+reused = sum(_seconds(r) for r in every if r.get("reused_from"))
+trained_here = sum(_seconds(r) for r in every if not r.get("reused_from"))
 time_text = duration(trained_here) + (f" (+ {duration(reused)} reused)" if reused else "")
+compared_note = f"{len(finished)} compared (each arm's chosen rate)" if len(every) != len(finished) else None
 with st.container(border=not large, key="verdict"):
-    runs_text = f"{len(finished)} runs" + (f", {pending} still to run" if pending else "")
+    runs_text = f"{len(every)} runs" + (f", {pending} still to run" if pending else "")
     # On a projector the run count and training time join the setup line: the gain cards get the width.
     st.caption(markdown_safe(setup_line(spec, environment) + (f" · {runs_text} · {time_text} training" if large else "")))
     st.markdown(f"### {markdown_safe(lead.sentence)}")
@@ -98,7 +102,8 @@ with st.container(border=not large, key="verdict"):
                        help=card_help(r, k, n_comparisons))
             col.caption(markdown_safe(card_note(r, n_comparisons)))  # wraps: a pill under the value would cut it
         if not large:
-            cols[-2].metric("Runs", f"{len(finished)}", delta=f"{pending} still to run" if pending else None,
+            cols[-2].metric("Runs", f"{len(every)}", delta="; ".join(
+                filter(None, [f"{pending} still to run" if pending else None, compared_note])) or None,
                             delta_color="off", delta_arrow="off")
             cols[-1].metric("Training time", duration(trained_here), help=WALL_VS_TRAINING + (
                 " Runs reused from earlier experiments are not counted: they trained there." if reused else ""),

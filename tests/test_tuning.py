@@ -244,7 +244,8 @@ def test_show_lists_each_runs_rate_and_validation_accuracy_and_marks_the_chosen_
     assert "LR" not in untuned.split("\n\n")[1].splitlines()[0].split()
 
 
-def test_results_warns_on_its_first_screen_when_a_chosen_rate_sits_at_the_grids_edge(tmp_path, monkeypatch):
+def test_results_warns_on_its_first_screen_when_a_chosen_rate_sits_at_the_grids_edge_and_counts_every_rate(
+        tmp_path, monkeypatch):
     """The rates themselves are listed under "The verdict in full" (folded); a choice at the grid's
     edge is a reason to distrust that size, so it is said beside the verdict, where the page opens."""
     import random
@@ -283,5 +284,13 @@ def test_results_warns_on_its_first_screen_when_a_chosen_rate_sits_at_the_grids_
     warnings = [shown(w.value) for w in at.warning if w.value.startswith("Learning rates: ")]
     assert warnings == ["Learning rates: 1 of 2 chosen rates sit at an edge of their grid: widen it (lr_scratch, "
                         "lr_pretrained move its centre) before trusting those sizes."], [w.value for w in at.warning]
+    # The cards count what the answer cost: every rate of the grid, not only the chosen one's runs.
+    from tlcompare.text.summaries import duration
+
+    metrics = {m.label: m for m in at.metric}
+    runs = Store(tmp_path / "tlcompare.db").experiment_runs(at_edge)
+    assert len(runs) == 16 and metrics["Runs"].value == "16"  # 2 arms x 4 rates x 2 seeds
+    assert shown(metrics["Runs"].delta or "") == "4 compared (each arm's chosen rate)"
+    assert metrics["Training time"].value == duration(sum(r["final"]["train_seconds"] for r in runs))
     at = render("pages/results.py", query={"exp": str(inside)})
     assert not [w.value for w in at.warning if w.value.startswith("Learning rates: ")]
