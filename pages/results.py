@@ -79,7 +79,7 @@ every = [r for r in runs if r["status"] in FINISHED]
 reused = sum(_seconds(r) for r in every if r.get("reused_from"))
 trained_here = sum(_seconds(r) for r in every if not r.get("reused_from"))
 time_text = duration(trained_here) + (f" (+ {duration(reused)} reused)" if reused else "")
-compared_note = f"{len(finished)} compared (each arm's chosen rate)" if len(every) != len(finished) else None
+compared_note = f"{len(finished)} compared" if len(every) != len(finished) else None  # short: a pill cuts long text
 with st.container(border=not large, key="verdict"):
     runs_text = f"{len(every)} runs" + (f", {pending} still to run" if pending else "")
     # On a projector the run count and training time join the setup line: the gain cards get the width.
@@ -104,7 +104,9 @@ with st.container(border=not large, key="verdict"):
         if not large:
             cols[-2].metric("Runs", f"{len(every)}", delta="; ".join(
                 filter(None, [f"{pending} still to run" if pending else None, compared_note])) or None,
-                            delta_color="off", delta_arrow="off")
+                            delta_color="off", delta_arrow="off", help=compared_note and (
+                                f"Every finished run, the learning rates the grid did not choose too. The comparisons "
+                                f"read the {len(finished)} runs of each arm's chosen rate per size."))
             cols[-1].metric("Training time", duration(trained_here), help=WALL_VS_TRAINING + (
                 " Runs reused from earlier experiments are not counted: they trained there." if reused else ""),
                             delta=f"{duration(reused)} more reused" if reused else environment.get("device"),
