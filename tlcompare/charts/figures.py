@@ -97,6 +97,10 @@ def _layout(fig: go.Figure, title: str, large: bool, height: int = 420, legend: 
     return fig
 
 
+# About what a chart half a 1280 px page wide shows of a title at the report's font size.
+TITLE_ONE_LINE = 80
+
+
 def at_resolution(fig: go.Figure, image_size) -> go.Figure:
     """``fig`` with the experiment's image resolution at the end of its title: the answer depends on
     it (pretrained features at 32 px are far from the 224 px they were learnt at), so a chart copied
@@ -105,7 +109,7 @@ def at_resolution(fig: go.Figure, image_size) -> go.Figure:
         return fig
     words = f"{int(image_size)} px images"
     title = fig.layout.title.text or ""
-    if not title or title.endswith(words):
+    if not title or title.endswith((f" · {words}", f"<br>{words}")):
         return fig
     if len(title) + len(words) + 3 <= TITLE_ONE_LINE:
         fig.update_layout(title_text=f"{title} · {words}")
@@ -113,10 +117,6 @@ def at_resolution(fig: go.Figure, image_size) -> go.Figure:
         size = fig.layout.title.font.size or 18
         fig.update_layout(title_text=f"{title}<br>{words}", margin_t=int((fig.layout.margin.t or 50) + 1.4 * size))
     return fig
-
-
-# About what a chart half a 1280 px page wide shows of a title at the report's font size.
-TITLE_ONE_LINE = 80
 
 
 def _size_ticks(sizes) -> dict:
